@@ -1,0 +1,78 @@
+"""The Emoticana server: Spark with the audio functions, behind Spark's Thrift/JDBC service."""
+
+from __future__ import annotations
+
+import time
+from typing import IO
+
+from pyspark.sql import SparkSession
+
+from server.functions import register_sql_functions
+from server.preflight import preflight
+from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
+from server.spark import build_spark
+from server.sqlscript import read_script
+from server.thrift import start_thrift_server, wait_until_ready
+from udfs.errors import ConfigError
+from udfs.features import DEFAULT_FEATURES
+from udfs.registry import UdfContext
+
+
+def run_init_scripts(spark: SparkSession, directory=SQL_INIT_DIR) -> int:
+    """Run ``sql/init/*.sql`` in name order; they must be idempotent (IF NOT EXISTS, OR REPLACE)."""
+    count = 0
+    for script in sorted(directory.glob("*.sql")):
+        for number, statement in enumerate(read_script(script), start=1):
+            try:
+                spark.sql(statement).collect()
+            except Exception as exc:
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"{script.name} statement {number} failed: {first_line}") from None
+            count += 1
+    return count
+
+
+class EmoticanaServer:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.spark: SparkSession | None = None
+        self._thrift = None
+        self._lock: IO[str] | None = None
+        self.startup_seconds: float | None = None
+
+    def start(self) -> None:
+        started = time.monotonic()
+        spark_defaults, self._lock = preflight(self.settings)
+        for root in self.settings.audio_roots:
+            if root == str(self.settings.default_audio_root):
+                self.settings.default_audio_root.mkdir(parents=True, exist_ok=True)
+        self.spark = build_spark(self.settings, spark_defaults)
+        register_sql_functions(self.spark, UdfContext(self.settings.audio_roots, DEFAULT_FEATURES))
+        run_init_scripts(self.spark)
+        self._thrift = start_thrift_server(self.spark)
+        wait_until_ready(self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S)
+        self.startup_seconds = time.monotonic() - started
+
+    def alive(self) -> bool:
+        try:
+            self.spark._jvm.java.lang.System.currentTimeMillis()
+            return True
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        if self._thrift is not None:
+            try:
+                self._thrift.stop()
+            except Exception:
+                pass  # the JVM may already be gone; nothing left to stop there
+            self._thrift = None
+        if self.spark is not None:
+            try:
+                self.spark.stop()
+            except Exception:
+                pass
+            self.spark = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -1,0 +1,108 @@
+"""``emoticana``: serve the SQL endpoint, run SQL scripts against it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+from server.settings import DEFAULT_HOST, ENV_PORT, DEFAULT_PORT, load_settings
+from udfs.errors import EmoticanaError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.app import EmoticanaServer
+
+    settings = load_settings(
+        port=args.port,
+        host=args.host,
+        home=args.home,
+        master=args.master,
+        audio_roots=args.audio_roots,
+        conf_dir=args.conf_dir,
+        conf=args.conf,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server = EmoticanaServer(settings)
+    try:
+        server.start()
+        print(f"Emoticana ready: {settings.jdbc_url}", flush=True)
+        while not stop.is_set():
+            if not server.alive():
+                print("emoticana: error: the Spark JVM exited; stopping", file=sys.stderr, flush=True)
+                return 1
+            stop.wait(1.0)
+        print("Emoticana stopping", flush=True)
+    finally:
+        server.stop()
+    return 0
+
+
+def _run_sql(args: argparse.Namespace) -> int:
+    import os
+
+    from server.sqlscript import read_script
+    from server.thrift import connect
+
+    port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
+    statements = read_script(args.file)
+    variables = {f"hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])}
+    connection = connect(args.host, port, configuration=variables or None)
+    try:
+        cursor = connection.cursor()
+        for statement in statements:
+            started = time.monotonic()
+            cursor.execute(statement)
+            rows = cursor.fetchall() if cursor.description else []
+            if cursor.description:
+                print("\t".join(column[0] for column in cursor.description))
+                for row in rows:
+                    print("\t".join("NULL" if value is None else str(value) for value in row))
+            print(f"-- {len(rows)} row(s), {time.monotonic() - started:.2f}s", file=sys.stderr)
+    finally:
+        connection.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emoticana", description="Speech-emotion SQL server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the Thrift/JDBC server")
+    serve.add_argument("--port", type=int, help="JDBC port (env EMOTICANA_PORT, default 10000)")
+    serve.add_argument("--host", help="bind address (env EMOTICANA_HOST, default 127.0.0.1)")
+    serve.add_argument("--home", help="state directory (env EMOTICANA_HOME, default ./.emoticana)")
+    serve.add_argument("--master", help="Spark master URL (env EMOTICANA_MASTER, default local[*])")
+    serve.add_argument("--audio-roots", help="colon-separated directories UDFs may read by path (env EMOTICANA_AUDIO_ROOTS)")
+    serve.add_argument("--conf-dir", help="directory with spark-defaults.conf, hive-site.xml, log4j2.properties")
+    serve.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting (repeatable)")
+    serve.set_defaults(run=_serve)
+
+    sql = commands.add_parser("sql", help="run a .sql file against a running server")
+    sql.add_argument("file", help="script; statements are split with sqlparse")
+    sql.add_argument("--host", default=DEFAULT_HOST)
+    sql.add_argument("--port", type=int, help="JDBC port (env EMOTICANA_PORT, default 10000)")
+    sql.add_argument("--hivevar", action="append", metavar="NAME=VALUE", help="value for ${hivevar:NAME}")
+    sql.set_defaults(run=_run_sql)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except EmoticanaError as exc:
+        print(f"emoticana: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

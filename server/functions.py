@@ -1,0 +1,44 @@
+"""Make Emoticana's SQL functions visible in every Thrift session, while sessions stay isolated.
+
+The Thrift server opens each JDBC connection with ``SparkSession.newSession()``,
+whose function registry is a fresh clone of Spark's JVM-wide built-in
+registry: Python UDFs registered in the server's own session would be
+invisible there.  So each UDF is registered once in the root session (which
+builds the JVM-side function) and its builder is then published into the
+built-in registry.  Every later session starts with the functions, while its
+current database, SET values and temporary views remain its own.  Because
+they are built-ins, persistent views may call them, and those views keep
+working after a restart.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from udfs.registry import SQL_FUNCTIONS, UdfContext
+
+
+def _identifier(jvm, name: str, namespace: str):
+    some = jvm.scala.Some
+    return jvm.org.apache.spark.sql.catalyst.FunctionIdentifier(name, some(namespace), some("system"))
+
+
+def publish_as_builtin(spark: SparkSession, name: str) -> None:
+    """Copy the session function ``name`` into Spark's built-in function registry."""
+    jvm = spark._jvm
+    session_registry = spark._jsparkSession.sessionState().functionRegistry()
+    session_id = _identifier(jvm, name, "session")
+    info = session_registry.lookupFunction(session_id).get()
+    builder = session_registry.lookupFunctionBuilder(session_id).get()
+    function_registry = getattr(jvm.org.apache.spark.sql.catalyst.analysis, "FunctionRegistry$").__getattr__("MODULE$")
+    function_registry.builtin().registerFunction(_identifier(jvm, name, "builtin"), info, builder)
+
+
+def register_sql_functions(spark: SparkSession, context: UdfContext) -> list[str]:
+    """Register every function of the registry for all current and future sessions."""
+    names = []
+    for function in SQL_FUNCTIONS:
+        spark.udf.register(function.name, function.factory(context))
+        publish_as_builtin(spark, function.name)
+        names.append(function.name)
+    return names

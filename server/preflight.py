@@ -1,0 +1,132 @@
+"""Checks that run before Spark starts, so that a bad set-up fails with one clear line."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import shutil
+import socket
+import subprocess
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import IO
+
+from server.settings import CONF_FILES, MIN_JAVA_MAJOR, Settings
+from udfs.errors import ConfigError
+
+_JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
+
+
+def java_executable() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidate = Path(java_home) / "bin" / "java"
+        if not os.access(candidate, os.X_OK):
+            raise ConfigError(f"JAVA_HOME={java_home} has no bin/java; install Java {MIN_JAVA_MAJOR}+ or fix JAVA_HOME")
+        return str(candidate)
+    found = shutil.which("java")
+    if not found:
+        raise ConfigError(f"Java not found: install a JDK {MIN_JAVA_MAJOR}+ (e.g. apt-get install openjdk-17-jdk-headless) or set JAVA_HOME")
+    return found
+
+
+def check_java() -> int:
+    """Return the Java major version, or raise ConfigError if it is missing or too old."""
+    java = java_executable()
+    try:
+        result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"cannot run {java} -version: {exc}") from None
+    match = _JAVA_VERSION.search(result.stderr + result.stdout)
+    if not match:
+        raise ConfigError(f"cannot tell the version of {java}: {result.stderr.strip()[:200]!r}")
+    major = int(match.group(1))
+    if major == 1:  # "1.8.0_392" style
+        major = int(match.group(2) or 0)
+    if major < MIN_JAVA_MAJOR:
+        raise ConfigError(f"Java {major} at {java} is too old: Spark 4 needs Java {MIN_JAVA_MAJOR} or newer")
+    return major
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is already in use; stop that process or set EMOTICANA_PORT") from None
+            raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
+def read_spark_defaults(path: Path) -> dict[str, str]:
+    """Parse a spark-defaults.conf file (``key value`` or ``key=value`` lines, ``#`` comments)."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = re.split(r"\s+|=", line, maxsplit=1)
+        if len(parts) != 2 or not parts[0]:
+            raise ConfigError(f"{path}:{number}: expected 'key value', got {raw!r}")
+        values[parts[0]] = parts[1].strip()
+    return values
+
+
+def check_conf_dir(conf_dir: Path) -> dict[str, str]:
+    """Check every conf file is present, readable and well-formed; return spark-defaults."""
+    if not conf_dir.is_dir():
+        raise ConfigError(f"conf directory {conf_dir} does not exist")
+    for name in CONF_FILES:
+        path = conf_dir / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read conf file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"conf file {path} is not UTF-8 text") from None
+        if name.endswith(".xml"):
+            try:
+                ElementTree.fromstring(text)
+            except ElementTree.ParseError as exc:
+                raise ConfigError(f"conf file {path} is not well-formed XML: {exc}") from None
+    return read_spark_defaults(conf_dir / "spark-defaults.conf")
+
+
+def lock_state_dir(home: Path) -> IO[str]:
+    """Take the state directory's lock for the life of this process.
+
+    flock is released by the kernel when the process dies, so a server killed
+    with -9 leaves no lock behind to clean up by hand.
+    """
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        handle = open(home / "server.lock", "a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot use state directory {home}: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"state directory {home} is locked by another Emoticana server (pid {owner})") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
+    """All start-up checks, in the order a user would fix them; returns spark-defaults and the lock."""
+    check_java()
+    spark_defaults = check_conf_dir(settings.conf_dir)
+    lock = lock_state_dir(settings.home)
+    try:
+        check_port_free(settings.host, settings.port)
+    except ConfigError:
+        lock.close()
+        raise
+    return spark_defaults, lock

@@ -1,0 +1,117 @@
+"""Every setting of the server: names of environment variables, Spark keys and defaults.
+
+Precedence, highest first: command-line flag, environment variable, ``conf/``
+file, built-in default.  Code reads keys from here, never from scattered literals.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from udfs.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ENV_PORT = "EMOTICANA_PORT"
+ENV_HOME = "EMOTICANA_HOME"
+ENV_AUDIO_ROOTS = "EMOTICANA_AUDIO_ROOTS"
+ENV_MASTER = "EMOTICANA_MASTER"
+ENV_HOST = "EMOTICANA_HOST"
+ENV_CONF_DIR = "EMOTICANA_CONF_DIR"
+
+DEFAULT_PORT = 10000
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_HOME = ".emoticana"
+DEFAULT_MASTER = "local[*]"
+DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
+SQL_INIT_DIR = PROJECT_ROOT / "sql" / "init"
+CONF_FILES = ("spark-defaults.conf", "hive-site.xml", "log4j2.properties")
+
+MIN_JAVA_MAJOR = 17
+READY_TIMEOUT_S = 180.0
+
+# Spark and Hive keys Emoticana sets itself.
+KEY_THRIFT_PORT = "spark.hadoop.hive.server2.thrift.port"
+KEY_THRIFT_HOST = "spark.hadoop.hive.server2.thrift.bind.host"
+KEY_WAREHOUSE = "spark.sql.warehouse.dir"
+KEY_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int
+    host: str
+    home: Path
+    master: str
+    audio_roots: tuple[str, ...]
+    conf_dir: Path
+    extra_conf: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:hive2://{self.host}:{self.port}/default"
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.home / "metastore_db"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def default_audio_root(self) -> Path:
+        return self.home / "audio"
+
+
+def _port(value: str, source: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise ConfigError(f"{source} must be a port number, got {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{source} must be between 1 and 65535, got {port}")
+    return port
+
+
+def parse_conf_pairs(pairs: list[str] | None) -> dict[str, str]:
+    conf: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--conf expects KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def load_settings(
+    *,
+    port: int | None = None,
+    host: str | None = None,
+    home: str | None = None,
+    master: str | None = None,
+    audio_roots: str | None = None,
+    conf_dir: str | None = None,
+    conf: list[str] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
+    env = os.environ if environ is None else environ
+    resolved_port = port if port is not None else _port(env.get(ENV_PORT, str(DEFAULT_PORT)), ENV_PORT)
+    resolved_home = Path(home or env.get(ENV_HOME) or DEFAULT_HOME).expanduser().absolute()
+    roots_text = audio_roots if audio_roots is not None else env.get(ENV_AUDIO_ROOTS)
+    if roots_text is None:
+        roots = (str(resolved_home / "audio"),)
+    else:
+        roots = tuple(str(Path(r).expanduser().absolute()) for r in roots_text.split(":") if r.strip())
+    return Settings(
+        port=_port(str(resolved_port), "--port"),
+        host=host or env.get(ENV_HOST) or DEFAULT_HOST,
+        home=resolved_home,
+        master=master or env.get(ENV_MASTER) or DEFAULT_MASTER,
+        audio_roots=roots,
+        conf_dir=Path(conf_dir or env.get(ENV_CONF_DIR) or DEFAULT_CONF_DIR).absolute(),
+        extra_conf=parse_conf_pairs(conf),
+    )

@@ -1,0 +1,65 @@
+"""Build the server's SparkSession: Hive catalog under the state directory, loopback sockets."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from server.settings import (
+    KEY_METASTORE_URL,
+    KEY_THRIFT_HOST,
+    KEY_THRIFT_PORT,
+    KEY_WAREHOUSE,
+    PROJECT_ROOT,
+    Settings,
+)
+
+
+def state_conf(settings: Settings) -> dict[str, str]:
+    """Spark settings derived from the state directory and bind address."""
+    home = settings.home
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        KEY_WAREHOUSE: str(settings.warehouse_dir),
+        KEY_METASTORE_URL: f"jdbc:derby:;databaseName={settings.metastore_dir};create=true",
+        "spark.hadoop.hive.exec.scratchdir": str(home / "scratch"),
+        "spark.hadoop.hive.exec.local.scratchdir": str(home / "scratch-local"),
+        "spark.hadoop.hive.downloaded.resources.dir": str(home / "resources"),
+        "spark.hadoop.hive.server2.logging.operation.log.location": str(home / "operation_logs"),
+        KEY_THRIFT_PORT: str(settings.port),
+        KEY_THRIFT_HOST: settings.host,
+        "spark.driver.host": settings.host,
+        "spark.driver.bindAddress": settings.host,
+        "spark.ui.host": settings.host,
+    }
+
+
+def launch_environment(settings: Settings) -> None:
+    """Environment the JVM and the Python workers inherit; must be set before Spark starts."""
+    os.environ["SPARK_CONF_DIR"] = str(settings.conf_dir)
+    os.environ["SPARK_LOCAL_IP"] = settings.host
+    # Workers run this very interpreter, so a server started from .venv/bin/python
+    # needs no activated virtual environment.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    paths = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+
+
+def build_spark(settings: Settings, spark_defaults: dict[str, str], *, app_name: str = "Emoticana") -> SparkSession:
+    """Start Spark with conf/ < state-derived settings < --conf flags."""
+    launch_environment(settings)
+    conf = dict(state_conf(settings))
+    for key in spark_defaults:
+        # A value the operator wrote into conf/spark-defaults.conf is kept
+        # unless a flag overrides it; spark-submit reads that file itself.
+        conf.pop(key, None)
+    java_opts = spark_defaults.get("spark.driver.extraJavaOptions", "")
+    conf["spark.driver.extraJavaOptions"] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
+    conf.update(settings.extra_conf)
+    builder = SparkSession.builder.master(settings.master).appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.enableHiveSupport().getOrCreate()

@@ -1,0 +1,25 @@
+"""Split SQL scripts into statements; the one splitter used at start-up and by ``emoticana sql``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlparse
+
+
+def split_statements(text: str) -> list[str]:
+    """Statements of a script, without their trailing semicolons.
+
+    sqlparse keeps semicolons inside string literals and comments where they
+    are; statements that hold only comments are dropped.
+    """
+    statements = []
+    for raw in sqlparse.split(text):
+        code = sqlparse.format(raw, strip_comments=True).strip().rstrip(";").strip()
+        if code:
+            statements.append(raw.strip().rstrip(";").rstrip())
+    return statements
+
+
+def read_script(path: Path) -> list[str]:
+    return split_statements(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.signal
+
+from tests.audiogen import voiced_signal
+from udfs.features import DEFAULT_FEATURES, FeatureConfig, canonical_clip, mfcc_features, mfcc_matrix
+
+CFG = DEFAULT_FEATURES
+
+
+def reference_mfcc(clip: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """MFCC written out independently with numpy/scipy: STFT, Slaney mel, dB, DCT-II."""
+    pad = cfg.n_fft // 2
+    padded = np.pad(clip.astype(np.float64), pad, mode="constant")
+    window = scipy.signal.get_window("hann", cfg.win_length, fftbins=True)
+    left = (cfg.n_fft - cfg.win_length) // 2
+    window = np.pad(window, (left, cfg.n_fft - cfg.win_length - left))
+    n_frames = 1 + (len(padded) - cfg.n_fft) // cfg.hop_length
+    frames = np.stack([padded[i * cfg.hop_length : i * cfg.hop_length + cfg.n_fft] * window for i in range(n_frames)], axis=1)
+    power = np.abs(np.fft.rfft(frames, axis=0)) ** 2
+
+    def hz_to_mel(f):
+        f = np.asarray(f, dtype=np.float64)
+        lin = f / (200.0 / 3)
+        return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0), lin)
+
+    def mel_to_hz(m):
+        m = np.asarray(m, dtype=np.float64)
+        return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+    fft_freqs = np.linspace(0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    mel_points = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin), hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    weights = np.zeros((cfg.n_mels, len(fft_freqs)))
+    for i in range(cfg.n_mels):
+        lower = (fft_freqs - mel_points[i]) / (mel_points[i + 1] - mel_points[i])
+        upper = (mel_points[i + 2] - fft_freqs) / (mel_points[i + 2] - mel_points[i + 1])
+        weights[i] = np.maximum(0, np.minimum(lower, upper)) * 2.0 / (mel_points[i + 2] - mel_points[i])
+    mel = weights @ power
+    db = 10 * np.log10(np.maximum(mel, 1e-10))
+    db = np.maximum(db, db.max() - 80.0)
+    return scipy.fft.dct(db, type=2, axis=0, norm="ortho")[: cfg.n_mfcc]
+
+
+def test_mfcc_matches_independent_reference(rng):
+    clip = canonical_clip(voiced_signal(rng, sample_rate=16000, seconds=2.0)[:, 0], 16000)
+    ours = mfcc_matrix(clip)
+    reference = reference_mfcc(clip, CFG)
+    assert ours.shape == reference.shape == CFG.shape
+    # Stated tolerance: 1e-3 absolute (coefficients span hundreds; float32 vs float64 STFT).
+    np.testing.assert_allclose(ours, reference, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16000, 22050, 44100, 48000, 96000])
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("seconds", [0.01, 1.0, 5.0])
+def test_shape_dtype_and_finite(rng, sample_rate, channels, seconds):
+    y = voiced_signal(rng, sample_rate=sample_rate, seconds=seconds, channels=channels, lead_silence_s=0.1).T
+    features = mfcc_features(y, sample_rate)
+    assert features.shape == CFG.shape == (40, 301)
+    assert features.dtype == np.float32
+    assert np.all(np.isfinite(features))
+
+
+def test_canonical_clip_length_and_centring(rng):
+    speech = voiced_signal(rng, sample_rate=16000, seconds=1.0, lead_silence_s=1.0)[:, 0]
+    clip = canonical_clip(speech, 16000)
+    assert clip.shape == (CFG.clip_samples,)
+    energy = np.abs(clip)
+    active = np.flatnonzero(energy > 0.01)
+    # the trimmed speech sits in the middle of the window, leading silence removed
+    centre = (active[0] + active[-1]) / 2
+    assert abs(centre - CFG.clip_samples / 2) < 0.05 * CFG.clip_samples
+
+
+def test_long_clip_is_cropped_from_the_middle(rng):
+    y = voiced_signal(rng, sample_rate=16000, seconds=8.0, lead_silence_s=0.0)[:, 0]
+    assert canonical_clip(y, 16000).shape == (CFG.clip_samples,)
+
+
+def test_resampling_preserves_content(rng):
+    signal_48k = voiced_signal(rng, sample_rate=48000, seconds=1.5)
+    signal_16k = voiced_signal(np.random.default_rng(20261125), sample_rate=16000, seconds=1.5)
+    a = mfcc_features(signal_48k.T, 48000)
+    b = mfcc_features(signal_16k.T, 16000)
+    # the same synthetic voice at two rates: coefficient profiles agree closely
+    assert np.corrcoef(a[1:].mean(axis=1), b[1:].mean(axis=1))[0, 1] > 0.95
+
+
+def test_silence_and_mono_mix(rng):
+    silence = np.zeros((2, 16000), np.float32)
+    assert np.all(np.isfinite(mfcc_features(silence, 16000)))
+    mono = voiced_signal(rng, sample_rate=16000, seconds=1.0)[:, 0]
+    stereo_same = np.stack([mono, mono])
+    np.testing.assert_allclose(mfcc_features(stereo_same, 16000), mfcc_features(mono, 16000), atol=1e-4)
+
+
+def test_config_round_trip():
+    assert FeatureConfig.from_dict(CFG.to_dict()) == CFG
+    assert CFG.n_frames == 1 + CFG.clip_samples // CFG.hop_length

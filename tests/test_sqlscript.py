@@ -1,0 +1,18 @@
+from server.sqlscript import split_statements
+
+
+def test_semicolons_in_strings_and_comments():
+    script = """
+    -- a comment; with a semicolon
+    SELECT 'a;b' AS s;
+    /* block; comment */
+    SELECT "x;y", 2;
+
+    -- trailing comment only
+    """
+    assert split_statements(script) == ["-- a comment; with a semicolon\n    SELECT 'a;b' AS s", '/* block; comment */\n    SELECT "x;y", 2']
+
+
+def test_last_statement_without_semicolon_and_empty():
+    assert split_statements("SELECT 1;\nSELECT 2") == ["SELECT 1", "SELECT 2"]
+    assert split_statements("  \n-- nothing\n") == []

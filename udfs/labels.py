@@ -1,0 +1,27 @@
+"""Label order of the emotion model, declared once for the UDFs, the trainer and SQL.
+
+``EMOTIONS`` follows the RAVDESS emotion codes 01..08, so ``EMOTIONS[code - 1]``
+is the name of a RAVDESS code.  ``MERGED_CLASSES`` is the seed project's five-class
+view; each merged probability is the sum of its members' probabilities.
+"""
+
+EMOTIONS: tuple[str, ...] = (
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
+)
+
+MERGED_CLASSES: dict[str, tuple[str, ...]] = {
+    "neu+calm": ("neutral", "calm"),
+    "happy": ("happy",),
+    "ang+sur": ("angry", "surprised"),
+    "sad+fea": ("sad", "fearful"),
+    "disg": ("disgust",),
+}
+
+EMOTION_SCORES_DDL = "struct<" + ", ".join(f"{name}:float" for name in EMOTIONS) + ">"
