@@ -43,9 +43,8 @@ class EmoticanaServer:
     def start(self) -> None:
         started = time.monotonic()
         spark_defaults, self._lock = preflight(self.settings)
-        for root in self.settings.audio_roots:
-            if root == str(self.settings.default_audio_root):
-                self.settings.default_audio_root.mkdir(parents=True, exist_ok=True)
+        for directory in self.settings.state_dirs:
+            directory.mkdir(parents=True, exist_ok=True)
         self.spark = build_spark(self.settings, spark_defaults)
         register_sql_functions(self.spark, UdfContext(self.settings.audio_roots, DEFAULT_FEATURES))
         run_init_scripts(self.spark)

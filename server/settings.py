@@ -65,6 +65,14 @@ class Settings:
     def default_audio_root(self) -> Path:
         return self.home / "audio"
 
+    @property
+    def state_dirs(self) -> tuple[Path, ...]:
+        """Directories under the state directory that must exist before Spark and Hive start."""
+        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs")]
+        if str(self.default_audio_root) in self.audio_roots:
+            dirs.append(self.default_audio_root)
+        return tuple(dirs)
+
 
 def _port(value: str, source: str) -> int:
     try:

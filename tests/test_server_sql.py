@@ -1,0 +1,168 @@
+"""The SQL contract through the real server and PyHive's DB-API."""
+
+import json
+
+import numpy as np
+import pytest
+
+from udfs.audio import decode_audio
+from udfs.features import DEFAULT_FEATURES, mfcc_features
+from udfs.registry import SQL_FUNCTIONS
+
+pytestmark = pytest.mark.slow
+
+
+def scalar(cursor, sql, parameters=None):
+    cursor.execute(sql, parameters)
+    rows = cursor.fetchall()
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+def sql_string(value) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def test_every_registered_function_is_callable(cursor, audio_root):
+    clip = sql_string(audio_root / "ravdess" / "03-01-05-02-01-02-12.wav")
+    for function in SQL_FUNCTIONS:
+        value = scalar(cursor, f"SELECT {function.name}({clip})")
+        assert value is not None, function.name
+
+
+def test_functions_listed_with_their_types(cursor):
+    for function in SQL_FUNCTIONS:
+        cursor.execute(f"SELECT typeof({function.name}(CAST(NULL AS STRING)))")
+        assert cursor.fetchall()[0][0].replace(" ", "") == function.return_ddl.replace(" ", "")
+
+
+def test_audio_info_path_and_bytes_identical(cursor, audio_root):
+    cursor.execute(f"CREATE OR REPLACE TEMPORARY VIEW variants USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})")
+    cursor.execute("SELECT path, to_json(audio_info(path)), to_json(audio_info(content)) FROM variants ORDER BY path")
+    rows = cursor.fetchall()
+    assert len(rows) == 8
+    for path, from_path, from_bytes in rows:
+        assert from_path == from_bytes, path
+        info = json.loads(from_path)
+        assert info.get("error") is None and info["sample_rate"] > 0 and info["frames"] > 0
+
+
+@pytest.fixture(scope="module")
+def variants_table(server, audio_root):
+    connection = server.connect()
+    cursor = connection.cursor()
+    cursor.execute("DROP TABLE IF EXISTS variant_clips")
+    cursor.execute(
+        f"CREATE TABLE variant_clips USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')}, pathGlobFilter '*.*')"
+    )
+    yield "variant_clips"
+    connection.close()
+
+
+def test_mfcc_path_bytes_and_local_agree(cursor, variants_table, audio_root):
+    cursor.execute(f"SELECT path, to_json(mfcc(path)), to_json(mfcc(content)) FROM {variants_table} ORDER BY path")
+    rows = cursor.fetchall()
+    assert len(rows) == 8
+    for path, from_path, from_bytes in rows:
+        assert from_path == from_bytes, path
+        remote = np.asarray(json.loads(from_path), dtype=np.float32)
+        local_path = path[len("file:"):] if path.startswith("file:") else path
+        with open(local_path, "rb") as handle:
+            y, rate = decode_audio(handle.read())
+        local = mfcc_features(y, rate).ravel()
+        assert remote.shape == (DEFAULT_FEATURES.n_mfcc * DEFAULT_FEATURES.n_frames,)
+        np.testing.assert_allclose(remote, local, rtol=0, atol=1e-3)
+
+
+def test_bad_rows_give_null_and_reason_while_good_rows_survive(cursor, audio_root, outside_dir):
+    bad = audio_root / "bad"
+    cases = {
+        "missing": (str(audio_root / "nope.wav"), "no such file"),
+        "directory": (str(bad / "a_directory.wav"), "is a directory"),
+        "empty": (str(bad / "empty.wav"), "empty audio"),
+        "header_only": (str(bad / "header_only.wav"), "no audio samples"),
+        "truncated": (str(bad / "truncated_header.wav"), "not a readable audio file"),
+        "random": (str(bad / "random.wav"), "not a readable audio file"),
+        "text": (str(bad / "text.wav"), "not a readable audio file"),
+        "outside": (str(outside_dir / "secret.wav"), "outside the readable audio roots"),
+        "dotdot": (f"{audio_root}/../{outside_dir.name}/secret.wav", "outside the readable audio roots"),
+        "good": (str(audio_root / "variants" / "clip_16k.flac"), None),
+    }
+    values = ", ".join(f"({sql_string(k)}, {sql_string(p)})" for k, (p, _) in cases.items())
+    cursor.execute(
+        f"SELECT k, mfcc(p) IS NULL, audio_info(p).error FROM VALUES {values} AS t(k, p) ORDER BY k"
+    )
+    results = {k: (is_null, error) for k, is_null, error in cursor.fetchall()}
+    assert set(results) == set(cases)
+    for key, (_, reason) in cases.items():
+        is_null, error = results[key]
+        if reason is None:
+            assert not is_null and error is None
+        else:
+            assert is_null, key
+            assert reason in error, (key, error)
+
+
+def test_symlink_escape_is_refused(cursor, audio_root, outside_dir):
+    link = audio_root / "escape.wav"
+    if not link.exists():
+        link.symlink_to(outside_dir / "secret.wav")
+    assert "outside" in scalar(cursor, f"SELECT audio_info({sql_string(link)}).error")
+    assert scalar(cursor, f"SELECT mfcc({sql_string(link)}) IS NULL") is True
+
+
+def test_null_and_non_audio_bytes(cursor):
+    assert scalar(cursor, "SELECT audio_info(CAST(NULL AS BINARY)).error") == "audio is NULL"
+    assert scalar(cursor, "SELECT mfcc(CAST(NULL AS STRING)) IS NULL") is True
+    assert "empty path" in scalar(cursor, "SELECT audio_info('').error")
+    assert "not a readable audio file" in scalar(cursor, "SELECT audio_info(CAST('hello, world' AS BINARY)).error")
+
+
+def test_ravdess_meta(cursor):
+    cursor.execute(
+        "SELECT m.emotion, m.actor, m.gender, m.intensity, m.repetition, m IS NULL "
+        "FROM (SELECT ravdess_meta('file:/d/03-01-05-02-01-02-12.wav') AS m)"
+    )
+    assert cursor.fetchall() == [("angry", 12, "female", "strong", 2, False)]
+    assert scalar(cursor, "SELECT ravdess_meta('not-ravdess.wav') IS NULL") is True
+
+
+def test_ravdess_table_query(cursor, audio_root):
+    cursor.execute(f"CREATE OR REPLACE TEMPORARY VIEW rav USING binaryFile OPTIONS (path {sql_string(audio_root / 'ravdess')})")
+    cursor.execute("SELECT ravdess_meta(path).emotion AS emotion, size(mfcc(content)) FROM rav ORDER BY emotion")
+    assert cursor.fetchall() == [("angry", 12040), ("neutral", 12040), ("surprised", 12040)]
+
+
+def test_sessions_are_isolated_but_share_functions(server, audio_root):
+    first, second = server.connect(), server.connect()
+    try:
+        a, b = first.cursor(), second.cursor()
+        a.execute("CREATE DATABASE IF NOT EXISTS iso_db")
+        a.execute("USE iso_db")
+        a.execute("SET emoticana.test.flag=on")
+        a.execute("CREATE OR REPLACE TEMPORARY VIEW only_in_a AS SELECT 1 AS x")
+        assert scalar(b, "SELECT current_database()") == "default"
+        b.execute("SET emoticana.test.flag")
+        assert b.fetchall()[0][1] == "<undefined>"
+        with pytest.raises(Exception, match="only_in_a"):
+            b.execute("SELECT * FROM only_in_a")
+        assert scalar(a, "SELECT current_database()") == "iso_db"
+        assert scalar(a, "SELECT x FROM only_in_a") == 1
+        # both sessions see the functions
+        clip = sql_string(audio_root / "variants" / "clip_16k.flac")
+        assert scalar(a, f"SELECT audio_info({clip}).sample_rate") == 16000
+        assert scalar(b, f"SELECT audio_info({clip}).sample_rate") == 16000
+    finally:
+        first.close()
+        second.close()
+
+
+def test_persistent_view_may_use_the_functions(cursor, audio_root):
+    cursor.execute("DROP TABLE IF EXISTS default.variant_files")
+    cursor.execute(f"CREATE TABLE default.variant_files USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})")
+    cursor.execute(
+        "CREATE OR REPLACE VIEW default.variant_info AS "
+        "SELECT path, audio_info(content).sample_rate AS rate FROM default.variant_files"
+    )
+    cursor.execute("SELECT count(*), min(rate), max(rate) FROM default.variant_info")
+    assert cursor.fetchall() == [(8, 8000, 96000)]
