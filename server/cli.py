@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _run_sql(args: argparse.Namespace) -> int:
     import os
 
-    from server.sqlscript import read_script
+    from server.sqlscript import read_script, returns_rows
     from server.thrift import connect
 
     port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
@@ -62,7 +62,7 @@ def _run_sql(args: argparse.Namespace) -> int:
             started = time.monotonic()
             cursor.execute(statement)
             rows = cursor.fetchall() if cursor.description else []
-            if cursor.description:
+            if cursor.description and (rows or returns_rows(statement)):
                 print("\t".join(column[0] for column in cursor.description))
                 for row in rows:
                     print("\t".join("NULL" if value is None else str(value) for value in row))

@@ -21,5 +21,10 @@ def split_statements(text: str) -> list[str]:
     return statements
 
 
+def returns_rows(statement: str) -> bool:
+    """Whether a statement is a query, whose header is worth printing even with no rows."""
+    return sqlparse.parse(statement)[0].get_type() == "SELECT"
+
+
 def read_script(path: Path) -> list[str]:
     return split_statements(Path(path).read_text(encoding="utf-8"))

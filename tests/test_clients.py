@@ -1,0 +1,75 @@
+"""The server through the clients users have: SQLAlchemy hive://, beeline, the sql CLI."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyspark
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
+
+pytestmark = pytest.mark.slow
+
+
+def beeline(server, *args, timeout=180):
+    command = [str(BEELINE), "-u", f"jdbc:hive2://127.0.0.1:{server.port}/default", "-n", "tester", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_sqlalchemy_hive_dialect(server, audio_root):
+    engine = create_engine(f"hive://tester@127.0.0.1:{server.port}/default")
+    clip = audio_root / "variants" / "pcm16_16k_mono.wav"
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT audio_info('{clip}').sample_rate AS rate, size(mfcc('{clip}')) AS n")).fetchall()
+        assert rows == [(16000, 12040)]
+        connection.execute(text("CREATE TABLE IF NOT EXISTS sa_table (id INT, label STRING) USING parquet"))
+    inspector = inspect(engine)
+    assert "emoticana" in inspector.get_schema_names()
+    assert [c["name"] for c in inspector.get_columns("sa_table")] == ["id", "label"]
+
+
+def test_beeline_runs_a_query(server, audio_root):
+    clip = audio_root / "variants" / "clip_16k.flac"
+    result = beeline(server, "--outputformat=csv2", "-e", f"SELECT audio_info('{clip}').format AS fmt, ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "fmt,e\nFLAC,angry" in result.stdout
+
+
+def test_examples_run_unchanged_with_beeline_f(server, audio_root):
+    audio_dir = audio_root / "ravdess"
+    for script in sorted((PROJECT_ROOT / "sql" / "examples").glob("0[01]_*.sql")):
+        result = beeline(server, "--outputformat=csv2", f"--hivevar", f"audio_dir={audio_dir}", "-f", str(script))
+        assert result.returncode == 0, (script.name, result.stderr[-2000:])
+        assert "Error" not in result.stderr, (script.name, result.stderr[-2000:])
+    assert "WAV,3" in result.stdout  # the second query of 01: three WAV clips, none unreadable
+    assert "03-01-05-02-01-02-12.wav,WAV,48000,1" in result.stdout
+
+
+def test_dropping_the_clips_table_keeps_the_audio(server, audio_root):
+    before = sorted(os.listdir(audio_root / "ravdess"))
+    result = beeline(server, f"--hivevar", f"audio_dir={audio_root / 'ravdess'}", "-f", str(PROJECT_ROOT / "sql" / "examples" / "00_clips.sql"))
+    assert result.returncode == 0
+    result = beeline(server, "-e", "DROP TABLE clips")
+    assert result.returncode == 0
+    assert sorted(os.listdir(audio_root / "ravdess")) == before
+
+
+def test_sql_cli_splits_with_sqlparse(server, tmp_path):
+    script = tmp_path / "script.sql"
+    script.write_text(
+        "-- comment; with a semicolon\n"
+        "CREATE OR REPLACE TEMPORARY VIEW semi AS SELECT 'a;b' AS s;\n"
+        "/* block; */ SELECT s, length(s) FROM semi;\n"
+        "SELECT ravdess_meta('03-01-03-01-01-01-02.wav').emotion AS e\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "sql", str(script), "--port", str(server.port)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["s\tlength(s)", "a;b\t3", "e", "happy"]
+    assert result.stderr.count("row(s)") == 3

@@ -1,0 +1,124 @@
+"""Start-up failures: one clear line on stderr and a non-zero exit, before Spark starts."""
+
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.settings import load_settings
+from udfs.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(tmp_path, *args, env_overrides=None, timeout=120):
+    env = dict(os.environ)
+    env.update(env_overrides or {})
+    command = [sys.executable, "-m", "server", "serve", "--home", str(tmp_path / "home"), *args]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_failure(result, expected):
+    assert result.returncode == 2, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("emoticana: error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_java_home_without_java(tmp_path):
+    result = serve(tmp_path, env_overrides={"JAVA_HOME": str(tmp_path / "no-jdk")})
+    assert_one_line_failure(result, "has no bin/java")
+
+
+def test_java_not_on_path(tmp_path):
+    env = {"PATH": str(tmp_path / "empty-bin"), "JAVA_HOME": ""}
+    (tmp_path / "empty-bin").mkdir()
+    result = serve(tmp_path, env_overrides=env)
+    assert_one_line_failure(result, "Java not found")
+
+
+def test_java_too_old(tmp_path):
+    fake = tmp_path / "jdk11" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "java").write_text('#!/bin/sh\necho \'openjdk version "11.0.21" 2023-10-17\' >&2\n')
+    (fake / "java").chmod(0o755)
+    result = serve(tmp_path, env_overrides={"JAVA_HOME": str(tmp_path / "jdk11")})
+    assert_one_line_failure(result, "Java 11")
+
+
+def test_port_in_use(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve(tmp_path, "--port", str(port))
+    assert_one_line_failure(result, f"port {port} on 127.0.0.1 is already in use")
+
+
+def test_malformed_conf(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    (conf / "hive-site.xml").write_text("<configuration><property>")
+    result = serve(tmp_path, "--conf-dir", str(conf))
+    assert_one_line_failure(result, "hive-site.xml is not well-formed XML")
+
+
+def test_unreadable_conf(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    (conf / "log4j2.properties").unlink()
+    (conf / "log4j2.properties").mkdir()  # unreadable as a file, even for root
+    result = serve(tmp_path, "--conf-dir", str(conf))
+    assert_one_line_failure(result, "cannot read conf file")
+
+
+def test_bad_spark_defaults_line(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    with open(conf / "spark-defaults.conf", "a") as handle:
+        handle.write("lonelykey\n")
+    result = serve(tmp_path, "--conf-dir", str(conf))
+    assert_one_line_failure(result, "spark-defaults.conf")
+
+
+def test_state_directory_locked(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with open(home / "server.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242")
+        held.flush()
+        result = serve(tmp_path)
+    assert_one_line_failure(result, "is locked by another Emoticana server (pid 4242)")
+
+
+def test_bad_port_value(tmp_path):
+    result = serve(tmp_path, env_overrides={"EMOTICANA_PORT": "ten"})
+    assert_one_line_failure(result, "EMOTICANA_PORT must be a port number")
+
+
+class TestSettings:
+    def test_precedence_flag_over_env_over_default(self, tmp_path):
+        env = {"EMOTICANA_PORT": "12000", "EMOTICANA_HOME": str(tmp_path), "EMOTICANA_AUDIO_ROOTS": "/a:/b"}
+        assert load_settings(environ={}).port == 10000
+        settings = load_settings(environ=env)
+        assert (settings.port, settings.home, settings.audio_roots) == (12000, tmp_path, ("/a", "/b"))
+        assert load_settings(port=13000, environ=env).port == 13000
+        assert settings.host == "127.0.0.1"
+        assert settings.jdbc_url == "jdbc:hive2://127.0.0.1:12000/default"
+
+    def test_default_audio_root_is_under_home(self, tmp_path):
+        settings = load_settings(home=str(tmp_path), environ={})
+        assert settings.audio_roots == (str(tmp_path / "audio"),)
+        assert settings.default_audio_root in settings.state_dirs
+
+    def test_conf_pairs(self):
+        assert load_settings(conf=["a.b=1", "c = x=y"], environ={}).extra_conf == {"a.b": "1", "c": "x=y"}
+        with pytest.raises(ConfigError, match="KEY=VALUE"):
+            load_settings(conf=["novalue"], environ={})
