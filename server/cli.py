@@ -72,6 +72,41 @@ def _run_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from training.trainer import TrainOptions, run_training
+
+    settings = load_settings(port=args.port, host=args.host, home=args.home, master=args.master, conf=args.conf)
+    options = TrainOptions(
+        name=args.name,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        validation_speakers=args.validation_speakers.split(",") if args.validation_speakers else None,
+        nodes=args.nodes,
+        seed=args.seed,
+        hyperparams=dict(_hyperparam(pair) for pair in args.hyperparam or []),
+    )
+    models_dir = Path(args.models_dir) if args.models_dir else settings.home / "models"
+    run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
+                 audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
+    return 0
+
+
+def _hyperparam(pair: str):
+    import json
+
+    key, sep, value = pair.partition("=")
+    if not sep:
+        raise EmoticanaError(f"--hyperparam expects NAME=JSON_VALUE, got {pair!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emoticana", description="Speech-emotion SQL server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--port", type=int, help="JDBC port (env EMOTICANA_PORT, default 10000)")
     sql.add_argument("--hivevar", action="append", metavar="NAME=VALUE", help="value for ${hivevar:NAME}")
     sql.set_defaults(run=_run_sql)
+
+    train = commands.add_parser("train", help="train the emotion model with TensorFlowOnSpark from a SQL view")
+    train.add_argument("--view", required=True, help="training view: an audio column (content/audio/path), label, speaker")
+    train.add_argument("--name", default="emoticana", help="model name (default emoticana)")
+    train.add_argument("--models-dir", help="where versions are written (default $EMOTICANA_HOME/models)")
+    train.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--patience", type=int, help="stop after this many epochs without a better validation UA")
+    train.add_argument("--validation-speakers", help="comma-separated speakers to validate on (default: 15%% of them)")
+    train.add_argument("--cv-folds", type=int, default=0, help="first estimate accuracy by speaker-level cross-validation")
+    train.add_argument("--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--hyperparam", action="append", metavar="NAME=VALUE", help="override a model hyper-parameter")
+    train.add_argument("--audio-column")
+    train.add_argument("--label-column", default="label")
+    train.add_argument("--speaker-column", default="speaker")
+    train.add_argument("--host", help="server address (env EMOTICANA_HOST, default 127.0.0.1)")
+    train.add_argument("--port", type=int, help="server JDBC port (env EMOTICANA_PORT, default 10000)")
+    train.add_argument("--home", help="state directory (env EMOTICANA_HOME)")
+    train.add_argument("--master", help="Spark master of the training application (env EMOTICANA_MASTER)")
+    train.add_argument("--conf", action="append", metavar="KEY=VALUE")
+    train.set_defaults(run=_train)
     return parser
 
 

@@ -48,18 +48,36 @@ def launch_environment(settings: Settings) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
-def build_spark(settings: Settings, spark_defaults: dict[str, str], *, app_name: str = "Emoticana") -> SparkSession:
-    """Start Spark with conf/ < state-derived settings < --conf flags."""
+def build_spark(
+    settings: Settings,
+    spark_defaults: dict[str, str],
+    *,
+    app_name: str = "Emoticana",
+    catalog: str = "hive",
+    extra: dict[str, str] | None = None,
+) -> SparkSession:
+    """Start Spark with conf/ < state-derived settings < ``extra`` < --conf flags.
+
+    ``catalog="in-memory"`` is for helper applications such as the trainer: the
+    embedded Derby metastore admits only the server.
+    """
     launch_environment(settings)
     conf = dict(state_conf(settings))
+    if catalog != "hive":
+        conf = {k: v for k, v in conf.items() if k.startswith(("spark.driver.", "spark.ui."))}
+        conf["spark.sql.catalogImplementation"] = catalog
     for key in spark_defaults:
         # A value the operator wrote into conf/spark-defaults.conf is kept
         # unless a flag overrides it; spark-submit reads that file itself.
         conf.pop(key, None)
-    java_opts = spark_defaults.get("spark.driver.extraJavaOptions", "")
-    conf["spark.driver.extraJavaOptions"] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
+    if catalog == "hive":
+        java_opts = spark_defaults.get("spark.driver.extraJavaOptions", "")
+        conf["spark.driver.extraJavaOptions"] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
+    conf.update(extra or {})
     conf.update(settings.extra_conf)
     builder = SparkSession.builder.master(settings.master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    return builder.enableHiveSupport().getOrCreate()
+    if catalog == "hive":
+        builder = builder.enableHiveSupport()
+    return builder.getOrCreate()

@@ -1,0 +1,135 @@
+"""The TensorFlowOnSpark node: runs on an executor, trains the model from the Spark feed.
+
+``main_fun(args, ctx)`` is what ``TFCluster.run`` starts once per executor.
+Spark feeds ``(features_bytes, label_index)`` rows (InputMode.SPARK); every
+node trains under ``MultiWorkerMirroredStrategy`` on what it is fed, evaluates
+on the same validation speakers after each epoch, keeps the weights of the best
+epoch by validation unweighted accuracy and stops early.  The chief writes the
+model file and the training history to ``args.output_dir``.  Imports of
+TensorFlow stay inside the function: they happen on the executor.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class NodeArgs:
+    output_dir: str
+    input_shape: tuple[int, int]
+    n_classes: int
+    train_rows: int
+    validation_x: object  # np.ndarray [shape=(n, *input_shape), dtype=float32]
+    validation_y: object  # np.ndarray [shape=(n,), dtype=int32]
+    feature_mean: object  # np.ndarray [shape=(input_shape[0],)]: per-coefficient mean of the training rows
+    feature_variance: object
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    hyperparams: dict = field(default_factory=dict)
+    seed: int = 0
+    nodes: int = 1
+    verbose: bool = True
+
+    def as_namespace(self) -> argparse.Namespace:
+        """TensorFlowOnSpark looks options up with ``in`` and attributes, as on argparse results."""
+        return argparse.Namespace(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def shuffle_buffer(train_rows: int) -> int:
+    """Rows held for shuffling: the whole training set when it is small, capped for memory."""
+    return min(train_rows, 2048)
+
+
+def validation_ua(model, x, y, n_classes: int) -> float:
+    import numpy as np
+
+    predicted = np.argmax(model.predict(x, batch_size=64, verbose=0), axis=1)
+    recalls = [np.mean(predicted[y == c] == c) for c in range(n_classes) if np.any(y == c)]
+    return float(np.mean(recalls))
+
+
+def main_fun(args: argparse.Namespace, ctx) -> None:
+    """Train on the fed rows; ``args`` is :meth:`NodeArgs.as_namespace`."""
+    import json
+    import os
+    import time
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorflowonspark import TFNode
+
+    import keras
+    from training import model as recipe
+
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    keras.utils.set_random_seed(args.seed + ctx.task_index)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    workers = max(1, ctx.num_workers)
+    global_batch = args.batch_size * workers
+    shape = tuple(args.input_shape)
+    feed = TFNode.DataFeed(ctx.mgr, train_mode=True)
+
+    def fed_rows():
+        while not feed.should_stop():
+            batch = feed.next_batch(64)
+            if not batch:
+                return
+            for features, label in batch:
+                yield np.frombuffer(features, dtype=np.float32).reshape(shape), np.int32(label)
+
+    dataset = tf.data.Dataset.from_generator(
+        fed_rows,
+        output_signature=(tf.TensorSpec(shape, tf.float32), tf.TensorSpec((), tf.int32)),
+    )
+    options = tf.data.Options()
+    # Spark already split the rows between the nodes.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    dataset = dataset.shuffle(shuffle_buffer(args.train_rows), seed=args.seed).batch(global_batch).with_options(options)
+    steps_per_epoch = max(1, args.train_rows // global_batch)
+
+    with strategy.scope():
+        model = recipe.build_model(input_shape=shape, n_classes=args.n_classes, **args.hyperparams)
+        recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
+        recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs)
+
+    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_unweighted_accuracy": []}
+    best = {"ua": -1.0, "epoch": 0, "weights": None}
+    is_chief = ctx.job_name == "chief" or (ctx.job_name == "worker" and ctx.task_index == 0 and workers == 1)
+
+    class SelectBest(keras.callbacks.Callback):
+        """Model selection and early stopping on the validation speakers only."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            ua = validation_ua(self.model, args.validation_x, args.validation_y, args.n_classes)
+            history["loss"].append(float(logs.get("loss", float("nan"))))
+            history["accuracy"].append(float(logs.get("accuracy", float("nan"))))
+            history["val_unweighted_accuracy"].append(ua)
+            if ua > best["ua"]:
+                best.update(ua=ua, epoch=epoch + 1, weights=self.model.get_weights())
+            if args.verbose and is_chief:
+                print(
+                    f"epoch {epoch + 1:3d}/{args.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+                    f"accuracy {logs.get('accuracy', float('nan')):.3f}  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})",
+                    flush=True,
+                )
+            if epoch + 1 - best["epoch"] >= args.patience:
+                self.model.stop_training = True
+
+    started = time.monotonic()
+    model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
+    model.set_weights(best["weights"])
+    if is_chief:
+        os.makedirs(args.output_dir, exist_ok=True)
+        model.save(os.path.join(args.output_dir, "model.keras"))
+        with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:
+            json.dump(
+                {"history": history, "best_epoch": best["epoch"], "best_val_ua": best["ua"],
+                 "epochs_run": len(history["loss"]), "fit_seconds": time.monotonic() - started, "workers": workers},
+                handle,
+            )
+    # Tell Spark to skip the epochs of data that were fed for but not needed.
+    feed.terminate()

@@ -1,0 +1,152 @@
+"""The trainer's side of a training view: the running server computes the features.
+
+The trainer reaches the view through the running server over JDBC (the embedded
+Derby catalog admits one process only, and the view's tables live there).  The
+server runs ``mfcc`` over the view in Spark, distributed, into a Parquet table
+under its warehouse; the trainer's own Spark application reads that Parquet
+directly and feeds TensorFlowOnSpark from it.  The features are therefore
+computed by the very UDF that serves queries.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from udfs.errors import EmoticanaError
+from udfs.labels import EMOTIONS
+
+AUDIO_COLUMN_CANDIDATES = ("content", "audio", "path")
+FEATURES_DATABASE = "emoticana"
+
+
+class TrainingDataError(EmoticanaError):
+    """The training view cannot be used as it is: no rows, unknown labels, missing columns."""
+
+
+def quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+def quote_name(name: str) -> str:
+    """Quote a possibly qualified name (``db.view``) part by part."""
+    return ".".join(quote(part) for part in name.split("."))
+
+
+@dataclass
+class PreparedFeatures:
+    view: str
+    table: str
+    location: str
+    view_sql: str
+    rows: int
+    usable_rows: int
+    unreadable: int
+    label_counts: dict[str, int]
+    speakers: list[str]
+    files_digest: str
+    seconds: float
+
+
+def _rows(cursor, sql: str) -> list[tuple]:
+    cursor.execute(sql)
+    return cursor.fetchall()
+
+
+def view_columns(cursor, view: str) -> dict[str, str]:
+    try:
+        rows = _rows(cursor, f"DESCRIBE {quote_name(view)}")
+    except Exception as exc:
+        message = str(exc)
+        if "TABLE_OR_VIEW_NOT_FOUND" in message or "not found" in message.lower():
+            raise TrainingDataError(f"training view {view!r} does not exist on the server") from None
+        raise
+    columns = {}
+    for name, data_type, *_ in rows:
+        if not name or name.startswith("#"):
+            break
+        columns[name.strip().lower()] = (data_type or "").strip().lower()
+    return columns
+
+
+def pick_columns(columns: dict[str, str], *, view: str, audio: str | None, label: str, speaker: str) -> tuple[str, str, str]:
+    if audio is None:
+        audio = next((c for c in AUDIO_COLUMN_CANDIDATES if c in columns), None)
+        if audio is None:
+            raise TrainingDataError(
+                f"training view {view!r} needs an audio column named one of {', '.join(AUDIO_COLUMN_CANDIDATES)} "
+                f"(has: {', '.join(columns)}); or pass --audio-column"
+            )
+    for role, column in (("audio", audio), ("label", label), ("speaker", speaker)):
+        if column.lower() not in columns:
+            hint = " (validation is split by speaker, so the view must say who speaks)" if role == "speaker" else ""
+            raise TrainingDataError(f"training view {view!r} has no {role} column {column!r}{hint}; it has: {', '.join(columns)}")
+    if columns[audio.lower()] not in ("binary", "string"):
+        raise TrainingDataError(f"audio column {audio!r} of {view!r} is {columns[audio.lower()]}, expected binary (bytes) or string (path)")
+    return audio, label, speaker
+
+
+def prepare_features(
+    cursor,
+    view: str,
+    *,
+    audio_column: str | None = None,
+    label_column: str = "label",
+    speaker_column: str = "speaker",
+) -> PreparedFeatures:
+    """Materialise ``mfcc`` of every row of ``view`` on the server; check labels and counts."""
+    started = time.monotonic()
+    columns = view_columns(cursor, view)
+    audio, label, speaker = pick_columns(columns, view=view, audio=audio_column, label=label_column, speaker=speaker_column)
+    table = f"{FEATURES_DATABASE}._train_features_{uuid.uuid4().hex[:12]}"
+    _rows(cursor, f"CREATE DATABASE IF NOT EXISTS {FEATURES_DATABASE}")
+    _rows(
+        cursor,
+        f"CREATE TABLE {table} USING parquet AS SELECT "
+        f"mfcc({quote(audio)}) AS features, "
+        f"CAST({quote(label)} AS STRING) AS label, "
+        f"CAST({quote(speaker)} AS STRING) AS speaker, "
+        f"sha2(CAST({quote(audio)} AS BINARY), 256) AS digest "
+        f"FROM {quote_name(view)}",
+    )
+    try:
+        ((rows, usable),) = _rows(cursor, f"SELECT count(*), count(features) FROM {table}")
+        if rows == 0:
+            raise TrainingDataError(f"training view {view!r} has no rows")
+        if usable == 0:
+            raise TrainingDataError(f"none of the {rows} clips of {view!r} could be decoded; see audio_info(...).error")
+        label_counts = dict(_rows(cursor, f"SELECT label, count(*) FROM {table} WHERE features IS NOT NULL GROUP BY label ORDER BY label"))
+        unknown = {k: v for k, v in label_counts.items() if k not in EMOTIONS}
+        if unknown:
+            described = ", ".join(f"{k!r} ({v} rows)" for k, v in sorted(unknown.items(), key=lambda kv: str(kv[0])))
+            raise TrainingDataError(f"training view {view!r} has labels outside {', '.join(EMOTIONS)}: {described}")
+        speakers = [row[0] for row in _rows(cursor, f"SELECT DISTINCT speaker FROM {table} WHERE features IS NOT NULL ORDER BY speaker")]
+        if any(s is None for s in speakers):
+            raise TrainingDataError(f"training view {view!r} has rows whose speaker is NULL")
+        ((digest,),) = _rows(cursor, f"SELECT sha2(concat_ws(',', sort_array(collect_list(digest))), 256) FROM {table}")
+        location = next(row[1] for row in _rows(cursor, f"DESCRIBE TABLE EXTENDED {table}") if row[0] == "Location")
+        view_sql = _rows(cursor, f"SHOW CREATE TABLE {quote_name(view)}")[0][0]
+    except BaseException:
+        drop_features(cursor, table)
+        raise
+    return PreparedFeatures(
+        view=view,
+        table=table,
+        location=location,
+        view_sql=view_sql,
+        rows=int(rows),
+        usable_rows=int(usable),
+        unreadable=int(rows - usable),
+        label_counts={k: int(v) for k, v in label_counts.items()},
+        speakers=[str(s) for s in speakers],
+        files_digest=digest,
+        seconds=time.monotonic() - started,
+    )
+
+
+def drop_features(cursor, table: str) -> None:
+    try:
+        _rows(cursor, f"DROP TABLE IF EXISTS {table}")
+    except Exception:
+        pass  # best effort: a leftover _train_features_ table only costs disk

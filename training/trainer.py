@@ -1,0 +1,376 @@
+"""``emoticana train``: train the emotion CNN with TensorFlowOnSpark from a SQL view.
+
+1. The running server computes ``mfcc`` over the view into Parquet (``training.sources``).
+2. The trainer starts its own Spark application (same master, loopback addresses) and splits
+   the rows by speaker: validation speakers are never trained on.
+3. ``TFCluster.run`` starts one TF node per executor (InputMode.SPARK, MultiWorkerMirroredStrategy)
+   and Spark feeds the training rows to them (``training.node``).
+4. The driver evaluates the chosen weights on the validation speakers and writes a versioned
+   model directory (``training.artifacts``); an interrupted run leaves no half-written version.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from server.settings import Settings
+from training import artifacts
+from training.metrics import evaluation_summary
+from training.node import NodeArgs, main_fun, shuffle_buffer
+from training.sources import PreparedFeatures, TrainingDataError
+from udfs.errors import EmoticanaError
+from udfs.features import DEFAULT_FEATURES
+from udfs.labels import EMOTIONS
+
+TFOS_DAEMON_MODULE = "training.tfos_daemon"
+
+
+class TrainingError(EmoticanaError):
+    """TensorFlowOnSpark training failed; the message carries the executor's reason."""
+
+
+@dataclass
+class TrainOptions:
+    name: str = "emoticana"
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    patience: int | None = None
+    validation_speakers: list[str] | None = None
+    validation_fraction: float = 0.15
+    nodes: int = 1
+    hyperparams: dict = field(default_factory=dict)
+    seed: int = 0
+    feed_timeout_s: int = 600
+    training_timeout_s: int = 6 * 3600
+
+
+def choose_validation_speakers(speakers: list[str], *, fraction: float, explicit: list[str] | None = None) -> list[str]:
+    """Validation speakers: the explicit list, or every k-th speaker in sorted order."""
+    if len(speakers) < 2:
+        raise TrainingDataError(f"speaker-independent validation needs at least 2 speakers, the view has {len(speakers)}")
+    if explicit:
+        unknown = sorted(set(explicit) - set(speakers))
+        if unknown:
+            raise TrainingDataError(f"validation speakers {unknown} are not in the view (speakers: {speakers})")
+        if set(explicit) == set(speakers):
+            raise TrainingDataError("every speaker is a validation speaker: nothing is left to train on")
+        return sorted(explicit)
+    count = min(len(speakers) - 1, max(1, round(fraction * len(speakers))))
+    ordered = sorted(speakers, key=lambda s: (len(s), s))
+    step = len(ordered) / count
+    return sorted({ordered[int(step * i + step / 2)] for i in range(count)})
+
+
+def build_trainer_spark(settings: Settings, spark_defaults: dict[str, str], *, work_dir: Path):
+    """The trainer's own Spark application: no Hive catalog, TFoS nodes on the bind address."""
+    from server.spark import build_spark
+
+    os.chdir(work_dir)  # TensorFlowOnSpark writes an executor_id file into the working directory
+    return build_spark(
+        settings,
+        spark_defaults,
+        app_name="Emoticana trainer",
+        catalog="in-memory",
+        extra={"spark.python.daemon.module": TFOS_DAEMON_MODULE, "spark.task.maxFailures": "1"},
+    )
+
+
+def _features_matrix(rows, shape) -> np.ndarray:
+    return np.stack([np.asarray(r, dtype=np.float32).reshape(shape) for r in rows]) if rows else np.zeros((0, *shape), np.float32)
+
+
+def train_on_features(
+    spark,
+    prepared: PreparedFeatures,
+    options: TrainOptions,
+    *,
+    train_speakers: list[str],
+    validation_speakers: list[str],
+    output_dir: Path,
+    test_speakers: list[str] | None = None,
+    log=print,
+) -> dict:
+    """One TensorFlowOnSpark training run; the chief writes ``model.keras`` into ``output_dir``.
+
+    With ``test_speakers``, the result also has ``test``: the figures on those speakers.
+    """
+    from pyspark.sql import functions as F
+    from tensorflowonspark import TFCluster
+
+    from training import model as recipe
+
+    shape = DEFAULT_FEATURES.shape
+    label_index = {name: i for i, name in enumerate(EMOTIONS)}
+    frame = spark.read.parquet(prepared.location).where(F.col("features").isNotNull())
+    validation = frame.where(F.col("speaker").isin(validation_speakers)).select("features", "label").collect()
+    training = frame.where(F.col("speaker").isin(train_speakers)).select("features", "label")
+    validation_x = _features_matrix([r.features for r in validation], shape)
+    validation_y = np.array([label_index[r.label] for r in validation], dtype=np.int32)
+
+    # Per-coefficient statistics of the training rows, computed by Spark.
+    stats = (
+        training.select(F.posexplode("features").alias("pos", "value"))
+        .groupBy((F.col("pos") / shape[1]).cast("int").alias("coefficient"))
+        .agg(F.avg("value").alias("mean"), F.var_pop("value").alias("variance"))
+        .orderBy("coefficient")
+        .collect()
+    )
+    train_rows = training.count()
+    if train_rows == 0 or len(validation_y) == 0:
+        raise TrainingDataError(f"training needs rows on both sides of the speaker split (train {train_rows}, validation {len(validation_y)})")
+    args = NodeArgs(
+        output_dir=str(output_dir),
+        input_shape=shape,
+        n_classes=len(EMOTIONS),
+        train_rows=int(train_rows),
+        validation_x=validation_x,
+        validation_y=validation_y,
+        feature_mean=np.array([s.mean for s in stats], dtype=np.float32),
+        feature_variance=np.array([s.variance for s in stats], dtype=np.float32),
+        epochs=options.epochs or recipe.EPOCHS,
+        batch_size=options.batch_size or recipe.BATCH_SIZE,
+        learning_rate=options.learning_rate or recipe.LEARNING_RATE,
+        patience=options.patience or recipe.PATIENCE,
+        hyperparams=dict(options.hyperparams),
+        seed=options.seed,
+        nodes=options.nodes,
+    )
+    partitions = max(options.nodes * 4, 4)
+    feed = training.rdd.map(lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])).repartition(partitions)
+    log(f"training on {train_rows} clips from {len(train_speakers)} speakers; validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}")
+    started = time.monotonic()
+    cluster = TFCluster.run(
+        spark.sparkContext, main_fun, args.as_namespace(), options.nodes, 0,
+        tensorboard=False, input_mode=TFCluster.InputMode.SPARK, master_node="chief",
+        reservation_timeout=300,
+    )
+    try:
+        # More epochs of data than can be used: the nodes stop the feed when they are done.
+        cluster.train(feed, num_epochs=feed_epochs(args), feed_timeout=options.feed_timeout_s)
+    except Exception as exc:
+        raise TrainingError(f"TensorFlowOnSpark training failed: {_executor_reason(exc)}") from None
+    finally:
+        try:
+            cluster.shutdown(timeout=options.training_timeout_s)
+        except SystemExit:
+            raise TrainingError("TensorFlowOnSpark nodes did not finish in time") from None
+    seconds = time.monotonic() - started
+    node_history = artifacts.read_json(output_dir / "node_history.json")
+    model = artifacts.load_keras_model_file(output_dir / artifacts.MODEL_FILE)
+    predicted = np.argmax(model.predict(validation_x, batch_size=64, verbose=0), axis=1)
+    result = {}
+    if test_speakers:
+        test = frame.where(F.col("speaker").isin(test_speakers)).select("features", "label").collect()
+        test_x = _features_matrix([r.features for r in test], shape)
+        test_y = np.array([label_index[r.label] for r in test], dtype=np.int32)
+        result["test"] = evaluation_summary(test_y, np.argmax(model.predict(test_x, batch_size=64, verbose=0), axis=1))
+    return {
+        **result,
+        "validation": evaluation_summary(validation_y, predicted),
+        "history": node_history["history"],
+        "best_epoch": node_history["best_epoch"],
+        "epochs_run": node_history["epochs_run"],
+        "train_rows": int(train_rows),
+        "validation_rows": int(len(validation_y)),
+        "training_seconds": seconds,
+        "nodes": options.nodes,
+        "hyperparams": {**recipe.DEFAULT_HYPERPARAMS, **options.hyperparams},
+        "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate, "patience": args.patience,
+    }
+
+
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
+
+
+def feed_epochs(args: NodeArgs) -> int:
+    """Passes over the data to feed: the epochs, plus what tf.data may read ahead and drop.
+
+    Keras builds the distributed input iterator more than once at the start of
+    ``fit``; rows a discarded iterator had buffered (shuffle buffer plus a few
+    batches) are gone from the stream, so the feed carries enough spare passes.
+    """
+    read_ahead = 2 * (shuffle_buffer(args.train_rows) + 4 * args.batch_size * args.nodes)
+    return args.epochs + 1 + -(-read_ahead // max(1, args.train_rows))
+
+
+def _executor_reason(exc: Exception) -> str:
+    """The last ``SomeError: message`` line of an executor's traceback, which names the cause."""
+    text = str(exc)
+    if "Exception in worker:" in text:
+        text = text[text.rindex("Exception in worker:"):]
+    errors = [m for m in map(_ERROR_LINE.match, text.splitlines()) if m and m.group(1) != "Exception"]
+    if errors:
+        return f"{errors[-1].group(1)}: {errors[-1].group(2)}"[:500]
+    return text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def publish_model(
+    models_dir: Path,
+    options: TrainOptions,
+    prepared: PreparedFeatures,
+    run: dict,
+    *,
+    staged: Path,
+    validation_speakers: list[str],
+    train_speakers: list[str],
+    cross_validation: dict | None = None,
+) -> Path:
+    """Complete the staged directory and move it into place as the next version."""
+    manifest = {
+        "name": options.name,
+        "created_utc": utc_now(),
+        "view": prepared.view,
+        "view_rows": prepared.rows,
+        "skipped_unreadable": prepared.unreadable,
+        "label_counts": prepared.label_counts,
+        "files_digest_sha256": prepared.files_digest,
+        "train_speakers": train_speakers,
+        "validation_speakers": validation_speakers,
+        "trainer": "TensorFlowOnSpark InputMode.SPARK, MultiWorkerMirroredStrategy",
+        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "best_epoch", "epochs_run")},
+        "feature_seconds": prepared.seconds,
+    }
+    metrics = {"validation": run["validation"]}
+    if cross_validation:
+        metrics["cross_validation"] = cross_validation
+    artifacts.write_json(staged / artifacts.FEATURES_FILE, DEFAULT_FEATURES.to_dict())
+    artifacts.write_json(staged / artifacts.LABELS_FILE, list(EMOTIONS))
+    (staged / artifacts.VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
+    artifacts.write_reports(staged, metrics=metrics, history=run["history"])
+    (staged / "node_history.json").unlink(missing_ok=True)
+    (models_dir / options.name).mkdir(parents=True, exist_ok=True)
+    for _ in range(5):
+        version = artifacts.next_version(models_dir, options.name)
+        manifest["version"] = version
+        artifacts.write_json(staged / artifacts.MANIFEST_FILE, manifest)
+        try:
+            os.rename(staged, models_dir / options.name / str(version))
+            return models_dir / options.name / str(version)
+        except OSError:
+            continue  # another trainer took that version meanwhile
+    raise TrainingError(f"could not publish a new version of {options.name} under {models_dir}")
+
+
+def staging_dir(models_dir: Path) -> Path:
+    models_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".staging-", dir=models_dir))
+
+
+def discard(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
+    """Test speakers of each fold: every ``folds``-th speaker in sorted order."""
+    if folds < 2 or folds > len(speakers):
+        raise TrainingDataError(f"--cv-folds must be between 2 and the number of speakers ({len(speakers)}), got {folds}")
+    ordered = sorted(speakers, key=lambda s: (len(s), s))
+    return [ordered[k::folds] for k in range(folds)]
+
+
+def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, folds: int, work_dir: Path, log=print) -> dict:
+    """Actor-level cross-validation with the same trainer: UA on each fold's unseen speakers."""
+    results = []
+    for number, test_speakers in enumerate(cross_validation_folds(prepared.speakers, folds), start=1):
+        remaining = [s for s in prepared.speakers if s not in test_speakers]
+        validation = choose_validation_speakers(remaining, fraction=options.validation_fraction)
+        train = [s for s in remaining if s not in validation]
+        log(f"cross-validation fold {number}/{folds}: test speakers {', '.join(test_speakers)}")
+        fold_dir = work_dir / f"fold-{number}"
+        run = train_on_features(spark, prepared, options, train_speakers=train, validation_speakers=validation,
+                                test_speakers=test_speakers, output_dir=fold_dir, log=log)
+        test = run["test"]
+        log(f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
+            f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  ({run['training_seconds']:.0f}s)")
+        results.append({"test_speakers": test_speakers, "validation_speakers": validation, "best_epoch": run["best_epoch"],
+                        "training_seconds": run["training_seconds"], **{k: test[k] for k in (
+                            "unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy", "n")}})
+        discard(fold_dir)
+    summary = {"folds": results}
+    for key in ("unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy"):
+        values = np.array([r[key] for r in results])
+        summary[f"{key}_mean"] = float(values.mean())
+        summary[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    log(f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds")
+    return summary
+
+
+def run_training(
+    settings: Settings,
+    view: str,
+    options: TrainOptions,
+    *,
+    models_dir: Path,
+    cv_folds: int = 0,
+    audio_column: str | None = None,
+    label_column: str = "label",
+    speaker_column: str = "speaker",
+    log=print,
+) -> Path:
+    """The whole ``emoticana train``: features on the server, TFoS training, a new model version."""
+    from server.preflight import check_conf_dir
+    from server.thrift import connect
+    from training.sources import drop_features, prepare_features
+
+    artifacts.check_model_name(options.name)
+    models_dir = Path(models_dir).absolute()
+    spark_defaults = check_conf_dir(settings.conf_dir)
+    try:
+        connection = connect(settings.host, settings.port)
+    except Exception as exc:
+        raise TrainingError(f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with `make serve`): {exc}") from None
+    started = time.monotonic()
+    try:
+        cursor = connection.cursor()
+        log(f"computing features of view {view!r} on the server ...")
+        prepared = prepare_features(cursor, view, audio_column=audio_column, label_column=label_column, speaker_column=speaker_column)
+        try:
+            log(f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in {prepared.seconds:.1f}s"
+                f" ({prepared.unreadable} unreadable clips skipped)")
+            log("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(prepared.label_counts.items())))
+            validation = choose_validation_speakers(prepared.speakers, fraction=options.validation_fraction, explicit=options.validation_speakers)
+            train = [s for s in prepared.speakers if s not in validation]
+            work_dir = Path(tempfile.mkdtemp(prefix="emoticana-train-"))
+            spark = build_trainer_spark(settings, spark_defaults, work_dir=work_dir)
+            try:
+                cv = cross_validate(spark, prepared, options, folds=cv_folds, work_dir=work_dir, log=log) if cv_folds else None
+                staged = staging_dir(models_dir)
+                try:
+                    run = train_on_features(spark, prepared, options, train_speakers=train, validation_speakers=validation,
+                                            output_dir=staged, log=log)
+                    path = publish_model(models_dir, options, prepared, run, staged=staged, validation_speakers=validation,
+                                         train_speakers=train, cross_validation=cv)
+                except BaseException:
+                    discard(staged)
+                    raise
+            finally:
+                spark.stop()
+                discard(work_dir)
+        finally:
+            drop_features(cursor, prepared.table)
+    finally:
+        connection.close()
+    v = run["validation"]
+    size_kb = sum(f.stat().st_size for f in path.iterdir()) / 1024
+    log(
+        f"\nmodel {options.name} version {path.name} written to {path} ({size_kb:.0f} KB)\n"
+        f"  validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
+        f"5-class UA {v['merged5_unweighted_accuracy']:.3f}\n"
+        f"  best epoch {run['best_epoch']} of {run['epochs_run']} run; TensorFlowOnSpark {run['training_seconds']:.0f}s; "
+        f"total {time.monotonic() - started:.0f}s"
+    )
+    return path
