@@ -1,0 +1,117 @@
+"""TensorFlowOnSpark training end to end from a SQL view, on generated audio."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from tests.audiogen import voiced_signal, write_clip
+from training import artifacts
+from training.sources import TrainingDataError, drop_features, prepare_features
+from udfs.audio import decode_audio
+from udfs.features import DEFAULT_FEATURES, mfcc_features
+from udfs.labels import EMOTIONS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def synth_dir(audio_root) -> Path:
+    """4 speakers x 8 emotions x 2 clips; each emotion has its own pitch, so it is learnable."""
+    directory = audio_root / "synth"
+    rng = np.random.default_rng(11)
+    for speaker in range(1, 5):
+        for index, emotion in enumerate(EMOTIONS):
+            for take in (1, 2):
+                samples = voiced_signal(rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker)
+                write_clip(directory / f"spk{speaker}_{emotion}_{take}.wav", samples, 16000, subtype="PCM_16")
+    (directory / "spk1_angry_broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def views(server, synth_dir):
+    cursor = server.connect().cursor()
+    cursor.execute(f"CREATE TABLE IF NOT EXISTS synth USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')")
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
+        "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM synth"
+    )
+    cursor.execute("CREATE OR REPLACE VIEW synth_empty AS SELECT * FROM synth_train WHERE false")
+    cursor.execute("CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train")
+    cursor.execute("CREATE OR REPLACE VIEW synth_nospeaker AS SELECT content, label FROM synth_train")
+    return cursor
+
+
+def train(server, tmp_path, *args, timeout=900):
+    command = [sys.executable, "-m", "server", "train", "--port", str(server.port), "--home", str(server.home),
+               "--models-dir", str(tmp_path / "models"), *args]
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_trainer_features_are_the_udf_features(views, synth_dir):
+    prepared = prepare_features(views, "synth_train")
+    try:
+        assert (prepared.rows, prepared.usable_rows, prepared.unreadable) == (65, 64, 1)
+        assert prepared.label_counts == {name: 8 for name in EMOTIONS}
+        assert prepared.speakers == ["1", "2", "3", "4"]
+        table = pq.read_table(prepared.location.removeprefix("file:")).to_pandas()
+        row = table[table.features.notna()].iloc[0]
+        views.execute(f"SELECT content FROM synth_train WHERE speaker = '{row.speaker}' AND label = '{row.label}'")
+        candidates = [mfcc_features(*decode_audio(content)).ravel() for (content,) in views.fetchall()]
+        served = np.asarray(row.features, np.float32)
+        # Same function; only BLAS summation order may differ between processes.
+        assert min(np.abs(served - c).max() for c in candidates) < 1e-3
+    finally:
+        drop_features(views, prepared.table)
+
+
+@pytest.mark.parametrize(
+    "view,message",
+    [
+        ("synth_empty", "has no rows"),
+        ("synth_badlabel", "labels outside neutral, calm, happy"),
+        ("synth_nospeaker", "has no speaker column 'speaker'"),
+        ("no_such_view", "does not exist"),
+    ],
+)
+def test_bad_views_fail_with_one_clear_line(server, views, tmp_path, view, message):
+    result = train(server, tmp_path, "--view", view, "--epochs", "1", timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
+    assert not (tmp_path / "models" / "emoticana").exists()
+    views.execute("SHOW TABLES IN emoticana")
+    assert not [row for row in views.fetchall() if "_train_features_" in row[1]]
+
+
+def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_path, synth_dir):
+    result = train(server, tmp_path, "--view", "synth_train", "--name", "synthetic", "--epochs", "4", "--patience", "4",
+                   "--hyperparam", "filters=[8,8,16,16,16,16]")
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    assert "1 unreadable clips skipped" in result.stdout
+    assert "epoch   4/4" in result.stdout + result.stderr
+    directory = tmp_path / "models" / "synthetic" / "1"
+    for name in ("model.keras", "features.json", "labels.json", "manifest.json", "metrics.json", "view.sql",
+                 "confusion.csv", "confusion.png", "curves.png", "history.json"):
+        assert (directory / name).stat().st_size > 0, name
+    info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
+    assert info.labels == EMOTIONS and info.version == 1
+    manifest = info.manifest
+    assert manifest["view"] == "synth_train" and manifest["skipped_unreadable"] == 1
+    assert len(manifest["files_digest_sha256"]) == 64
+    assert set(manifest["validation_speakers"]).isdisjoint(manifest["train_speakers"])
+    assert "synth" in (directory / "view.sql").read_text()
+    metrics = json.loads((directory / "metrics.json").read_text())
+    for key in ("unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "confusion"):
+        assert key in metrics["validation"]
+    assert np.asarray(metrics["validation"]["confusion"]).sum() == 16
+    model = artifacts.load_keras_model(info)
+    y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
+    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
+    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
