@@ -1,0 +1,91 @@
+"""Server start-up and round-trip times through PyHive (not part of the test suite).
+
+    .venv/bin/python bench/server_roundtrip.py [--audio ../shared/ravdess] [--clips 100]
+
+Starts ``python -m server serve`` as ``make serve`` does (venv already built), reports the
+seconds until it prints its JDBC URL, ``SELECT 1`` round trips, and ``SELECT mfcc(content)``
+over a table of N clips (each query fetched completely).  Loopback only; stops the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--audio", default=str(PROJECT_ROOT.parent / "shared" / "ravdess"))
+    parser.add_argument("--clips", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    files = sorted(Path(args.audio).rglob("*.flac")) + sorted(Path(args.audio).rglob("*.wav"))
+    if len(files) < args.clips:
+        sys.exit(f"need {args.clips} clips under {args.audio}, found {len(files)}")
+    work = Path(tempfile.mkdtemp(prefix="emoticana-bench-"))
+    clip_dir = work / "clips"
+    clip_dir.mkdir()
+    for f in files[: args.clips]:
+        (clip_dir / f.name).symlink_to(f)
+    port = free_port()
+    started = time.monotonic()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(work / "home"), "--audio-roots", str(clip_dir)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        for line in server.stdout:
+            if line.startswith("Emoticana ready:"):
+                break
+        ready_s = time.monotonic() - started
+        from pyhive import hive
+
+        cursor = hive.connect(host="127.0.0.1", port=port, username="bench").cursor()
+        select1 = []
+        for _ in range(200):
+            t = time.monotonic()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+            select1.append(time.monotonic() - t)
+        cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
+        mfcc_runs = []
+        for _ in range(args.repeats):
+            t = time.monotonic()
+            cursor.execute("SELECT path, mfcc(content) FROM bench_clips")
+            rows = cursor.fetchall()
+            mfcc_runs.append(time.monotonic() - t)
+            assert len(rows) == args.clips and all(r[1] is not None for r in rows)
+        print(f"machine: {os.cpu_count()} cores; clips from {args.audio}")
+        print(f"server start to ready (warm venv): {ready_s:.1f} s")
+        print(f"SELECT 1 over PyHive, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, p99 {1000 * percentile(select1, 99):.1f} ms")
+        print(f"SELECT path, mfcc(content) over {args.clips} clips: " + ", ".join(f"{s:.2f} s" for s in mfcc_runs)
+              + f" (first run includes Python worker start; best {args.clips / min(mfcc_runs):.0f} clips/s)")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(90)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
