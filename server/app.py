@@ -13,7 +13,7 @@ from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
 from server.spark import build_spark
 from server.sqlscript import read_script
 from server.thrift import start_thrift_server, wait_until_ready
-from udfs.errors import ConfigError
+from udfs.errors import ConfigError, ModelError
 from udfs.features import DEFAULT_FEATURES
 from udfs.registry import UdfContext
 
@@ -59,6 +59,24 @@ def warm_workers(spark: SparkSession, expressions: list[str]) -> None:
     frame.selectExpr(*[f"{expression} AS warm_{i}" for i, expression in enumerate(expressions)]).collect()
 
 
+def check_active_model(context: UdfContext) -> str:
+    """The active model must exist, match the server's features and be intact before serving."""
+    from udfs.model_store import check_model_file
+
+    store = context.model_store
+    reference = store.active_reference()
+    try:
+        check_model_file(store.resolve(reference))
+    except ModelError as exc:
+        raise ConfigError(f"active model {reference}: {exc}") from None
+    return reference
+
+
+def _worker_reason(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if "Error: " in line]
+    return lines[-1] if lines else str(exc).strip().splitlines()[0]
+
+
 class EmoticanaServer:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -73,9 +91,14 @@ class EmoticanaServer:
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         self.spark = build_spark(self.settings, spark_defaults)
-        register_sql_functions(self.spark, UdfContext(self.settings.audio_roots, DEFAULT_FEATURES))
+        context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots)
+        active = check_active_model(context)
+        register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)
-        warm_workers(self.spark, ["size(mfcc(content))", "audio_info(content).error"])
+        try:
+            warm_workers(self.spark, ["size(mfcc(content))", "audio_info(content).error", "emotion(content)"])
+        except Exception as exc:
+            raise ConfigError(f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}") from None
         self._thrift = start_thrift_server(self.spark)
         wait_until_ready(self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S)
         self.startup_seconds = time.monotonic() - started

@@ -54,13 +54,16 @@ def _run_sql(args: argparse.Namespace) -> int:
 
     port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
     statements = read_script(args.file)
-    variables = {f"hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])}
+    variables = {f"set:hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])}
     connection = connect(args.host, port, configuration=variables or None)
     try:
         cursor = connection.cursor()
-        for statement in statements:
+        for number, statement in enumerate(statements, start=1):
             started = time.monotonic()
-            cursor.execute(statement)
+            try:
+                cursor.execute(statement)
+            except Exception as exc:
+                raise EmoticanaError(f"{args.file} statement {number} failed: {server_message(exc)}") from None
             rows = cursor.fetchall() if cursor.description else []
             if cursor.description and (rows or returns_rows(statement)):
                 print("\t".join(column[0] for column in cursor.description))
@@ -105,6 +108,14 @@ def _hyperparam(pair: str):
         return key, json.loads(value)
     except ValueError:
         return key, value
+
+
+def server_message(exc: Exception) -> str:
+    """The server's own error message from a PyHive exception, without the Java stack."""
+    response = exc.args[0] if exc.args else None
+    message = getattr(getattr(response, "status", None), "errorMessage", None) or str(exc)
+    message = message.removeprefix("Error running query: ")
+    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,22 +23,26 @@ def _identifier(jvm, name: str, namespace: str):
     return jvm.org.apache.spark.sql.catalyst.FunctionIdentifier(name, some(namespace), some("system"))
 
 
-def publish_as_builtin(spark: SparkSession, name: str) -> None:
-    """Copy the session function ``name`` into Spark's built-in function registry."""
+def publish_as_builtin(spark: SparkSession, name: str, *, table: bool = False) -> None:
+    """Copy the session function ``name`` into Spark's built-in (table) function registry."""
     jvm = spark._jvm
-    session_registry = spark._jsparkSession.sessionState().functionRegistry()
+    state = spark._jsparkSession.sessionState()
+    session_registry = state.tableFunctionRegistry() if table else state.functionRegistry()
     session_id = _identifier(jvm, name, "session")
     info = session_registry.lookupFunction(session_id).get()
     builder = session_registry.lookupFunctionBuilder(session_id).get()
-    function_registry = getattr(jvm.org.apache.spark.sql.catalyst.analysis, "FunctionRegistry$").__getattr__("MODULE$")
-    function_registry.builtin().registerFunction(_identifier(jvm, name, "builtin"), info, builder)
+    registry_object = "TableFunctionRegistry$" if table else "FunctionRegistry$"
+    builtin = getattr(jvm.org.apache.spark.sql.catalyst.analysis, registry_object).__getattr__("MODULE$").builtin()
+    builtin.registerFunction(_identifier(jvm, name, "builtin"), info, builder)
 
 
 def register_sql_functions(spark: SparkSession, context: UdfContext) -> list[str]:
     """Register every function of the registry for all current and future sessions."""
     names = []
     for function in SQL_FUNCTIONS:
-        spark.udf.register(function.name, function.factory(context))
-        publish_as_builtin(spark, function.name)
+        table = function.kind == "table"
+        registry = spark.udtf if table else spark.udf
+        registry.register(function.name, function.factory(context))
+        publish_as_builtin(spark, function.name, table=table)
         names.append(function.name)
     return names

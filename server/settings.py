@@ -27,6 +27,7 @@ DEFAULT_HOME = ".emoticana"
 DEFAULT_MASTER = "local[*]"
 DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
 SQL_INIT_DIR = PROJECT_ROOT / "sql" / "init"
+SHIPPED_MODELS_DIR = PROJECT_ROOT / "models"
 CONF_FILES = ("spark-defaults.conf", "hive-site.xml", "log4j2.properties")
 
 MIN_JAVA_MAJOR = 17
@@ -66,9 +67,19 @@ class Settings:
         return self.home / "audio"
 
     @property
+    def models_dir(self) -> Path:
+        """Where trained versions and the ACTIVE pointer live."""
+        return self.home / "models"
+
+    @property
+    def model_roots(self) -> tuple[str, ...]:
+        """Model store search path: trained versions first, then the shipped ones."""
+        return (str(self.models_dir), str(SHIPPED_MODELS_DIR))
+
+    @property
     def state_dirs(self) -> tuple[Path, ...]:
         """Directories under the state directory that must exist before Spark and Hive start."""
-        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs")]
+        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs", "models")]
         if str(self.default_audio_root) in self.audio_roots:
             dirs.append(self.default_audio_root)
         return tuple(dirs)

@@ -44,9 +44,9 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def next_version(models_dir: Path, name: str) -> int:
-    """One more than the highest integer version of ``name`` on disk (1 for a new name)."""
-    existing = [int(p.name) for p in (models_dir / name).glob("*") if p.name.isdigit()]
+def next_version(roots: list[Path], name: str) -> int:
+    """One more than the highest integer version of ``name`` under any of ``roots`` (1 for a new name)."""
+    existing = [int(p.name) for root in roots for p in (Path(root) / name).glob("*") if p.name.isdigit()]
     return max(existing, default=0) + 1
 
 

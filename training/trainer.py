@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from server.settings import Settings
+from server.settings import SHIPPED_MODELS_DIR, Settings
 from training import artifacts
 from training.metrics import evaluation_summary
 from training.node import NodeArgs, main_fun, shuffle_buffer
@@ -254,7 +254,7 @@ def publish_model(
     (staged / "node_history.json").unlink(missing_ok=True)
     (models_dir / options.name).mkdir(parents=True, exist_ok=True)
     for _ in range(5):
-        version = artifacts.next_version(models_dir, options.name)
+        version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], options.name)
         manifest["version"] = version
         artifacts.write_json(staged / artifacts.MANIFEST_FILE, manifest)
         try:

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 from udfs.audio import AUDIO_INFO_DDL
 from udfs.features import FeatureConfig
+from udfs.labels import EMOTION_SCORES_DDL
 from udfs.ravdess import RAVDESS_META_DDL
 from udfs.spark_udfs import MFCC_DDL, make_audio_info_udf, make_mfcc_udf, make_ravdess_meta_udf
 
@@ -21,6 +22,13 @@ class UdfContext:
 
     audio_roots: tuple[str, ...]
     features: FeatureConfig
+    model_roots: tuple[str, ...] = ()
+
+    @property
+    def model_store(self):
+        from udfs.model_store import ModelStore
+
+        return ModelStore(self.model_roots, self.features)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class SqlFunction:
     return_ddl: str
     summary: str
     factory: Callable[[UdfContext], object]
+    kind: str = "scalar"  # or "table": a table function used in FROM
 
 
 SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
@@ -54,7 +63,43 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         summary="Fields of a RAVDESS file name; NULL when the name does not follow the scheme.",
         factory=lambda ctx: make_ravdess_meta_udf(),
     ),
+    SqlFunction(
+        name="emotion_scores",
+        signature="emotion_scores(mfccs [, model])",
+        return_ddl=EMOTION_SCORES_DDL,
+        summary="Probability of each emotion for an mfcc(...) value; they sum to 1. NULL in, NULL out.",
+        factory=lambda ctx: _inference().make_emotion_scores_udf(ctx.model_store),
+    ),
+    SqlFunction(
+        name="emotion",
+        signature="emotion(audio [, model])",
+        return_ddl="string",
+        summary="The most likely emotion of a clip (path or bytes); NULL for a bad row.",
+        factory=lambda ctx: _inference().make_emotion_udf(ctx.model_store, ctx.audio_roots),
+    ),
+    SqlFunction(
+        name="activate_model",
+        signature="activate_model(model)",
+        return_ddl="string",
+        summary="Make 'name/version' the active model for every session from the next query on; fails on a mismatched model.",
+        factory=lambda ctx: _inference().make_activate_model_udf(ctx.model_store),
+    ),
+    SqlFunction(
+        name="emotion_models",
+        signature="emotion_models()",
+        return_ddl="table<" + "name string, version int, active boolean, created_utc string, training_view string, validation_ua double, validation_wa double, cv_ua_mean double, cv_ua_std double, train_rows int, path string, status string" + ">",
+        summary="Table function: every model version on disk with its metrics, training view, creation time and whether it is active.",
+        factory=lambda ctx: _inference().make_emotion_models_udtf(ctx.model_store),
+        kind="table",
+    ),
 )
+
+
+def _inference():
+    # Imported lazily: it needs the model store, which the audio-only functions do not.
+    from udfs import inference
+
+    return inference
 
 
 def function_names() -> Sequence[str]:
