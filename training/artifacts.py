@@ -63,6 +63,13 @@ def read_json(path: Path):
         raise ModelError(f"model file {path} is unreadable: {exc}") from None
 
 
+def write_descriptor(directory: Path, *, manifest: dict, features: FeatureConfig) -> None:
+    """The files that make a directory holding ``model.keras`` a loadable model version."""
+    write_json(directory / FEATURES_FILE, features.to_dict())
+    write_json(directory / LABELS_FILE, list(EMOTIONS))
+    write_json(directory / MANIFEST_FILE, manifest)
+
+
 def write_confusion_csv(path: Path, matrix: np.ndarray, labels=EMOTIONS) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -247,8 +247,6 @@ def publish_model(
     metrics = {"validation": run["validation"]}
     if cross_validation:
         metrics["cross_validation"] = cross_validation
-    artifacts.write_json(staged / artifacts.FEATURES_FILE, DEFAULT_FEATURES.to_dict())
-    artifacts.write_json(staged / artifacts.LABELS_FILE, list(EMOTIONS))
     (staged / artifacts.VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     (staged / "node_history.json").unlink(missing_ok=True)
@@ -256,7 +254,7 @@ def publish_model(
     for _ in range(5):
         version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], options.name)
         manifest["version"] = version
-        artifacts.write_json(staged / artifacts.MANIFEST_FILE, manifest)
+        artifacts.write_descriptor(staged, manifest=manifest, features=DEFAULT_FEATURES)
         try:
             os.rename(staged, models_dir / options.name / str(version))
             return models_dir / options.name / str(version)

@@ -1,0 +1,150 @@
+"""Classification in SQL through the real server: functions, views, model registry."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.modelgen import other_features, write_biased_model
+from udfs.labels import EMOTIONS, MERGED_CLASSES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = PROJECT_ROOT / "sql" / "examples"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def models(server):
+    """Extra versions in the server's own model directory; the shipped model stays active after."""
+    models_dir = server.home / "models"
+    write_biased_model(models_dir, "biased", 1, favour="angry")
+    write_biased_model(models_dir, "biased", 2, favour="sad")
+    write_biased_model(models_dir, "mismatched", 1, favour="calm", features=other_features())
+    yield models_dir
+    cursor = server.connect().cursor()
+    cursor.execute("SELECT activate_model('emoticana/1')")
+
+
+@pytest.fixture(scope="module")
+def clips(server, audio_root):
+    cursor = server.connect().cursor()
+    cursor.execute("DROP TABLE IF EXISTS clips")
+    cursor.execute(f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')")
+    return "clips"
+
+
+def rows(cursor, sql):
+    cursor.execute(sql)
+    return cursor.fetchall()
+
+
+def test_scores_are_probabilities_for_every_clip(cursor, clips):
+    result = rows(cursor, "SELECT to_json(emotion_scores(mfcc(content))), emotion(content) FROM clips")
+    assert len(result) == 3
+    for scores_json, label in result:
+        scores = json.loads(scores_json)
+        assert list(scores) == list(EMOTIONS)
+        values = np.array(list(scores.values()))
+        assert np.all(values >= 0) and abs(values.sum() - 1) < 1e-4
+        assert label == max(scores, key=scores.get)
+
+
+def test_null_and_bad_rows(cursor, audio_root):
+    result = rows(cursor, (
+        "SELECT emotion_scores(CAST(NULL AS ARRAY<FLOAT>)) IS NULL, emotion_scores(array(1.0f, 2.0f)) IS NULL, "
+        f"emotion(CAST(NULL AS STRING)) IS NULL, emotion('{audio_root}/bad/random.wav') IS NULL, "
+        f"emotion('{audio_root}/missing.wav') IS NULL, emotion('{audio_root}/variants/clip_16k.flac') IS NULL"
+    ))
+    assert result == [(True, True, True, True, True, False)]
+
+
+def test_path_and_bytes_give_the_same_emotion(cursor, clips):
+    result = rows(cursor, "SELECT emotion(path) = emotion(content) FROM clips")
+    assert result == [(True,)] * 3
+
+
+def test_model_list_switch_and_explicit_version(server, models, clips):
+    cursor = server.connect().cursor()
+    listed = {(name, version): (active, status) for name, version, active, status in
+              rows(cursor, "SELECT name, version, active, status FROM emotion_models()")}
+    assert listed[("emoticana", 1)] == (True, "ok")
+    assert listed[("biased", 1)] == (False, "ok")
+    assert "expects other features" in listed[("mismatched", 1)][1]
+
+    assert rows(cursor, "SELECT activate_model('biased/1')") == [("biased/1",)]
+    other_session = server.connect().cursor()  # the switch is for every session, from the next query on
+    assert {label for (label,) in rows(other_session, "SELECT emotion(content) FROM clips")} == {"angry"}
+    assert rows(cursor, "SELECT activate_model('biased')") == [("biased/2",)]  # newest version
+    assert {label for (label,) in rows(other_session, "SELECT emotion(content) FROM clips")} == {"sad"}
+    assert {label for (label,) in rows(other_session, "SELECT emotion(content, 'biased/1') FROM clips")} == {"angry"}
+    assert rows(cursor, "SELECT name, version FROM emotion_models() WHERE active") == [("biased", 2)]
+    rows(cursor, "SELECT activate_model('emoticana/1')")
+
+
+def test_mismatched_model_is_refused_with_a_clear_message(server, models, clips):
+    cursor = server.connect().cursor()
+    with pytest.raises(Exception, match="expects other features than the server computes: n_mfcc 20"):
+        rows(cursor, "SELECT activate_model('mismatched/1')")
+    with pytest.raises(Exception, match="expects other features"):
+        rows(cursor, "SELECT emotion(content, 'mismatched/1') FROM clips")
+    with pytest.raises(Exception, match="no model .*nonexistent/3"):
+        rows(cursor, "SELECT activate_model('nonexistent/3')")
+    assert rows(cursor, "SELECT name FROM emotion_models() WHERE active") == [("emoticana",)]
+
+
+def run_example(cursor, name):
+    from server.sqlscript import read_script
+
+    result = None
+    for statement in read_script(EXAMPLES / name):
+        cursor.execute(statement)
+        result = cursor.fetchall() if cursor.description else None
+    return result
+
+
+def test_seed_view_is_the_sum_of_the_eight_class_scores(cursor, clips):
+    run_example(cursor, "03_seed_predictions.sql")
+    cursor.execute("DESCRIBE seed_predictions")
+    assert [r[0] for r in cursor.fetchall()] == ["predictions", "value", "mfccs", "neu+calm", "happy", "ang+sur", "sad+fea", "disg"]
+    seed = {r[0]: r[1:] for r in rows(cursor, "SELECT value, predictions, `neu+calm`, happy, `ang+sur`, `sad+fea`, disg, size(mfccs) FROM seed_predictions")}
+    scores = {p: json.loads(s) for p, s in rows(cursor, "SELECT path, to_json(emotion_scores(mfcc(content))) FROM clips")}
+    assert set(seed) == set(scores) and len(seed) == 3
+    for path, (predictions, *columns, n_mfcc) in seed.items():
+        expected = [sum(scores[path][m] for m in members) for members in MERGED_CLASSES.values()]
+        np.testing.assert_allclose(json.loads(predictions), expected, atol=1e-5)
+        np.testing.assert_allclose(columns, expected, atol=1e-5)
+        assert n_mfcc == 12040
+
+
+def test_bi_view_is_scalar_and_persistent(server, cursor, clips):
+    run_example(cursor, "04_emotion_bi.sql")
+    cursor.execute("DESCRIBE emotion_bi")
+    described = {r[0]: r[1] for r in cursor.fetchall()}
+    assert all(not t.startswith(("struct", "array", "map")) for t in described.values())
+    assert {"path", "actor", "predicted_emotion", "confidence", *(f"p_{e}" for e in EMOTIONS)} <= set(described)
+    result = rows(cursor, "SELECT actor, predicted_emotion, confidence, " + " + ".join(f"p_{e}" for e in EMOTIONS) + " FROM emotion_bi")
+    assert len(result) == 3
+    for actor, emotion, confidence, total in result:
+        assert actor in (12, 1, 7) and emotion in EMOTIONS and 0 < confidence <= 1 and abs(total - 1) < 1e-4
+    other = server.connect().cursor()  # persistent: another session sees it
+    assert ("default", "emotion_bi", False) in [tuple(r) for r in rows(other, "SHOW TABLES")]
+
+
+def test_evaluation_in_sql(cursor, clips):
+    run_example(cursor, "05_evaluate.sql")
+    confusion = rows(cursor, "SELECT actual, predicted, n FROM emotion_confusion")
+    assert sum(n for _, _, n in confusion) == 3
+    assert {a for a, _, _ in confusion} == {"angry", "neutral", "surprised"}
+    truth = rows(cursor, "SELECT ravdess_meta(path).emotion, emotion(content) FROM clips")
+    expected = Counter((actual, predicted or "unreadable") for actual, predicted in truth)
+    assert sorted(confusion) == sorted((a, p, n) for (a, p), n in expected.items())
+    expected_accuracy = sum(1 for a, p in truth if a == p) / 3
+    cursor.execute("SELECT sum(CASE WHEN predicted = actual THEN n ELSE 0 END) / sum(n) FROM emotion_confusion")
+    assert cursor.fetchall()[0][0] == pytest.approx(expected_accuracy)
+
+
+def test_every_example_runs(cursor, clips):
+    for script in sorted(EXAMPLES.glob("0[2-6]_*.sql")):
+        assert run_example(cursor, script.name) is not None, script.name
