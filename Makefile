@@ -5,7 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv serve test sql clean-state
+RAVDESS ?= $(abspath ../shared/ravdess)
+PORT ?= 10000
+
+.PHONY: venv serve test sql train train-default bench clean-state
 
 venv: $(STAMP)
 
@@ -24,6 +27,20 @@ test: venv
 # make sql FILE=sql/examples/01_audio_functions.sql
 sql: venv
 	$(PY) -m server sql $(FILE)
+
+# make train VIEW=my_view [ARGS="--epochs 30"]   (the server must be running: make serve)
+train: venv
+	$(PY) -m server train --view $(VIEW) $(ARGS)
+
+# The shipped model: RAVDESS actors 01-20 from $(RAVDESS), 5-fold speaker cross-validation,
+# then the final model into models/ (the server must be running: make serve).
+train-default: venv
+	$(PY) -m server sql sql/training/ravdess.sql --port $(PORT) --hivevar ravdess_dir=$(RAVDESS)
+	$(PY) -m server train --view ravdess_train --port $(PORT) --models-dir models --cv-folds 5 $(ARGS)
+
+# Throughput and latency table (README "Benchmarks"); not part of the tests.
+bench: venv
+	$(PY) bench/bench_inference.py --audio $(RAVDESS) $(ARGS)
 
 clean-state:
 	rm -rf .emoticana

@@ -1,0 +1,203 @@
+"""Classification throughput and latency benchmark (not part of the test suite).
+
+    .venv/bin/python bench/bench_inference.py [--audio ../shared/ravdess] [--limit N]   # or: make bench
+
+Prints one table:
+  (a) the raw pipeline without Spark, same cores: decode + MFCC + batched model, files/s
+  (b) the server over JDBC: SELECT path, emotion(content) FROM <table>, warm, files/s
+  (c) seed-style baseline: a row-at-a-time Python UDF calling model.predict per row, files/s
+  (d) the first classification query right after the server says ready, seconds
+  (e) SELECT 1 round trips over PyHive, p50 and p99 over 200 queries
+Everything runs on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+# (a) -------------------------------------------------------------------------------------------
+def _raw_worker(job):
+    files, model_dir = job
+    import numpy as np
+
+    from udfs import model_cache
+    from udfs.audio import decode_audio
+    from udfs.features import DEFAULT_FEATURES, mfcc_features
+    from training.artifacts import read_model_dir
+    from udfs.inference import predict_probabilities
+
+    model = model_cache.get_model(read_model_dir(Path(model_dir)))
+    labels = []
+    for start in range(0, len(files), 64):
+        chunk = files[start : start + 64]
+        features = [mfcc_features(*decode_audio(Path(f).read_bytes())).ravel() for f in chunk]
+        probabilities = predict_probabilities(model, np.stack(features), DEFAULT_FEATURES.shape)
+        labels.extend(np.argmax(probabilities, axis=1).tolist())
+    return len(labels)
+
+
+def raw_pipeline(files: list[Path], model_dir: Path, cores: int) -> float:
+    shares = [([str(f) for f in files[i::cores]], str(model_dir)) for i in range(cores)]
+    with multiprocessing.get_context("spawn").Pool(cores) as pool:
+        pool.map(_raw_worker, [(share[0][:8], share[1]) for share in shares])  # warm: imports, JIT, model load
+        started = time.monotonic()
+        done = sum(pool.map(_raw_worker, shares))
+        return done / (time.monotonic() - started)
+
+
+# (c) -------------------------------------------------------------------------------------------
+_seed_model = None
+
+
+def seed_baseline(clip_dir: Path, model_dir: Path, cores: int) -> float:
+    """The seed project's way: a plain Python UDF, one model.predict call per row."""
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    from pyspark.sql import SparkSession
+    from pyspark.sql.functions import udf
+
+    model_path = str(model_dir)
+
+    def classify(content):
+        global _seed_model
+        import numpy as np
+
+        from udfs.audio import decode_audio
+        from udfs.features import mfcc_features
+        from udfs.labels import EMOTIONS
+
+        if _seed_model is None:
+            from training.artifacts import load_keras_model, read_model_dir
+
+            _seed_model = load_keras_model(read_model_dir(Path(model_path)))
+        features = mfcc_features(*decode_audio(content))
+        return EMOTIONS[int(np.argmax(_seed_model.predict(features[None], verbose=0)[0]))]
+
+    spark = (SparkSession.builder.master(f"local[{cores}]").config("spark.driver.host", "127.0.0.1")
+             .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "false").getOrCreate())
+    try:
+        frame = spark.read.format("binaryFile").load(str(clip_dir)).repartition(cores * 4)
+        classify_udf = udf(classify, "string")
+        frame.limit(cores * 2).select(classify_udf("content")).collect()  # warm the workers
+        started = time.monotonic()
+        count = len(frame.select("path", classify_udf("content")).collect())
+        return count / (time.monotonic() - started)
+    finally:
+        spark.stop()
+
+
+# (b), (d), (e) ------------------------------------------------------------------------------------
+def server_figures(clip_dir: Path, first_dir: Path, home: Path) -> dict:
+    from pyhive import hive
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(home),
+         "--audio-roots", f"{clip_dir}:{first_dir}"],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        started = time.monotonic()
+        for line in server.stdout:
+            if line.startswith("Emoticana ready:"):
+                break
+        else:
+            raise SystemExit("server did not start")
+        ready_s = time.monotonic() - started
+        cursor = hive.connect(host="127.0.0.1", port=port, username="bench").cursor()
+        cursor.execute(f"CREATE TABLE first_clips USING binaryFile OPTIONS (path '{first_dir}')")
+        t = time.monotonic()
+        cursor.execute("SELECT path, emotion(content) FROM first_clips")
+        first_rows = cursor.fetchall()
+        first_s = time.monotonic() - t
+        select1 = []
+        for _ in range(200):
+            t = time.monotonic()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+            select1.append(time.monotonic() - t)
+        cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
+        runs = []
+        for _ in range(2):
+            t = time.monotonic()
+            cursor.execute("SELECT path, emotion(content) FROM bench_clips")
+            count = len(cursor.fetchall())
+            runs.append(count / (time.monotonic() - t))
+        return {"ready_s": ready_s, "first_s": first_s, "first_rows": len(first_rows), "server_fps": runs[-1],
+                "server_cold_fps": runs[0], "select1_p50": statistics.median(select1), "select1_p99": percentile(select1, 99)}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(120)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--audio", default=str(PROJECT_ROOT.parent / "shared" / "ravdess"))
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N files (0: all)")
+    parser.add_argument("--model", default=str(PROJECT_ROOT / "models" / "emoticana" / "1"))
+    parser.add_argument("--skip-seed", action="store_true", help="leave out (c), the slow baseline")
+    args = parser.parse_args()
+    files = sorted(p for p in Path(args.audio).rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+    if args.limit:
+        files = files[: args.limit]
+    if not files:
+        raise SystemExit(f"no audio under {args.audio}")
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="emoticana-bench-"))
+    clip_dir, first_dir = work / "clips", work / "first"
+    clip_dir.mkdir()
+    first_dir.mkdir()
+    for f in files:
+        (clip_dir / f.name).symlink_to(f)
+    for f in files[:8]:
+        (first_dir / f.name).symlink_to(f)
+
+    model_dir = Path(args.model)
+    print(f"{len(files)} files from {args.audio}; model {model_dir}", file=sys.stderr)
+    raw_fps = raw_pipeline(files, model_dir, cores)
+    print(f"(a) done: {raw_fps:.1f} files/s", file=sys.stderr)
+    server = server_figures(clip_dir, first_dir, work / "home")
+    print(f"(b,d,e) done: {server}", file=sys.stderr)
+    seed_fps = None if args.skip_seed else seed_baseline(clip_dir, model_dir, cores)
+
+    print(f"\nMachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; {len(files)} files\n")
+    print("| measure | value | target |")
+    print("| --- | --- | --- |")
+    print(f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | {raw_fps:.1f} files/s | |")
+    print(f"| (b) server over JDBC, `SELECT path, emotion(content)`, warm | {server['server_fps']:.1f} files/s (first run {server['server_cold_fps']:.1f}) | >= 0.7 x (a) = {0.7 * raw_fps:.1f}: {'met' if server['server_fps'] >= 0.7 * raw_fps else 'NOT met'} |")
+    if seed_fps is not None:
+        print(f"| (c) seed-style row-at-a-time UDF, `model.predict` per row | {seed_fps:.1f} files/s | (b) >= 10 x (c) = {10 * seed_fps:.1f}: {'met' if server['server_fps'] >= 10 * seed_fps else 'NOT met'} |")
+    print(f"| (d) first classification query after ready ({server['first_rows']} clips) | {server['first_s']:.2f} s | <= 5 s: {'met' if server['first_s'] <= 5 else 'NOT met'} |")
+    print(f"| (e) `SELECT 1` over PyHive, 200 queries | p50 {1000 * server['select1_p50']:.1f} ms, p99 {1000 * server['select1_p99']:.1f} ms | |")
+    print(f"| server start to ready | {server['ready_s']:.1f} s | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
