@@ -96,7 +96,7 @@ class EmoticanaServer:
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)
         try:
-            warm_workers(self.spark, ["size(mfcc(content))", "audio_info(content).error", "emotion(content)"])
+            warm_workers(self.spark, ["emotion_scores(mfcc(content)).angry", "audio_info(content).error", "emotion(content)", "ravdess_meta('x.wav')"])
         except Exception as exc:
             raise ConfigError(f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}") from None
         self._thrift = start_thrift_server(self.spark)

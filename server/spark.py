@@ -44,6 +44,8 @@ def launch_environment(settings: Settings) -> None:
     # needs no activated virtual environment.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    # TensorFlow's C++ start-up chatter (oneDNN, CPU features) on every worker is noise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     paths = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 

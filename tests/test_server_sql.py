@@ -1,6 +1,7 @@
 """The SQL contract through the real server and PyHive's DB-API."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.registry import SQL_FUNCTIONS
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
@@ -26,14 +28,32 @@ def sql_string(value) -> str:
 def test_every_registered_function_is_callable(cursor, audio_root):
     clip = sql_string(audio_root / "ravdess" / "03-01-05-02-01-02-12.wav")
     for function in SQL_FUNCTIONS:
-        value = scalar(cursor, f"SELECT {function.name}({clip})")
-        assert value is not None, function.name
+        call = f"{function.name}({function.example_args.format(clip=clip)})"
+        if function.kind == "table":
+            cursor.execute(f"SELECT * FROM {call}")
+            assert len(cursor.fetchall()) >= 1, function.name
+        else:
+            assert scalar(cursor, f"SELECT {call}") is not None, function.name
 
 
-def test_functions_listed_with_their_types(cursor):
+def test_functions_have_their_declared_types(cursor, audio_root):
+    clip = sql_string(audio_root / "ravdess" / "03-01-05-02-01-02-12.wav")
     for function in SQL_FUNCTIONS:
-        cursor.execute(f"SELECT typeof({function.name}(CAST(NULL AS STRING)))")
-        assert cursor.fetchall()[0][0].replace(" ", "") == function.return_ddl.replace(" ", "")
+        call = f"{function.name}({function.example_args.format(clip=clip)})"
+        if function.kind == "table":
+            cursor.execute(f"DESCRIBE QUERY SELECT * FROM {call}")
+            declared = [(name, kind) for name, kind, _ in cursor.fetchall()]
+            expected = [tuple(column.split()) for column in function.return_ddl.removeprefix("table<").removesuffix(">").split(",")]
+            assert declared == expected, function.name
+        else:
+            cursor.execute(f"SELECT typeof({call})")
+            assert cursor.fetchall()[0][0].replace(" ", "") == function.return_ddl.replace(" ", ""), function.name
+
+
+def test_readme_documents_every_function():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for function in SQL_FUNCTIONS:
+        assert f"`{function.signature}`" in readme, function.signature
 
 
 def test_audio_info_path_and_bytes_identical(cursor, audio_root):

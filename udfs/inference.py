@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql.functions import arrow_udf, udf
+from pyspark.sql.functions import arrow_udf
 
 from udfs import model_cache
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
@@ -64,7 +64,10 @@ def make_emotion_scores_udf(store: ModelStore):
 
     @arrow_udf(EMOTION_SCORES_DDL)
     def emotion_scores(mfccs: pa.Array, *model: pa.Array) -> pa.Array:
+        model_cache.warm(store)
         n = len(mfccs)
+        if not (pa.types.is_list(mfccs.type) or pa.types.is_large_list(mfccs.type)) or not pa.types.is_floating(mfccs.type.value_type):
+            return pa.nulls(n, type=_struct(np.zeros((0, len(EMOTIONS))), np.zeros(0, bool)).type)
         lengths = pc.fill_null(pc.list_value_length(mfccs), 0).to_numpy(zero_copy_only=False)
         flat = pc.list_flatten(mfccs).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         ends = np.cumsum(lengths)
@@ -88,6 +91,7 @@ def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str]):
 
     @arrow_udf("string")
     def emotion(audio: pa.Array, *model: pa.Array) -> pa.Array:
+        model_cache.warm(store)
         values = audio.to_pylist()
         n = len(values)
         rows, features = [], []
@@ -106,11 +110,15 @@ def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str]):
 
 
 def make_activate_model_udf(store: ModelStore):
-    def activate_model(reference):
-        info = store.activate(reference)
-        return f"{info.path.parent.name}/{info.path.name}"
+    @arrow_udf("string")
+    def activate_model(reference: pa.Array) -> pa.Array:
+        activated = []
+        for value in reference.to_pylist():
+            info = store.activate(value)
+            activated.append(f"{info.path.parent.name}/{info.path.name}")
+        return pa.array(activated, type=pa.string())
 
-    return udf(activate_model, "string")
+    return activate_model
 
 
 def model_rows(store: ModelStore):

@@ -54,5 +54,26 @@ def get_model(info: ModelInfo):
         return model
 
 
+_warmed = False
+
+
+def warm(store) -> None:
+    """Load the store's active model once per worker, whatever function runs first in it.
+
+    Spark hands a query's batches to whichever idle Python worker it has, so every worker
+    warms itself on its first batch; the server's start-up query makes sure that happens
+    before the first user query.  A model that fails to load here is left for the
+    emotion functions to report.
+    """
+    global _warmed
+    if _warmed or store is None:
+        return
+    _warmed = True
+    try:
+        get_model(store.active())
+    except Exception:
+        pass  # reported with its reason by emotion()/emotion_scores(), which need the model
+
+
 def cached_keys() -> list[tuple[str, int]]:
     return list(_models)

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 from udfs.audio import AUDIO_INFO_DDL
 from udfs.features import FeatureConfig
+from udfs.inference import MODEL_LIST_DDL
 from udfs.labels import EMOTION_SCORES_DDL
 from udfs.ravdess import RAVDESS_META_DDL
 from udfs.spark_udfs import MFCC_DDL, make_audio_info_udf, make_mfcc_udf, make_ravdess_meta_udf
@@ -26,9 +27,10 @@ class UdfContext:
 
     @property
     def model_store(self):
+        """None when no model roots are configured (audio functions only)."""
         from udfs.model_store import ModelStore
 
-        return ModelStore(self.model_roots, self.features)
+        return ModelStore(self.model_roots, self.features) if self.model_roots else None
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class SqlFunction:
     summary: str
     factory: Callable[[UdfContext], object]
     kind: str = "scalar"  # or "table": a table function used in FROM
+    #: Arguments of a call that works on any server, ``{clip}`` standing for a quoted clip path.
+    example_args: str = "{clip}"
 
 
 SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
@@ -47,21 +51,21 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         signature="audio_info(audio)",
         return_ddl=AUDIO_INFO_DDL,
         summary="Header facts of a clip (path or bytes); error says why a row could not be read.",
-        factory=lambda ctx: make_audio_info_udf(ctx.audio_roots),
+        factory=lambda ctx: make_audio_info_udf(ctx.audio_roots, ctx.model_store),
     ),
     SqlFunction(
         name="mfcc",
         signature="mfcc(audio)",
         return_ddl=MFCC_DDL,
         summary="The model's MFCC input, flattened row-major from (n_mfcc, n_frames); NULL for a bad row.",
-        factory=lambda ctx: make_mfcc_udf(ctx.audio_roots, ctx.features),
+        factory=lambda ctx: make_mfcc_udf(ctx.audio_roots, ctx.features, ctx.model_store),
     ),
     SqlFunction(
         name="ravdess_meta",
         signature="ravdess_meta(path)",
         return_ddl=RAVDESS_META_DDL,
         summary="Fields of a RAVDESS file name; NULL when the name does not follow the scheme.",
-        factory=lambda ctx: make_ravdess_meta_udf(),
+        factory=lambda ctx: make_ravdess_meta_udf(ctx.model_store),
     ),
     SqlFunction(
         name="emotion_scores",
@@ -69,6 +73,7 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         return_ddl=EMOTION_SCORES_DDL,
         summary="Probability of each emotion for an mfcc(...) value; they sum to 1. NULL in, NULL out.",
         factory=lambda ctx: _inference().make_emotion_scores_udf(ctx.model_store),
+        example_args="mfcc({clip})",
     ),
     SqlFunction(
         name="emotion",
@@ -83,14 +88,16 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         return_ddl="string",
         summary="Make 'name/version' the active model for every session from the next query on; fails on a mismatched model.",
         factory=lambda ctx: _inference().make_activate_model_udf(ctx.model_store),
+        example_args="'emoticana/1'",
     ),
     SqlFunction(
         name="emotion_models",
         signature="emotion_models()",
-        return_ddl="table<" + "name string, version int, active boolean, created_utc string, training_view string, validation_ua double, validation_wa double, cv_ua_mean double, cv_ua_std double, train_rows int, path string, status string" + ">",
+        return_ddl=f"table<{MODEL_LIST_DDL}>",
         summary="Table function: every model version on disk with its metrics, training view, creation time and whether it is active.",
         factory=lambda ctx: _inference().make_emotion_models_udtf(ctx.model_store),
         kind="table",
+        example_args="",
     ),
 )
 

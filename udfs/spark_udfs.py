@@ -1,8 +1,9 @@
 """Spark wrappers of the pure audio functions: they adapt Arrow batches and nothing more.
 
-Spark does not short-circuit, so every wrapper turns a bad row into NULL (and
-``audio_info`` carries the reason) instead of raising: one bad clip never fails
-a query or kills a Python worker.
+Every function is an Arrow UDF, so Spark chains them (``emotion_scores(mfcc(content))``)
+inside one Python worker without a round trip through the JVM.  Spark does not
+short-circuit, so every wrapper turns a bad row into NULL (and ``audio_info`` carries
+the reason) instead of raising: one bad clip never fails a query or kills a worker.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
-from pyspark.sql.functions import pandas_udf, udf
+import pyarrow as pa
+from pyspark.sql.functions import arrow_udf
 
+from udfs import model_cache
 from udfs.audio import AUDIO_INFO_DDL, AudioInfo, audio_info, decode_audio, read_audio_source
 from udfs.errors import AudioError
 from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features
-from udfs.ravdess import RAVDESS_META_DDL, parse_ravdess_name
+from udfs.ravdess import RAVDESS_META_DDL, RavdessMeta, parse_ravdess_name
 
 MFCC_DDL = "array<float>"
+
+_AUDIO_INFO_TYPES = (pa.int32(), pa.int32(), pa.int64(), pa.float64(), pa.string(), pa.string(), pa.string())
+_RAVDESS_TYPES = (pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int32(), pa.int32(), pa.string())
 
 
 def clip_features(source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
@@ -34,34 +39,51 @@ def clip_features_or_none(source, roots: Sequence[str], config: FeatureConfig = 
         return None
 
 
-def make_audio_info_udf(roots: Sequence[str]):
+def struct_array(records: list, names: Sequence[str], types: Sequence[pa.DataType], *, nulls: list[bool] | None = None) -> pa.StructArray:
+    """Arrow struct column from row tuples; ``nulls`` marks rows that are NULL as a whole."""
+    columns = [pa.array([None if r is None else r[i] for r in records], type=t) for i, t in enumerate(types)]
+    mask = None if nulls is None else pa.array(nulls, type=pa.bool_())
+    return pa.StructArray.from_arrays(columns, names=list(names), mask=mask)
+
+
+def float_lists(rows: list[np.ndarray | None]) -> pa.ListArray:
+    """Arrow ``array<float>`` column from 1-D float32 arrays (None for NULL), without per-value Python objects."""
+    lengths = np.array([0 if r is None else len(r) for r in rows], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)]).astype(np.int32)
+    present = [r for r in rows if r is not None]
+    values = np.concatenate(present).astype(np.float32) if present else np.zeros(0, np.float32)
+    mask = pa.array([r is None for r in rows], type=pa.bool_())
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), mask=mask)
+
+
+def make_audio_info_udf(roots: Sequence[str], store=None):
     roots = tuple(roots)
 
-    @pandas_udf(AUDIO_INFO_DDL)
-    def audio_info_udf(audio: pd.Series) -> pd.DataFrame:
-        rows = [audio_info(value, roots) for value in audio]
-        frame = pd.DataFrame.from_records(rows, columns=AudioInfo._fields)
-        return frame.astype(
-            {"sample_rate": "Int32", "channels": "Int32", "frames": "Int64", "duration_s": "Float64"}
-        )
+    @arrow_udf(AUDIO_INFO_DDL)
+    def audio_info_udf(audio: pa.Array) -> pa.Array:
+        model_cache.warm(store)
+        records = [audio_info(value, roots) for value in audio.to_pylist()]
+        return struct_array(records, AudioInfo._fields, _AUDIO_INFO_TYPES)
 
     return audio_info_udf
 
 
-def make_mfcc_udf(roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES):
+def make_mfcc_udf(roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, store=None):
     roots = tuple(roots)
 
-    @pandas_udf(MFCC_DDL)
-    def mfcc_udf(audio: pd.Series) -> pd.Series:
-        return pd.Series([clip_features_or_none(value, roots, config) for value in audio], dtype=object)
+    @arrow_udf(MFCC_DDL)
+    def mfcc_udf(audio: pa.Array) -> pa.Array:
+        model_cache.warm(store)
+        return float_lists([clip_features_or_none(value, roots, config) for value in audio.to_pylist()])
 
     return mfcc_udf
 
 
-def make_ravdess_meta_udf():
-    # A row-wise Arrow UDF rather than a pandas one: only it can return a NULL struct.
-    def ravdess_meta(path):
-        meta = parse_ravdess_name(path)
-        return None if meta is None else tuple(meta)
+def make_ravdess_meta_udf(store=None):
+    @arrow_udf(RAVDESS_META_DDL)
+    def ravdess_meta(path: pa.Array) -> pa.Array:
+        model_cache.warm(store)
+        metas = [parse_ravdess_name(value) for value in path.to_pylist()]
+        return struct_array(metas, RavdessMeta._fields, _RAVDESS_TYPES, nulls=[m is None for m in metas])
 
-    return udf(ravdess_meta, RAVDESS_META_DDL, useArrow=True)
+    return ravdess_meta
