@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import IO
 
@@ -65,6 +66,10 @@ def check_active_model(context: UdfContext) -> str:
 
     store = context.model_store
     reference = store.active_reference()
+    if not store.versions():
+        print(f"emoticana: warning: no model under {', '.join(store.roots)}; emotion() and emotion_scores() "
+              "fail until one is trained (emoticana train)", file=sys.stderr, flush=True)
+        return reference
     try:
         check_model_file(store.resolve(reference))
     except ModelError as exc:
@@ -95,8 +100,10 @@ class EmoticanaServer:
         active = check_active_model(context)
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)
+        audio_checks = ["size(mfcc(content))", "audio_info(content).error", "ravdess_meta('x.wav')"]
+        model_checks = ["emotion_scores(mfcc(content)).angry", "emotion(content)"] if context.model_store.versions() else []
         try:
-            warm_workers(self.spark, ["emotion_scores(mfcc(content)).angry", "audio_info(content).error", "emotion(content)", "ravdess_meta('x.wav')"])
+            warm_workers(self.spark, audio_checks + model_checks)
         except Exception as exc:
             raise ConfigError(f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}") from None
         self._thrift = start_thrift_server(self.spark)

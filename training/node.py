@@ -121,10 +121,12 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
 
     started = time.monotonic()
     model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
-    model.set_weights(best["weights"])
     if is_chief:
+        # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
+        export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, **args.hyperparams)
+        export.set_weights(best["weights"])
         os.makedirs(args.output_dir, exist_ok=True)
-        model.save(os.path.join(args.output_dir, "model.keras"))
+        export.save(os.path.join(args.output_dir, "model.keras"))
         with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:
             json.dump(
                 {"history": history, "best_epoch": best["epoch"], "best_val_ua": best["ua"],
