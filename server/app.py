@@ -96,7 +96,7 @@ class EmoticanaServer:
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         self.spark = build_spark(self.settings, spark_defaults)
-        context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots)
+        context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)

@@ -23,6 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
         audio_roots=args.audio_roots,
         conf_dir=args.conf_dir,
         conf=args.conf,
+        strict=True if args.strict else None,
     )
     stop = threading.Event()
 
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--audio-roots", help="colon-separated directories UDFs may read by path (env EMOTICANA_AUDIO_ROOTS)")
     serve.add_argument("--conf-dir", help="directory with spark-defaults.conf, hive-site.xml, log4j2.properties")
     serve.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting (repeatable)")
+    serve.add_argument("--strict", action="store_true", help="a bad row fails the query, naming it, instead of NULL (env EMOTICANA_STRICT)")
     serve.set_defaults(run=_serve)
 
     sql = commands.add_parser("sql", help="run a .sql file against a running server")

@@ -20,6 +20,7 @@ ENV_AUDIO_ROOTS = "EMOTICANA_AUDIO_ROOTS"
 ENV_MASTER = "EMOTICANA_MASTER"
 ENV_HOST = "EMOTICANA_HOST"
 ENV_CONF_DIR = "EMOTICANA_CONF_DIR"
+ENV_STRICT = "EMOTICANA_STRICT"
 
 DEFAULT_PORT = 10000
 DEFAULT_HOST = "127.0.0.1"
@@ -49,6 +50,7 @@ class Settings:
     audio_roots: tuple[str, ...]
     conf_dir: Path
     extra_conf: dict[str, str] = field(default_factory=dict)
+    strict: bool = False
 
     @property
     def jdbc_url(self) -> str:
@@ -114,6 +116,7 @@ def load_settings(
     audio_roots: str | None = None,
     conf_dir: str | None = None,
     conf: list[str] | None = None,
+    strict: bool | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
@@ -133,4 +136,14 @@ def load_settings(
         audio_roots=roots,
         conf_dir=Path(conf_dir or env.get(ENV_CONF_DIR) or DEFAULT_CONF_DIR).absolute(),
         extra_conf=parse_conf_pairs(conf),
+        strict=strict if strict is not None else _flag(env.get(ENV_STRICT, ""), ENV_STRICT),
     )
+
+
+def _flag(value: str, source: str) -> bool:
+    text = value.strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{source} must be true or false, got {value!r}")

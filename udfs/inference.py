@@ -86,7 +86,7 @@ def make_emotion_scores_udf(store: ModelStore):
     return emotion_scores
 
 
-def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str]):
+def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str], *, strict: bool = False):
     roots = tuple(audio_roots)
 
     @arrow_udf("string")
@@ -96,7 +96,7 @@ def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str]):
         n = len(values)
         rows, features = [], []
         for i, value in enumerate(values):
-            computed = clip_features_or_none(value, roots, store.features)
+            computed = clip_features_or_none(value, roots, store.features, strict=strict)
             if computed is not None:
                 rows.append(i)
                 features.append(computed)

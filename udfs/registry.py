@@ -24,6 +24,8 @@ class UdfContext:
     audio_roots: tuple[str, ...]
     features: FeatureConfig
     model_roots: tuple[str, ...] = ()
+    #: Fail the query on a bad row (naming it) instead of returning NULL.
+    strict: bool = False
 
     @property
     def model_store(self):
@@ -58,7 +60,7 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         signature="mfcc(audio)",
         return_ddl=MFCC_DDL,
         summary="The model's MFCC input, flattened row-major from (n_mfcc, n_frames); NULL for a bad row.",
-        factory=lambda ctx: make_mfcc_udf(ctx.audio_roots, ctx.features, ctx.model_store),
+        factory=lambda ctx: make_mfcc_udf(ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict),
     ),
     SqlFunction(
         name="ravdess_meta",
@@ -80,7 +82,7 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         signature="emotion(audio [, model])",
         return_ddl="string",
         summary="The most likely emotion of a clip (path or bytes); NULL for a bad row.",
-        factory=lambda ctx: _inference().make_emotion_udf(ctx.model_store, ctx.audio_roots),
+        factory=lambda ctx: _inference().make_emotion_udf(ctx.model_store, ctx.audio_roots, strict=ctx.strict),
     ),
     SqlFunction(
         name="activate_model",

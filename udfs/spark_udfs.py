@@ -32,10 +32,21 @@ def clip_features(source, roots: Sequence[str], config: FeatureConfig = DEFAULT_
     return mfcc_features(y, sample_rate, config=config).ravel()
 
 
-def clip_features_or_none(source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES):
+def describe_source(source) -> str:
+    if isinstance(source, str):
+        return repr(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"audio bytes ({len(source)} bytes)"
+    return "NULL audio" if source is None else type(source).__name__
+
+
+def clip_features_or_none(source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, *, strict: bool = False):
+    """Features of a row, or None for a bad row; in strict mode a bad row fails the query, naming it."""
     try:
         return clip_features(source, roots, config)
-    except AudioError:
+    except AudioError as exc:
+        if strict:
+            raise AudioError(f"strict mode: cannot use {describe_source(source)}: {exc}") from None
         return None
 
 
@@ -68,13 +79,13 @@ def make_audio_info_udf(roots: Sequence[str], store=None):
     return audio_info_udf
 
 
-def make_mfcc_udf(roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, store=None):
+def make_mfcc_udf(roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, store=None, *, strict: bool = False):
     roots = tuple(roots)
 
     @arrow_udf(MFCC_DDL)
     def mfcc_udf(audio: pa.Array) -> pa.Array:
         model_cache.warm(store)
-        return float_lists([clip_features_or_none(value, roots, config) for value in audio.to_pylist()])
+        return float_lists([clip_features_or_none(value, roots, config, strict=strict) for value in audio.to_pylist()])
 
     return mfcc_udf
 
