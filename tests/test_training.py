@@ -11,7 +11,7 @@ import pytest
 
 from tests.audiogen import voiced_signal, write_clip
 from training import artifacts
-from training.sources import TrainingDataError, drop_features, prepare_features
+from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
@@ -87,7 +87,7 @@ def test_bad_views_fail_with_one_clear_line(server, views, tmp_path, view, messa
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
     assert not (tmp_path / "models" / "emoticana").exists()
     views.execute("SHOW TABLES IN emoticana")
-    assert not [row for row in views.fetchall() if "_train_features_" in row[1]]
+    assert not [row for row in views.fetchall() if row[1].startswith(FEATURES_TABLE_PREFIX)]
 
 
 def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_path, synth_dir):

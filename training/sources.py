@@ -19,6 +19,7 @@ from udfs.labels import EMOTIONS
 
 AUDIO_COLUMN_CANDIDATES = ("content", "audio", "path")
 FEATURES_DATABASE = "emoticana"
+FEATURES_TABLE_PREFIX = "train_features_"
 
 
 class TrainingDataError(EmoticanaError):
@@ -99,7 +100,8 @@ def prepare_features(
     started = time.monotonic()
     columns = view_columns(cursor, view)
     audio, label, speaker = pick_columns(columns, view=view, audio=audio_column, label=label_column, speaker=speaker_column)
-    table = f"{FEATURES_DATABASE}._train_features_{uuid.uuid4().hex[:12]}"
+    # No leading underscore: Spark's file listing skips paths that start with "_" or ".".
+    table = f"{FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}{uuid.uuid4().hex[:12]}"
     _rows(cursor, f"CREATE DATABASE IF NOT EXISTS {FEATURES_DATABASE}")
     _rows(
         cursor,
@@ -149,4 +151,4 @@ def drop_features(cursor, table: str) -> None:
     try:
         _rows(cursor, f"DROP TABLE IF EXISTS {table}")
     except Exception:
-        pass  # best effort: a leftover _train_features_ table only costs disk
+        pass  # best effort: a leftover train_features_ table only costs disk
