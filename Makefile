@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RAVDESS ?= $(abspath ../shared/ravdess)
 PORT ?= 10000
 
-.PHONY: venv serve test sql train train-default bench clean-state
+.PHONY: venv browser serve test sql train train-default bench clean-state
 
 venv: $(STAMP)
 
@@ -21,7 +21,13 @@ $(STAMP): pyproject.toml constraints.txt
 serve: venv
 	exec $(PY) -m server serve
 
-test: venv
+# The console test drives Debian's headless Chromium; install it when missing (needs root or sudo).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # make sql FILE=sql/examples/01_audio_functions.sql

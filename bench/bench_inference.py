@@ -109,7 +109,7 @@ def server_figures(clip_dir: Path, first_dir: Path, home: Path) -> dict:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(home),
-         "--audio-roots", f"{clip_dir}:{first_dir}"],
+         "--console-port", "0", "--audio-roots", f"{clip_dir}:{first_dir}"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -42,7 +42,7 @@ def main() -> int:
     port = free_port()
     started = time.monotonic()
     server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(work / "home"), "--audio-roots", str(clip_dir)],
+        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(work / "home"), "--console-port", "0", "--audio-roots", str(clip_dir)],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -88,6 +88,7 @@ class EmoticanaServer:
         self.spark: SparkSession | None = None
         self._thrift = None
         self._lock: IO[str] | None = None
+        self.console = None
         self.startup_seconds: float | None = None
 
     def start(self) -> None:
@@ -108,6 +109,12 @@ class EmoticanaServer:
             raise ConfigError(f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}") from None
         self._thrift = start_thrift_server(self.spark)
         wait_until_ready(self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S)
+        if self.settings.console_port:
+            from server.console import Console
+
+            self.console = Console(host=self.settings.host, port=self.settings.console_port, jdbc_host=self.settings.host,
+                                   jdbc_port=self.settings.port, audio_roots=self.settings.audio_roots)
+            self.console.start()
         self.startup_seconds = time.monotonic() - started
 
     def alive(self) -> bool:
@@ -118,6 +125,9 @@ class EmoticanaServer:
             return False
 
     def stop(self) -> None:
+        if self.console is not None:
+            self.console.stop()
+            self.console = None
         if self._thrift is not None:
             try:
                 self._thrift.stop()

@@ -24,6 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
         conf_dir=args.conf_dir,
         conf=args.conf,
         strict=True if args.strict else None,
+        console_port=args.console_port,
     )
     stop = threading.Event()
 
@@ -35,6 +36,8 @@ def _serve(args: argparse.Namespace) -> int:
     server = EmoticanaServer(settings)
     try:
         server.start()
+        if server.console is not None:
+            print(f"Emoticana console: {server.console.url}", flush=True)
         print(f"Emoticana ready: {settings.jdbc_url}", flush=True)
         while not stop.is_set():
             if not server.alive():
@@ -51,7 +54,7 @@ def _run_sql(args: argparse.Namespace) -> int:
     import os
 
     from server.sqlscript import read_script, returns_rows
-    from server.thrift import connect
+    from server.thrift import connect, server_message
 
     port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
     statements = read_script(args.file)
@@ -111,14 +114,6 @@ def _hyperparam(pair: str):
         return key, value
 
 
-def server_message(exc: Exception) -> str:
-    """The server's own error message from a PyHive exception, without the Java stack."""
-    response = exc.args[0] if exc.args else None
-    message = getattr(getattr(response, "status", None), "errorMessage", None) or str(exc)
-    message = message.removeprefix("Error running query: ")
-    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emoticana", description="Speech-emotion SQL server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--audio-roots", help="colon-separated directories UDFs may read by path (env EMOTICANA_AUDIO_ROOTS)")
     serve.add_argument("--conf-dir", help="directory with spark-defaults.conf, hive-site.xml, log4j2.properties")
     serve.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting (repeatable)")
+    serve.add_argument("--console-port", type=int, help="browser console port (env EMOTICANA_CONSOLE_PORT, default 10080; 0: off)")
     serve.add_argument("--strict", action="store_true", help="a bad row fails the query, naming it, instead of NULL (env EMOTICANA_STRICT)")
     serve.set_defaults(run=_serve)
 

@@ -56,7 +56,7 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"port {port} on {host} is already in use; stop that process or set EMOTICANA_PORT") from None
+                raise ConfigError(f"port {port} on {host} is already in use; stop that process or choose another port") from None
             raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
 
 
@@ -126,6 +126,8 @@ def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
     lock = lock_state_dir(settings.home)
     try:
         check_port_free(settings.host, settings.port)
+        if settings.console_port:
+            check_port_free(settings.host, settings.console_port)
     except ConfigError:
         lock.close()
         raise

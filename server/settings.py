@@ -21,8 +21,10 @@ ENV_MASTER = "EMOTICANA_MASTER"
 ENV_HOST = "EMOTICANA_HOST"
 ENV_CONF_DIR = "EMOTICANA_CONF_DIR"
 ENV_STRICT = "EMOTICANA_STRICT"
+ENV_CONSOLE_PORT = "EMOTICANA_CONSOLE_PORT"
 
 DEFAULT_PORT = 10000
+DEFAULT_CONSOLE_PORT = 10080
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_HOME = ".emoticana"
 DEFAULT_MASTER = "local[*]"
@@ -51,6 +53,8 @@ class Settings:
     conf_dir: Path
     extra_conf: dict[str, str] = field(default_factory=dict)
     strict: bool = False
+    #: Port of the browser console; 0 turns it off.
+    console_port: int = DEFAULT_CONSOLE_PORT
 
     @property
     def jdbc_url(self) -> str:
@@ -117,6 +121,7 @@ def load_settings(
     conf_dir: str | None = None,
     conf: list[str] | None = None,
     strict: bool | None = None,
+    console_port: int | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
@@ -137,7 +142,15 @@ def load_settings(
         conf_dir=Path(conf_dir or env.get(ENV_CONF_DIR) or DEFAULT_CONF_DIR).absolute(),
         extra_conf=parse_conf_pairs(conf),
         strict=strict if strict is not None else _flag(env.get(ENV_STRICT, ""), ENV_STRICT),
+        console_port=_console_port(console_port, env),
     )
+
+
+def _console_port(flag: int | None, env) -> int:
+    if flag is not None:
+        return 0 if flag == 0 else _port(str(flag), "--console-port")
+    value = env.get(ENV_CONSOLE_PORT, str(DEFAULT_CONSOLE_PORT))
+    return 0 if value.strip() == "0" else _port(value, ENV_CONSOLE_PORT)
 
 
 def _flag(value: str, source: str) -> bool:

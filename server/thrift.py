@@ -42,3 +42,24 @@ def wait_until_ready(host: str, port: int, *, timeout_s: float) -> float:
             last_error = exc
             time.sleep(0.5)
     raise ConfigError(f"Thrift server on {host}:{port} did not answer within {timeout_s:.0f}s: {last_error}")
+
+
+def server_message(exc: Exception) -> str:
+    """The server's own error message from a PyHive exception, without the Java stack."""
+    response = exc.args[0] if exc.args else None
+    message = getattr(getattr(response, "status", None), "errorMessage", None) or str(exc)
+    return clean_message(message) or type(exc).__name__
+
+
+def clean_message(message: str) -> str:
+    """First meaningful line of a HiveServer2 error message (a UDF's cause rather than its traceback)."""
+    message = (message or "").removeprefix("Error running query: ")
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    # A Python UDF error carries the worker's traceback; its last line names the cause.
+    if "Traceback (most recent call last)" in message:
+        causes = [line.strip() for line in lines if "Error: " in line or "Exception: " in line]
+        if causes:
+            return causes[-1].removesuffix(" SQLSTATE: 38000").strip()
+    return lines[0]

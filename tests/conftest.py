@@ -60,6 +60,7 @@ class ServerProcess:
     def __init__(self, *, home: Path, audio_roots: list[Path], port: int | None = None, extra_args=()):
         self.home = home
         self.port = port or free_port()
+        self.console_port = free_port()
         self.audio_roots = audio_roots
         self.extra_args = list(extra_args)
         self.lines: list[str] = []
@@ -72,6 +73,7 @@ class ServerProcess:
             "--port", str(self.port),
             "--home", str(self.home),
             "--audio-roots", ":".join(str(r) for r in self.audio_roots),
+            "--console-port", str(self.console_port),
             *self.extra_args,
         ]
 

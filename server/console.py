@@ -1,0 +1,260 @@
+"""Query console: a web page on 127.0.0.1 for people who would rather look than read.
+
+It is one more client of the Thrift server (PyHive over JDBC's wire protocol), so it
+needs no private access: every query runs in its own server session, exactly as a
+beeline user's would.  The page (``console_static/index.html``) polls for results,
+so long queries show their progress and can be cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import parse_qs, urlparse
+
+from server.settings import PROJECT_ROOT
+from server.sqlscript import split_statements
+from server.thrift import clean_message, connect, server_message
+from udfs.audio import resolve_audio_path
+from udfs.errors import AudioError
+
+STATIC_DIR = Path(__file__).resolve().parent / "console_static"
+EXAMPLES_DIR = PROJECT_ROOT / "sql" / "examples"
+MAX_ROWS = 1000
+MAX_CELL_CHARS = 4000
+#: Finished queries kept for the page to fetch, oldest dropped first.
+MAX_KEPT_QUERIES = 50
+#: Longest a status request is held open (long poll), seconds.
+MAX_WAIT_S = 10.0
+
+
+def cell(value):
+    """A JSON-safe cell: bytes become a size note, long text is cut."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+        return value[:MAX_CELL_CHARS] + "…"
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class QueryFailed(Exception):
+    """The server reported the statement as failed; the message is the server's."""
+
+
+@dataclass
+class QueryJob:
+    sql: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    state: str = "running"  # running, done, error, cancelled
+    statement: int = 0
+    statements: int = 0
+    columns: list[str] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)
+    truncated: bool = False
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    cursor: object = None
+    cancel_requested: bool = False
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def as_json(self) -> dict:
+        end = self.finished or time.monotonic()
+        return {
+            "id": self.id, "state": self.state, "elapsed_s": round(end - self.started, 2),
+            "statement": self.statement, "statements": self.statements,
+            "columns": self.columns, "rows": self.rows, "truncated": self.truncated, "error": self.error,
+        }
+
+
+class Console:
+    """Runs console queries against the Thrift server and serves the page."""
+
+    def __init__(self, *, host: str, port: int, jdbc_host: str, jdbc_port: int, audio_roots: Sequence[str]):
+        self.host, self.port = host, port
+        self.jdbc_host, self.jdbc_port = jdbc_host, jdbc_port
+        self.audio_roots = tuple(audio_roots)
+        self.jobs: dict[str, QueryJob] = {}
+        self._lock = threading.Lock()
+        self._http: ThreadingHTTPServer | None = None
+
+    # queries ---------------------------------------------------------------------------------
+    def submit(self, sql: str) -> QueryJob:
+        statements = split_statements(sql)
+        job = QueryJob(sql=sql, statements=len(statements))
+        with self._lock:
+            self.jobs[job.id] = job
+            while len(self.jobs) > MAX_KEPT_QUERIES:
+                self.jobs.pop(next(iter(self.jobs)))
+        if not statements:
+            job.state, job.error, job.finished = "error", "nothing to run: the editor holds no SQL statement", time.monotonic()
+            job.ended.set()
+            return job
+        threading.Thread(target=self._run, args=(job, statements), daemon=True, name=f"console-{job.id[:8]}").start()
+        return job
+
+    def _run(self, job: QueryJob, statements: list[str]) -> None:
+        connection = None
+        try:
+            connection = connect(self.jdbc_host, self.jdbc_port, username="console")
+            job.cursor = connection.cursor()
+            for number, statement in enumerate(statements, start=1):
+                if job.cancel_requested:
+                    break
+                job.statement = number
+                job.cursor.execute(statement, async_=True)
+                self._wait(job)
+                if job.cancel_requested:
+                    break
+                if job.cursor.description:
+                    job.columns = [column[0] for column in job.cursor.description]
+                    rows = job.cursor.fetchmany(MAX_ROWS + 1)
+                    job.truncated = len(rows) > MAX_ROWS
+                    job.rows = [[cell(v) for v in row] for row in rows[:MAX_ROWS]]
+                else:
+                    job.columns, job.rows = [], []
+            job.state = "cancelled" if job.cancel_requested else "done"
+        except QueryFailed as exc:
+            job.state, job.error = "error", str(exc)
+        except Exception as exc:
+            job.state = "cancelled" if job.cancel_requested else "error"
+            job.error = None if job.cancel_requested else server_message(exc)
+        finally:
+            job.finished = time.monotonic()
+            job.ended.set()
+            if connection is not None:
+                try:
+                    connection.close()
+                except Exception:
+                    pass  # the server may already have dropped a cancelled operation
+
+    @staticmethod
+    def _wait(job: QueryJob) -> None:
+        """Poll the running statement; raise with the server's message if it failed."""
+        from TCLIService.ttypes import TOperationState
+
+        running = (TOperationState.INITIALIZED_STATE, TOperationState.PENDING_STATE, TOperationState.RUNNING_STATE)
+        while True:
+            if job.cancel_requested:
+                # Cancelled from this thread: a PyHive connection must not be used by two threads at once.
+                job.cursor.cancel()
+                return
+            status = job.cursor.poll()
+            if status.operationState == TOperationState.ERROR_STATE:
+                raise QueryFailed(clean_message(status.errorMessage) or "the statement failed")
+            if status.operationState not in running:
+                return
+            time.sleep(0.2)
+
+    def cancel(self, job_id: str) -> QueryJob | None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            return None
+        if job.state == "running":
+            job.cancel_requested = True  # the job's own thread cancels the operation on the server
+        return job
+
+    # http -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        console = self
+
+        class Handler(ConsoleHandler):
+            app = console
+
+        self._http = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._http.daemon_threads = True
+        threading.Thread(target=self._http.serve_forever, daemon=True, name="console-http").start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+
+def examples() -> list[dict]:
+    return [{"name": p.name, "sql": p.read_text(encoding="utf-8")} for p in sorted(EXAMPLES_DIR.glob("*.sql"))]
+
+
+class ConsoleHandler(BaseHTTPRequestHandler):
+    app: Console
+    server_version = "EmoticanaConsole"
+
+    def log_message(self, *args) -> None:  # the console's own access log would drown the server's
+        pass
+
+    def _json(self, value, status: HTTPStatus = HTTPStatus.OK) -> None:
+        body = json.dumps(value).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _file(self, path: Path, content_type: str | None = None) -> None:
+        data = path.read_bytes()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        if url.path in ("/", "/index.html"):
+            return self._file(STATIC_DIR / "index.html", "text/html; charset=utf-8")
+        if url.path == "/api/examples":
+            return self._json(examples())
+        if url.path.startswith("/api/queries/"):
+            job = self.app.jobs.get(url.path.rsplit("/", 1)[-1])
+            if job is None:
+                return self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)
+            # Long poll: ?wait=S holds the answer until the query ends or S seconds pass.
+            wait = parse_qs(url.query).get("wait", ["0"])[0]
+            job.ended.wait(min(MAX_WAIT_S, max(0.0, float(wait) if wait.replace(".", "", 1).isdigit() else 0.0)))
+            return self._json(job.as_json())
+        if url.path == "/api/audio":
+            return self._audio(parse_qs(url.query).get("path", [""])[0])
+        return self._json({"error": f"no page {url.path}"}, HTTPStatus.NOT_FOUND)
+
+    def _audio(self, path: str) -> None:
+        try:
+            real = Path(resolve_audio_path(path, self.app.audio_roots))
+            if not real.is_file():
+                raise AudioError(f"no such file: {path!r}")
+        except AudioError as exc:
+            return self._json({"error": str(exc)}, HTTPStatus.FORBIDDEN)
+        content_type = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg"}.get(real.suffix.lower())
+        return self._file(real, content_type)
+
+    def do_POST(self) -> None:
+        if urlparse(self.path).path != "/api/queries":
+            return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+            sql = json.loads(self.rfile.read(length) or b"{}").get("sql", "")
+        except (ValueError, AttributeError):
+            return self._json({"error": "send JSON: {\"sql\": \"...\"}"}, HTTPStatus.BAD_REQUEST)
+        return self._json(self.app.submit(str(sql)).as_json(), HTTPStatus.ACCEPTED)
+
+    def do_DELETE(self) -> None:
+        url = urlparse(self.path)
+        if not url.path.startswith("/api/queries/"):
+            return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+        job = self.app.cancel(url.path.rsplit("/", 1)[-1])
+        return self._json(job.as_json()) if job else self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)

@@ -1,0 +1,111 @@
+"""The browser console end to end: its HTTP API, and the page in headless Chromium."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+pytestmark = pytest.mark.slow
+
+
+def api(server, path, *, method="GET", body=None):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.console_port}{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def run_query(server, sql, *, timeout_s=120):
+    status, body = api(server, "/api/queries", method="POST", body={"sql": sql})
+    assert status == 202
+    job = json.loads(body)
+    deadline = time.monotonic() + timeout_s
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        job = json.loads(api(server, f"/api/queries/{job['id']}")[1])
+    return job
+
+
+def test_query_results_and_server_errors(server):
+    job = run_query(server, "SELECT 1 AS one, 'a;b' AS s; SELECT ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e")
+    assert job["state"] == "done" and job["statements"] == 2
+    assert job["columns"] == ["e"] and job["rows"] == [["angry"]]
+    job = run_query(server, "SELECT * FROM no_such_table_here")
+    assert job["state"] == "error"
+    assert "TABLE_OR_VIEW_NOT_FOUND" in job["error"] and "at org.apache" not in job["error"]
+
+
+def test_long_query_can_be_cancelled(server):
+    status, body = api(server, "/api/queries", method="POST", body={"sql": "SELECT count(*) FROM range(0, 100000000000, 1, 2)"})
+    job_id = json.loads(body)["id"]
+    time.sleep(3)
+    assert json.loads(api(server, f"/api/queries/{job_id}")[1])["state"] == "running"
+    status, body = api(server, f"/api/queries/{job_id}", method="DELETE")
+    assert status == 200
+    deadline = time.monotonic() + 60
+    while json.loads(api(server, f"/api/queries/{job_id}")[1])["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert json.loads(api(server, f"/api/queries/{job_id}")[1])["state"] == "cancelled"
+
+
+def test_examples_and_audio_confinement(server, audio_root, outside_dir):
+    status, body = api(server, "/api/examples")
+    names = [e["name"] for e in json.loads(body)]
+    assert status == 200 and "02_classify.sql" in names and "04_emotion_bi.sql" in names
+    status, body = api(server, f"/api/audio?path={audio_root}/variants/clip_16k.flac")
+    assert status == 200 and body[:4] == b"fLaC"
+    status, body = api(server, f"/api/audio?path={outside_dir}/secret.wav")
+    assert status == 403 and b"outside the readable audio roots" in body
+    status, body = api(server, f"/api/audio?path={audio_root}/../{outside_dir.name}/secret.wav")
+    assert status == 403
+
+
+def chromium(*args, timeout=120):
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "chromium is installed by `make test` (apt-get install chromium); see the README"
+    profile = tempfile.mkdtemp(prefix="emoticana-chromium-")
+    command = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", "--window-size=1280,900", *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_page_runs_an_example_and_draws_table_and_chart(server, audio_root):
+    cursor = server.connect().cursor()
+    cursor.execute("DROP TABLE IF EXISTS clips")
+    cursor.execute(f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')")
+    url = f"http://127.0.0.1:{server.console_port}/?example=02_classify.sql&run=1"
+    result = chromium("--virtual-time-budget=60000", "--dump-dom", url)
+    dom = result.stdout
+    assert 'data-state="done"' in dom, (dom[-3000:], result.stderr[-2000:])
+    assert dom.count("<tr>") >= 4  # header + three clips
+    assert 'class="dist"' in dom  # a probability bar per row
+    assert 'data-kind="counts"' in dom  # the summary chart
+    assert "▶" in dom  # paths inside the audio roots get a player button
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "console.png"
+    result = chromium("--virtual-time-budget=60000", f"--screenshot={shot}", url)
+    assert shot.exists() and shot.stat().st_size > 10_000, result.stderr[-2000:]
+
+
+def test_page_draws_a_confusion_heatmap(server, audio_root):
+    sql = ("SELECT actual, predicted, n FROM VALUES ('angry','angry',5), ('angry','sad',1), ('sad','sad',4) AS t(actual, predicted, n)")
+    url = f"http://127.0.0.1:{server.console_port}/?run=1&sql=" + urllib.request.quote(sql)
+    dom = chromium("--virtual-time-budget=30000", "--dump-dom", url).stdout
+    assert 'data-kind="confusion"' in dom
