@@ -32,6 +32,19 @@ def test_sqlalchemy_hive_dialect(server, audio_root):
     assert [c["name"] for c in inspector.get_columns("sa_table")] == ["id", "label"]
 
 
+def test_emoticana_dialect_lists_tables_and_views(server):
+    engine = create_engine(f"emoticana://tester@127.0.0.1:{server.port}/default")
+    with engine.connect() as connection:
+        connection.execute(text("CREATE TABLE IF NOT EXISTS listed_table (id INT) USING parquet"))
+        connection.execute(text("CREATE OR REPLACE VIEW listed_view AS SELECT id FROM listed_table"))
+        connection.execute(text("CREATE OR REPLACE TEMPORARY VIEW session_only AS SELECT 1 AS x"))
+    inspector = inspect(engine)
+    tables = inspector.get_table_names("default")
+    assert "listed_table" in tables and "default" not in tables
+    assert "listed_view" in inspector.get_view_names("default")
+    assert "session_only" not in tables
+
+
 def test_beeline_runs_a_query(server, audio_root):
     clip = audio_root / "variants" / "clip_16k.flac"
     result = beeline(server, "--outputformat=csv2", "-e", f"SELECT audio_info('{clip}').format AS fmt, ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e")
@@ -41,12 +54,18 @@ def test_beeline_runs_a_query(server, audio_root):
 
 def test_examples_run_unchanged_with_beeline_f(server, audio_root):
     audio_dir = audio_root / "ravdess"
-    for script in sorted((PROJECT_ROOT / "sql" / "examples").glob("0[01]_*.sql")):
-        result = beeline(server, "--outputformat=csv2", f"--hivevar", f"audio_dir={audio_dir}", "-f", str(script))
+    outputs = {}
+    for script in sorted((PROJECT_ROOT / "sql" / "examples").glob("*.sql")):
+        result = beeline(server, "--outputformat=csv2", "--hivevar", f"audio_dir={audio_dir}", "-f", str(script))
         assert result.returncode == 0, (script.name, result.stderr[-2000:])
         assert "Error" not in result.stderr, (script.name, result.stderr[-2000:])
-    assert "WAV,3" in result.stdout  # the second query of 01: three WAV clips, none unreadable
-    assert "03-01-05-02-01-02-12.wav,WAV,48000,1" in result.stdout
+        outputs[script.name] = result.stdout
+    assert len(outputs) == 7
+    assert "WAV,3" in outputs["01_audio_functions.sql"]  # three WAV clips, none unreadable
+    assert "03-01-05-02-01-02-12.wav,WAV,48000,1" in outputs["01_audio_functions.sql"]
+    assert "predicted_emotion,clips,mean_confidence" in outputs["04_emotion_bi.sql"]
+    assert "accuracy,unweighted_accuracy,clips" in outputs["05_evaluate.sql"]
+    assert "emoticana,1,true" in outputs["06_models.sql"]
 
 
 def test_dropping_the_clips_table_keeps_the_audio(server, audio_root):
