@@ -164,8 +164,15 @@ def decode_audio(data: bytes, *, max_seconds: float = MAX_DECODE_SECONDS) -> tup
 
 
 def audio_info(source, roots: Sequence[str]) -> AudioInfo:
-    """``audio_info`` for one row: header facts, or a failed record with the reason."""
+    """``audio_info`` for one row: header facts, or a failed record with the reason.
+
+    The samples are decoded too (up to MAX_DECODE_SECONDS), so a clip whose header is
+    fine but whose data is not (a truncated FLAC) reports why ``mfcc`` gives NULL.
+    """
     try:
-        return probe_audio(read_audio_source(source, roots))
+        data = read_audio_source(source, roots)
+        info = probe_audio(data)
+        decode_audio(data)
+        return info
     except AudioError as exc:
         return AudioInfo.failed(str(exc))
