@@ -97,11 +97,17 @@ def test_page_runs_an_example_and_draws_table_and_chart(server, audio_root):
     assert dom.count("<tr>") >= 4  # header + three clips
     assert 'class="dist"' in dom  # a probability bar per row
     assert 'data-kind="counts"' in dom  # the summary chart
-    assert "▶" in dom  # paths inside the audio roots get a player button
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "console.png"
     result = chromium("--virtual-time-budget=60000", f"--screenshot={shot}", url)
     assert shot.exists() and shot.stat().st_size > 10_000, result.stderr[-2000:]
+
+
+def test_rows_with_audio_paths_get_a_player(server, audio_root):
+    sql = f"SELECT path, emotion(path) AS emotion FROM VALUES ('{audio_root}/variants/clip_16k.flac') AS t(path)"
+    url = f"http://127.0.0.1:{server.console_port}/?run=1&sql=" + urllib.request.quote(sql)
+    dom = chromium("--virtual-time-budget=30000", "--dump-dom", url).stdout
+    assert 'data-state="done"' in dom and 'class="play"' in dom
 
 
 def test_page_draws_a_confusion_heatmap(server, audio_root):
