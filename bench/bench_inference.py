@@ -28,7 +28,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, percentile  # noqa: E402
+from bench.common import free_port, percentile, select1_latencies  # noqa: E402
 
 
 # (a) -------------------------------------------------------------------------------------------
@@ -126,12 +126,7 @@ def server_figures(clip_dir: Path, first_dir: Path, home: Path) -> dict:
         cursor.execute("SELECT path, emotion(content) FROM first_clips")
         first_rows = cursor.fetchall()
         first_s = time.monotonic() - t
-        select1 = []
-        for _ in range(200):
-            t = time.monotonic()
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-            select1.append(time.monotonic() - t)
+        select1 = select1_latencies(cursor)
         cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
         runs = []
         for _ in range(2):

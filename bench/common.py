@@ -16,3 +16,16 @@ def percentile(values, q: float) -> float:
     """The q-th percentile (nearest rank) of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def select1_latencies(cursor, count: int = 200) -> list[float]:
+    """Seconds per ``SELECT 1`` round trip (execute and fetch), ``count`` times."""
+    import time
+
+    latencies = []
+    for _ in range(count):
+        started = time.monotonic()
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+        latencies.append(time.monotonic() - started)
+    return latencies

@@ -22,7 +22,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, percentile  # noqa: E402
+from bench.common import free_port, percentile, select1_latencies  # noqa: E402
 
 
 def main() -> int:
@@ -53,12 +53,7 @@ def main() -> int:
         from pyhive import hive
 
         cursor = hive.connect(host="127.0.0.1", port=port, username="bench").cursor()
-        select1 = []
-        for _ in range(200):
-            t = time.monotonic()
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-            select1.append(time.monotonic() - t)
+        select1 = select1_latencies(cursor)
         cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
         mfcc_runs = []
         for _ in range(args.repeats):

@@ -25,10 +25,14 @@ def sql_string(value) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def test_every_registered_function_is_callable(cursor, audio_root):
+def example_call(function, audio_root) -> str:
     clip = sql_string(audio_root / "ravdess" / "03-01-05-02-01-02-12.wav")
+    return f"{function.name}({function.example_args.format(clip=clip)})"
+
+
+def test_every_registered_function_is_callable(cursor, audio_root):
     for function in SQL_FUNCTIONS:
-        call = f"{function.name}({function.example_args.format(clip=clip)})"
+        call = example_call(function, audio_root)
         if function.kind == "table":
             cursor.execute(f"SELECT * FROM {call}")
             assert len(cursor.fetchall()) >= 1, function.name
@@ -37,9 +41,8 @@ def test_every_registered_function_is_callable(cursor, audio_root):
 
 
 def test_functions_have_their_declared_types(cursor, audio_root):
-    clip = sql_string(audio_root / "ravdess" / "03-01-05-02-01-02-12.wav")
     for function in SQL_FUNCTIONS:
-        call = f"{function.name}({function.example_args.format(clip=clip)})"
+        call = example_call(function, audio_root)
         if function.kind == "table":
             cursor.execute(f"DESCRIBE QUERY SELECT * FROM {call}")
             declared = [(name, kind) for name, kind, _ in cursor.fetchall()]

@@ -74,6 +74,3 @@ def warm(store) -> None:
     except Exception:
         pass  # reported with its reason by emotion()/emotion_scores(), which need the model
 
-
-def cached_keys() -> list[tuple[str, int]]:
-    return list(_models)

@@ -7,7 +7,7 @@ them, and a test calls every one over JDBC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 from udfs.audio import AUDIO_INFO_DDL
 from udfs.features import FeatureConfig
@@ -110,6 +110,3 @@ def _inference():
 
     return inference
 
-
-def function_names() -> Sequence[str]:
-    return [fn.name for fn in SQL_FUNCTIONS]
