@@ -1,10 +1,11 @@
+import librosa
 import numpy as np
 import pytest
 import scipy.fft
 import scipy.signal
 
 from tests.audiogen import voiced_signal
-from udfs.features import DEFAULT_FEATURES, FeatureConfig, canonical_clip, mfcc_features, mfcc_matrix
+from udfs.features import DEFAULT_FEATURES, FeatureConfig, canonical_clip, mfcc_features, mfcc_matrix, speech_bounds
 
 CFG = DEFAULT_FEATURES
 
@@ -98,3 +99,24 @@ def test_silence_and_mono_mix(rng):
 def test_config_round_trip():
     assert FeatureConfig.from_dict(CFG.to_dict()) == CFG
     assert CFG.n_frames == 1 + CFG.clip_samples // CFG.hop_length
+
+
+def test_mfcc_matches_librosa(rng):
+    """The hand-written MFCC computes librosa.feature.mfcc with the documented options."""
+    clip = canonical_clip(voiced_signal(rng, sample_rate=16000, seconds=2.5, f0=210.0)[:, 0], 16000)
+    reference = librosa.feature.mfcc(
+        y=clip, sr=CFG.sample_rate, n_mfcc=CFG.n_mfcc, n_fft=CFG.n_fft, win_length=CFG.win_length,
+        hop_length=CFG.hop_length, n_mels=CFG.n_mels, fmin=CFG.fmin, fmax=CFG.fmax, center=True,
+        window="hann", htk=False, power=2.0, dct_type=2, norm="ortho",
+    )
+    np.testing.assert_allclose(mfcc_matrix(clip), reference, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("seconds", [0.005, 0.02, 0.7, 3.3])
+@pytest.mark.parametrize("lead_silence_s", [0.0, 0.25])
+@pytest.mark.parametrize("noise_floor", [0.0, 1e-4, 0.02])
+def test_speech_bounds_match_librosa_trim(rng, seconds, lead_silence_s, noise_floor):
+    y = voiced_signal(rng, sample_rate=16000, seconds=seconds, lead_silence_s=lead_silence_s)[:, 0]
+    y = (y + noise_floor * rng.standard_normal(y.size)).astype(np.float32)
+    _, expected = librosa.effects.trim(y, top_db=CFG.trim_top_db, frame_length=CFG.win_length, hop_length=CFG.hop_length)
+    assert speech_bounds(y) == tuple(int(v) for v in expected)
