@@ -57,12 +57,15 @@ def _run_sql(args: argparse.Namespace) -> int:
     import os
 
     from server.sqlscript import read_script, returns_rows
-    from server.thrift import connect, server_message
+    from server.thrift import client_options, connect, server_message
 
     port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
     statements = read_script(args.file)
     variables = {f"set:hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])}
-    connection = connect(args.host, port, configuration=variables or None)
+    try:
+        connection = connect(args.host, port, configuration=variables or None, **client_options())
+    except Exception as exc:
+        raise EmoticanaError(f"cannot connect to {args.host}:{port}: {server_message(exc)}") from None
     try:
         cursor = connection.cursor()
         for number, statement in enumerate(statements, start=1):

@@ -26,6 +26,10 @@ ENV_AUTH_FILE = "EMOTICANA_AUTH_FILE"
 ENV_TLS_KEYSTORE = "EMOTICANA_TLS_KEYSTORE"
 #: Only ever from the environment: a password on a command line is visible to every local user.
 ENV_TLS_KEYSTORE_PASSWORD = "EMOTICANA_TLS_KEYSTORE_PASSWORD"
+# Emoticana's own clients (emoticana sql, emoticana train) log in and verify TLS with these.
+ENV_USER = "EMOTICANA_USER"
+ENV_PASSWORD = "EMOTICANA_PASSWORD"
+ENV_TLS_CA = "EMOTICANA_TLS_CA"
 
 DEFAULT_PORT = 10000
 DEFAULT_CONSOLE_PORT = 10080

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 import ssl
 import time
@@ -45,6 +46,28 @@ def connect(host: str, port: int, *, username: str = "emoticana", password: str 
     if password is not None:
         kwargs.update(auth="CUSTOM", password=password)
     return hive.connect(host=host, port=port, username=username, **kwargs)
+
+
+def client_options(environ: dict[str, str] | None = None) -> dict:
+    """``connect`` keywords for Emoticana's own clients, from the environment.
+
+    ``EMOTICANA_PASSWORD`` (with ``EMOTICANA_USER``, default: the login name) logs in to a
+    server with authentication on; ``EMOTICANA_TLS_CA`` (a PEM certificate) speaks TLS and
+    trusts that certificate.
+    """
+    import getpass
+
+    from server.settings import ENV_PASSWORD, ENV_TLS_CA, ENV_USER
+
+    env = os.environ if environ is None else environ
+    options: dict = {}
+    if env.get(ENV_PASSWORD):
+        options.update(username=env.get(ENV_USER) or getpass.getuser(), password=env[ENV_PASSWORD])
+    elif env.get(ENV_USER):
+        options.update(username=env[ENV_USER])
+    if env.get(ENV_TLS_CA):
+        options.update(ssl_context=tls_client_context(env[ENV_TLS_CA]))
+    return options
 
 
 def tls_transport(host: str, port: int, *, username: str, password: str | None, ssl_context: ssl.SSLContext):

@@ -195,11 +195,20 @@ def test_sqlalchemy_url_with_password(auth_server, audio_root, scheme):
         create_engine(wrong).connect()
 
 
+@pytest.fixture(scope="module")
+def alice_password_file(tmp_path_factory) -> Path:
+    """For beeline -w: pyspark's beeline script splits a -p argument at spaces."""
+    path = tmp_path_factory.mktemp("beeline") / "alice.password"
+    path.write_text(ALICE_PASSWORD + "\n")
+    path.chmod(0o600)
+    return path
+
+
 @pytest.mark.slow
-def test_beeline_with_user_and_password(auth_server):
+def test_beeline_with_user_and_password(auth_server, alice_password_file):
     url = f"jdbc:hive2://127.0.0.1:{auth_server.port}/default"
     query = "SELECT current_user() AS u, ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e"
-    good = beeline(url, "-n", "alice", "-p", ALICE_PASSWORD, "-e", query)
+    good = beeline(url, "-n", "alice", "-w", str(alice_password_file), "-e", query)
     assert good.returncode == 0, good.stderr[-2000:]
     assert "u,e\nalice,angry" in good.stdout
     bad = beeline(url, "-n", "alice", "-p", "wrong", "-e", query)
@@ -214,6 +223,20 @@ def test_password_changes_apply_without_restart(auth_server, auth_file):
     assert passwd(auth_file, "carol", None, "--delete").returncode == 0
     with pytest.raises(Exception, match=REFUSED):
         connect("127.0.0.1", auth_server.port, username="carol", password="first")
+
+
+@pytest.mark.slow
+def test_sql_cli_logs_in_from_the_environment(auth_server, tmp_path):
+    script = tmp_path / "who.sql"
+    script.write_text("SELECT current_user() AS u;\n")
+    command = [sys.executable, "-m", "server", "sql", str(script), "--port", str(auth_server.port)]
+    env = {**os.environ, "EMOTICANA_USER": "alice", "EMOTICANA_PASSWORD": ALICE_PASSWORD}
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["u", "alice"]
+    env["EMOTICANA_PASSWORD"] = "wrong"
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2 and REFUSED in result.stderr and "Traceback" not in result.stderr
 
 
 def console_request(server, path, *, user=None, password=None, body=None, method=None):
@@ -285,14 +308,14 @@ def tls_server(tmp_path_factory, audio_root, auth_file, keystore):
 
 
 @pytest.mark.slow
-def test_beeline_over_tls(tls_server, keystore, audio_root):
+def test_beeline_over_tls(tls_server, keystore, audio_root, alice_password_file):
     url = (f"jdbc:hive2://127.0.0.1:{tls_server.port}/default;ssl=true;"
            f"sslTrustStore={keystore['truststore']};trustStorePassword={TRUSTSTORE_PASSWORD}")
-    result = beeline(url, "-n", "alice", "-p", ALICE_PASSWORD, "-e",
+    result = beeline(url, "-n", "alice", "-w", str(alice_password_file), "-e",
                      f"SELECT audio_info('{clip(audio_root)}').sample_rate AS rate, size(mfcc('{clip(audio_root)}')) AS n")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rate,n\n16000,12040" in result.stdout
-    plain = beeline(f"jdbc:hive2://127.0.0.1:{tls_server.port}/default", "-n", "alice", "-p", ALICE_PASSWORD,
+    plain = beeline(f"jdbc:hive2://127.0.0.1:{tls_server.port}/default", "-n", "alice", "-w", str(alice_password_file),
                     "-e", "SELECT 1", timeout=120)
     assert plain.returncode != 0 and "16000" not in plain.stdout
 
