@@ -11,9 +11,9 @@ from pyspark.sql import SparkSession
 from server.functions import register_sql_functions
 from server.preflight import preflight
 from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
-from server.spark import build_spark
+from server.spark import build_spark, secret_hadoop_conf
 from server.sqlscript import read_script
-from server.thrift import start_thrift_server, wait_until_ready
+from server.thrift import check_auth_provider, start_thrift_server, wait_until_ready
 from udfs.errors import ConfigError, ModelError
 from udfs.features import DEFAULT_FEATURES
 from udfs.registry import UdfContext
@@ -107,13 +107,17 @@ class EmoticanaServer:
             warm_workers(self.spark, audio_checks + model_checks)
         except Exception as exc:
             raise ConfigError(f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}") from None
-        self._thrift = start_thrift_server(self.spark)
-        wait_until_ready(self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S)
+        auth, tls = self.settings.auth_file is not None, self.settings.tls_keystore is not None
+        if auth:
+            check_auth_provider(self.spark)
+        self._thrift = start_thrift_server(self.spark, secret_hadoop_conf(self.settings))
+        wait_until_ready(self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S, auth=auth, tls=tls)
         if self.settings.console_port:
             from server.console import Console
 
             self.console = Console(host=self.settings.host, port=self.settings.console_port, jdbc_host=self.settings.host,
-                                   jdbc_port=self.settings.port, audio_roots=self.settings.audio_roots)
+                                   jdbc_port=self.settings.port, audio_roots=self.settings.audio_roots,
+                                   auth=auth, tls=tls)
             self.console.start()
         self.startup_seconds = time.monotonic() - started
 

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+from server.auth import DEFAULT_ITERATIONS
 from server.settings import DEFAULT_HOST, ENV_PORT, DEFAULT_PORT, load_settings
 from udfs.errors import EmoticanaError
 
@@ -25,6 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
         conf=args.conf,
         strict=True if args.strict else None,
         console_port=args.console_port,
+        auth_file=args.auth_file,
+        tls_keystore=args.tls_keystore,
     )
     stop = threading.Event()
 
@@ -54,12 +57,15 @@ def _run_sql(args: argparse.Namespace) -> int:
     import os
 
     from server.sqlscript import read_script, returns_rows
-    from server.thrift import connect, server_message
+    from server.thrift import client_options, connect, server_message
 
     port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
     statements = read_script(args.file)
     variables = {f"set:hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])}
-    connection = connect(args.host, port, configuration=variables or None)
+    try:
+        connection = connect(args.host, port, configuration=variables or None, **client_options())
+    except Exception as exc:
+        raise EmoticanaError(f"cannot connect to {args.host}:{port}: {server_message(exc)}") from None
     try:
         cursor = connection.cursor()
         for number, statement in enumerate(statements, start=1):
@@ -102,6 +108,33 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passwd(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+    from pathlib import Path
+
+    from server.auth import delete_user, set_password
+    from server.settings import ENV_AUTH_FILE
+
+    location = args.auth_file or os.environ.get(ENV_AUTH_FILE)
+    if not location:
+        raise EmoticanaError(f"which password file? give --auth-file PATH or set {ENV_AUTH_FILE}")
+    path = Path(location).expanduser().absolute()
+    if args.delete:
+        delete_user(path, args.user)
+        print(f"removed {args.user} from {path}", file=sys.stderr)
+        return 0
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.user}: ")
+        if getpass.getpass("again: ") != password:
+            raise EmoticanaError("the two passwords differ")
+    else:  # scripts pipe it in: the first line of stdin, never an argument that ps would show
+        password = sys.stdin.readline().rstrip("\r\n")
+    set_password(path, args.user, password, iterations=args.iterations)
+    print(f"set the password of {args.user} in {path}", file=sys.stderr)
+    return 0
+
+
 def _hyperparam(pair: str):
     import json
 
@@ -128,7 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting (repeatable)")
     serve.add_argument("--console-port", type=int, help="browser console port (env EMOTICANA_CONSOLE_PORT, default 10080; 0: off)")
     serve.add_argument("--strict", action="store_true", help="a bad row fails the query, naming it, instead of NULL (env EMOTICANA_STRICT)")
+    serve.add_argument("--auth-file", help="password file (emoticana passwd); turns on password authentication (env EMOTICANA_AUTH_FILE)")
+    serve.add_argument("--tls-keystore", help="JKS/PKCS12 keystore; turns on TLS on the JDBC port (env EMOTICANA_TLS_KEYSTORE; "
+                                              "password from env EMOTICANA_TLS_KEYSTORE_PASSWORD)")
     serve.set_defaults(run=_serve)
+
+    passwd = commands.add_parser("passwd", help="add a user to the password file or change their password")
+    passwd.add_argument("user")
+    passwd.add_argument("--auth-file", help="password file (env EMOTICANA_AUTH_FILE)")
+    passwd.add_argument("--delete", action="store_true", help="remove the user instead")
+    passwd.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
+                        help=f"PBKDF2 iterations (default {DEFAULT_ITERATIONS}); each login costs this much once")
+    passwd.set_defaults(run=_passwd)
 
     sql = commands.add_parser("sql", help="run a .sql file against a running server")
     sql.add_argument("file", help="script; statements are split with sqlparse")

@@ -4,10 +4,17 @@ It is one more client of the Thrift server (PyHive over JDBC's wire protocol), s
 needs no private access: every query runs in its own server session, exactly as a
 beeline user's would.  The page (``console_static/index.html``) polls for results,
 so long queries show their progress and can be cancelled.
+
+With password authentication on, the page asks for a user name and password (HTTP Basic, on
+127.0.0.1) and runs every query as that user: the Thrift server checks the password, the
+console only passes it through, and a user sees only their own queries.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import mimetypes
 import threading
@@ -22,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 from server.settings import PROJECT_ROOT
 from server.sqlscript import split_statements
-from server.thrift import clean_message, connect, server_message
+from server.thrift import clean_message, connect, login_refused, probe_context, server_message
 from udfs.audio import resolve_audio_path
 from udfs.errors import AudioError
 
@@ -34,6 +41,8 @@ MAX_CELL_CHARS = 4000
 MAX_KEPT_QUERIES = 50
 #: Longest a status request is held open (long poll), seconds.
 MAX_WAIT_S = 10.0
+#: How long a checked login is trusted before the Thrift server is asked again, seconds.
+LOGIN_CACHE_S = 60.0
 
 
 def cell(value):
@@ -65,6 +74,8 @@ class QueryJob:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     cursor: object = None
+    user: str = "console"
+    password: str | None = field(default=None, repr=False)
     cancel_requested: bool = False
     ended: threading.Event = field(default_factory=threading.Event)
 
@@ -80,18 +91,43 @@ class QueryJob:
 class Console:
     """Runs console queries against the Thrift server and serves the page."""
 
-    def __init__(self, *, host: str, port: int, jdbc_host: str, jdbc_port: int, audio_roots: Sequence[str]):
+    def __init__(self, *, host: str, port: int, jdbc_host: str, jdbc_port: int, audio_roots: Sequence[str],
+                 auth: bool = False, tls: bool = False):
         self.host, self.port = host, port
         self.jdbc_host, self.jdbc_port = jdbc_host, jdbc_port
         self.audio_roots = tuple(audio_roots)
+        self.auth, self.tls = auth, tls
+        self._logins: dict[tuple[str, bytes], float] = {}
         self.jobs: dict[str, QueryJob] = {}
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
 
     # queries ---------------------------------------------------------------------------------
-    def submit(self, sql: str) -> QueryJob:
+    def _connect(self, user: str, password: str | None):
+        # TLS to the server's own port in this process: nothing to authenticate on that hop.
+        return connect(self.jdbc_host, self.jdbc_port, username=user, password=password,
+                       ssl_context=probe_context() if self.tls else None)
+
+    def check_login(self, user: str, password: str) -> bool:
+        """Ask the Thrift server whether the credentials log in; successes are cached briefly."""
+        key = (user, hashlib.sha256(password.encode("utf-8")).digest())
+        now = time.monotonic()
+        if self._logins.get(key, 0.0) > now:
+            return True
+        try:
+            self._connect(user, password).close()
+        except Exception as exc:
+            if login_refused(exc):
+                return False
+            raise
+        with self._lock:
+            self._logins = {k: t for k, t in self._logins.items() if t > now}
+            self._logins[key] = now + LOGIN_CACHE_S
+        return True
+
+    def submit(self, sql: str, user: str = "console", password: str | None = None) -> QueryJob:
         statements = split_statements(sql)
-        job = QueryJob(sql=sql, statements=len(statements))
+        job = QueryJob(sql=sql, statements=len(statements), user=user, password=password)
         with self._lock:
             self.jobs[job.id] = job
             while len(self.jobs) > MAX_KEPT_QUERIES:
@@ -106,7 +142,7 @@ class Console:
     def _run(self, job: QueryJob, statements: list[str]) -> None:
         connection = None
         try:
-            connection = connect(self.jdbc_host, self.jdbc_port, username="console")
+            connection = self._connect(job.user, job.password)
             job.cursor = connection.cursor()
             for number, statement in enumerate(statements, start=1):
                 if job.cancel_requested:
@@ -186,12 +222,26 @@ class Console:
             self._http = None
 
 
+def basic_credentials(header: str) -> tuple[str | None, str]:
+    """User and password from an HTTP Basic ``Authorization`` header; (None, "") if there are none."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None, ""
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, ""
+    return (user, password) if sep and user else (None, "")
+
+
 def examples() -> list[dict]:
     return [{"name": p.name, "sql": p.read_text(encoding="utf-8")} for p in sorted(EXAMPLES_DIR.glob("*.sql"))]
 
 
 class ConsoleHandler(BaseHTTPRequestHandler):
     app: Console
+    #: The password of the request being handled, once _login accepted it.
+    password: str | None = None
     server_version = "EmoticanaConsole"
 
     def log_message(self, *args) -> None:  # the console's own access log would drown the server's
@@ -214,14 +264,43 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _login(self) -> str | None:
+        """The logged-in user (or "console" without authentication); None once a 401 is sent."""
+        if not self.app.auth:
+            return "console"
+        user, password = basic_credentials(self.headers.get("Authorization", ""))
+        try:
+            accepted = user is not None and self.app.check_login(user, password)
+        except Exception as exc:
+            self._json({"error": f"cannot reach the SQL server: {server_message(exc)}"}, HTTPStatus.BAD_GATEWAY)
+            return None
+        if accepted:
+            self.password = password
+            return user
+        body = b'{"error": "log in with an Emoticana user name and password"}'
+        self.send_response(HTTPStatus.UNAUTHORIZED)
+        self.send_header("WWW-Authenticate", 'Basic realm="Emoticana", charset="UTF-8"')
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
+
+    def _own_job(self, job_id: str, user: str) -> QueryJob | None:
+        job = self.app.jobs.get(job_id)
+        return job if job is not None and job.user == user else None
+
     def do_GET(self) -> None:
+        user = self._login()
+        if user is None:
+            return
         url = urlparse(self.path)
         if url.path in ("/", "/index.html"):
             return self._file(STATIC_DIR / "index.html", "text/html; charset=utf-8")
         if url.path == "/api/examples":
             return self._json(examples())
         if url.path.startswith("/api/queries/"):
-            job = self.app.jobs.get(url.path.rsplit("/", 1)[-1])
+            job = self._own_job(url.path.rsplit("/", 1)[-1], user)
             if job is None:
                 return self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)
             # Long poll: ?wait=S holds the answer until the query ends or S seconds pass.
@@ -243,6 +322,9 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         return self._file(real, content_type)
 
     def do_POST(self) -> None:
+        user = self._login()
+        if user is None:
+            return
         if urlparse(self.path).path != "/api/queries":
             return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
         try:
@@ -250,11 +332,16 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             sql = json.loads(self.rfile.read(length) or b"{}").get("sql", "")
         except (ValueError, AttributeError):
             return self._json({"error": "send JSON: {\"sql\": \"...\"}"}, HTTPStatus.BAD_REQUEST)
-        return self._json(self.app.submit(str(sql)).as_json(), HTTPStatus.ACCEPTED)
+        password = self.password if self.app.auth else None
+        return self._json(self.app.submit(str(sql), user, password).as_json(), HTTPStatus.ACCEPTED)
 
     def do_DELETE(self) -> None:
+        user = self._login()
+        if user is None:
+            return
         url = urlparse(self.path)
         if not url.path.startswith("/api/queries/"):
             return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
-        job = self.app.cancel(url.path.rsplit("/", 1)[-1])
+        own = self._own_job(url.path.rsplit("/", 1)[-1], user)
+        job = self.app.cancel(own.id) if own else None
         return self._json(job.as_json()) if job else self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)

@@ -13,7 +13,8 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import IO
 
-from server.settings import CONF_FILES, MIN_JAVA_MAJOR, Settings
+from server.auth import PROVIDER_JAR, check_password_file
+from server.settings import CONF_FILES, ENV_TLS_KEYSTORE_PASSWORD, MIN_JAVA_MAJOR, Settings
 from udfs.errors import ConfigError
 
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
@@ -94,6 +95,38 @@ def check_conf_dir(conf_dir: Path) -> dict[str, str]:
     return read_spark_defaults(conf_dir / "spark-defaults.conf")
 
 
+def check_tls_keystore(keystore: Path, password: str | None) -> None:
+    """The keystore must open with its password: keytool says so before the Thrift port would fail."""
+    if password is None:
+        raise ConfigError(f"TLS keystore {keystore} is set but {ENV_TLS_KEYSTORE_PASSWORD} is not")
+    if not keystore.is_file():
+        raise ConfigError(f"TLS keystore {keystore} does not exist or is not a file")
+    keytool = Path(java_executable()).resolve().parent / "keytool"
+    try:
+        result = subprocess.run(
+            [str(keytool), "-list", "-keystore", str(keystore), "-storepass:env", ENV_TLS_KEYSTORE_PASSWORD],
+            capture_output=True, text=True, timeout=60, env={**os.environ, ENV_TLS_KEYSTORE_PASSWORD: password},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"cannot run {keytool} to check the TLS keystore: {exc}") from None
+    if result.returncode != 0:
+        reason = (result.stdout + result.stderr).strip().splitlines()
+        raise ConfigError(f"TLS keystore {keystore} does not open with {ENV_TLS_KEYSTORE_PASSWORD}: "
+                          f"{reason[-1] if reason else 'keytool failed'}")
+    if "PrivateKeyEntry" not in result.stdout:
+        raise ConfigError(f"TLS keystore {keystore} holds no private key entry (the server's key and certificate)")
+
+
+def check_access(settings: Settings) -> None:
+    """Password file and authentication provider, TLS keystore: whichever are turned on."""
+    if settings.auth_file is not None:
+        check_password_file(settings.auth_file)
+        if not PROVIDER_JAR.is_file():
+            raise ConfigError(f"authentication provider {PROVIDER_JAR} is missing; build it with: make auth-jar")
+    if settings.tls_keystore is not None:
+        check_tls_keystore(settings.tls_keystore, settings.tls_keystore_password)
+
+
 def lock_state_dir(home: Path) -> IO[str]:
     """Take the state directory's lock for the life of this process.
 
@@ -123,6 +156,7 @@ def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
     """All start-up checks, in the order a user would fix them; returns spark-defaults and the lock."""
     check_java()
     spark_defaults = check_conf_dir(settings.conf_dir)
+    check_access(settings)
     lock = lock_state_dir(settings.home)
     try:
         check_port_free(settings.host, settings.port)

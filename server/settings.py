@@ -22,6 +22,14 @@ ENV_HOST = "EMOTICANA_HOST"
 ENV_CONF_DIR = "EMOTICANA_CONF_DIR"
 ENV_STRICT = "EMOTICANA_STRICT"
 ENV_CONSOLE_PORT = "EMOTICANA_CONSOLE_PORT"
+ENV_AUTH_FILE = "EMOTICANA_AUTH_FILE"
+ENV_TLS_KEYSTORE = "EMOTICANA_TLS_KEYSTORE"
+#: Only ever from the environment: a password on a command line is visible to every local user.
+ENV_TLS_KEYSTORE_PASSWORD = "EMOTICANA_TLS_KEYSTORE_PASSWORD"
+# Emoticana's own clients (emoticana sql, emoticana train) log in and verify TLS with these.
+ENV_USER = "EMOTICANA_USER"
+ENV_PASSWORD = "EMOTICANA_PASSWORD"
+ENV_TLS_CA = "EMOTICANA_TLS_CA"
 
 DEFAULT_PORT = 10000
 DEFAULT_CONSOLE_PORT = 10080
@@ -41,6 +49,14 @@ KEY_THRIFT_PORT = "spark.hadoop.hive.server2.thrift.port"
 KEY_THRIFT_HOST = "spark.hadoop.hive.server2.thrift.bind.host"
 KEY_WAREHOUSE = "spark.sql.warehouse.dir"
 KEY_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
+KEY_DRIVER_CLASSPATH = "spark.driver.extraClassPath"
+KEY_DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+# Access: HiveServer2 authentication and TLS (Hive names; HiveConf reads them without the spark.hadoop. prefix).
+HIVE_AUTHENTICATION = "hive.server2.authentication"
+HIVE_CUSTOM_AUTH_CLASS = "hive.server2.custom.authentication.class"
+HIVE_USE_SSL = "hive.server2.use.SSL"
+HIVE_KEYSTORE_PATH = "hive.server2.keystore.path"
+HIVE_KEYSTORE_PASSWORD = "hive.server2.keystore.password"
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,11 @@ class Settings:
     strict: bool = False
     #: Port of the browser console; 0 turns it off.
     console_port: int = DEFAULT_CONSOLE_PORT
+    #: Password file of ``emoticana passwd``; set, it turns on password authentication.
+    auth_file: Path | None = None
+    #: Java keystore (JKS or PKCS12) with the server's key and certificate; set, it turns on TLS.
+    tls_keystore: Path | None = None
+    tls_keystore_password: str | None = field(default=None, repr=False)
 
     @property
     def jdbc_url(self) -> str:
@@ -122,6 +143,8 @@ def load_settings(
     conf: list[str] | None = None,
     strict: bool | None = None,
     console_port: int | None = None,
+    auth_file: str | None = None,
+    tls_keystore: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
@@ -143,7 +166,14 @@ def load_settings(
         extra_conf=parse_conf_pairs(conf),
         strict=strict if strict is not None else _flag(env.get(ENV_STRICT, ""), ENV_STRICT),
         console_port=_console_port(console_port, env),
+        auth_file=_optional_path(auth_file or env.get(ENV_AUTH_FILE)),
+        tls_keystore=_optional_path(tls_keystore or env.get(ENV_TLS_KEYSTORE)),
+        tls_keystore_password=env.get(ENV_TLS_KEYSTORE_PASSWORD),
     )
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value).expanduser().absolute() if value and value.strip() else None
 
 
 def _console_port(flag: int | None, env) -> int:

@@ -7,7 +7,16 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from server.auth import PROVIDER_CLASS, PROVIDER_JAR
 from server.settings import (
+    ENV_AUTH_FILE,
+    HIVE_AUTHENTICATION,
+    HIVE_CUSTOM_AUTH_CLASS,
+    HIVE_KEYSTORE_PASSWORD,
+    HIVE_KEYSTORE_PATH,
+    HIVE_USE_SSL,
+    KEY_DRIVER_CLASSPATH,
+    KEY_DRIVER_JAVA_OPTIONS,
     KEY_METASTORE_URL,
     KEY_THRIFT_HOST,
     KEY_THRIFT_PORT,
@@ -36,10 +45,40 @@ def state_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str, str]:
+    """Thrift authentication and TLS settings, when turned on; the JVM must start with them."""
+    conf: dict[str, str] = {}
+    if settings.auth_file is not None:
+        conf[f"spark.hadoop.{HIVE_AUTHENTICATION}"] = "CUSTOM"
+        conf[f"spark.hadoop.{HIVE_CUSTOM_AUTH_CLASS}"] = PROVIDER_CLASS
+        # HiveServer2 builds each login's provider from a fresh HiveConf, which sees only
+        # hive-site.xml and system properties, not Spark's settings.
+        conf[KEY_DRIVER_JAVA_OPTIONS] = f"-D{HIVE_CUSTOM_AUTH_CLASS}={PROVIDER_CLASS}"
+        # The system class path, where HiveConf.getClass finds it (spark.jars would not do).
+        classpath = spark_defaults.get(KEY_DRIVER_CLASSPATH, "")
+        conf[KEY_DRIVER_CLASSPATH] = ":".join(p for p in (classpath, str(PROVIDER_JAR)) if p)
+    if settings.tls_keystore is not None:
+        conf[f"spark.hadoop.{HIVE_USE_SSL}"] = "true"
+        conf[f"spark.hadoop.{HIVE_KEYSTORE_PATH}"] = str(settings.tls_keystore)
+        # The keystore password is not here: Spark settings become spark-submit arguments, which
+        # every local user can read in ps. secret_hadoop_conf passes it in over py4j instead.
+    return conf
+
+
+def secret_hadoop_conf(settings: Settings) -> dict[str, str]:
+    """Settings for the Thrift service that must not appear on a command line."""
+    if settings.tls_keystore is None:
+        return {}
+    return {HIVE_KEYSTORE_PASSWORD: settings.tls_keystore_password or ""}
+
+
 def launch_environment(settings: Settings) -> None:
     """Environment the JVM and the Python workers inherit; must be set before Spark starts."""
     os.environ["SPARK_CONF_DIR"] = str(settings.conf_dir)
     os.environ["SPARK_LOCAL_IP"] = settings.host
+    if settings.auth_file is not None:
+        # Read by the Java provider at every login (server/java/.../PasswordFileAuthenticator.java).
+        os.environ[ENV_AUTH_FILE] = str(settings.auth_file)
     # Workers run this very interpreter, so a server started from .venv/bin/python
     # needs no activated virtual environment.
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -73,8 +112,10 @@ def build_spark(
         # unless a flag overrides it; spark-submit reads that file itself.
         conf.pop(key, None)
     if catalog == "hive":
-        java_opts = spark_defaults.get("spark.driver.extraJavaOptions", "")
-        conf["spark.driver.extraJavaOptions"] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
+        access = access_conf(settings, spark_defaults)
+        java_opts = " ".join(o for o in (spark_defaults.get(KEY_DRIVER_JAVA_OPTIONS, ""), access.pop(KEY_DRIVER_JAVA_OPTIONS, "")) if o)
+        conf[KEY_DRIVER_JAVA_OPTIONS] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
+        conf.update(access)
     conf.update(extra or {})
     conf.update(settings.extra_conf)
     builder = SparkSession.builder.master(settings.master).appName(app_name)

@@ -57,8 +57,9 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m server serve`` in a subprocess, as a user runs it."""
 
-    def __init__(self, *, home: Path, audio_roots: list[Path], port: int | None = None, extra_args=()):
+    def __init__(self, *, home: Path, audio_roots: list[Path], port: int | None = None, extra_args=(), env=None):
         self.home = home
+        self.env = dict(env or {})
         self.port = port or free_port()
         self.console_port = free_port()
         self.audio_roots = audio_roots
@@ -80,6 +81,7 @@ class ServerProcess:
     def start(self, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> "ServerProcess":
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
+        env.update(self.env)
         self.process = subprocess.Popen(
             self.command(), cwd=PROJECT_ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,

@@ -321,14 +321,14 @@ def run_training(
 ) -> Path:
     """The whole ``emoticana train``: features on the server, TFoS training, a new model version."""
     from server.preflight import check_conf_dir
-    from server.thrift import connect
+    from server.thrift import client_options, connect
     from training.sources import drop_features, prepare_features
 
     artifacts.check_model_name(options.name)
     models_dir = Path(models_dir).absolute()
     spark_defaults = check_conf_dir(settings.conf_dir)
     try:
-        connection = connect(settings.host, settings.port)
+        connection = connect(settings.host, settings.port, **client_options())
     except Exception as exc:
         raise TrainingError(f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with `make serve`): {exc}") from None
     started = time.monotonic()
