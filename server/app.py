@@ -9,6 +9,7 @@ from typing import IO
 from pyspark.sql import SparkSession
 
 from server.functions import register_sql_functions
+from server.metastore import check_metastore
 from server.preflight import preflight
 from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
 from server.spark import build_spark
@@ -97,6 +98,7 @@ class EmoticanaServer:
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         self.spark = build_spark(self.settings, spark_defaults)
+        check_metastore(self.spark, self.settings, spark_defaults)
         context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)
         register_sql_functions(self.spark, context)

@@ -25,6 +25,9 @@ def _serve(args: argparse.Namespace) -> int:
         conf=args.conf,
         strict=True if args.strict else None,
         console_port=args.console_port,
+        metastore_url=args.metastore_url,
+        warehouse=args.warehouse,
+        models_dir=args.models_dir,
     )
     stop = threading.Event()
 
@@ -96,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         hyperparams=dict(_hyperparam(pair) for pair in args.hyperparam or []),
     )
-    models_dir = Path(args.models_dir) if args.models_dir else settings.home / "models"
+    models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
     run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
                  audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
     return 0
@@ -128,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting (repeatable)")
     serve.add_argument("--console-port", type=int, help="browser console port (env EMOTICANA_CONSOLE_PORT, default 10080; 0: off)")
     serve.add_argument("--strict", action="store_true", help="a bad row fails the query, naming it, instead of NULL (env EMOTICANA_STRICT)")
+    serve.add_argument("--metastore-url", help="shared catalog: jdbc:postgresql://HOST:PORT/DB (env EMOTICANA_METASTORE_URL; "
+                       "password from env EMOTICANA_METASTORE_PASSWORD; default: Derby under --home)")
+    serve.add_argument("--warehouse", help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default HOME/warehouse)")
+    serve.add_argument("--models-dir", help="trained models and the active one (env EMOTICANA_MODELS_DIR, default HOME/models)")
     serve.set_defaults(run=_serve)
 
     sql = commands.add_parser("sql", help="run a .sql file against a running server")
@@ -140,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the emotion model with TensorFlowOnSpark from a SQL view")
     train.add_argument("--view", required=True, help="training view: an audio column (content/audio/path), label, speaker")
     train.add_argument("--name", default="emoticana", help="model name (default emoticana)")
-    train.add_argument("--models-dir", help="where versions are written (default $EMOTICANA_HOME/models)")
+    train.add_argument("--models-dir", help="where versions are written (env EMOTICANA_MODELS_DIR, default $EMOTICANA_HOME/models)")
     train.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)

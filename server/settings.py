@@ -22,6 +22,13 @@ ENV_HOST = "EMOTICANA_HOST"
 ENV_CONF_DIR = "EMOTICANA_CONF_DIR"
 ENV_STRICT = "EMOTICANA_STRICT"
 ENV_CONSOLE_PORT = "EMOTICANA_CONSOLE_PORT"
+# Shared catalog (several servers and the trainer): metastore database, warehouse, models.
+ENV_METASTORE_URL = "EMOTICANA_METASTORE_URL"
+ENV_METASTORE_USER = "EMOTICANA_METASTORE_USER"
+ENV_METASTORE_PASSWORD = "EMOTICANA_METASTORE_PASSWORD"
+ENV_WAREHOUSE = "EMOTICANA_WAREHOUSE"
+ENV_MODELS_DIR = "EMOTICANA_MODELS_DIR"
+ENV_POSTGRES_JDBC_JAR = "EMOTICANA_POSTGRES_JDBC_JAR"
 
 DEFAULT_PORT = 10000
 DEFAULT_CONSOLE_PORT = 10080
@@ -33,6 +40,12 @@ SQL_INIT_DIR = PROJECT_ROOT / "sql" / "init"
 SHIPPED_MODELS_DIR = PROJECT_ROOT / "models"
 CONF_FILES = ("spark-defaults.conf", "hive-site.xml", "log4j2.properties")
 
+DEFAULT_METASTORE_USER = "emoticana"
+# Debian's libpostgresql-jdbc-java (make postgres installs it).
+DEFAULT_POSTGRES_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+# Seconds a PostgreSQL metastore may take to accept a connection before start-up gives up.
+METASTORE_CONNECT_TIMEOUT_S = 10
+
 MIN_JAVA_MAJOR = 17
 READY_TIMEOUT_S = 180.0
 
@@ -41,6 +54,10 @@ KEY_THRIFT_PORT = "spark.hadoop.hive.server2.thrift.port"
 KEY_THRIFT_HOST = "spark.hadoop.hive.server2.thrift.bind.host"
 KEY_WAREHOUSE = "spark.sql.warehouse.dir"
 KEY_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
+KEY_METASTORE_USER = "spark.hadoop.javax.jdo.option.ConnectionUserName"
+KEY_METASTORE_PASSWORD = "spark.hadoop.javax.jdo.option.ConnectionPassword"
+KEY_METASTORE_DRIVER = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
+KEY_DRIVER_CLASSPATH = "spark.driver.extraClassPath"
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,14 @@ class Settings:
     strict: bool = False
     #: Port of the browser console; 0 turns it off.
     console_port: int = DEFAULT_CONSOLE_PORT
+    #: JDBC URL of a shared metastore database; None: the embedded Derby one under ``home``.
+    metastore_url: str | None = None
+    #: None: ``spark-defaults.conf``'s user, else DEFAULT_METASTORE_USER.
+    metastore_user: str | None = None
+    #: Hadoop path of the warehouse; None: ``home/warehouse``.
+    warehouse: str | None = None
+    #: Trained versions and the ACTIVE pointer; None: ``home/models``.
+    models_home: Path | None = None
 
     @property
     def jdbc_url(self) -> str:
@@ -65,8 +90,8 @@ class Settings:
         return self.home / "metastore_db"
 
     @property
-    def warehouse_dir(self) -> Path:
-        return self.home / "warehouse"
+    def warehouse_dir(self) -> Path | str:
+        return self.warehouse or self.home / "warehouse"
 
     @property
     def default_audio_root(self) -> Path:
@@ -75,7 +100,7 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         """Where trained versions and the ACTIVE pointer live."""
-        return self.home / "models"
+        return self.models_home or self.home / "models"
 
     @property
     def model_roots(self) -> tuple[str, ...]:
@@ -85,7 +110,7 @@ class Settings:
     @property
     def state_dirs(self) -> tuple[Path, ...]:
         """Directories under the state directory that must exist before Spark and Hive start."""
-        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs", "models")]
+        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs")] + [self.models_dir]
         if str(self.default_audio_root) in self.audio_roots:
             dirs.append(self.default_audio_root)
         return tuple(dirs)
@@ -122,6 +147,9 @@ def load_settings(
     conf: list[str] | None = None,
     strict: bool | None = None,
     console_port: int | None = None,
+    metastore_url: str | None = None,
+    warehouse: str | None = None,
+    models_dir: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
@@ -143,7 +171,22 @@ def load_settings(
         extra_conf=parse_conf_pairs(conf),
         strict=strict if strict is not None else _flag(env.get(ENV_STRICT, ""), ENV_STRICT),
         console_port=_console_port(console_port, env),
+        metastore_url=metastore_url or env.get(ENV_METASTORE_URL) or None,
+        metastore_user=env.get(ENV_METASTORE_USER) or None,
+        warehouse=_warehouse(warehouse or env.get(ENV_WAREHOUSE)),
+        models_home=_directory(models_dir or env.get(ENV_MODELS_DIR)),
     )
+
+
+def _directory(value: str | None) -> Path | None:
+    return Path(value).expanduser().absolute() if value else None
+
+
+def _warehouse(value: str | None) -> str | None:
+    """Any Hadoop path (``hdfs://...``, ``s3a://...``); a plain path is made absolute."""
+    if not value:
+        return None
+    return value if "://" in value or value.startswith("file:") else str(Path(value).expanduser().absolute())
 
 
 def _console_port(flag: int | None, env) -> int:

@@ -7,6 +7,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from server.metastore import metastore_conf
 from server.settings import (
     KEY_METASTORE_URL,
     KEY_THRIFT_HOST,
@@ -75,6 +76,7 @@ def build_spark(
     if catalog == "hive":
         java_opts = spark_defaults.get("spark.driver.extraJavaOptions", "")
         conf["spark.driver.extraJavaOptions"] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
+        conf.update(metastore_conf(settings, spark_defaults))
     conf.update(extra or {})
     conf.update(settings.extra_conf)
     builder = SparkSession.builder.master(settings.master).appName(app_name)
