@@ -162,7 +162,7 @@ from server.spark import build_spark
 settings = load_settings(home=sys.argv[1], metastore_url=sys.argv[2], warehouse=sys.argv[3], master="local[1]")
 spark = build_spark(settings, check_conf_dir(settings.conf_dir), app_name="catalog reader")
 try:
-    print(json.dumps([list(r) for r in spark.sql("SELECT path, tens FROM shared_long ORDER BY path").collect()]))
+    print(json.dumps([list(r) for r in spark.sql("SELECT path, tens FROM third_view").collect()]))
 finally:
     spark.stop()
 """
@@ -171,9 +171,8 @@ finally:
 @pytest.mark.slow
 def test_a_third_spark_application_reads_the_view(two_servers, postgres, shared_dirs, tmp_path):
     a, _ = two_servers
-    rows(a, "CREATE TABLE IF NOT EXISTS shared_calls (path STRING, n INT) USING parquet")
-    if not rows(a, "SHOW VIEWS LIKE 'shared_long'"):
-        pytest.fail("test_tables_and_views_are_shared must run first and create shared_long")
+    rows(a, "CREATE TABLE IF NOT EXISTS third_calls USING parquet AS SELECT 'q.wav' AS path, 7 AS n")
+    rows(a, "CREATE OR REPLACE VIEW third_view AS SELECT path, n * 10 AS tens FROM third_calls")
     env = dict(os.environ, **{ENV_METASTORE_PASSWORD: postgres.password, "EMOTICANA_METASTORE_USER": postgres.user})
     env.pop("PYTHONPATH", None)
     result = subprocess.run(
@@ -181,7 +180,7 @@ def test_a_third_spark_application_reads_the_view(two_servers, postgres, shared_
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [["y.wav", 20], ["z.wav", 30]]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [["q.wav", 70]]
 
 
 @pytest.mark.slow
