@@ -97,8 +97,8 @@ class EmoticanaServer:
         spark_defaults, self._lock = preflight(self.settings)
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
+        check_metastore(self.settings, spark_defaults)
         self.spark = build_spark(self.settings, spark_defaults)
-        check_metastore(self.spark, self.settings, spark_defaults)
         context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)
         register_sql_functions(self.spark, context)

@@ -6,6 +6,13 @@ of the trainer's, a cluster's Thrift server) is Spark's built-in Hive 2.3 metast
 talking to PostgreSQL through DataNucleus; the schema is created on first use
 (``datanucleus.schema.autoCreateAll`` in ``conf/hive-site.xml``).
 
+DataNucleus creates a table the first time its class is used.  On PostgreSQL that can happen
+inside a metastore transaction (the first CREATE TABLE makes ``TBL_PRIVS``, whose foreign key
+needs a lock on ``TBLS``, which that same transaction holds): the server then waits on itself
+for ever.  So the client is told to manage every class of Hive's model when it starts
+(``datanucleus.autoStartMechanism``), which creates the whole schema up front, outside any
+transaction.
+
 The password never appears on a command line: Spark passes its settings to the JVM as
 ``--conf`` arguments, so the value handed to Hive is Hadoop's ``${env.NAME}`` reference,
 which the JVM resolves from its own environment when Hive reads it.
@@ -14,6 +21,12 @@ which the JVM resolves from its own environment when Hive reads it.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ElementTree
+import zipfile
+from functools import cache
 from pathlib import Path
 
 from server.settings import (
@@ -36,6 +49,10 @@ from udfs.errors import ConfigError
 POSTGRES_PREFIX = "jdbc:postgresql://"
 POSTGRES_DRIVER = "org.postgresql.Driver"
 DERBY_PREFIX = "jdbc:derby:"
+# A JVM start and the connect and login timeouts, with room for a loaded machine.
+PROBE_TIMEOUT_S = 90
+KEY_AUTOSTART = "spark.hadoop.datanucleus.autoStartMechanism"
+KEY_AUTOSTART_CLASSES = "spark.hadoop.datanucleus.autoStartClassNames"
 
 
 def configured_url(settings: Settings, spark_defaults: dict[str, str]) -> str | None:
@@ -54,6 +71,27 @@ def with_timeouts(url: str) -> str:
     if not extra:
         return url
     return url + ("&" if "?" in url else "?") + "&".join(extra)
+
+
+@cache
+def metastore_model_classes() -> tuple[str, ...]:
+    """The persistent classes of Hive's metastore model, from ``package.jdo`` in pyspark's hive-metastore jar.
+
+    Embedded-only classes have no table of their own and are left out.
+    """
+    import pyspark
+
+    jars = sorted((Path(pyspark.__file__).parent / "jars").glob("hive-metastore-*.jar"))
+    if not jars:
+        raise ConfigError("pyspark has no hive-metastore jar: the Hive catalog is unavailable")
+    with zipfile.ZipFile(jars[-1]) as jar:
+        root = ElementTree.fromstring(jar.read("package.jdo"))
+    return tuple(
+        f"{package.get('name')}.{cls.get('name')}"
+        for package in root.iter("package")
+        for cls in package.iter("class")
+        if cls.get("embedded-only") != "true"
+    )
 
 
 def postgres_jar(environ=os.environ) -> Path:
@@ -79,28 +117,43 @@ def metastore_conf(settings: Settings, spark_defaults: dict[str, str], environ=o
         KEY_METASTORE_USER: settings.metastore_user or spark_defaults.get(KEY_METASTORE_USER) or DEFAULT_METASTORE_USER,
         KEY_METASTORE_PASSWORD: "${env.%s}" % ENV_METASTORE_PASSWORD,
         KEY_DRIVER_CLASSPATH: os.pathsep.join(p for p in classpath if p),
+        KEY_AUTOSTART: "Classes",
+        KEY_AUTOSTART_CLASSES: ",".join(metastore_model_classes()),
     })
     return conf
 
 
-def check_metastore(spark, settings: Settings, spark_defaults: dict[str, str], environ=os.environ) -> None:
-    """Log in to a PostgreSQL metastore once, before Hive does, so a bad URL or password is one clear line.
+def check_metastore(settings: Settings, spark_defaults: dict[str, str], environ=os.environ) -> None:
+    """Log in to a PostgreSQL metastore once before Spark starts, so a bad URL or password is one clear line.
 
-    Hive's own client retries for minutes and logs stack traces; this probe uses the same
-    driver from the JVM, with the same bounded timeouts, and reports the server's reason.
+    Hive's own client retries for minutes and logs stack traces from inside the server's JVM.
+    This probe is a short-lived JVM of its own, Hive's beeline (shipped in pyspark) with the
+    same driver and timeouts, whose output is read here rather than shown.  The password goes
+    through a file only this user can read, removed at once, never the command line.
     """
     url = configured_url(settings, spark_defaults)
     if url is None:
         return
-    from py4j.protocol import Py4JJavaError
+    from server.preflight import java_executable
 
-    jvm = spark.sparkContext._jvm
-    properties = jvm.java.util.Properties()
-    properties.setProperty("user", metastore_conf(settings, spark_defaults, environ)[KEY_METASTORE_USER])
-    properties.setProperty("password", environ[ENV_METASTORE_PASSWORD])
+    conf = metastore_conf(settings, spark_defaults, environ)
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    descriptor, password_file = tempfile.mkstemp(prefix="emoticana-metastore-")
     try:
-        connection = jvm.org.postgresql.Driver().connect(with_timeouts(url), properties)
-        connection.close()
-    except Py4JJavaError as exc:
-        reason = str(exc.java_exception.getMessage() or exc.java_exception.toString()).strip().splitlines()[0]
-        raise ConfigError(f"cannot use the metastore database {url}: {reason}") from None
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(environ[ENV_METASTORE_PASSWORD])
+        command = [java_executable(), "-cp", f"{jars}/*{os.pathsep}{postgres_jar(environ)}", "org.apache.hive.beeline.BeeLine",
+                   "-u", conf[KEY_METASTORE_URL], "-n", conf[KEY_METASTORE_USER], "-w", password_file,
+                   "-d", POSTGRES_DRIVER, "-e", "SELECT 1"]
+        try:
+            result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"cannot use the metastore database {url}: no answer within {PROBE_TIMEOUT_S} s") from None
+    finally:
+        os.unlink(password_file)
+    if result.returncode != 0:
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error: ")]
+        reason = errors[0][len("Error: "):] if errors else (result.stderr.strip().splitlines() or ["exit %d" % result.returncode])[-1]
+        raise ConfigError(f"cannot use the metastore database {url}: {re.sub(r' [(]state=.*[)]$', '', reason)}")
