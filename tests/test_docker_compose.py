@@ -70,8 +70,9 @@ def test_ports_published_on_loopback_only(services):
     for name, service in services.items():
         for port in service.get("ports", []):
             text = str(port)
-            host_ip, host_port, container_port = text.split(":")
-            assert host_ip == "127.0.0.1", f"{name} publishes {text} beyond loopback"
+            parts = text.split(":")
+            assert len(parts) == 3 and parts[0] == "127.0.0.1", f"{name} publishes {text} beyond loopback"
+            _, host_port, container_port = parts
             assert host_port == container_port, text
             published.setdefault(name, set()).add(int(host_port))
         assert "network_mode" not in service, f"{name}: host networking would bypass the loopback publishing"
