@@ -11,7 +11,7 @@ AUTH_SRC := $(shell find server/java -name '*.java')
 RAVDESS ?= $(abspath ../shared/ravdess)
 PORT ?= 10000
 
-.PHONY: venv auth-jar browser serve test sql train train-default bench clean-state
+.PHONY: venv auth-jar browser postgres serve test sql train train-default bench clean-state
 
 venv: $(STAMP)
 
@@ -40,7 +40,14 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: venv browser $(AUTH_JAR)
+# The shared-catalog tests run a private PostgreSQL server (initdb into a temporary directory)
+# and the server needs Debian's PostgreSQL JDBC driver; install both when missing.
+postgres:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && test -f /usr/share/java/postgresql.jar; } >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql libpostgresql-jdbc-java; }
+
+test: venv browser postgres $(AUTH_JAR)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # make sql FILE=sql/examples/01_audio_functions.sql

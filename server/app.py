@@ -9,6 +9,7 @@ from typing import IO
 from pyspark.sql import SparkSession
 
 from server.functions import register_sql_functions
+from server.metastore import check_metastore
 from server.preflight import preflight
 from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
 from server.spark import build_spark, secret_hadoop_conf
@@ -96,6 +97,7 @@ class EmoticanaServer:
         spark_defaults, self._lock = preflight(self.settings)
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
+        check_metastore(self.settings, spark_defaults)
         self.spark = build_spark(self.settings, spark_defaults)
         context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)

@@ -28,6 +28,9 @@ def _serve(args: argparse.Namespace) -> int:
         console_port=args.console_port,
         auth_file=args.auth_file,
         tls_keystore=args.tls_keystore,
+        metastore_url=args.metastore_url,
+        warehouse=args.warehouse,
+        models_dir=args.models_dir,
     )
     stop = threading.Event()
 
@@ -102,7 +105,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         hyperparams=dict(_hyperparam(pair) for pair in args.hyperparam or []),
     )
-    models_dir = Path(args.models_dir) if args.models_dir else settings.home / "models"
+    models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
     run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
                  audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
     return 0
@@ -164,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth-file", help="password file (emoticana passwd); turns on password authentication (env EMOTICANA_AUTH_FILE)")
     serve.add_argument("--tls-keystore", help="JKS/PKCS12 keystore; turns on TLS on the JDBC port (env EMOTICANA_TLS_KEYSTORE; "
                                               "password from env EMOTICANA_TLS_KEYSTORE_PASSWORD)")
+    serve.add_argument("--metastore-url", help="shared catalog: jdbc:postgresql://HOST:PORT/DB (env EMOTICANA_METASTORE_URL; "
+                       "password from env EMOTICANA_METASTORE_PASSWORD; default: Derby under --home)")
+    serve.add_argument("--warehouse", help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default HOME/warehouse)")
+    serve.add_argument("--models-dir", help="trained models and the active one (env EMOTICANA_MODELS_DIR, default HOME/models)")
     serve.set_defaults(run=_serve)
 
     passwd = commands.add_parser("passwd", help="add a user to the password file or change their password")
@@ -184,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the emotion model with TensorFlowOnSpark from a SQL view")
     train.add_argument("--view", required=True, help="training view: an audio column (content/audio/path), label, speaker")
     train.add_argument("--name", default="emoticana", help="model name (default emoticana)")
-    train.add_argument("--models-dir", help="where versions are written (default $EMOTICANA_HOME/models)")
+    train.add_argument("--models-dir", help="where versions are written (env EMOTICANA_MODELS_DIR, default $EMOTICANA_HOME/models)")
     train.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)

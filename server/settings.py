@@ -30,6 +30,13 @@ ENV_TLS_KEYSTORE_PASSWORD = "EMOTICANA_TLS_KEYSTORE_PASSWORD"
 ENV_USER = "EMOTICANA_USER"
 ENV_PASSWORD = "EMOTICANA_PASSWORD"
 ENV_TLS_CA = "EMOTICANA_TLS_CA"
+# Shared catalog (several servers and the trainer): metastore database, warehouse, models.
+ENV_METASTORE_URL = "EMOTICANA_METASTORE_URL"
+ENV_METASTORE_USER = "EMOTICANA_METASTORE_USER"
+ENV_METASTORE_PASSWORD = "EMOTICANA_METASTORE_PASSWORD"
+ENV_WAREHOUSE = "EMOTICANA_WAREHOUSE"
+ENV_MODELS_DIR = "EMOTICANA_MODELS_DIR"
+ENV_POSTGRES_JDBC_JAR = "EMOTICANA_POSTGRES_JDBC_JAR"
 
 DEFAULT_PORT = 10000
 DEFAULT_CONSOLE_PORT = 10080
@@ -40,6 +47,12 @@ DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
 SQL_INIT_DIR = PROJECT_ROOT / "sql" / "init"
 SHIPPED_MODELS_DIR = PROJECT_ROOT / "models"
 CONF_FILES = ("spark-defaults.conf", "hive-site.xml", "log4j2.properties")
+
+DEFAULT_METASTORE_USER = "emoticana"
+# Debian's libpostgresql-jdbc-java (make postgres installs it).
+DEFAULT_POSTGRES_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+# Seconds a PostgreSQL metastore may take to accept a connection before start-up gives up.
+METASTORE_CONNECT_TIMEOUT_S = 10
 
 MIN_JAVA_MAJOR = 17
 READY_TIMEOUT_S = 180.0
@@ -57,6 +70,9 @@ HIVE_CUSTOM_AUTH_CLASS = "hive.server2.custom.authentication.class"
 HIVE_USE_SSL = "hive.server2.use.SSL"
 HIVE_KEYSTORE_PATH = "hive.server2.keystore.path"
 HIVE_KEYSTORE_PASSWORD = "hive.server2.keystore.password"
+KEY_METASTORE_USER = "spark.hadoop.javax.jdo.option.ConnectionUserName"
+KEY_METASTORE_PASSWORD = "spark.hadoop.javax.jdo.option.ConnectionPassword"
+KEY_METASTORE_DRIVER = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,14 @@ class Settings:
     #: Java keystore (JKS or PKCS12) with the server's key and certificate; set, it turns on TLS.
     tls_keystore: Path | None = None
     tls_keystore_password: str | None = field(default=None, repr=False)
+    #: JDBC URL of a shared metastore database; None: the embedded Derby one under ``home``.
+    metastore_url: str | None = None
+    #: None: ``spark-defaults.conf``'s user, else DEFAULT_METASTORE_USER.
+    metastore_user: str | None = None
+    #: Hadoop path of the warehouse; None: ``home/warehouse``.
+    warehouse: str | None = None
+    #: Trained versions and the ACTIVE pointer; None: ``home/models``.
+    models_home: Path | None = None
 
     @property
     def jdbc_url(self) -> str:
@@ -86,8 +110,8 @@ class Settings:
         return self.home / "metastore_db"
 
     @property
-    def warehouse_dir(self) -> Path:
-        return self.home / "warehouse"
+    def warehouse_dir(self) -> Path | str:
+        return self.warehouse or self.home / "warehouse"
 
     @property
     def default_audio_root(self) -> Path:
@@ -96,7 +120,7 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         """Where trained versions and the ACTIVE pointer live."""
-        return self.home / "models"
+        return self.models_home or self.home / "models"
 
     @property
     def model_roots(self) -> tuple[str, ...]:
@@ -106,7 +130,7 @@ class Settings:
     @property
     def state_dirs(self) -> tuple[Path, ...]:
         """Directories under the state directory that must exist before Spark and Hive start."""
-        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs", "models")]
+        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs")] + [self.models_dir]
         if str(self.default_audio_root) in self.audio_roots:
             dirs.append(self.default_audio_root)
         return tuple(dirs)
@@ -145,6 +169,9 @@ def load_settings(
     console_port: int | None = None,
     auth_file: str | None = None,
     tls_keystore: str | None = None,
+    metastore_url: str | None = None,
+    warehouse: str | None = None,
+    models_dir: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
@@ -169,11 +196,22 @@ def load_settings(
         auth_file=_optional_path(auth_file or env.get(ENV_AUTH_FILE)),
         tls_keystore=_optional_path(tls_keystore or env.get(ENV_TLS_KEYSTORE)),
         tls_keystore_password=env.get(ENV_TLS_KEYSTORE_PASSWORD),
+        metastore_url=metastore_url or env.get(ENV_METASTORE_URL) or None,
+        metastore_user=env.get(ENV_METASTORE_USER) or None,
+        warehouse=_warehouse(warehouse or env.get(ENV_WAREHOUSE)),
+        models_home=_optional_path(models_dir or env.get(ENV_MODELS_DIR)),
     )
 
 
 def _optional_path(value: str | None) -> Path | None:
     return Path(value).expanduser().absolute() if value and value.strip() else None
+
+
+def _warehouse(value: str | None) -> str | None:
+    """Any Hadoop path (``hdfs://...``, ``s3a://...``); a plain path is made absolute."""
+    if not value:
+        return None
+    return value if "://" in value or value.startswith("file:") else str(Path(value).expanduser().absolute())
 
 
 def _console_port(flag: int | None, env) -> int:

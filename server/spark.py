@@ -8,6 +8,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from server.auth import PROVIDER_CLASS, PROVIDER_JAR
+from server.metastore import metastore_conf
 from server.settings import (
     ENV_AUTH_FILE,
     HIVE_AUTHENTICATION,
@@ -113,9 +114,16 @@ def build_spark(
         conf.pop(key, None)
     if catalog == "hive":
         access = access_conf(settings, spark_defaults)
+        shared_catalog = metastore_conf(settings, spark_defaults)
         java_opts = " ".join(o for o in (spark_defaults.get(KEY_DRIVER_JAVA_OPTIONS, ""), access.pop(KEY_DRIVER_JAVA_OPTIONS, "")) if o)
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
+        # Both may add jars (the auth provider, the PostgreSQL driver) to the system class path.
+        classpath = [p for part in (access.pop(KEY_DRIVER_CLASSPATH, ""), shared_catalog.pop(KEY_DRIVER_CLASSPATH, ""))
+                     for p in part.split(os.pathsep) if p]
         conf.update(access)
+        conf.update(shared_catalog)
+        if classpath:
+            conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(classpath))
     conf.update(extra or {})
     conf.update(settings.extra_conf)
     builder = SparkSession.builder.master(settings.master).appName(app_name)
