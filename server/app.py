@@ -96,9 +96,11 @@ class EmoticanaServer:
         spark_defaults, self._lock = preflight(self.settings)
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
-        self.spark = build_spark(self.settings, spark_defaults)
+        # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark starts.
         context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)
+        self.spark = build_spark(self.settings, spark_defaults)
+        self.move_orphaned_table_dirs()
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)
         audio_checks = ["size(mfcc(content))", "audio_info(content).error", "ravdess_meta('x.wav')"]
@@ -116,6 +118,14 @@ class EmoticanaServer:
                                    jdbc_port=self.settings.port, audio_roots=self.settings.audio_roots)
             self.console.start()
         self.startup_seconds = time.monotonic() - started
+
+    def move_orphaned_table_dirs(self) -> None:
+        from server.warehouse import move_orphaned_table_dirs
+
+        moved = move_orphaned_table_dirs(self.spark, self.settings.warehouse_dir, self.settings.home)
+        if moved:
+            print(f"emoticana: warning: moved {len(moved)} table director{'y' if len(moved) == 1 else 'ies'} that no table "
+                  f"uses (left by an interrupted CREATE TABLE AS SELECT) to {self.settings.home / 'orphaned'}", file=sys.stderr, flush=True)
 
     def alive(self) -> bool:
         try:
