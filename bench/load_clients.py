@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/load_clients.py [--clients 8] [--duration-s 300] [--max-queries 5000] [--port 10000]
 
-Each client is its own PyHive connection (its own HiveServer2 session) in a thread and loops
-over a seeded random mix of: feature queries (``audio_info``/``mfcc`` over a generated audio
+Each client is its own PyHive connection (its own HiveServer2 session) in a thread and goes
+round after round, in a seeded shuffled order, through: feature queries (``audio_info``/``mfcc`` over a generated audio
 table), classification (``emotion``/``emotion_scores``), DDL on its own tables
 (CREATE/INSERT/SELECT/DROP inside its own database), ``SET`` of a session variable and ``USE``.
 After every step it checks that its session still sees only its own ``SET`` value, current
-database and temporary view, and that every result is right.  Stops after ``--duration-s``
-seconds or ``--max-queries`` statements in all, whichever comes first; loopback only.
+database and temporary view, and that every result is right.  Starts no new step after
+``--duration-s`` seconds or ``--max-queries`` statements in all, whichever comes first (a step
+under way finishes: a few statements); loopback only.
 
 Without ``--port`` it starts its own server on a free port with a temporary state directory,
 and stops it at the end.  Prints p50/p99 latency per statement kind; exits 1 if any statement
@@ -40,8 +41,8 @@ HOST = "127.0.0.1"
 AUDIO_TABLE = "default.load_audio"
 MFCC_SIZE = 12040
 EMOTIONS = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
-#: Relative frequency of each step in a client's mix.
-MIX = {"features": 3, "classify": 3, "ddl": 2, "set": 2, "use": 2}
+#: The steps of a client's mix; each client goes through them in rounds, in its own shuffled order.
+STEPS = ("features", "classify", "ddl", "set", "use")
 SERVER_START_TIMEOUT_S = 300
 
 
@@ -76,16 +77,14 @@ class Tally:
     issued: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self) -> bool:
-        """Reserve one statement of the budget; False once time or count is used up."""
+    def may_start_step(self) -> bool:
+        """False once the time or the statement count is used up (a step under way still finishes)."""
         with self.lock:
-            if self.issued >= self.max_queries or time.monotonic() >= self.deadline:
-                return False
-            self.issued += 1
-            return True
+            return self.issued < self.max_queries and time.monotonic() < self.deadline
 
     def record(self, kind: str, seconds: float) -> None:
         with self.lock:
+            self.issued += 1
             self.latencies[kind].append(seconds)
 
     def error(self, text: str) -> None:
@@ -97,14 +96,11 @@ class Tally:
             self.violations.append(text)
 
 
-class BudgetExhausted(Exception):
-    pass
-
-
 class LoadClient:
     """One JDBC session doing a seeded random mix of work in its own database."""
 
     def __init__(self, number: int, port: int, tally: Tally, clip_count: int):
+        self.number = number
         self.name = f"c{number}"
         self.database = f"load_{self.name}"
         self.port = port
@@ -122,22 +118,22 @@ class LoadClient:
         self.cursor = connection.cursor()
         try:
             self.setup()
-            kinds, weights = list(MIX), np.array(list(MIX.values()), float)
             while True:
-                kind = kinds[self.rng.choice(len(kinds), p=weights / weights.sum())]
-                getattr(self, f"step_{kind}")()
-                self.check_isolation()
-        except BudgetExhausted:
-            pass
+                # Client n starts with step n (mod 5), so every kind of step runs from the start.
+                order = list(STEPS[self.number % len(STEPS):] + STEPS[:self.number % len(STEPS)])
+                order[1:] = self.rng.permutation(order[1:])
+                for step in order:
+                    if not self.tally.may_start_step():
+                        return
+                    getattr(self, f"step_{step}")()
+                    self.check_isolation()
         except Exception as exc:  # a failure outside a counted statement (connection lost)
             self.tally.error(f"{self.name}: {type(exc).__name__}: {exc}"[:300])
         finally:
             self.cleanup()
             connection.close()
 
-    def sql(self, kind: str, statement: str, *, budget: bool = True):
-        if budget and not self.tally.take():
-            raise BudgetExhausted
+    def sql(self, kind: str, statement: str):
         started = time.monotonic()
         try:
             self.cursor.execute(statement)
@@ -153,14 +149,14 @@ class LoadClient:
             self.tally.violation(f"{self.name}: {what}: got {got!r}, expected {wanted!r}")
 
     def setup(self) -> None:
-        self.sql("ddl", f"CREATE DATABASE IF NOT EXISTS {self.database}", budget=False)
-        self.sql("use", f"USE {self.database}", budget=False)
-        self.sql("set", f"SET emoticana.load.tag={self.tag}", budget=False)
-        self.sql("ddl", f"CREATE OR REPLACE TEMPORARY VIEW mine AS SELECT '{self.name}' AS owner", budget=False)
+        self.sql("setup", f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self.sql("setup", f"USE {self.database}")
+        self.sql("setup", f"SET emoticana.load.tag={self.tag}")
+        self.sql("setup", f"CREATE OR REPLACE TEMPORARY VIEW mine AS SELECT '{self.name}' AS owner")
 
     def cleanup(self) -> None:
-        self.sql("ddl", "USE default", budget=False)
-        self.sql("ddl", f"DROP DATABASE IF EXISTS {self.database} CASCADE", budget=False)
+        self.sql("setup", "USE default")
+        self.sql("setup", f"DROP DATABASE IF EXISTS {self.database} CASCADE")
 
     def step_features(self) -> None:
         rows = self.sql("features", f"SELECT count(*), sum(size(mfcc(content))), count(audio_info(content).error), "
@@ -243,7 +239,7 @@ def run_load(port: int, *, clients: int, duration_s: float, max_queries: int, cl
         "clients": clients,
         "clips": len(clips),
         "seconds": round(time.monotonic() - started, 1),
-        "statements": sum(len(v) for v in tally.latencies.values()) + len(tally.errors),
+        "statements": tally.issued + len(tally.errors),
         "errors": tally.errors + [f"client thread {name} did not stop" for name in hung],
         "violations": tally.violations,
         "kinds": {
