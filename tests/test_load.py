@@ -49,9 +49,9 @@ def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, tmp_path):
 
 def running_jobs(ui_port: int) -> list[dict]:
     base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
-    with urllib.request.urlopen(base, timeout=10) as response:
+    with urllib.request.urlopen(base, timeout=60) as response:
         application = json.load(response)[0]["id"]
-    with urllib.request.urlopen(f"{base}/{application}/jobs?status=running", timeout=10) as response:
+    with urllib.request.urlopen(f"{base}/{application}/jobs?status=running", timeout=60) as response:
         return json.load(response)
 
 
