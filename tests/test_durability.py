@@ -13,7 +13,7 @@ from tests.processes import kill_tree
 from tests.test_startup import assert_one_line_failure, serve
 
 SHIPPED_MODEL = PROJECT_ROOT / "models" / "emoticana" / "1"
-CTAS_ROWS = 16_000_000
+CTAS_ROWS = 8_000_000
 CTAS = (f"CREATE TABLE big USING parquet AS SELECT id, sha2(CAST(id AS STRING), 256) AS digest "
         f"FROM range(0, {CTAS_ROWS}, 1, 8)")
 
