@@ -31,7 +31,7 @@ def load_server(tmp_path_factory, audio_root):
 def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, tmp_path):
     figures_file = tmp_path / "load.json"
     result = subprocess.run(
-        [sys.executable, "bench/load_clients.py", "--clients", "8", "--duration-s", "45", "--max-queries", "3000",
+        [sys.executable, "bench/load_clients.py", "--clients", "8", "--duration-s", "35", "--max-queries", "3000",
          "--port", str(load_server.port), "--json", str(figures_file)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
     )
@@ -44,7 +44,7 @@ def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, tmp_path):
         assert figures["kinds"].get(kind, {}).get("count", 0) >= 1, (kind, figures["kinds"])
         assert f"| {kind} |" in result.stdout
     assert figures["kinds"]["check"]["count"] >= 8 * 2
-    assert figures["seconds"] < 45 + 300
+    assert figures["seconds"] < 35 + 300
 
 
 def running_jobs(ui_port: int) -> list[dict]:
