@@ -43,7 +43,7 @@ MFCC_SIZE = 12040
 EMOTIONS = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
 #: The steps of a client's mix; each client goes through them in rounds, in its own shuffled order.
 STEPS = ("features", "classify", "ddl", "set", "use")
-SERVER_START_TIMEOUT_S = 300
+SERVER_START_TIMEOUT_S = 600
 
 
 def write_clips(directory: Path, count: int, *, seconds: float = 1.5, sample_rate: int = 16000) -> list[Path]:
@@ -270,9 +270,11 @@ def start_server(work: Path, clip_dir: Path) -> tuple[subprocess.Popen, int]:
                "--console-port", "0", "--audio-roots", str(clip_dir)]
     server = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ready = threading.Event()
+    lines: list[str] = []
 
     def pump():
         for line in server.stdout:
+            lines.append(line)
             if line.startswith("Emoticana ready:"):
                 ready.set()
 
@@ -281,7 +283,8 @@ def start_server(work: Path, clip_dir: Path) -> tuple[subprocess.Popen, int]:
     while not ready.wait(1.0):
         if server.poll() is not None or time.monotonic() > deadline:
             stop_server(server)
-            raise SystemExit(f"load_clients: the server did not start (exit {server.returncode})")
+            raise SystemExit(f"load_clients: the server did not start within {SERVER_START_TIMEOUT_S} s "
+                             f"(exit {server.returncode}):\n{''.join(lines[-20:])}")
     return server, port
 
 

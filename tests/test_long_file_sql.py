@@ -16,7 +16,7 @@ TWO_HOURS_S = 2 * 3600
 SAMPLE_RATE = 16000
 #: How much higher than before the query a Python worker's peak memory may go, in file sizes:
 #: the Arrow buffer and one Python copy of the bytes, plus decoding of the first 60 s.
-WORKER_GROWTH_LIMIT_FILES = 2.5
+WORKER_GROWTH_LIMIT_FILES = 3.0
 
 
 def write_long_wav(path: Path, seconds: int, *, sample_rate: int = SAMPLE_RATE) -> Path:
