@@ -68,7 +68,10 @@ def orphaned_table_dirs(warehouse: Path, databases: set[Path], tables: set[Path]
 
 def move_orphaned_table_dirs(spark: SparkSession, warehouse: Path, home: Path) -> list[Path]:
     """Move orphaned table directories out of the warehouse; returns where they went."""
-    databases, tables = catalog_locations(spark)
+    try:
+        databases, tables = catalog_locations(spark)
+    except Exception:  # a table that cannot be described: no directory is provably unused
+        return []
     orphans = orphaned_table_dirs(warehouse, databases, tables)
     if not orphans:
         return []

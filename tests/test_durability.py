@@ -117,3 +117,18 @@ def test_broken_active_model_file_stops_startup_naming_it(tmp_path, how):
     assert_one_line_failure(result, "active model emoticana/2")
     line = result.stderr.strip()
     assert str(model_file) in line or (str(model_file.parent) in line and model_file.name in line), line
+
+
+def test_activation_replaces_the_pointer_whole_and_leaves_no_temporary_file(tmp_path):
+    from udfs.features import DEFAULT_FEATURES
+    from udfs.model_store import ModelStore
+
+    home = tmp_path / "home"
+    copy_shipped_model(home, 2)
+    store = ModelStore((str(home / "models"), str(PROJECT_ROOT / "models")), DEFAULT_FEATURES)
+    assert store.active_reference() == "emoticana/1"
+    store.activate("emoticana/2")
+    assert store.active_reference() == "emoticana/2"
+    store.activate("emoticana/1")
+    assert (home / "models" / "ACTIVE").read_text() == "emoticana/1\n"
+    assert sorted(p.name for p in (home / "models").iterdir()) == ["ACTIVE", "emoticana"]
