@@ -68,5 +68,11 @@ train-default: venv
 bench: venv
 	$(PY) bench/bench_inference.py --audio $(RAVDESS) $(ARGS)
 
+# 8 concurrent JDBC clients with mixed work for 5 minutes against a server of its own (README
+# "Load and durability"); ARGS="--port 10000" uses a running server instead. Not part of the tests.
+.PHONY: load
+load: venv
+	$(PY) bench/load_clients.py $(ARGS)
+
 clean-state:
 	rm -rf .emoticana

@@ -98,9 +98,11 @@ class EmoticanaServer:
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         check_metastore(self.settings, spark_defaults)
-        self.spark = build_spark(self.settings, spark_defaults)
+        # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark starts.
         context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)
+        self.spark = build_spark(self.settings, spark_defaults)
+        self.move_orphaned_table_dirs(spark_defaults)
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)
         audio_checks = ["size(mfcc(content))", "audio_info(content).error", "ravdess_meta('x.wav')"]
@@ -122,6 +124,19 @@ class EmoticanaServer:
                                    auth=auth, tls=tls)
             self.console.start()
         self.startup_seconds = time.monotonic() - started
+
+    def move_orphaned_table_dirs(self, spark_defaults: dict[str, str]) -> None:
+        from server.metastore import configured_url
+        from server.warehouse import move_orphaned_table_dirs
+
+        if configured_url(self.settings, spark_defaults) is not None or self.settings.warehouse is not None:
+            # A shared catalog and warehouse: a directory with no table yet may be another
+            # server's CREATE TABLE AS SELECT in progress, so nothing is moved.
+            return
+        moved = move_orphaned_table_dirs(self.spark, self.settings.warehouse_dir, self.settings.home)
+        if moved:
+            print(f"emoticana: warning: moved {len(moved)} table director{'y' if len(moved) == 1 else 'ies'} that no table "
+                  f"uses (left by an interrupted CREATE TABLE AS SELECT) to {self.settings.home / 'orphaned'}", file=sys.stderr, flush=True)
 
     def alive(self) -> bool:
         try:

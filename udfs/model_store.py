@@ -81,11 +81,31 @@ class ModelStore:
         check_model_file(info)
         canonical = f"{info.path.parent.name}/{info.path.name}"
         self.home.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.home, prefix=".active-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(canonical + "\n")
-        os.replace(temporary, self.home / ACTIVE_FILE)
+        write_atomically(self.home / ACTIVE_FILE, canonical + "\n")
         return info
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a crash at any point leaves the old or the new file.
+
+    Temporary file in the same directory, fsync, rename over, then fsync of the
+    directory so that the rename itself is on disk before the caller is told it happened.
+    """
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name.lower()}-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def check_model_file(info: ModelInfo) -> None:

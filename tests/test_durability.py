@@ -1,0 +1,134 @@
+"""Durability: kill -9 during CREATE TABLE AS SELECT, the active model across kill -9, broken model files."""
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from server.warehouse import orphaned_table_dirs
+from tests.conftest import PROJECT_ROOT, ServerProcess, free_port
+from tests.processes import kill_tree
+from tests.test_startup import assert_one_line_failure, serve
+
+SHIPPED_MODEL = PROJECT_ROOT / "models" / "emoticana" / "1"
+CTAS_ROWS = 8_000_000
+CTAS = (f"CREATE TABLE big USING parquet AS SELECT id, sha2(CAST(id AS STRING), 256) AS digest "
+        f"FROM range(0, {CTAS_ROWS}, 1, 8)")
+
+
+def copy_shipped_model(home: Path, version: int) -> Path:
+    """The shipped model as another version in the state directory's model store."""
+    target = home / "models" / "emoticana" / str(version)
+    shutil.copytree(SHIPPED_MODEL, target)
+    return target
+
+
+def kill_minus_nine(server: ServerProcess) -> None:
+    kill_tree(server.process.pid)
+    server.process.wait(30)
+
+
+def active_model(cursor) -> list:
+    cursor.execute("SELECT name, version FROM emotion_models() WHERE active")
+    return cursor.fetchall()
+
+
+@pytest.mark.slow
+def test_kill_during_ctas_leaves_all_or_nothing_and_the_active_model(tmp_path, audio_root):
+    home = tmp_path / "home"
+    copy_shipped_model(home, 2)
+    first = ServerProcess(home=home, audio_roots=[audio_root]).start()
+    outcome = {}
+    try:
+        cursor = first.connect().cursor()
+        cursor.execute("SELECT activate_model('emoticana/2')")
+        assert active_model(cursor) == [("emoticana", 2)]
+
+        def create_big():
+            try:
+                first.connect().cursor().execute(CTAS)
+                outcome["finished"] = True
+            except Exception as exc:  # the connection dies with the server
+                outcome["error"] = exc
+
+        writer = threading.Thread(target=create_big, daemon=True)
+        writer.start()
+        table_dir = home / "warehouse" / "big"
+        deadline = time.monotonic() + 120
+        while not any(table_dir.rglob("part-*")) and time.monotonic() < deadline and writer.is_alive():
+            time.sleep(0.2)
+        assert writer.is_alive() and any(table_dir.rglob("part-*")), "the CTAS should be writing when the server is killed"
+        kill_minus_nine(first)
+        writer.join(60)
+    finally:
+        first.stop()
+    assert "finished" not in outcome
+    assert (home / "models" / "ACTIVE").read_text().strip() == "emoticana/2"
+
+    second = ServerProcess(home=home, audio_roots=[audio_root]).start()
+    try:
+        cursor = second.connect().cursor()
+        assert active_model(cursor) == [("emoticana", 2)]
+        cursor.execute("SHOW TABLES LIKE 'big'")
+        if cursor.fetchall():  # all of it ...
+            cursor.execute("SELECT count(*) FROM big")
+            assert cursor.fetchall() == [(CTAS_ROWS,)]
+            cursor.execute("DROP TABLE big")
+        else:  # ... or nothing, and its half-written directory out of the way
+            assert "table directory that no table uses" in second.output()
+            assert list((home / "orphaned").glob("*/big"))
+        cursor.execute(CTAS)
+        cursor.execute("SELECT count(*), count(DISTINCT digest) FROM big")
+        assert cursor.fetchall() == [(CTAS_ROWS, CTAS_ROWS)]
+    finally:
+        assert second.stop() == 0
+
+
+def test_orphaned_dirs_are_only_those_no_table_or_database_uses(tmp_path):
+    warehouse = tmp_path / "warehouse"
+    for name in ("kept", "orphan", "sales.db/orders", "sales.db/stale", "ext/inner", "_tmp", ".hidden"):
+        (warehouse / name).mkdir(parents=True)
+    (warehouse / "a_file").write_text("not a directory")
+    databases = {warehouse, warehouse / "sales.db", tmp_path / "elsewhere.db"}
+    tables = {warehouse / "kept", warehouse / "sales.db" / "orders", warehouse / "ext" / "inner", tmp_path / "outside"}
+    assert orphaned_table_dirs(warehouse, databases, tables) == [warehouse / "orphan", warehouse / "sales.db" / "stale"]
+
+
+def break_active_model(home: Path, how: str) -> Path:
+    directory = copy_shipped_model(home, 2)
+    (home / "models" / "ACTIVE").write_text("emoticana/2\n")
+    model_file = directory / "model.keras"
+    if how == "truncated":
+        data = model_file.read_bytes()
+        model_file.write_bytes(data[: len(data) // 2])
+    elif how == "garbage":
+        model_file.write_bytes(b"\x00not a keras archive\xff" * 1000)
+    else:
+        model_file.unlink()
+    return model_file
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "missing"])
+def test_broken_active_model_file_stops_startup_naming_it(tmp_path, how):
+    model_file = break_active_model(tmp_path / "home", how)
+    result = serve(tmp_path, "--port", str(free_port()), "--console-port", "0")
+    assert_one_line_failure(result, "active model emoticana/2")
+    line = result.stderr.strip()
+    assert str(model_file) in line or (str(model_file.parent) in line and model_file.name in line), line
+
+
+def test_activation_replaces_the_pointer_whole_and_leaves_no_temporary_file(tmp_path):
+    from udfs.features import DEFAULT_FEATURES
+    from udfs.model_store import ModelStore
+
+    home = tmp_path / "home"
+    copy_shipped_model(home, 2)
+    store = ModelStore((str(home / "models"), str(PROJECT_ROOT / "models")), DEFAULT_FEATURES)
+    assert store.active_reference() == "emoticana/1"
+    store.activate("emoticana/2")
+    assert store.active_reference() == "emoticana/2"
+    store.activate("emoticana/1")
+    assert (home / "models" / "ACTIVE").read_text() == "emoticana/1\n"
+    assert sorted(p.name for p in (home / "models").iterdir()) == ["ACTIVE", "emoticana"]
