@@ -11,7 +11,8 @@ from pyspark.sql import SparkSession
 from server.functions import register_sql_functions
 from server.preflight import preflight
 from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
-from server.spark import build_spark
+from server.code_zip import is_local_master
+from server.spark import build_spark, wait_for_executors
 from server.sqlscript import read_script
 from server.thrift import start_thrift_server, wait_until_ready
 from udfs.errors import ConfigError, ModelError
@@ -97,6 +98,8 @@ class EmoticanaServer:
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         self.spark = build_spark(self.settings, spark_defaults)
+        if not is_local_master(self.settings.master):
+            wait_for_executors(self.spark)  # so that the warm-up reaches every executor's cores
         context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)
         register_sql_functions(self.spark, context)

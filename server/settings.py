@@ -36,6 +36,12 @@ CONF_FILES = ("spark-defaults.conf", "hive-site.xml", "log4j2.properties")
 MIN_JAVA_MAJOR = 17
 READY_TIMEOUT_S = 180.0
 
+# On a cluster master: where the shipped code zip is built (under the state directory), and how
+# long start-up waits for executors to register (until none has come for EXECUTOR_SETTLE_S).
+CODE_ZIP_DIR = "pyfiles"
+EXECUTOR_WAIT_S = 120.0
+EXECUTOR_SETTLE_S = 4.0
+
 # Spark and Hive keys Emoticana sets itself.
 KEY_THRIFT_PORT = "spark.hadoop.hive.server2.thrift.port"
 KEY_THRIFT_HOST = "spark.hadoop.hive.server2.thrift.bind.host"
