@@ -51,6 +51,13 @@ def spark_home() -> Path:
     return home
 
 
+def scala_version(home: Path) -> str:
+    """The Scala version of pyspark's jars (``spark-core_2.13-4.3.0.jar`` -> ``2.13``)."""
+    for jar in sorted((home / "jars").glob("spark-core_*.jar")):
+        return jar.name.split("_", 1)[1].split("-", 1)[0]
+    raise ConfigError(f"pyspark at {home} has no spark-core jar in jars/; reinstall pyspark")
+
+
 def free_port(host: str = DEFAULT_HOST) -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
@@ -115,7 +122,10 @@ class StandaloneCluster:
 
     def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYSPARK_", "SPARK_"))}
-        env.update(SPARK_HOME=str(spark_home()), SPARK_LOCAL_IP=self.host, SPARK_LOCAL_HOSTNAME=self.host,
+        home = spark_home()
+        # Without it, a Worker builds the executor command only inside a Spark source tree.
+        env.update(SPARK_HOME=str(home), SPARK_SCALA_VERSION=scala_version(home), SPARK_LOCAL_IP=self.host,
+                   SPARK_LOCAL_HOSTNAME=self.host,
                    SPARK_LOG_DIR=str(self.state_dir / "logs"), SPARK_WORKER_DIR=str(self.state_dir / "work"))
         return env
 

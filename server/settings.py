@@ -47,6 +47,7 @@ KEY_THRIFT_PORT = "spark.hadoop.hive.server2.thrift.port"
 KEY_THRIFT_HOST = "spark.hadoop.hive.server2.thrift.bind.host"
 KEY_WAREHOUSE = "spark.sql.warehouse.dir"
 KEY_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
+KEY_PYSPARK_PYTHON = "spark.pyspark.python"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from server.settings import (
     EXECUTOR_SETTLE_S,
     EXECUTOR_WAIT_S,
     KEY_METASTORE_URL,
+    KEY_PYSPARK_PYTHON,
     KEY_THRIFT_HOST,
     KEY_THRIFT_PORT,
     KEY_WAREHOUSE,
@@ -48,8 +49,9 @@ def launch_environment(settings: Settings) -> None:
     os.environ["SPARK_CONF_DIR"] = str(settings.conf_dir)
     os.environ["SPARK_LOCAL_IP"] = settings.host
     # Workers run this very interpreter, so a server started from .venv/bin/python
-    # needs no activated virtual environment.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    # needs no activated virtual environment; on a cluster whose machines keep the
+    # interpreter elsewhere, --conf spark.pyspark.python=PATH names theirs.
+    os.environ["PYSPARK_PYTHON"] = settings.extra_conf.get(KEY_PYSPARK_PYTHON, sys.executable)
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     # TensorFlow's C++ start-up chatter (oneDNN, CPU features) on every worker is noise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
