@@ -32,15 +32,22 @@ def is_local_master(master: str) -> bool:
 
 def code_zip_bytes(root: Path = PROJECT_ROOT) -> bytes:
     """Every ``.py`` file of :data:`SHIPPED_PACKAGES`, in sorted order, with fixed timestamps."""
+    files: dict[str, bytes] = {}
+    for package in SHIPPED_PACKAGES:
+        for source in sorted((root / package).rglob("*.py")):
+            if "__pycache__" not in source.parts:
+                files[str(source.relative_to(root))] = source.read_bytes()
+    # zipimport has no namespace packages: a package directory without __init__.py
+    # (``training/``) gets an empty one in the zip.
+    for name in list(files):
+        package = str(Path(name).parent)
+        files.setdefault(f"{package}/__init__.py", b"")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for package in SHIPPED_PACKAGES:
-            for source in sorted((root / package).rglob("*.py")):
-                if "__pycache__" in source.parts:
-                    continue
-                entry = zipfile.ZipInfo(str(source.relative_to(root)), date_time=_ZIP_TIME)
-                entry.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(entry, source.read_bytes())
+        for name in sorted(files):
+            entry = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, files[name])
     return buffer.getvalue()
 
 

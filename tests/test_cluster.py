@@ -89,11 +89,12 @@ def test_tfos_trains_one_node_per_executor_on_the_cluster(cluster, server, views
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["nodes"] == 2 and manifest["epochs_run"] == 3
     # The trainer was an application of this cluster, with an executor on each worker; the chief's
-    # per-epoch lines are in its executor's stdout.
+    # per-epoch lines are in its executor's log.
     new_apps = [app_dirs(cluster, w)[apps_before[i]:] for i, w in enumerate((1, 2))]
     assert all(len(apps) == 1 for apps in new_apps), new_apps
-    stdout = "".join(p.read_text(errors="replace") for apps in new_apps for p in apps[0].glob("*/stdout"))
-    assert "epoch   3/3" in stdout
+    logs = "".join(p.read_text(errors="replace") for apps in new_apps for p in apps[0].glob("*/std*"))
+    assert "epoch   3/3" in logs
+    print(f"\n2-node TensorFlowOnSpark on the cluster: {manifest['training_seconds']:.0f} s")
     # Each executor imported the project from the shipped zip, not from the driver's checkout.
     assert all(list(apps[0].glob("*/emoticana-*.zip")) for apps in new_apps)
 
@@ -110,7 +111,9 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, se
         status = cluster.status()
         assert [app["name"] for app in status["activeapps"]] == ["Emoticana"]
         cursor = clustered.connect().cursor()
+        started = time.monotonic()
         before = classify(cursor, clips_dir)
+        print(f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s for {KILL_CLIPS} clips")
         assert before == local
 
         app_id = rest(ui_port, "")[0]["id"]
@@ -123,6 +126,7 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, se
                 outcome["error"] = exc
 
         query = threading.Thread(target=run_query, daemon=True)
+        started = time.monotonic()
         query.start()
         deadline = time.monotonic() + QUERY_TIMEOUT_S
         while time.monotonic() < deadline and query.is_alive():
@@ -135,6 +139,7 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, se
         killed_at = running[0]["numCompletedTasks"]
         query.join(QUERY_TIMEOUT_S)
         assert not query.is_alive(), "the query did not finish after the worker was killed"
+        print(f"with worker 2 killed after {killed_at} of {KILL_CLIPS} tasks: {time.monotonic() - started:.1f} s")
         assert "error" not in outcome, outcome.get("error")
         assert outcome["rows"] == before
         assert killed_at < KILL_CLIPS
