@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def start_server(master: str, home: Path, audio_root: Path) -> tuple[subprocess.
     deadline = started + READY_TIMEOUT_S
     for line in server.stdout:
         if line.startswith("Emoticana ready:"):
+            # Keep reading, so that the server never blocks on a full pipe.
+            threading.Thread(target=server.stdout.read, daemon=True).start()
             return server, port, time.monotonic() - started
         if time.monotonic() > deadline:
             break
