@@ -74,5 +74,11 @@ bench: venv
 load: venv
 	$(PY) bench/load_clients.py $(ARGS)
 
+# A Spark standalone master and workers on 127.0.0.1 (make cluster ARGS="--workers 2 --cores 1");
+# then: EMOTICANA_MASTER=spark://127.0.0.1:PORT make serve
+.PHONY: cluster
+cluster: venv
+	exec $(PY) -m server cluster $(ARGS)
+
 clean-state:
 	rm -rf .emoticana

@@ -12,7 +12,8 @@ from server.functions import register_sql_functions
 from server.metastore import check_metastore
 from server.preflight import preflight
 from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
-from server.spark import build_spark, secret_hadoop_conf
+from server.code_zip import is_local_master
+from server.spark import build_spark, secret_hadoop_conf, wait_for_executors
 from server.sqlscript import read_script
 from server.thrift import check_auth_provider, start_thrift_server, wait_until_ready
 from udfs.errors import ConfigError, ModelError
@@ -102,6 +103,8 @@ class EmoticanaServer:
         context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
         active = check_active_model(context)
         self.spark = build_spark(self.settings, spark_defaults)
+        if not is_local_master(self.settings.master):
+            wait_for_executors(self.spark)  # so that the warm-up reaches every executor's cores
         self.move_orphaned_table_dirs(spark_defaults)
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)

@@ -138,6 +138,13 @@ def _passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    from server.cluster import run_cluster
+
+    return run_cluster(workers=args.workers, cores=args.cores, memory=args.memory, host=args.host, port=args.port,
+                       webui_port=args.webui_port, state_dir=args.state_dir)
+
+
 def _hyperparam(pair: str):
     import json
 
@@ -210,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--master", help="Spark master of the training application (env EMOTICANA_MASTER)")
     train.add_argument("--conf", action="append", metavar="KEY=VALUE")
     train.set_defaults(run=_train)
+
+    cluster = commands.add_parser("cluster", help="run a Spark standalone master and workers on this machine")
+    cluster.add_argument("--workers", type=int, default=2, help="number of workers (default 2)")
+    cluster.add_argument("--cores", type=int, default=1, help="cores per worker (default 1)")
+    cluster.add_argument("--memory", default="2g", help="executor memory per worker (default 2g)")
+    cluster.add_argument("--host", default=DEFAULT_HOST, help="address of every daemon (default 127.0.0.1)")
+    cluster.add_argument("--port", type=int, help="master port (default: a free one)")
+    cluster.add_argument("--webui-port", type=int, help="master web UI port (default: a free one)")
+    cluster.add_argument("--state-dir", help="work and log directories (default: a temporary directory, removed at exit)")
+    cluster.set_defaults(run=_cluster)
     return parser
 
 

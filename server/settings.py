@@ -57,6 +57,12 @@ METASTORE_CONNECT_TIMEOUT_S = 10
 MIN_JAVA_MAJOR = 17
 READY_TIMEOUT_S = 180.0
 
+# On a cluster master: where the shipped code zip is built (under the state directory), and how
+# long start-up waits for executors to register (until none has come for EXECUTOR_SETTLE_S).
+CODE_ZIP_DIR = "pyfiles"
+EXECUTOR_WAIT_S = 120.0
+EXECUTOR_SETTLE_S = 4.0
+
 # Spark and Hive keys Emoticana sets itself.
 KEY_THRIFT_PORT = "spark.hadoop.hive.server2.thrift.port"
 KEY_THRIFT_HOST = "spark.hadoop.hive.server2.thrift.bind.host"
@@ -73,6 +79,7 @@ HIVE_KEYSTORE_PASSWORD = "hive.server2.keystore.password"
 KEY_METASTORE_USER = "spark.hadoop.javax.jdo.option.ConnectionUserName"
 KEY_METASTORE_PASSWORD = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 KEY_METASTORE_DRIVER = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
+KEY_PYSPARK_PYTHON = "spark.pyspark.python"
 
 
 @dataclass(frozen=True)

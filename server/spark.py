@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from pyspark.sql import SparkSession
 
 from server.auth import PROVIDER_CLASS, PROVIDER_JAR
 from server.metastore import metastore_conf
+from server.code_zip import build_code_zip, is_local_master
 from server.settings import (
+    CODE_ZIP_DIR,
+    EXECUTOR_SETTLE_S,
+    EXECUTOR_WAIT_S,
     ENV_AUTH_FILE,
     HIVE_AUTHENTICATION,
     HIVE_CUSTOM_AUTH_CLASS,
@@ -19,12 +24,15 @@ from server.settings import (
     KEY_DRIVER_CLASSPATH,
     KEY_DRIVER_JAVA_OPTIONS,
     KEY_METASTORE_URL,
+    KEY_PYSPARK_PYTHON,
     KEY_THRIFT_HOST,
     KEY_THRIFT_PORT,
     KEY_WAREHOUSE,
     PROJECT_ROOT,
     Settings,
 )
+from udfs.errors import ConfigError
+from udfs.model_cache import ENV_TF_THREADS
 
 
 def state_conf(settings: Settings) -> dict[str, str]:
@@ -81,8 +89,9 @@ def launch_environment(settings: Settings) -> None:
         # Read by the Java provider at every login (server/java/.../PasswordFileAuthenticator.java).
         os.environ[ENV_AUTH_FILE] = str(settings.auth_file)
     # Workers run this very interpreter, so a server started from .venv/bin/python
-    # needs no activated virtual environment.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    # needs no activated virtual environment; on a cluster whose machines keep the
+    # interpreter elsewhere, --conf spark.pyspark.python=PATH names theirs.
+    os.environ["PYSPARK_PYTHON"] = settings.extra_conf.get(KEY_PYSPARK_PYTHON, sys.executable)
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     # TensorFlow's C++ start-up chatter (oneDNN, CPU features) on every worker is noise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -124,6 +133,10 @@ def build_spark(
         conf.update(shared_catalog)
         if classpath:
             conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(classpath))
+    code_zip = None
+    if not is_local_master(settings.master):
+        code_zip = build_code_zip(settings.home / CODE_ZIP_DIR)
+        conf.update(executor_environment(code_zip))
     conf.update(extra or {})
     conf.update(settings.extra_conf)
     builder = SparkSession.builder.master(settings.master).appName(app_name)
@@ -131,4 +144,48 @@ def build_spark(
         builder = builder.config(key, value)
     if catalog == "hive":
         builder = builder.enableHiveSupport()
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    if code_zip is not None:
+        spark.sparkContext.addPyFile(str(code_zip))
+    return spark
+
+
+def executor_environment(code_zip) -> dict[str, str]:
+    """``spark.executorEnv.*`` for a cluster: executors do not inherit the driver's environment.
+
+    The zip's bare file name on ``PYTHONPATH`` resolves in the executor's working
+    directory, where Spark puts added files (see ``server.code_zip``).
+    """
+    env = {"PYTHONPATH": code_zip.name, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    if ENV_TF_THREADS in os.environ:
+        env[ENV_TF_THREADS] = os.environ[ENV_TF_THREADS]
+    return {f"spark.executorEnv.{name}": value for name, value in env.items()}
+
+
+def executor_count(spark: SparkSession) -> int:
+    """Executors registered with the driver (the driver itself is not one)."""
+    return max(0, len(spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1)
+
+
+def wait_for_executors(spark: SparkSession, *, minimum: int = 1, settle_s: float = EXECUTOR_SETTLE_S,
+                       timeout_s: float = EXECUTOR_WAIT_S) -> int:
+    """On a cluster, wait until ``minimum`` executors registered and no new one came for ``settle_s``.
+
+    Executors register after the application starts; warming the Python workers (or
+    placing one TensorFlowOnSpark node per executor) before they are all there would
+    miss some.  Returns the number of executors; raises ConfigError if too few came.
+    """
+    deadline = time.monotonic() + timeout_s
+    count, changed = executor_count(spark), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = executor_count(spark)
+        if now != count:
+            count, changed = now, time.monotonic()
+        if count >= minimum and time.monotonic() - changed >= settle_s:
+            return count
+    if count >= minimum:
+        return count
+    master = spark.sparkContext.master
+    raise ConfigError(f"only {count} of {minimum} executor(s) registered with {master} within {timeout_s:.0f}s: "
+                      "are the workers running, with free cores and memory (spark.cores.max, spark.executor.memory)?")

@@ -47,13 +47,42 @@ def shuffle_buffer(train_rows: int) -> int:
 def validation_ua(model, x, y, n_classes: int) -> float:
     import numpy as np
 
-    predicted = np.argmax(model.predict(x, batch_size=64, verbose=0), axis=1)
+    # Direct calls rather than model.predict: under a multi-worker strategy predict
+    # would shard the validation rows between the nodes.
+    batches = [np.asarray(model(x[start:start + 64], training=False)) for start in range(0, len(x), 64)]
+    predicted = np.argmax(np.concatenate(batches), axis=1) if batches else np.zeros(0, np.int64)
     recalls = [np.mean(predicted[y == c] == c) for c in range(n_classes) if np.any(y == c)]
     return float(np.mean(recalls))
 
 
+def allow_multi_worker_fit(model) -> None:
+    """Work around Keras 3's ``fit`` under ``MultiWorkerMirroredStrategy`` with 2+ workers.
+
+    Keras 3 (keras-team/keras#20585) fails there twice: its symbolic build converts a
+    per-replica batch to a tensor, and its per-step reduction of the scalar logs asks
+    for ``axis=0``.  So the model forgets the strategy it was built under (``fit`` then
+    runs inside ``strategy.scope()`` and finds it there, building lazily), and the
+    logs are averaged across workers without an axis.  Gradients are all-reduced by
+    the strategy as before.  Only for more than one node: local training is untouched.
+    """
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    model._distribute_strategy = None
+    original = getattr(tf_trainer.reduce_per_replica, "__wrapped__", tf_trainer.reduce_per_replica)
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction == "auto" and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.__wrapped__ = original
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
 def main_fun(args: argparse.Namespace, ctx) -> None:
     """Train on the fed rows; ``args`` is :meth:`NodeArgs.as_namespace`."""
+    import contextlib
     import json
     import os
     import time
@@ -120,7 +149,10 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                 self.model.stop_training = True
 
     started = time.monotonic()
-    model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
+    if workers > 1:
+        allow_multi_worker_fit(model)
+    with strategy.scope() if workers > 1 else contextlib.nullcontext():
+        model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
     if is_chief:
         # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
         export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, **args.hyperparams)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from server.code_zip import is_local_master
 from server.settings import SHIPPED_MODELS_DIR, Settings
 from training import artifacts
 from training.metrics import evaluation_summary
@@ -345,6 +346,11 @@ def run_training(
             work_dir = Path(tempfile.mkdtemp(prefix="emoticana-train-"))
             spark = build_trainer_spark(settings, spark_defaults, work_dir=work_dir)
             try:
+                if not is_local_master(settings.master):
+                    from server.spark import wait_for_executors
+
+                    # TensorFlowOnSpark places one node per executor: all of them must be there first.
+                    wait_for_executors(spark, minimum=options.nodes)
                 cv = cross_validate(spark, prepared, options, folds=cv_folds, work_dir=work_dir, log=log) if cv_folds else None
                 staged = staging_dir(models_dir)
                 try:

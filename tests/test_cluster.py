@@ -1,0 +1,152 @@
+"""A real Spark standalone cluster on loopback: a master and two 1-core workers from pyspark's jars.
+
+TensorFlowOnSpark trains with one node per executor on it; the server classifies a
+table on it, and keeps the same results when a worker (with its executor) is killed
+in the middle of the query; nothing is left running afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.cluster import StandaloneCluster
+from tests.audiogen import voiced_signal, write_clip
+from tests.conftest import ServerProcess, free_port
+from tests.test_training import synth_dir, train, views  # noqa: F401  (module fixtures reused here)
+
+pytestmark = pytest.mark.slow
+
+#: Clips of the worker-kill query; one per partition, so the query is many short tasks.
+KILL_CLIPS = 120
+QUERY_TIMEOUT_S = 300
+MODEL = "emoticana/1"
+CLASSIFY = f"SELECT path, emotion(content, '{MODEL}') FROM cluster_clips ORDER BY path"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    running = StandaloneCluster(workers=2, cores=1, memory="2g", state_dir=tmp_path_factory.mktemp("cluster")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def clips_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("cluster-clips")
+    rng = np.random.default_rng(5)
+    for index in range(KILL_CLIPS):
+        samples = voiced_signal(rng, sample_rate=16000, seconds=1.0 + 0.5 * (index % 4), f0=80 + 3 * index)
+        write_clip(directory / f"clip_{index:03d}.wav", samples, 16000, subtype="PCM_16")
+    return directory
+
+
+def classify(cursor, clips: Path) -> list[tuple[str, str]]:
+    cursor.execute(f"CREATE TABLE IF NOT EXISTS cluster_clips USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')")
+    # A file costs openCostInBytes (4 MB) plus its size when Spark packs partitions: one clip each.
+    cursor.execute("SET spark.sql.files.maxPartitionBytes=6MB")
+    cursor.execute(CLASSIFY)
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def rest(port: int, path: str):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/applications{path}", timeout=10) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def app_dirs(cluster: StandaloneCluster, worker: int) -> list[Path]:
+    return sorted((cluster.state_dir / "work" / f"worker-{worker}").glob("app-*"))
+
+
+def processes_under(directory: Path) -> list[str]:
+    """Live processes whose working directory lies under ``directory`` (daemons, executors, Python workers)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(os.readlink(proc / "cwd")).startswith(str(directory)):
+                    found.append(f"{proc.name}: {(proc / 'cmdline').read_bytes()[:200]!r}")
+            except OSError:
+                continue  # gone meanwhile, or not ours
+    return found
+
+
+def test_tfos_trains_one_node_per_executor_on_the_cluster(cluster, server, views, tmp_path):  # noqa: F811
+    apps_before = [len(app_dirs(cluster, w)) for w in (1, 2)]
+    result = train(server, tmp_path, "--view", "synth_train", "--name", "clustered", "--epochs", "3", "--patience", "3",
+                   "--nodes", "2", "--master", cluster.master_url, "--hyperparam", "filters=[8,8,16,16,16,16]", timeout=600)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    directory = tmp_path / "models" / "clustered" / "1"
+    for name in ("model.keras", "features.json", "labels.json", "manifest.json", "metrics.json", "view.sql"):
+        assert (directory / name).stat().st_size > 0, name
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["nodes"] == 2 and manifest["epochs_run"] == 3
+    # The trainer was an application of this cluster, with an executor on each worker; the chief's
+    # per-epoch lines are in its executor's log.
+    new_apps = [app_dirs(cluster, w)[apps_before[i]:] for i, w in enumerate((1, 2))]
+    assert all(len(apps) == 1 for apps in new_apps), new_apps
+    logs = "".join(p.read_text(errors="replace") for apps in new_apps for p in apps[0].glob("*/std*"))
+    assert "epoch   3/3" in logs
+    print(f"\n2-node TensorFlowOnSpark on the cluster: {manifest['training_seconds']:.0f} s")
+    # Each executor imported the project from the shipped zip, not from the driver's checkout.
+    assert all(list(apps[0].glob("*/emoticana-*.zip")) for apps in new_apps)
+
+
+def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, server, clips_dir, tmp_path):
+    local_cursor = server.connect().cursor()
+    local = classify(local_cursor, clips_dir)
+    assert len(local) == KILL_CLIPS and {emotion for _, emotion in local} - {None}
+
+    ui_port = free_port()
+    clustered = ServerProcess(home=tmp_path / "home", audio_roots=[clips_dir], extra_args=[
+        "--master", cluster.master_url, "--conf", f"spark.ui.port={ui_port}", "--conf", "spark.executor.memory=1g"]).start()
+    try:
+        status = cluster.status()
+        assert [app["name"] for app in status["activeapps"]] == ["Emoticana"]
+        cursor = clustered.connect().cursor()
+        started = time.monotonic()
+        before = classify(cursor, clips_dir)
+        print(f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s for {KILL_CLIPS} clips")
+        assert before == local
+
+        app_id = rest(ui_port, "")[0]["id"]
+        outcome: dict = {}
+
+        def run_query():
+            try:
+                outcome["rows"] = classify(clustered.connect().cursor(), clips_dir)
+            except Exception as exc:  # reported by the assertion below
+                outcome["error"] = exc
+
+        query = threading.Thread(target=run_query, daemon=True)
+        started = time.monotonic()
+        query.start()
+        deadline = time.monotonic() + QUERY_TIMEOUT_S
+        while time.monotonic() < deadline and query.is_alive():
+            running = [job for job in rest(ui_port, f"/{app_id}/jobs?status=running") if job["numTasks"] == KILL_CLIPS]
+            if running and running[0]["numCompletedTasks"] >= KILL_CLIPS // 8:
+                break
+            time.sleep(0.2)
+        assert query.is_alive(), "the query finished before a worker could be killed"
+        cluster.kill_worker(1)
+        killed_at = running[0]["numCompletedTasks"]
+        query.join(QUERY_TIMEOUT_S)
+        assert not query.is_alive(), "the query did not finish after the worker was killed"
+        print(f"with worker 2 killed after {killed_at} of {KILL_CLIPS} tasks: {time.monotonic() - started:.1f} s")
+        assert "error" not in outcome, outcome.get("error")
+        assert outcome["rows"] == before
+        assert killed_at < KILL_CLIPS
+        executors = [e for e in rest(ui_port, f"/{app_id}/allexecutors") if e["id"] != "driver"]
+        assert sorted(e["isActive"] for e in executors) == [False, True], executors
+    finally:
+        clustered.stop()
+    cluster.stop()
+    assert cluster.processes_left() == []
+    assert processes_under(cluster.state_dir) == []
