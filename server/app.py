@@ -13,7 +13,7 @@ from server.metastore import check_metastore
 from server.preflight import preflight
 from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
 from server.code_zip import is_local_master
-from server.spark import build_spark, secret_hadoop_conf, wait_for_executors
+from server.spark import build_spark, wait_for_executors
 from server.sqlscript import read_script
 from server.thrift import check_auth_provider, start_thrift_server, wait_until_ready
 from udfs.errors import ConfigError, ModelError
@@ -115,9 +115,9 @@ class EmoticanaServer:
         except Exception as exc:
             raise ConfigError(f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}") from None
         auth, tls = self.settings.auth_file is not None, self.settings.tls_keystore is not None
+        self._thrift = start_thrift_server(self.spark)
         if auth:
             check_auth_provider(self.spark)
-        self._thrift = start_thrift_server(self.spark, secret_hadoop_conf(self.settings))
         wait_until_ready(self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S, auth=auth, tls=tls)
         if self.settings.console_port:
             from server.console import Console

@@ -16,6 +16,7 @@ from server.settings import (
     EXECUTOR_SETTLE_S,
     EXECUTOR_WAIT_S,
     ENV_AUTH_FILE,
+    ENV_TLS_KEYSTORE_PASSWORD,
     HIVE_AUTHENTICATION,
     HIVE_CUSTOM_AUTH_CLASS,
     HIVE_KEYSTORE_PASSWORD,
@@ -69,16 +70,10 @@ def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str,
     if settings.tls_keystore is not None:
         conf[f"spark.hadoop.{HIVE_USE_SSL}"] = "true"
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PATH}"] = str(settings.tls_keystore)
-        # The keystore password is not here: Spark settings become spark-submit arguments, which
-        # every local user can read in ps. secret_hadoop_conf passes it in over py4j instead.
+        # A Spark setting, so a spark-submit argument that local users can see in ps: the only
+        # way that reached the Thrift service's HiveConf (see README, TLS).
+        conf[f"spark.hadoop.{HIVE_KEYSTORE_PASSWORD}"] = settings.tls_keystore_password or ""
     return conf
-
-
-def secret_hadoop_conf(settings: Settings) -> dict[str, str]:
-    """Settings for the Thrift service that must not appear on a command line."""
-    if settings.tls_keystore is None:
-        return {}
-    return {HIVE_KEYSTORE_PASSWORD: settings.tls_keystore_password or ""}
 
 
 def launch_environment(settings: Settings) -> None:
@@ -88,6 +83,9 @@ def launch_environment(settings: Settings) -> None:
     if settings.auth_file is not None:
         # Read by the Java provider at every login (server/java/.../PasswordFileAuthenticator.java).
         os.environ[ENV_AUTH_FILE] = str(settings.auth_file)
+    # Settings hold it; the JVM and the Python workers (whose environment SQL can read
+    # through reflect) need not.
+    os.environ.pop(ENV_TLS_KEYSTORE_PASSWORD, None)
     # Workers run this very interpreter, so a server started from .venv/bin/python
     # needs no activated virtual environment; on a cluster whose machines keep the
     # interpreter elsewhere, --conf spark.pyspark.python=PATH names theirs.

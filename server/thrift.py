@@ -16,16 +16,9 @@ from udfs.errors import ConfigError
 PROBE_USER = "emoticana-probe"
 
 
-def start_thrift_server(spark: SparkSession, hadoop_conf: dict[str, str] | None = None):
-    """Start the Thrift service on the session's context; returns the JVM server object.
-
-    ``hadoop_conf`` goes into the context's Hadoop configuration, from which the service
-    builds its HiveConf: the way in for values that must not be Spark settings.
-    """
+def start_thrift_server(spark: SparkSession):
+    """Start the Thrift service on the session's context; returns the JVM server object."""
     jvm = spark._jvm
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    for key, value in (hadoop_conf or {}).items():
-        hadoop.set(key, value)
     return jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
         spark._jsparkSession.sqlContext()
     )
