@@ -44,7 +44,9 @@ def synthetic_clips(directory: Path) -> None:
 def train(port: int, home: Path, models: Path, name: str, nodes: int, master: str | None, args) -> dict:
     command = [sys.executable, "-m", "server", "train", "--port", str(port), "--home", str(home), "--models-dir", str(models),
                "--view", args.view, "--name", name, "--nodes", str(nodes), "--epochs", str(args.epochs),
-               "--patience", str(args.epochs), "--validation-speakers", args.validation_speakers]
+               "--patience", str(args.epochs)]
+    if args.validation_speakers:
+        command += ["--validation-speakers", args.validation_speakers]
     if master:
         command += ["--master", master]
     started = time.monotonic()
@@ -63,14 +65,16 @@ def main() -> int:
     parser.add_argument("--view", default="bench_synth_train")
     parser.add_argument("--ravdess", help="RAVDESS directory: train on sql/training/ravdess.sql's view instead")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--validation-speakers", default="2")
+    parser.add_argument("--validation-speakers", help="default: speaker 2 of the generated set; the trainer's choice with --ravdess")
     args = parser.parse_args()
+    if not args.ravdess and not args.validation_speakers:
+        args.validation_speakers = "2"
     work = Path(tempfile.mkdtemp(prefix="emoticana-bench-train-"))
     clips = work / "clips"
     home = work / "home"
     if not args.ravdess:
         synthetic_clips(clips)
-    server, port, _ = start_server("local[*]", home, clips)
+    server, port, _ = start_server("local[*]", home, Path(args.ravdess).absolute() if args.ravdess else clips)
     try:
         if args.ravdess:
             subprocess.run([sys.executable, "-m", "server", "sql", "sql/training/ravdess.sql", "--port", str(port),

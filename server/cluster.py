@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.preflight import java_executable
+from server.preflight import check_port_free, java_executable
 from server.settings import DEFAULT_HOST
 from udfs.errors import ConfigError, EmoticanaError
 
@@ -87,11 +87,14 @@ class Daemon:
         except ProcessLookupError:
             return False
 
-    def tail(self, lines: int = 15) -> str:
+    def last_error(self) -> str:
+        """The daemon's last ERROR or exception line, for a one-line report."""
         try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            lines = self.log.read_text(errors="replace").splitlines()
         except OSError:
-            return ""
+            return "no log"
+        errors = [line.strip() for line in lines if " ERROR " in line or "Exception" in line]
+        return (errors or lines or ["empty log"])[-1][:300]
 
 
 class StandaloneCluster:
@@ -107,6 +110,7 @@ class StandaloneCluster:
         self.host = host
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="emoticana-cluster-")).absolute()
+        self._ports_asked = [p for p in (master_port, webui_port) if p]
         self.master_port = master_port or free_port(host)
         self.master_webui_port = webui_port or free_port(host)
         self.master: Daemon | None = None
@@ -133,9 +137,11 @@ class StandaloneCluster:
         home = spark_home()
         log = self.state_dir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        # No REST submission server: it would take the fixed port 6066. Daemons need little JIT.
+        # No REST submission server: it would take the fixed port 6066. No port retries: a daemon
+        # on another port than the one asked for would be unreachable. Daemons need little JIT.
         command = [java_executable(), f"-Xmx{DAEMON_MEMORY}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                   "-Dspark.master.rest.enabled=false", "-cp", f"{home / 'jars'}/*", main_class, *args]
+                   "-Dspark.master.rest.enabled=false", "-Dspark.port.maxRetries=0",
+                   "-cp", f"{home / 'jars'}/*", main_class, *args]
         with open(log, "ab") as output:
             process = subprocess.Popen(command, cwd=self.state_dir, env=self._environment(), stdin=subprocess.DEVNULL,
                                        stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
@@ -143,6 +149,9 @@ class StandaloneCluster:
 
     def start(self, *, timeout_s: float = START_TIMEOUT_S) -> "StandaloneCluster":
         """Start the Master, then the Workers; return once every worker is ALIVE at the master."""
+        if self._ports_asked:
+            for port in self._ports_asked:
+                check_port_free(self.host, port)
         try:
             self.master = self._launch("master", MASTER_CLASS, ["--host", self.host, "--port", str(self.master_port),
                                                                 "--webui-port", str(self.master_webui_port)], self.master_webui_port)
@@ -171,9 +180,10 @@ class StandaloneCluster:
                 return
             for candidate in [self.master, *self.workers]:
                 if candidate is not None and not candidate.alive():
-                    raise ClusterError(f"{candidate.name} exited ({candidate.process.returncode}): {candidate.tail(5)}")
+                    raise ClusterError(f"{candidate.name} exited with code {candidate.process.returncode}: "
+                                       f"{candidate.last_error()} (log: {candidate.log})")
             time.sleep(0.5)
-        raise ClusterError(f"{what} within the time limit; {daemon.name} log:\n{daemon.tail()}")
+        raise ClusterError(f"{what} within {START_TIMEOUT_S:.0f}s (log: {daemon.log})")
 
     def status(self) -> dict | None:
         """The master's JSON status page, or None while it does not answer."""
