@@ -132,9 +132,11 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, se
         deadline = time.monotonic() + QUERY_TIMEOUT_S
         while time.monotonic() < deadline and query.is_alive():
             running = sorted(rest(ui_port, f"/{app_id}/jobs?status=running"), key=lambda job: job["numTasks"])[-1:]
-            if running and running[0]["numTasks"] >= KILL_CLIPS // 2 and running[0]["numCompletedTasks"] >= KILL_CLIPS // 8:
+            # Kill as soon as the classification job has tasks done: on an idle machine the
+            # whole query takes only a few seconds.
+            if running and running[0]["numTasks"] >= KILL_CLIPS // 2 and running[0]["numCompletedTasks"] >= 1:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert query.is_alive(), "the query finished before a worker could be killed"
         cluster.kill_worker(1)
         killed_at, tasks = running[0]["numCompletedTasks"], running[0]["numTasks"]
