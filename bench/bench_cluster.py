@@ -17,7 +17,6 @@ import platform
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port  # noqa: E402
+from bench.common import free_port, linked_clips  # noqa: E402
 from server.cluster import StandaloneCluster  # noqa: E402
 
 READY_TIMEOUT_S = 300
@@ -83,14 +82,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (1 core each)")
     args = parser.parse_args()
-    files = sorted(Path(args.audio).rglob("*.wav")) + sorted(Path(args.audio).rglob("*.flac"))
-    if len(files) < args.clips:
-        sys.exit(f"need {args.clips} clips under {args.audio}, found {len(files)}")
-    work = Path(tempfile.mkdtemp(prefix="emoticana-bench-cluster-"))
-    clip_dir = work / "clips"
-    clip_dir.mkdir()
-    for f in files[: args.clips]:
-        (clip_dir / f.name).symlink_to(f.resolve())
+    work, clip_dir = linked_clips(args.audio, args.clips, "emoticana-bench-cluster-")
     rows = [measure(int(n), clip_dir, args.clips, args.repeats, work) for n in args.workers.split(",")]
     same = all(r["results"] == rows[0]["results"] for r in rows)
     print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "

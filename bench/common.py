@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import sys
+import tempfile
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -29,3 +32,19 @@ def select1_latencies(cursor, count: int = 200) -> list[float]:
         cursor.fetchall()
         latencies.append(time.monotonic() - started)
     return latencies
+
+
+def linked_clips(audio: str, count: int, prefix: str) -> tuple[Path, Path]:
+    """A fresh work directory with ``clips/`` holding symlinks to the first ``count`` clips under ``audio``.
+
+    Exits with one line when there are fewer clips than asked for.
+    """
+    files = sorted(Path(audio).rglob("*.flac")) + sorted(Path(audio).rglob("*.wav"))
+    if len(files) < count:
+        sys.exit(f"need {count} clips under {audio}, found {len(files)}")
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    clip_dir = work / "clips"
+    clip_dir.mkdir()
+    for f in files[:count]:
+        (clip_dir / f.name).symlink_to(f.resolve())
+    return work, clip_dir

@@ -15,14 +15,13 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, percentile, select1_latencies  # noqa: E402
+from bench.common import free_port, linked_clips, percentile, select1_latencies  # noqa: E402
 
 
 def main() -> int:
@@ -31,14 +30,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    files = sorted(Path(args.audio).rglob("*.flac")) + sorted(Path(args.audio).rglob("*.wav"))
-    if len(files) < args.clips:
-        sys.exit(f"need {args.clips} clips under {args.audio}, found {len(files)}")
-    work = Path(tempfile.mkdtemp(prefix="emoticana-bench-"))
-    clip_dir = work / "clips"
-    clip_dir.mkdir()
-    for f in files[: args.clips]:
-        (clip_dir / f.name).symlink_to(f)
+    work, clip_dir = linked_clips(args.audio, args.clips, "emoticana-bench-")
     port = free_port()
     started = time.monotonic()
     server = subprocess.Popen(
