@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
-from server.auth import hash_password, parse_password_file, read_password_file, set_password
+from server.auth import hash_password, parse_password_file, read_password_file
 from server.thrift import connect, tls_client_context
 from tests.conftest import PROJECT_ROOT, ServerProcess
 from tests.test_clients import BEELINE
