@@ -98,7 +98,10 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     keras.utils.set_random_seed(args.seed + ctx.task_index)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     workers = max(1, ctx.num_workers)
-    global_batch = args.batch_size * workers
+    # The recipe's batch is the global batch: each of N nodes takes batch/N rows per step (the
+    # strategy splits every batch between the replicas), so N nodes take the same optimizer steps
+    # on the same amount of data per step as local training and reach the same model quality.
+    global_batch = args.batch_size
     shape = tuple(args.input_shape)
     feed = TFNode.DataFeed(ctx.mgr, train_mode=True)
 

@@ -28,7 +28,7 @@ from training import artifacts
 from training.metrics import evaluation_summary
 from training.node import NodeArgs, main_fun, shuffle_buffer
 from training.sources import PreparedFeatures, TrainingDataError
-from udfs.errors import EmoticanaError
+from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
 
@@ -146,6 +146,9 @@ def train_on_features(
         seed=options.seed,
         nodes=options.nodes,
     )
+    if args.batch_size % options.nodes:
+        # Every node takes an equal share of each (global) batch: see training.node.
+        raise ConfigError(f"--batch-size {args.batch_size} must be divisible by --nodes {options.nodes}")
     partitions = max(options.nodes * 4, 4)
     feed = training.rdd.map(lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])).repartition(partitions)
     log(f"training on {train_rows} clips from {len(train_speakers)} speakers; validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}")
