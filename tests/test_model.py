@@ -1,0 +1,72 @@
+"""The emotion CNN's augmentation layers: inert at inference, the intended transform in training."""
+
+import keras
+import numpy as np
+import pytest
+
+from training.model import (
+    MelWarp,
+    TimeStretch,
+    build_model,
+    mel_warp_matrices,
+    stretch_matrices,
+)
+from udfs.features import DEFAULT_FEATURES, mfcc_matrix
+
+SMALL = dict(filters=(4, 4, 4, 4, 4, 4))
+
+
+def test_mel_warp_and_stretch_are_identities_at_factor_one():
+    np.testing.assert_allclose(mel_warp_matrices([1.0])[0], np.eye(DEFAULT_FEATURES.n_mfcc), atol=1e-6)
+    np.testing.assert_allclose(stretch_matrices([1.0], 301)[0], np.eye(301), atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [0.9, 0.95, 1.05, 1.1])
+def test_mel_warp_moves_a_tone_like_the_same_tone_at_a_scaled_frequency(factor):
+    # A tone at f warped by the factor should look like a tone at f * factor.
+    sr, n = DEFAULT_FEATURES.sample_rate, DEFAULT_FEATURES.clip_samples
+    t = np.arange(n) / sr
+    tone = lambda f: 0.3 * np.sin(2 * np.pi * f * t).astype(np.float32)
+    source, target, other = mfcc_matrix(tone(1500.0)), mfcc_matrix(tone(1500.0 * factor)), mfcc_matrix(tone(1500.0 / factor))
+    warped = mel_warp_matrices([factor])[0] @ source
+    # Compare spectral shape (c1..), the centre frame: the warp is nearer the scaled tone than the unscaled one.
+    distance = lambda a, b: np.linalg.norm(a[1:, 150] - b[1:, 150])
+    assert distance(warped, target) < 0.5 * distance(source, target)
+    assert distance(warped, target) < distance(warped, other)
+
+
+@pytest.mark.parametrize("rate", [0.85, 1.15])
+def test_stretch_keeps_the_centre_and_scales_distances_from_it(rate):
+    frames = 301
+    x = np.zeros((1, frames), np.float32)
+    x[0, 150 + 40] = 1.0  # an impulse 40 frames after the centre
+    y = x @ stretch_matrices([rate], frames)[0].T
+    assert y[0, 150] == 0.0
+    peak = np.argmax(y[0])
+    assert abs((peak - 150) - 40 / rate) <= 1.0
+
+
+def test_augmentation_layers_are_inert_unless_training(rng):
+    x = rng.normal(size=(3, DEFAULT_FEATURES.n_mfcc, DEFAULT_FEATURES.n_frames)).astype(np.float32)
+    for layer in (MelWarp(0.1, seed=1), TimeStretch(0.15, seed=1)):
+        np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+        changed = np.asarray(layer(x, training=True))
+        assert changed.shape == x.shape
+        assert not np.allclose(changed, x)
+
+
+def test_model_with_every_augmentation_saves_loads_and_predicts_deterministically(tmp_path, rng):
+    model = build_model(input_shape=DEFAULT_FEATURES.shape, **SMALL)
+    assert {"augment_warp", "augment_stretch", "augment_shift", "augment_mask", "augment_noise"} <= {l.name for l in model.layers}
+    x = rng.normal(size=(2, *DEFAULT_FEATURES.shape)).astype(np.float32)
+    first = np.asarray(model(x, training=False))
+    np.testing.assert_allclose(first.sum(axis=1), 1.0, rtol=1e-5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), first, rtol=1e-5, atol=1e-6)
+    assert loaded.get_layer("augment_warp").get_config()["max_warp"] == pytest.approx(0.1)
+
+
+def test_augmentation_can_be_turned_off():
+    model = build_model(input_shape=DEFAULT_FEATURES.shape, mel_warp=0.0, time_stretch=0.0, **SMALL)
+    assert not {"augment_warp", "augment_stretch"} & {l.name for l in model.layers}
