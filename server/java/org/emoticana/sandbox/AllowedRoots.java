@@ -24,7 +24,7 @@ import java.util.Locale;
  */
 public final class AllowedRoots {
 
-    /** Separates roots in the Spark setting; a comma, because URIs and Windows-free paths both hold colons. */
+    /** Separates roots in the Spark setting: a comma, because a URI root (hdfs://host:8020/...) holds colons. */
     public static final String SEPARATOR = ",";
 
     private final List<URI> roots;
@@ -44,7 +44,7 @@ public final class AllowedRoots {
             if (root.isEmpty()) {
                 continue;
             }
-            roots.add(canonical(root, defaultFs));
+            roots.add(canonical(new org.apache.hadoop.fs.Path(root), defaultFs));
             shown.add(root);
         }
         return new AllowedRoots(roots, String.join(":", shown));
@@ -61,7 +61,7 @@ public final class AllowedRoots {
      * @throws IllegalArgumentException naming the path when it cannot be judged (a brace glob,
      *     a link that cannot be resolved)
      */
-    public boolean contains(String path, URI defaultFs) {
+    public boolean contains(org.apache.hadoop.fs.Path path, URI defaultFs) {
         URI candidate = canonical(path, defaultFs);
         for (URI root : roots) {
             if (inside(candidate, root)) {
@@ -75,11 +75,11 @@ public final class AllowedRoots {
      * A path as a normalised absolute URI: {@code file:} with symbolic links resolved for local
      * paths, the path's own scheme and authority otherwise.
      */
-    static URI canonical(String path, URI defaultFs) {
-        if (path.indexOf('{') >= 0 || path.indexOf('}') >= 0) {
+    static URI canonical(org.apache.hadoop.fs.Path path, URI defaultFs) {
+        URI uri = path.toUri();
+        if (uri.getPath() != null && (uri.getPath().indexOf('{') >= 0 || uri.getPath().indexOf('}') >= 0)) {
             throw new IllegalArgumentException("path '" + path + "' holds a brace glob ({...}), which is not allowed");
         }
-        URI uri = new org.apache.hadoop.fs.Path(path).toUri();
         String scheme = uri.getScheme();
         String authority = uri.getAuthority();
         if (scheme == null) {
@@ -90,8 +90,9 @@ public final class AllowedRoots {
         if (scheme.equals("file")) {
             return realLocal(uri.getPath()).toUri();
         }
-        String normalised = URI.create("/").resolve(uri.getRawPath() == null ? "/" : uri.getRawPath()).normalize().getPath();
         try {
+            String normalised = new URI(null, null, uri.getPath() == null || uri.getPath().isEmpty() ? "/" : uri.getPath(), null)
+                    .normalize().getPath();
             return new URI(scheme, authority == null ? null : authority.toLowerCase(Locale.ROOT), normalised, null, null);
         } catch (java.net.URISyntaxException e) {
             throw new IllegalArgumentException("path '" + path + "' is not a valid URI: " + e.getMessage());
@@ -145,8 +146,9 @@ public final class AllowedRoots {
         AllowedRoots roots = parse(args[0], local);
         for (int i = 1; i < args.length; i++) {
             try {
-                String verdict = roots.contains(args[i], local) ? "inside" : "outside";
-                System.out.println(verdict + "\t" + canonical(args[i], local));
+                org.apache.hadoop.fs.Path path = new org.apache.hadoop.fs.Path(args[i]);
+                String verdict = roots.contains(path, local) ? "inside" : "outside";
+                System.out.println(verdict + "\t" + canonical(path, local));
             } catch (IllegalArgumentException e) {
                 System.out.println("refused\t" + e.getMessage());
             }

@@ -18,8 +18,11 @@ import org.apache.spark.sql.catalyst.catalog.CatalogTable;
 import org.apache.spark.sql.catalyst.expressions.CallMethodViaReflection;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.SubqueryExpression;
+import org.apache.spark.sql.catalyst.plans.logical.CreateNamespace;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.catalyst.plans.logical.ScriptTransformation;
+import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceLocation;
+import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceProperties;
 import org.apache.spark.sql.catalyst.trees.TreeNode;
 import org.apache.spark.sql.execution.command.AlterDatabaseSetLocationCommand;
 import org.apache.spark.sql.execution.command.AlterTableAddPartitionCommand;
@@ -186,21 +189,37 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
         }
 
         private void readable(String what, String path) {
+            readable(what, new org.apache.hadoop.fs.Path(path));
+        }
+
+        private void readable(String what, URI location) {
+            readable(what, new org.apache.hadoop.fs.Path(location));
+        }
+
+        private void readable(String what, org.apache.hadoop.fs.Path path) {
             check(what, path, readRoots, "is outside the allowed roots (" + readRoots.display()
                     + "); add its folder to EMOTICANA_AUDIO_ROOTS");
         }
 
         private void writable(String what, String path) {
+            writable(what, new org.apache.hadoop.fs.Path(path));
+        }
+
+        private void writable(String what, URI location) {
+            writable(what, new org.apache.hadoop.fs.Path(location));
+        }
+
+        private void writable(String what, org.apache.hadoop.fs.Path path) {
             check(what, path, writeRoots, "is outside the warehouse (" + writeRoots.display()
                     + "), the only place SQL may write");
         }
 
-        private void check(String what, String path, AllowedRoots roots, String outside) {
+        private void check(String what, org.apache.hadoop.fs.Path path, AllowedRoots roots, String outside) {
             boolean inside;
             try {
                 inside = roots.contains(path, defaultFs);
             } catch (IllegalArgumentException e) {
-                throw refusal(what + " refused: " + e.getMessage());
+                throw refusal(what + " refused: " + e.getMessage() + " (SQL sandbox)");
             }
             if (!inside) {
                 throw refusal(what + " '" + path + "' " + outside);
@@ -304,6 +323,12 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                             readable("partition location", spec._2().get());
                         }
                     }
+                } else if (node instanceof CreateNamespace) {
+                    databaseLocation(((CreateNamespace) node).properties());
+                } else if (node instanceof SetNamespaceProperties) {
+                    databaseLocation(((SetNamespaceProperties) node).properties());
+                } else if (node instanceof SetNamespaceLocation) {
+                    writable("database location", ((SetNamespaceLocation) node).location());
                 } else if (node instanceof CreateDatabaseCommand) {
                     Option<String> path = ((CreateDatabaseCommand) node).path();
                     if (path.isDefined()) {
@@ -312,7 +337,7 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 } else if (node instanceof AlterDatabaseSetLocationCommand) {
                     writable("database location", ((AlterDatabaseSetLocationCommand) node).location());
                 } else if (node instanceof InsertIntoHadoopFsRelationCommand) {
-                    writable("writing to", ((InsertIntoHadoopFsRelationCommand) node).outputPath().toString());
+                    writable("writing to", ((InsertIntoHadoopFsRelationCommand) node).outputPath());
                 } else if (node instanceof InsertIntoHiveTable) {
                     tableWrite(((InsertIntoHiveTable) node).table());
                 } else if (node instanceof CreateDataSourceTableAsSelectCommand) {
@@ -322,10 +347,18 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 }
             }
 
+            /** Managed tables of a database are written under its location, so it must be in the warehouse. */
+            void databaseLocation(scala.collection.immutable.Map<String, String> properties) {
+                Option<String> location = properties.get("location");
+                if (location.isDefined()) {
+                    writable("database location", location.get());
+                }
+            }
+
             void tableWrite(CatalogTable table) {
                 Option<URI> location = table.storage().locationUri();
                 if (location.isDefined()) {
-                    writable("writing to table " + table.identifier().unquotedString() + " at", location.get().toString());
+                    writable("writing to table " + table.identifier().unquotedString() + " at", location.get());
                 }
             }
 
@@ -361,14 +394,14 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                     options(CollectionConverters.asJava(((HadoopFsRelation) value).options()));
                 } else if (value instanceof FileIndex) {
                     for (org.apache.hadoop.fs.Path root : CollectionConverters.asJava(((FileIndex) value).rootPaths())) {
-                        readable("file source", root.toString());
+                        readable("file source", root);
                     }
                 } else if (value instanceof FileTable) {
                     options(((FileTable) value).properties());
                 } else if (value.getClass().getName().equals("org.apache.spark.sql.execution.datasources.jdbc.JDBCRelation")) {
                     throw refusal("data source 'jdbc' is refused: SQL reads only files inside the allowed roots (SQL sandbox)");
                 } else if (value instanceof org.apache.hadoop.fs.Path) {
-                    readable("path", value.toString());
+                    readable("path", (org.apache.hadoop.fs.Path) value);
                 } else if (value instanceof scala.collection.Map) {
                     options(CollectionConverters.asJava((scala.collection.Map<Object, Object>) value));
                 } else if (value instanceof Map) {
@@ -393,7 +426,7 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
 
             void storage(String what, CatalogStorageFormat storage) {
                 if (storage.locationUri().isDefined()) {
-                    readable(what, storage.locationUri().get().toString());
+                    readable(what, storage.locationUri().get());
                 }
                 options(CollectionConverters.asJava(storage.properties()));
             }
