@@ -61,7 +61,8 @@ train: venv
 	$(PY) -m server train --view $(VIEW) $(ARGS)
 
 # The shipped model: RAVDESS actors 01-20 from $(RAVDESS), 5-fold speaker cross-validation,
-# then the final model into models/ (the server must be running: make serve).
+# then the final model into models/ (the server must be running, with the folder among its audio roots:
+# EMOTICANA_AUDIO_ROOTS=$(RAVDESS) make serve).
 train-default: venv
 	$(PY) -m server sql sql/training/ravdess.sql --port $(PORT) --hivevar ravdess_dir=$(RAVDESS)
 	$(PY) -m server train --view ravdess_train --port $(PORT) --models-dir models --cv-folds 5 $(ARGS)
