@@ -387,6 +387,8 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                         provider(table.provider().get());
                     }
                     storage("table " + table.identifier().unquotedString() + " location", table.storage());
+                    // TBLPROPERTIES too: Hive's Avro SerDe reads its schema from 'avro.schema.url'.
+                    options(CollectionConverters.asJava(table.properties()));
                 } else if (value instanceof CatalogStorageFormat) {
                     storage("location", (CatalogStorageFormat) value);
                 } else if (value instanceof HadoopFsRelation) {
