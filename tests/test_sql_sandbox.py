@@ -138,6 +138,7 @@ REFUSED = [
     ("SET spark.hadoop.fs.file.impl=org.example.Evil", r"emoticana: SET spark.hadoop.fs.file.impl is refused: settings under spark.hadoop.\*"),
     ("SET spark.sql.catalog.evil=org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog",
      r"emoticana: SET spark.sql.catalog.evil is refused"),
+    ("SET hive.exec.scratchdir=/tmp/emoticana-sandbox", r"emoticana: SET hive.exec.scratchdir is refused: settings under hive.exec.\* are fixed"),
     ("SET spark.emoticana.sql.readRoots=/", r"emoticana: SET spark.emoticana.sql.readRoots is refused"),
     ("SET spark.sql.execution.pyspark.python=/bin/sh", r"emoticana: SET spark.sql.execution.pyspark.python is refused"),
     ("INSERT OVERWRITE LOCAL DIRECTORY '/tmp/emoticana-sandbox' SELECT 1", rf"emoticana: INSERT OVERWRITE DIRECTORY is refused: it writes files on the server {SANDBOX}"),

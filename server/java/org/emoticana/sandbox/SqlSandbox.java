@@ -78,7 +78,10 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             "spark.sql.legacy.setcommandrejectssparkcoreconfs");
     private static final String[] FIXED_PREFIXES = {
         "spark.emoticana.", "spark.sql.catalog.", "spark.sql.extensions", "spark.sql.warehouse.", "spark.sql.hive.",
-        "spark.hadoop.", "fs.", "hadoop.", "mapreduce.", "mapred.", "hive.", "datanucleus.", "javax.jdo.",
+        "spark.hadoop.", "fs.", "hadoop.", "mapreduce.", "mapred.", "datanucleus.", "javax.jdo.",
+        // Hive settings Spark acts on: scratch and staging folders, the metastore, resources, hooks.
+        // Not hive.* as a whole: JDBC clients send some when the session opens (beeline: hive.server2.thrift.resultset.*).
+        "hive.exec.", "hive.metastore.", "hive.security.", "hive.downloaded.resources.", "hive.aux.", "hive.reloadable.aux.",
     };
     /** Settings that name a class, a program or a place on disk. */
     private static final String[] FIXED_ENDINGS = {"class", "classes", "python", "dir", "path", "location", "jars", "url"};
