@@ -89,7 +89,7 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
     return {
         KEY_SQL_EXTENSIONS: ",".join(dict.fromkeys(extensions)),
         # On the system class path, where the session finds the extension when it starts.
-        KEY_DRIVER_CLASSPATH: str(SERVER_JAR),
+        KEY_DRIVER_CLASSPATH: os.pathsep.join(p for p in (spark_defaults.get(KEY_DRIVER_CLASSPATH, ""), str(SERVER_JAR)) if p),
         **sql_sandbox_roots(settings),
     }
 
