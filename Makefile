@@ -30,7 +30,9 @@ $(SERVER_JAR): $(STAMP) $(JAVA_SRC)
 	rm -rf $(@D)/classes && mkdir -p $(@D)/classes
 	javac --release 17 -nowarn -d $(@D)/classes \
 	  -cp "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars", "*"))')" $(JAVA_SRC)
-	jar --create --file $@ -C $(@D)/classes .
+	# Replaced by a rename, so that a running server keeps reading the jar it opened.
+	jar --create --file $@.tmp -C $(@D)/classes .
+	mv $@.tmp $@
 	rm -rf $(@D)/classes
 
 serve: venv $(SERVER_JAR)

@@ -104,8 +104,14 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
     /** The setting is fixed by the sandbox: the reason, or null when a session may change it. */
     static String fixedReason(String key) {
         String lower = key.trim().toLowerCase(Locale.ROOT);
-        if (FIXED_KEYS.contains(lower)) {
+        if (lower.startsWith("hivevar:")) {
+            return null;  // script variables (beeline --hivevar audio_dir=...), only ever substituted into SQL
+        }
+        if (lower.equals("spark.sql.runsqlonfiles")) {
             return "it would reopen reading files through SQL";
+        }
+        if (FIXED_KEYS.contains(lower)) {
+            return "it is fixed by the server";
         }
         for (String open : OPEN_HIVE_KEYS) {
             if (lower.startsWith(open)) {
