@@ -4,14 +4,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Hive CUSTOM authentication provider (server/java), compiled against pyspark's own jars.
-AUTH_JAR := $(VENV)/share/emoticana/emoticana-auth.jar
-AUTH_SRC := $(shell find server/java -name '*.java')
+# The server's Java classes (server/java): the HiveServer2 password provider and the SQL sandbox,
+# compiled against pyspark's own jars.
+SERVER_JAR := $(VENV)/share/emoticana/emoticana-server.jar
+JAVA_SRC := $(shell find server/java -name '*.java')
 
 RAVDESS ?= $(abspath ../shared/ravdess)
 PORT ?= 10000
 
-.PHONY: venv auth-jar browser postgres serve test sql train train-default bench clean-state
+.PHONY: venv server-jar auth-jar browser postgres serve test sql train train-default bench clean-state
 
 venv: $(STAMP)
 
@@ -21,17 +22,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-auth-jar: $(AUTH_JAR)
+server-jar: $(SERVER_JAR)
+auth-jar: server-jar
 
-$(AUTH_JAR): $(STAMP) $(AUTH_SRC)
+$(SERVER_JAR): $(STAMP) $(JAVA_SRC)
 	@command -v javac >/dev/null || { echo "javac not found: install a JDK 17+ (apt-get install openjdk-17-jdk-headless)" >&2; exit 2; }
 	rm -rf $(@D)/classes && mkdir -p $(@D)/classes
 	javac --release 17 -nowarn -d $(@D)/classes \
-	  -cp "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars", "*"))')" $(AUTH_SRC)
-	jar --create --file $@ -C $(@D)/classes .
+	  -cp "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars", "*"))')" $(JAVA_SRC)
+	# Replaced by a rename, so that a running server keeps reading the jar it opened.
+	jar --create --file $@.tmp -C $(@D)/classes .
+	mv $@.tmp $@
 	rm -rf $(@D)/classes
 
-serve: venv $(AUTH_JAR)
+serve: venv $(SERVER_JAR)
 	exec $(PY) -m server serve
 
 # The console test drives Debian's headless Chromium; install it when missing (needs root or sudo).
@@ -47,7 +51,7 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql libpostgresql-jdbc-java; }
 
-test: venv browser postgres $(AUTH_JAR)
+test: venv browser postgres $(SERVER_JAR)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # make sql FILE=sql/examples/01_audio_functions.sql
@@ -59,7 +63,8 @@ train: venv
 	$(PY) -m server train --view $(VIEW) $(ARGS)
 
 # The shipped model: RAVDESS actors 01-20 from $(RAVDESS), 5-fold speaker cross-validation,
-# then the final model into models/ (the server must be running: make serve).
+# then the final model into models/ (the server must be running, with the folder among its audio roots:
+# EMOTICANA_AUDIO_ROOTS=$(RAVDESS) make serve).
 train-default: venv
 	$(PY) -m server sql sql/training/ravdess.sql --port $(PORT) --hivevar ravdess_dir=$(RAVDESS)
 	$(PY) -m server train --view ravdess_train --port $(PORT) --models-dir models --cv-folds 5 $(ARGS)

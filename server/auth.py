@@ -15,7 +15,6 @@ import hmac
 import os
 import re
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,6 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 #: The Java class HiveServer2 instantiates for CUSTOM authentication.
 PROVIDER_CLASS = "org.emoticana.auth.PasswordFileAuthenticator"
-#: Built by ``make auth-jar`` (part of ``make serve`` and ``make test``) into the virtual environment.
-PROVIDER_JAR = Path(sys.prefix) / "share" / "emoticana" / "emoticana-auth.jar"
 
 _USER = re.compile(r"[^\s:#][^\s:]*")
 

@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         metastore_url=args.metastore_url,
         warehouse=args.warehouse,
         models_dir=args.models_dir,
+        sql_sandbox=None if args.sql_sandbox is None else args.sql_sandbox == "on",
     )
     stop = threading.Event()
 
@@ -178,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "password from env EMOTICANA_METASTORE_PASSWORD; default: Derby under --home)")
     serve.add_argument("--warehouse", help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default HOME/warehouse)")
     serve.add_argument("--models-dir", help="trained models and the active one (env EMOTICANA_MODELS_DIR, default HOME/models)")
+    serve.add_argument("--sql-sandbox", choices=("on", "off"),
+                       help="refuse SQL that reaches server files, programs or code (env EMOTICANA_SQL_SANDBOX, default on)")
     serve.set_defaults(run=_serve)
 
     passwd = commands.add_parser("passwd", help="add a user to the password file or change their password")

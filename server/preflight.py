@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import IO
 
-from server.auth import PROVIDER_JAR, check_password_file
-from server.settings import CONF_FILES, ENV_TLS_KEYSTORE_PASSWORD, MIN_JAVA_MAJOR, Settings
+from server.auth import check_password_file
+from server.settings import CONF_FILES, ENV_TLS_KEYSTORE_PASSWORD, MIN_JAVA_MAJOR, SERVER_JAR, Settings, sql_sandbox_on
 from udfs.errors import ConfigError
 
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
@@ -117,12 +117,13 @@ def check_tls_keystore(keystore: Path, password: str | None) -> None:
         raise ConfigError(f"TLS keystore {keystore} holds no private key entry (the server's key and certificate)")
 
 
-def check_access(settings: Settings) -> None:
-    """Password file and authentication provider, TLS keystore: whichever are turned on."""
+def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
+    """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are turned on."""
     if settings.auth_file is not None:
         check_password_file(settings.auth_file)
-        if not PROVIDER_JAR.is_file():
-            raise ConfigError(f"authentication provider {PROVIDER_JAR} is missing; build it with: make auth-jar")
+    if (settings.auth_file is not None or sql_sandbox_on(settings, spark_defaults)) and not SERVER_JAR.is_file():
+        what = "authentication provider and SQL sandbox" if settings.auth_file is not None else "SQL sandbox"
+        raise ConfigError(f"the {what} jar {SERVER_JAR} is missing; build it with: make server-jar")
     if settings.tls_keystore is not None:
         check_tls_keystore(settings.tls_keystore, settings.tls_keystore_password)
 
@@ -156,7 +157,7 @@ def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
     """All start-up checks, in the order a user would fix them; returns spark-defaults and the lock."""
     check_java()
     spark_defaults = check_conf_dir(settings.conf_dir)
-    check_access(settings)
+    check_access(settings, spark_defaults)
     lock = lock_state_dir(settings.home)
     try:
         check_port_free(settings.host, settings.port)

@@ -7,6 +7,7 @@ file, built-in default.  Code reads keys from here, never from scattered literal
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,8 @@ ENV_METASTORE_PASSWORD = "EMOTICANA_METASTORE_PASSWORD"
 ENV_WAREHOUSE = "EMOTICANA_WAREHOUSE"
 ENV_MODELS_DIR = "EMOTICANA_MODELS_DIR"
 ENV_POSTGRES_JDBC_JAR = "EMOTICANA_POSTGRES_JDBC_JAR"
+#: on (the default) or off: the SQL sandbox (server/java/org/emoticana/sandbox), see README "Threat model".
+ENV_SQL_SANDBOX = "EMOTICANA_SQL_SANDBOX"
 
 DEFAULT_PORT = 10000
 DEFAULT_CONSOLE_PORT = 10080
@@ -80,6 +83,15 @@ KEY_METASTORE_USER = "spark.hadoop.javax.jdo.option.ConnectionUserName"
 KEY_METASTORE_PASSWORD = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 KEY_METASTORE_DRIVER = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
 KEY_PYSPARK_PYTHON = "spark.pyspark.python"
+KEY_SQL_EXTENSIONS = "spark.sql.extensions"
+# The SQL sandbox: the switch (conf/spark-defaults.conf), and the folders it lets SQL read and
+# write, which the server derives and the Java side reads (SqlSandbox.KEY_READ_ROOTS, KEY_WRITE_ROOTS).
+KEY_SQL_SANDBOX = "spark.emoticana.sql.sandbox"
+KEY_SQL_READ_ROOTS = "spark.emoticana.sql.readRoots"
+KEY_SQL_WRITE_ROOTS = "spark.emoticana.sql.writeRoots"
+SQL_SANDBOX_CLASS = "org.emoticana.sandbox.SqlSandbox"
+#: The server's Java classes (password provider, SQL sandbox), built by ``make server-jar`` into the virtual environment.
+SERVER_JAR = Path(sys.prefix) / "share" / "emoticana" / "emoticana-server.jar"
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ class Settings:
     warehouse: str | None = None
     #: Trained versions and the ACTIVE pointer; None: ``home/models``.
     models_home: Path | None = None
+    #: The SQL sandbox on or off from a flag or the environment; None: ``spark-defaults.conf``, else on.
+    sql_sandbox: bool | None = None
 
     @property
     def jdbc_url(self) -> str:
@@ -179,6 +193,7 @@ def load_settings(
     metastore_url: str | None = None,
     warehouse: str | None = None,
     models_dir: str | None = None,
+    sql_sandbox: bool | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
@@ -207,7 +222,28 @@ def load_settings(
         metastore_user=env.get(ENV_METASTORE_USER) or None,
         warehouse=_warehouse(warehouse or env.get(ENV_WAREHOUSE)),
         models_home=_optional_path(models_dir or env.get(ENV_MODELS_DIR)),
+        sql_sandbox=sql_sandbox if sql_sandbox is not None else _optional_flag(env.get(ENV_SQL_SANDBOX), ENV_SQL_SANDBOX),
     )
+
+
+def sql_sandbox_on(settings: Settings, spark_defaults: dict[str, str]) -> bool:
+    """Flag or environment, else ``spark.emoticana.sql.sandbox`` in spark-defaults.conf, else on."""
+    if settings.sql_sandbox is not None:
+        return settings.sql_sandbox
+    value = spark_defaults.get(KEY_SQL_SANDBOX)
+    return True if value is None else _flag(value, f"{KEY_SQL_SANDBOX} in spark-defaults.conf")
+
+
+def sql_sandbox_roots(settings: Settings) -> dict[str, str]:
+    """The folders the sandbox lets SQL read (audio roots and warehouse) and write (the warehouse).
+
+    Comma-separated, since a warehouse URI (``hdfs://host:8020/...``) holds colons.
+    """
+    read = [*settings.audio_roots, str(settings.warehouse_dir)]
+    for root in read:
+        if "," in root:
+            raise ConfigError(f"the SQL sandbox cannot use a folder whose name holds a comma: {root!r}")
+    return {KEY_SQL_READ_ROOTS: ",".join(read), KEY_SQL_WRITE_ROOTS: str(settings.warehouse_dir)}
 
 
 def _optional_path(value: str | None) -> Path | None:
@@ -226,6 +262,10 @@ def _console_port(flag: int | None, env) -> int:
         return 0 if flag == 0 else _port(str(flag), "--console-port")
     value = env.get(ENV_CONSOLE_PORT, str(DEFAULT_CONSOLE_PORT))
     return 0 if value.strip() == "0" else _port(value, ENV_CONSOLE_PORT)
+
+
+def _optional_flag(value: str | None, source: str) -> bool | None:
+    return None if value is None or not value.strip() else _flag(value, source)
 
 
 def _flag(value: str, source: str) -> bool:

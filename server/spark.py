@@ -8,7 +8,7 @@ import time
 
 from pyspark.sql import SparkSession
 
-from server.auth import PROVIDER_CLASS, PROVIDER_JAR
+from server.auth import PROVIDER_CLASS
 from server.metastore import metastore_conf
 from server.code_zip import build_code_zip, is_local_master
 from server.settings import (
@@ -26,11 +26,16 @@ from server.settings import (
     KEY_DRIVER_JAVA_OPTIONS,
     KEY_METASTORE_URL,
     KEY_PYSPARK_PYTHON,
+    KEY_SQL_EXTENSIONS,
     KEY_THRIFT_HOST,
     KEY_THRIFT_PORT,
     KEY_WAREHOUSE,
     PROJECT_ROOT,
+    SERVER_JAR,
+    SQL_SANDBOX_CLASS,
     Settings,
+    sql_sandbox_on,
+    sql_sandbox_roots,
 )
 from udfs.errors import ConfigError
 from udfs.model_cache import ENV_TF_THREADS
@@ -66,7 +71,7 @@ def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str,
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"-D{HIVE_CUSTOM_AUTH_CLASS}={PROVIDER_CLASS}"
         # The system class path, where HiveConf.getClass finds it (spark.jars would not do).
         classpath = spark_defaults.get(KEY_DRIVER_CLASSPATH, "")
-        conf[KEY_DRIVER_CLASSPATH] = ":".join(p for p in (classpath, str(PROVIDER_JAR)) if p)
+        conf[KEY_DRIVER_CLASSPATH] = ":".join(p for p in (classpath, str(SERVER_JAR)) if p)
     if settings.tls_keystore is not None:
         conf[f"spark.hadoop.{HIVE_USE_SSL}"] = "true"
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PATH}"] = str(settings.tls_keystore)
@@ -74,6 +79,19 @@ def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str,
         # way that reached the Thrift service's HiveConf (see README, TLS).
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PASSWORD}"] = settings.tls_keystore_password or ""
     return conf
+
+
+def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str, str]:
+    """The SQL sandbox extension and its roots, unless turned off (README, "Threat model")."""
+    if not sql_sandbox_on(settings, spark_defaults):
+        return {}
+    extensions = [e for e in (spark_defaults.get(KEY_SQL_EXTENSIONS, ""), SQL_SANDBOX_CLASS) if e]
+    return {
+        KEY_SQL_EXTENSIONS: ",".join(dict.fromkeys(extensions)),
+        # On the system class path, where the session finds the extension when it starts.
+        KEY_DRIVER_CLASSPATH: os.pathsep.join(p for p in (spark_defaults.get(KEY_DRIVER_CLASSPATH, ""), str(SERVER_JAR)) if p),
+        **sql_sandbox_roots(settings),
+    }
 
 
 def launch_environment(settings: Settings) -> None:
@@ -122,13 +140,14 @@ def build_spark(
     if catalog == "hive":
         access = access_conf(settings, spark_defaults)
         shared_catalog = metastore_conf(settings, spark_defaults)
+        sandbox = sandbox_conf(settings, spark_defaults)
         java_opts = " ".join(o for o in (spark_defaults.get(KEY_DRIVER_JAVA_OPTIONS, ""), access.pop(KEY_DRIVER_JAVA_OPTIONS, "")) if o)
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
-        # Both may add jars (the auth provider, the PostgreSQL driver) to the system class path.
-        classpath = [p for part in (access.pop(KEY_DRIVER_CLASSPATH, ""), shared_catalog.pop(KEY_DRIVER_CLASSPATH, ""))
-                     for p in part.split(os.pathsep) if p]
-        conf.update(access)
-        conf.update(shared_catalog)
+        # Each may add jars (the server's jar, the PostgreSQL driver) to the system class path.
+        parts = (access, shared_catalog, sandbox)
+        classpath = [p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+        for part in parts:
+            conf.update(part)
         if classpath:
             conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(classpath))
     code_zip = None

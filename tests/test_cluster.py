@@ -39,8 +39,9 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clips_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("cluster-clips")
+def clips_dir(audio_root) -> Path:
+    # Under the local server's audio root: the SQL sandbox refuses table locations elsewhere.
+    directory = audio_root / "cluster-clips"
     rng = np.random.default_rng(5)
     for index in range(KILL_CLIPS):
         samples = voiced_signal(rng, sample_rate=16000, seconds=1.0 + 0.5 * (index % 4), f0=80 + 3 * index)

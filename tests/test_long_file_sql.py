@@ -55,8 +55,10 @@ def worker_peaks_mb(server) -> dict[int, float]:
     return peaks
 
 
-def test_two_hour_file_in_a_binary_table(server, cursor, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("long-recordings")
+def test_two_hour_file_in_a_binary_table(server, cursor, audio_root):
+    # Under the audio root: the SQL sandbox refuses table and view locations anywhere else.
+    directory = audio_root / "long-recordings"
+    directory.mkdir(exist_ok=True)
     long_file = write_long_wav(directory / "two_hours.wav", TWO_HOURS_S)
     assert sf.info(str(long_file)).duration == pytest.approx(TWO_HOURS_S)
     write_clip(directory / "short.wav", voiced_signal(np.random.default_rng(4), sample_rate=SAMPLE_RATE, seconds=1.5),
@@ -65,7 +67,8 @@ def test_two_hour_file_in_a_binary_table(server, cursor, tmp_path_factory):
              "audio_info(content).error, size(mfcc(content)), emotion(content) IS NOT NULL FROM {} ORDER BY 1")
     # The baseline is a worker that has run the same query on short clips (TensorFlow and the
     # model loaded), not whatever state earlier tests left the workers in.
-    warm = tmp_path_factory.mktemp("short-recordings")
+    warm = audio_root / "short-recordings"
+    warm.mkdir(exist_ok=True)
     for index in range(4):
         write_clip(warm / f"short{index}.wav", voiced_signal(np.random.default_rng(index), sample_rate=SAMPLE_RATE, seconds=1.5),
                    SAMPLE_RATE, subtype="PCM_16")

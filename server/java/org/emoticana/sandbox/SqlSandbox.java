@@ -1,0 +1,476 @@
+package org.emoticana.sandbox;
+
+import java.net.URI;
+import java.util.IdentityHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.SparkConf;
+import org.apache.spark.QueryContext;
+import org.apache.spark.sql.AnalysisException;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.SparkSessionExtensions;
+import org.apache.spark.sql.catalyst.catalog.CatalogStorageFormat;
+import org.apache.spark.sql.catalyst.catalog.CatalogTable;
+import org.apache.spark.sql.catalyst.expressions.CallMethodViaReflection;
+import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.catalyst.expressions.SubqueryExpression;
+import org.apache.spark.sql.catalyst.plans.logical.CreateNamespace;
+import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
+import org.apache.spark.sql.catalyst.plans.logical.ScriptTransformation;
+import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceLocation;
+import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceProperties;
+import org.apache.spark.sql.catalyst.trees.TreeNode;
+import org.apache.spark.sql.execution.command.AlterDatabaseSetLocationCommand;
+import org.apache.spark.sql.execution.command.AlterTableAddPartitionCommand;
+import org.apache.spark.sql.execution.command.AlterTableSetLocationCommand;
+import org.apache.spark.sql.execution.command.CreateDataSourceTableAsSelectCommand;
+import org.apache.spark.sql.execution.command.CreateDatabaseCommand;
+import org.apache.spark.sql.execution.command.CreateFunctionCommand;
+import org.apache.spark.sql.execution.command.SetCommand;
+import org.apache.spark.sql.execution.datasources.CreateTempViewUsing;
+import org.apache.spark.sql.execution.datasources.DataSource$;
+import org.apache.spark.sql.execution.datasources.FileFormat;
+import org.apache.spark.sql.execution.datasources.FileIndex;
+import org.apache.spark.sql.execution.datasources.HadoopFsRelation;
+import org.apache.spark.sql.execution.datasources.InsertIntoHadoopFsRelationCommand;
+import org.apache.spark.sql.execution.datasources.v2.FileDataSourceV2;
+import org.apache.spark.sql.execution.datasources.v2.FileTable;
+import org.apache.spark.sql.hive.execution.CreateHiveTableAsSelectCommand;
+import org.apache.spark.sql.hive.execution.InsertIntoHiveTable;
+import org.apache.spark.sql.internal.SQLConf;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import scala.Option;
+import scala.Tuple2;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.runtime.AbstractFunction1;
+import scala.runtime.BoxedUnit;
+
+/**
+ * Emoticana's SQL sandbox: a Spark SQL extension ({@code spark.sql.extensions}) whose check rule
+ * refuses, before anything runs, the statements that would reach the server's files, programs or
+ * code: locations outside the allowed roots, writes outside the warehouse, {@code INSERT
+ * OVERWRITE DIRECTORY}, {@code LOAD DATA}, {@code ADD JAR/FILE/ARCHIVE}, {@code CREATE FUNCTION
+ * ... AS 'class'}, {@code reflect}/{@code java_method}, {@code TRANSFORM ... USING}, data sources
+ * that are not files, and {@code SET} of settings that would reopen any of these.
+ *
+ * <p>Check rules see the analysed plan of every statement, commands included, in every session
+ * (the Thrift server's sessions share the root session's extensions), and again for the plans a
+ * command builds and runs inside (the insert of a {@code CREATE TABLE AS SELECT}, the statement
+ * of {@code EXECUTE IMMEDIATE}).
+ */
+public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, BoxedUnit> {
+
+    /** Folders SQL may read as table or view locations (audio roots and the warehouse), comma-separated. */
+    public static final String KEY_READ_ROOTS = "spark.emoticana.sql.readRoots";
+    /** Folders SQL may write (the warehouse), comma-separated. */
+    public static final String KEY_WRITE_ROOTS = "spark.emoticana.sql.writeRoots";
+
+    /** Settings no session may change, with the prefixes and endings below. */
+    private static final Set<String> FIXED_KEYS = Set.of(
+            "spark.sql.runsqlonfiles",
+            "spark.sql.sources.usev1sourcelist",
+            "spark.sql.legacy.setcommandrejectssparkcoreconfs");
+    private static final String[] FIXED_PREFIXES = {
+        "spark.emoticana.", "spark.sql.catalog.", "spark.sql.extensions", "spark.sql.warehouse.", "spark.sql.hive.",
+        "spark.hadoop.", "fs.", "hadoop.", "mapreduce.", "mapred.", "datanucleus.", "javax.jdo.",
+        // Hive settings Spark acts on: scratch and staging folders, the metastore, resources, hooks.
+        // Not hive.* as a whole: JDBC clients send some when the session opens (beeline: hive.server2.thrift.resultset.*).
+        "hive.exec.", "hive.metastore.", "hive.security.", "hive.downloaded.resources.", "hive.aux.", "hive.reloadable.aux.",
+    };
+    /** Settings that name a class, a program or a place on disk. */
+    private static final String[] FIXED_ENDINGS = {"class", "classes", "python", "dir", "path", "location", "jars", "url"};
+    /** Hive settings that only tune dynamic-partition inserts. */
+    private static final String[] OPEN_HIVE_KEYS = {"hive.exec.dynamic.partition", "hive.exec.max.dynamic.partitions"};
+    /** Option names that carry a path or URL, compared in lower case by their ending. */
+    private static final String[] PATH_OPTION_ENDINGS = {"path", "paths", "location", "url", "uri", "file"};
+
+    @Override
+    public BoxedUnit apply(SparkSessionExtensions extensions) {
+        extensions.injectCheckRule(new AbstractFunction1<SparkSession, scala.Function1<LogicalPlan, BoxedUnit>>() {
+            @Override
+            public scala.Function1<LogicalPlan, BoxedUnit> apply(SparkSession session) {
+                return new Check(session);
+            }
+        });
+        return BoxedUnit.UNIT;
+    }
+
+    /** The setting is fixed by the sandbox: the reason, or null when a session may change it. */
+    static String fixedReason(String key) {
+        String lower = key.trim().toLowerCase(Locale.ROOT);
+        if (lower.startsWith("hivevar:")) {
+            return null;  // script variables (beeline --hivevar audio_dir=...), only ever substituted into SQL
+        }
+        if (lower.equals("spark.sql.runsqlonfiles")) {
+            return "it would reopen reading files through SQL";
+        }
+        if (FIXED_KEYS.contains(lower)) {
+            return "it is fixed by the server";
+        }
+        for (String open : OPEN_HIVE_KEYS) {
+            if (lower.startsWith(open)) {
+                return null;
+            }
+        }
+        for (String prefix : FIXED_PREFIXES) {
+            if (lower.startsWith(prefix)) {
+                return "settings under " + prefix + "* are fixed by the server";
+            }
+        }
+        for (String ending : FIXED_ENDINGS) {
+            if (lower.endsWith(ending)) {
+                return "settings that name a class, a program or a place on disk are fixed by the server";
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Throws the AnalysisException that refuses a statement (Spark reports it to the client like
+     * its own analysis errors). Declared to return, so that callers can write {@code throw refusal(...)}.
+     */
+    static RuntimeException refusal(String message) {
+        throw SqlSandbox.<RuntimeException>unchecked(new AnalysisException("emoticana: " + message, Option.empty(),
+                Option.empty(), Option.empty(), Option.empty(), scala.collection.immutable.Map$.MODULE$.empty(), new QueryContext[0]));
+    }
+
+    /** AnalysisException is a checked exception to Java, whereas Scala check rules throw it freely. */
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> T unchecked(Throwable exception) throws T {
+        throw (T) exception;
+    }
+
+    /** The check rule of one session. */
+    static final class Check extends AbstractFunction1<LogicalPlan, BoxedUnit> {
+        private final SparkSession session;
+        private final AllowedRoots readRoots;
+        private final AllowedRoots writeRoots;
+        private final URI defaultFs;
+
+        Check(SparkSession session) {
+            this.session = session;
+            SparkConf conf = session.sparkContext().getConf();
+            this.defaultFs = FileSystem.getDefaultUri(session.sparkContext().hadoopConfiguration());
+            this.readRoots = AllowedRoots.parse(required(conf, KEY_READ_ROOTS), defaultFs);
+            this.writeRoots = AllowedRoots.parse(required(conf, KEY_WRITE_ROOTS), defaultFs);
+        }
+
+        private static String required(SparkConf conf, String key) {
+            if (!conf.contains(key)) {
+                throw new IllegalStateException("emoticana: the SQL sandbox needs the Spark setting " + key
+                        + " (set by the server from EMOTICANA_AUDIO_ROOTS and the warehouse)");
+            }
+            return conf.get(key);
+        }
+
+        @Override
+        public BoxedUnit apply(LogicalPlan plan) {
+            checkSessionSettings();
+            new Walk().plan(plan);
+            return BoxedUnit.UNIT;
+        }
+
+        /**
+         * A JDBC client can pass settings when it opens a session (URL {@code ?key=value}, PyHive
+         * {@code configuration}); they reach the session without a SET statement, so every
+         * statement compares the fixed settings with the server's own.
+         */
+        private void checkSessionSettings() {
+            SQLConf conf = session.sessionState().conf();
+            SparkConf server = session.sharedState().conf();
+            for (Map.Entry<String, String> entry : CollectionConverters.asJava(conf.getAllConfs()).entrySet()) {
+                String key = entry.getKey();
+                if (fixedReason(key) == null) {
+                    continue;
+                }
+                String serverValue = server.contains(key) ? server.get(key) : null;
+                if (!Objects.equals(entry.getValue(), serverValue)) {
+                    throw refusal("setting " + key + "=" + entry.getValue() + " in this session is refused: "
+                            + fixedReason(key) + " (SQL sandbox)");
+                }
+            }
+        }
+
+        private void readable(String what, String path) {
+            readable(what, new org.apache.hadoop.fs.Path(path));
+        }
+
+        private void readable(String what, URI location) {
+            readable(what, new org.apache.hadoop.fs.Path(location));
+        }
+
+        private void readable(String what, org.apache.hadoop.fs.Path path) {
+            check(what, path, readRoots, "is outside the allowed roots (" + readRoots.display()
+                    + "); add its folder to EMOTICANA_AUDIO_ROOTS");
+        }
+
+        private void writable(String what, String path) {
+            writable(what, new org.apache.hadoop.fs.Path(path));
+        }
+
+        private void writable(String what, URI location) {
+            writable(what, new org.apache.hadoop.fs.Path(location));
+        }
+
+        private void writable(String what, org.apache.hadoop.fs.Path path) {
+            check(what, path, writeRoots, "is outside the warehouse (" + writeRoots.display()
+                    + "), the only place SQL may write");
+        }
+
+        private void check(String what, org.apache.hadoop.fs.Path path, AllowedRoots roots, String outside) {
+            boolean inside;
+            try {
+                inside = roots.contains(path, defaultFs);
+            } catch (IllegalArgumentException e) {
+                throw refusal(what + " refused: " + e.getMessage() + " (SQL sandbox)");
+            }
+            if (!inside) {
+                throw refusal(what + " '" + path + "' " + outside);
+            }
+        }
+
+        private void provider(String provider) {
+            if (provider == null || provider.equalsIgnoreCase("hive")) {
+                return;
+            }
+            Class<?> source;
+            try {
+                source = DataSource$.MODULE$.lookupDataSource(provider, session.sessionState().conf());
+            } catch (RuntimeException e) {
+                return;  // Spark itself refuses an unknown data source with its own message
+            }
+            if (!FileFormat.class.isAssignableFrom(source) && !FileDataSourceV2.class.isAssignableFrom(source)) {
+                throw refusal("data source '" + provider + "' is refused: SQL reads only files (parquet, orc, csv, "
+                        + "json, text, binaryFile, ...) inside the allowed roots");
+            }
+        }
+
+        /** One traversal of a plan, its subqueries and the plans commands hold in fields. */
+        private final class Walk {
+            private final IdentityHashMap<Object, Boolean> seen = new IdentityHashMap<>();
+
+            void plan(LogicalPlan node) {
+                if (node == null || seen.put(node, Boolean.TRUE) != null) {
+                    return;
+                }
+                command(node);
+                fields(node, 0);
+                for (Expression expression : CollectionConverters.asJava(node.expressions())) {
+                    expression(expression);
+                }
+                for (LogicalPlan child : CollectionConverters.asJava(node.children())) {
+                    plan(child);
+                }
+                for (Object inner : CollectionConverters.asJava(node.innerChildren())) {
+                    if (inner instanceof LogicalPlan) {
+                        plan((LogicalPlan) inner);
+                    }
+                }
+            }
+
+            void expression(Expression expression) {
+                if (seen.put(expression, Boolean.TRUE) != null) {
+                    return;
+                }
+                if (expression instanceof CallMethodViaReflection) {
+                    throw refusal("reflect/java_method is refused: it calls Java methods inside the server (SQL sandbox)");
+                }
+                if (expression instanceof SubqueryExpression) {
+                    plan(((SubqueryExpression) expression).plan());
+                }
+                fields(expression, 0);
+                for (Expression child : CollectionConverters.asJava(expression.children())) {
+                    expression(child);
+                }
+            }
+
+            /** Statements refused whatever their arguments, and the locations commands name as strings. */
+            void command(LogicalPlan node) {
+                String name = node.getClass().getSimpleName();
+                switch (name) {
+                    case "InsertIntoDir":
+                    case "InsertIntoDataSourceDirCommand":
+                    case "InsertIntoHiveDirCommand":
+                        throw refusal("INSERT OVERWRITE DIRECTORY is refused: it writes files on the server (SQL sandbox)");
+                    case "LoadDataCommand":
+                        throw refusal("LOAD DATA is refused: it copies or moves server files into a table; "
+                                + "create a table over a folder inside the audio roots instead (SQL sandbox)");
+                    case "AddJarsCommand":
+                    case "AddFilesCommand":
+                    case "AddArchivesCommand":
+                        throw refusal("ADD JAR/FILE/ARCHIVE is refused: it loads server files or code into the server (SQL sandbox)");
+                    default:
+                        break;
+                }
+                if (node instanceof ScriptTransformation) {
+                    throw refusal("TRANSFORM ... USING is refused: it runs a program on the server (SQL sandbox)");
+                }
+                if (node instanceof CreateFunctionCommand) {
+                    throw refusal("CREATE FUNCTION ... AS '" + ((CreateFunctionCommand) node).className()
+                            + "' is refused: it loads Java code into the server (SQL sandbox); "
+                            + "SQL functions (CREATE FUNCTION ... RETURN expression) are allowed");
+                }
+                if (node instanceof SetCommand) {
+                    Option<Tuple2<String, Option<String>>> kv = ((SetCommand) node).kv();
+                    if (kv.isDefined() && kv.get()._2().isDefined() && fixedReason(kv.get()._1()) != null) {
+                        throw refusal("SET " + kv.get()._1().trim() + " is refused: " + fixedReason(kv.get()._1()) + " (SQL sandbox)");
+                    }
+                } else if (node instanceof CreateTempViewUsing) {
+                    provider(((CreateTempViewUsing) node).provider());
+                } else if (node instanceof AlterTableSetLocationCommand) {
+                    readable("table location", ((AlterTableSetLocationCommand) node).location());
+                } else if (node instanceof AlterTableAddPartitionCommand) {
+                    for (Tuple2<scala.collection.immutable.Map<String, String>, Option<String>> spec
+                            : CollectionConverters.asJava(((AlterTableAddPartitionCommand) node).partitionSpecsAndLocs())) {
+                        if (spec._2().isDefined()) {
+                            readable("partition location", spec._2().get());
+                        }
+                    }
+                } else if (node instanceof CreateNamespace) {
+                    databaseLocation(((CreateNamespace) node).properties());
+                } else if (node instanceof SetNamespaceProperties) {
+                    databaseLocation(((SetNamespaceProperties) node).properties());
+                } else if (node instanceof SetNamespaceLocation) {
+                    writable("database location", ((SetNamespaceLocation) node).location());
+                } else if (node instanceof CreateDatabaseCommand) {
+                    Option<String> path = ((CreateDatabaseCommand) node).path();
+                    if (path.isDefined()) {
+                        writable("database location", path.get());
+                    }
+                } else if (node instanceof AlterDatabaseSetLocationCommand) {
+                    writable("database location", ((AlterDatabaseSetLocationCommand) node).location());
+                } else if (node instanceof InsertIntoHadoopFsRelationCommand) {
+                    writable("writing to", ((InsertIntoHadoopFsRelationCommand) node).outputPath());
+                } else if (node instanceof InsertIntoHiveTable) {
+                    tableWrite(((InsertIntoHiveTable) node).table());
+                } else if (node instanceof CreateDataSourceTableAsSelectCommand) {
+                    tableWrite(((CreateDataSourceTableAsSelectCommand) node).table());
+                } else if (node instanceof CreateHiveTableAsSelectCommand) {
+                    tableWrite(((CreateHiveTableAsSelectCommand) node).tableDesc());
+                }
+            }
+
+            /** Managed tables of a database are written under its location, so it must be in the warehouse. */
+            void databaseLocation(scala.collection.immutable.Map<String, String> properties) {
+                Option<String> location = properties.get("location");
+                if (location.isDefined()) {
+                    writable("database location", location.get());
+                }
+            }
+
+            void tableWrite(CatalogTable table) {
+                Option<URI> location = table.storage().locationUri();
+                if (location.isDefined()) {
+                    writable("writing to table " + table.identifier().unquotedString() + " at", location.get());
+                }
+            }
+
+            /** Locations and path options held anywhere in a node's fields: tables, storage, options, relations. */
+            void fields(Object holder, int depth) {
+                if (holder instanceof scala.Product) {
+                    scala.collection.Iterator<Object> values = ((scala.Product) holder).productIterator();
+                    while (values.hasNext()) {
+                        value(values.next(), depth + 1);
+                    }
+                }
+            }
+
+            @SuppressWarnings("unchecked")
+            void value(Object value, int depth) {
+                if (value == null || depth > 6) {
+                    return;
+                }
+                if (value instanceof LogicalPlan) {
+                    plan((LogicalPlan) value);
+                } else if (value instanceof TreeNode) {
+                    return;  // expressions are walked on their own
+                } else if (value instanceof CatalogTable) {
+                    CatalogTable table = (CatalogTable) value;
+                    if (table.provider().isDefined()) {
+                        provider(table.provider().get());
+                    }
+                    storage("table " + table.identifier().unquotedString() + " location", table.storage());
+                    // TBLPROPERTIES too: Hive's Avro SerDe reads its schema from 'avro.schema.url'.
+                    options(CollectionConverters.asJava(table.properties()));
+                } else if (value instanceof CatalogStorageFormat) {
+                    storage("location", (CatalogStorageFormat) value);
+                } else if (value instanceof HadoopFsRelation) {
+                    value(((HadoopFsRelation) value).location(), depth + 1);
+                    options(CollectionConverters.asJava(((HadoopFsRelation) value).options()));
+                } else if (value instanceof FileIndex) {
+                    for (org.apache.hadoop.fs.Path root : CollectionConverters.asJava(((FileIndex) value).rootPaths())) {
+                        readable("file source", root);
+                    }
+                } else if (value instanceof FileTable) {
+                    options(((FileTable) value).properties());
+                } else if (value.getClass().getName().equals("org.apache.spark.sql.execution.datasources.jdbc.JDBCRelation")) {
+                    throw refusal("data source 'jdbc' is refused: SQL reads only files inside the allowed roots (SQL sandbox)");
+                } else if (value instanceof org.apache.hadoop.fs.Path) {
+                    readable("path", (org.apache.hadoop.fs.Path) value);
+                } else if (value instanceof scala.collection.Map) {
+                    options(CollectionConverters.asJava((scala.collection.Map<Object, Object>) value));
+                } else if (value instanceof Map) {
+                    options((Map<Object, Object>) value);
+                } else if (value instanceof Option) {
+                    Option<Object> option = (Option<Object>) value;
+                    if (option.isDefined()) {
+                        value(option.get(), depth + 1);
+                    }
+                } else if (value instanceof Tuple2) {
+                    value(((Tuple2<Object, Object>) value)._1(), depth + 1);
+                    value(((Tuple2<Object, Object>) value)._2(), depth + 1);
+                } else if (value instanceof scala.collection.Iterable) {
+                    scala.collection.Iterator<Object> items = ((scala.collection.Iterable<Object>) value).iterator();
+                    while (items.hasNext()) {
+                        value(items.next(), depth + 1);
+                    }
+                } else if (value.getClass().getName().startsWith("org.apache.spark.sql.catalyst.plans.logical.TableSpec")) {
+                    fields(value, depth);
+                }
+            }
+
+            void storage(String what, CatalogStorageFormat storage) {
+                if (storage.locationUri().isDefined()) {
+                    readable(what, storage.locationUri().get());
+                }
+                options(CollectionConverters.asJava(storage.properties()));
+            }
+
+            <K, V> void options(Map<K, V> options) {
+                for (Map.Entry<K, V> entry : options.entrySet()) {
+                    if (!(entry.getKey() instanceof String) || !(entry.getValue() instanceof String)) {
+                        continue;
+                    }
+                    String key = ((String) entry.getKey()).toLowerCase(Locale.ROOT);
+                    String text = (String) entry.getValue();
+                    for (String ending : PATH_OPTION_ENDINGS) {
+                        if (key.endsWith(ending)) {
+                            for (String path : paths(key, text)) {
+                                readable("option " + entry.getKey(), path);
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The ``paths`` option is a JSON array of paths (DataFrameReader.load); every other one is a single path. */
+    static String[] paths(String key, String value) {
+        if (key.equals("paths") && value.trim().startsWith("[")) {
+            try {
+                return new ObjectMapper().readValue(value, String[].class);
+            } catch (java.io.IOException e) {
+                throw refusal("option paths '" + value + "' is not a JSON array of paths");
+            }
+        }
+        return new String[] {value};
+    }
+}
