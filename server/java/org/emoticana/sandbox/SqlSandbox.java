@@ -107,6 +107,11 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
         if (lower.startsWith("hivevar:")) {
             return null;  // script variables (beeline --hivevar audio_dir=...), only ever substituted into SQL
         }
+        if (!lower.contains(".")) {
+            // Every Spark, Hive and Hadoop setting has a dotted name; a plain name is a variable
+            // (HiveServer2 stores a session's --hivevar audio_dir as "audio_dir").
+            return null;
+        }
         if (lower.equals("spark.sql.runsqlonfiles")) {
             return "it would reopen reading files through SQL";
         }
