@@ -104,6 +104,28 @@ def seed_baseline(clip_dir: Path, model_dir: Path, cores: int) -> float:
 
 
 # (b), (d), (e) ------------------------------------------------------------------------------------
+def process_tree_cpu(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of ``root`` and its descendants, by command (Linux /proc; {} elsewhere).
+
+    Other work on the machine stretches wall time but hardly CPU time, so CPU per file
+    compares two builds of the server better than files/s on a busy machine.
+    """
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    totals: dict[str, float] = {}
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{pid}/comm").read_text().strip()
+            children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        totals[command] = totals.get(command, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        pending.extend(int(c) for c in children)
+    return totals
+
+
 def server_figures(clip_dir: Path, first_dir: Path, home: Path, *, expected: int, runs: int = 2, conf: list[str] = ()) -> dict:
     from pyhive import hive
 
@@ -131,13 +153,17 @@ def server_figures(clip_dir: Path, first_dir: Path, home: Path, *, expected: int
         cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
         rates = []
         for _ in range(max(2, runs)):
+            cpu_before = process_tree_cpu(server.pid)
             t = time.monotonic()
             cursor.execute("SELECT path, emotion(content) FROM bench_clips")
             count = len(cursor.fetchall())
             if count != expected:
                 raise SystemExit(f"the server classified {count} clips of {expected} under {clip_dir}")
             rates.append(count / (time.monotonic() - t))
-            print(f"(b) run {len(rates)}: {rates[-1]:.1f} files/s", file=sys.stderr)
+            cpu_after = process_tree_cpu(server.pid)
+            cpu = {k: 1000 * (cpu_after[k] - cpu_before.get(k, 0.0)) / count for k in cpu_after}
+            print(f"(b) run {len(rates)}: {rates[-1]:.1f} files/s; CPU ms per file: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v >= 0.01), file=sys.stderr)
         warm = rates[1:]
         return {"ready_s": ready_s, "first_s": first_s, "first_rows": len(first_rows),
                 "server_fps": statistics.median(warm), "server_cold_fps": rates[0], "server_warm_runs": warm, "select1_p50": statistics.median(select1), "select1_p99": percentile(select1, 99)}
