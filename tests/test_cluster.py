@@ -52,7 +52,9 @@ def clips_dir(audio_root) -> Path:
 def classify(cursor, clips: Path) -> list[tuple[str, str]]:
     cursor.execute(f"CREATE TABLE IF NOT EXISTS cluster_clips USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')")
     # Spark packs files into a partition while the sum so far (each file counted with
-    # openCostInBytes, 4 MB) plus the next file's size stays under this: one clip each.
+    # openCostInBytes, here Spark's default 4 MB, not the server's 64 KB) plus the next
+    # file's size stays under maxPartitionBytes: one clip each.
+    cursor.execute("SET spark.sql.files.openCostInBytes=4MB")
     cursor.execute("SET spark.sql.files.maxPartitionBytes=4MB")
     cursor.execute(CLASSIFY)
     return [tuple(row) for row in cursor.fetchall()]
