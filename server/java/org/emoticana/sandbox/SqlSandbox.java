@@ -194,12 +194,30 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 if (fixedReason(key) == null) {
                     continue;
                 }
-                String serverValue = server.contains(key) ? server.get(key) : null;
-                if (!Objects.equals(entry.getValue(), serverValue)) {
+                if (!Objects.equals(entry.getValue(), serverValue(server, key))) {
                     throw refusal("setting " + key + "=" + entry.getValue() + " in this session is refused: "
                             + fixedReason(key) + " (SQL sandbox)");
                 }
             }
+        }
+
+        /**
+         * The value the server itself gives a setting: a Spark setting, a Hadoop/Hive setting given as
+         * {@code spark.hadoop.KEY}, or a JVM system property (HiveServer2 copies the Hive settings it
+         * was started with, such as the password provider's class, into every session).
+         */
+        private String serverValue(SparkConf server, String key) {
+            if (server.contains(key)) {
+                return server.get(key);
+            }
+            if (server.contains("spark.hadoop." + key)) {
+                return server.get("spark.hadoop." + key);
+            }
+            String property = System.getProperty(key);
+            if (property != null) {
+                return property;
+            }
+            return session.sparkContext().hadoopConfiguration().get(key);
         }
 
         private void readable(String what, String path) {
