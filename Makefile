@@ -74,7 +74,7 @@ bench: venv
 	$(PY) bench/bench_inference.py --audio $(RAVDESS) $(ARGS)
 
 # 8 concurrent JDBC clients with mixed work for 5 minutes against a server of its own (README
-# "Load and durability"); ARGS="--port 10000" uses a running server instead. Not part of the tests.
+# "Load and durability"); ARGS="--port 10000 --audio-dir DIR" uses a running server instead (DIR inside its audio roots). Not part of the tests.
 .PHONY: load
 load: venv
 	$(PY) bench/load_clients.py $(ARGS)

@@ -306,11 +306,16 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=8, help="clips in the generated audio table")
     parser.add_argument("--port", type=int, help="use the server already running on 127.0.0.1:PORT")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--audio-dir", type=Path,
+                        help="with --port: a folder inside the server's EMOTICANA_AUDIO_ROOTS for the generated clips "
+                             "(the SQL sandbox refuses tables elsewhere); default: a temporary folder")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="emoticana-load-"))
     server = None
     try:
         clip_dir = work / "audio"
+        if args.audio_dir is not None:
+            clip_dir = Path(tempfile.mkdtemp(prefix="emoticana-load-", dir=args.audio_dir))
         write_clips(clip_dir, args.clips)
         port = args.port
         if port is None:
@@ -320,6 +325,8 @@ def main(argv=None) -> int:
         if server is not None:
             stop_server(server)
         shutil.rmtree(work, ignore_errors=True)
+        if args.audio_dir is not None:
+            shutil.rmtree(clip_dir, ignore_errors=True)
     print_figures(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))

@@ -28,14 +28,15 @@ def load_server(tmp_path_factory, audio_root):
     running.stop()
 
 
-def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, tmp_path):
+def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, audio_root, tmp_path):
     figures_file = tmp_path / "load.json"
     result = subprocess.run(
         [sys.executable, "bench/load_clients.py", "--clients", "8", "--duration-s", "35", "--max-queries", "3000",
-         "--port", str(load_server.port), "--json", str(figures_file)],
+         "--port", str(load_server.port), "--json", str(figures_file), "--audio-dir", str(audio_root)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
     )
     print(result.stdout)
+    assert figures_file.exists(), result.stdout + result.stderr
     figures = json.loads(figures_file.read_text())
     assert figures["errors"] == [] and figures["violations"] == [], result.stdout + result.stderr
     assert result.returncode == 0
