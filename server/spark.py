@@ -70,8 +70,7 @@ def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str,
         # hive-site.xml and system properties, not Spark's settings.
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"-D{HIVE_CUSTOM_AUTH_CLASS}={PROVIDER_CLASS}"
         # The system class path, where HiveConf.getClass finds it (spark.jars would not do).
-        classpath = spark_defaults.get(KEY_DRIVER_CLASSPATH, "")
-        conf[KEY_DRIVER_CLASSPATH] = ":".join(p for p in (classpath, str(SERVER_JAR)) if p)
+        conf[KEY_DRIVER_CLASSPATH] = str(SERVER_JAR)
     if settings.tls_keystore is not None:
         conf[f"spark.hadoop.{HIVE_USE_SSL}"] = "true"
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PATH}"] = str(settings.tls_keystore)
@@ -89,7 +88,7 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
     return {
         KEY_SQL_EXTENSIONS: ",".join(dict.fromkeys(extensions)),
         # On the system class path, where the session finds the extension when it starts.
-        KEY_DRIVER_CLASSPATH: os.pathsep.join(p for p in (spark_defaults.get(KEY_DRIVER_CLASSPATH, ""), str(SERVER_JAR)) if p),
+        KEY_DRIVER_CLASSPATH: str(SERVER_JAR),
         **sql_sandbox_roots(settings),
     }
 
@@ -143,13 +142,15 @@ def build_spark(
         sandbox = sandbox_conf(settings, spark_defaults)
         java_opts = " ".join(o for o in (spark_defaults.get(KEY_DRIVER_JAVA_OPTIONS, ""), access.pop(KEY_DRIVER_JAVA_OPTIONS, "")) if o)
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
-        # Each may add jars (the server's jar, the PostgreSQL driver) to the system class path.
+        # Each may add jars (the server's jar, the PostgreSQL driver) to the system class path,
+        # after the operator's own from spark-defaults.conf.
         parts = (access, shared_catalog, sandbox)
-        classpath = [p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+        added = [p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
         for part in parts:
             conf.update(part)
-        if classpath:
-            conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(classpath))
+        if added:
+            operator = [p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+            conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))
     code_zip = None
     if not is_local_master(settings.master):
         code_zip = build_code_zip(settings.home / CODE_ZIP_DIR)
