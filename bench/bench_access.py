@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, percentile, select1_latencies  # noqa: E402
+from bench.common import BenchServer, percentile, select1_latencies  # noqa: E402
 from server.auth import DEFAULT_ITERATIONS, set_password  # noqa: E402
 from server.thrift import connect  # noqa: E402
 
@@ -52,22 +50,11 @@ def main() -> int:
     users = work / "users"
     set_password(users, "default_cost", PASSWORD)
     set_password(users, "low_cost", PASSWORD, iterations=1000)
-    port = free_port()
-    started = time.monotonic()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(work / "home"),
-         "--console-port", "0", "--audio-roots", str(work), "--auth-file", str(users)],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        for line in server.stdout:
-            if line.startswith("Emoticana ready:"):
-                break
-        else:
-            sys.exit("the server exited before it was ready")
-        ready_s = time.monotonic() - started
+    with BenchServer("--home", str(work / "home"), "--console-port", "0", "--audio-roots", str(work),
+                     "--auth-file", str(users), stop_timeout_s=90) as server:
+        port = server.port
         print(f"machine: {os.cpu_count()} cores")
-        print(f"server with --auth-file, start to ready: {ready_s:.1f} s")
+        print(f"server with --auth-file, start to ready: {server.ready_s:.1f} s")
         for user, iterations in (("default_cost", DEFAULT_ITERATIONS), ("low_cost", 1000)):
             times = login_times(port, user, args.logins)
             print(f"login + SELECT 1 + close, PBKDF2 {iterations} iterations, {args.logins} logins: "
@@ -76,9 +63,6 @@ def main() -> int:
         select1 = select1_latencies(cursor)
         print(f"SELECT 1 on an open authenticated connection, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, "
               f"p99 {1000 * percentile(select1, 99):.1f} ms")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(90)
     return 0
 
 

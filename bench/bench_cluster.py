@@ -14,50 +14,26 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, linked_clips  # noqa: E402
+from bench.common import BenchServer, environment_without_pythonpath, linked_clips  # noqa: E402
 from server.cluster import StandaloneCluster  # noqa: E402
 
-READY_TIMEOUT_S = 300
-
-
-def start_server(master: str, home: Path, audio_root: Path) -> tuple[subprocess.Popen, int, float]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    started = time.monotonic()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(home), "--console-port", "0",
-         "--audio-roots", str(audio_root), "--master", master, "--conf", "spark.executor.memory=1g"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = started + READY_TIMEOUT_S
-    for line in server.stdout:
-        if line.startswith("Emoticana ready:"):
-            # Keep reading, so that the server never blocks on a full pipe.
-            threading.Thread(target=server.stdout.read, daemon=True).start()
-            return server, port, time.monotonic() - started
-        if time.monotonic() > deadline:
-            break
-    server.kill()
-    raise SystemExit(f"server on {master} did not become ready")
+def cluster_server(master: str, home: Path, audio_root: Path) -> BenchServer:
+    """A server on ``master`` (executors of 1 GB), not yet started: use it as a context manager."""
+    return BenchServer("--home", str(home), "--console-port", "0", "--audio-roots", str(audio_root), "--master", master,
+                       "--conf", "spark.executor.memory=1g", env=environment_without_pythonpath())
 
 
 def measure(workers: int, clip_dir: Path, clips: int, repeats: int, work: Path) -> dict:
     with StandaloneCluster(workers=workers, cores=1, memory="2g", state_dir=work / f"cluster-{workers}") as cluster:
-        server, port, ready_s = start_server(cluster.master_url, work / f"home-{workers}", clip_dir)
-        try:
-            from pyhive import hive
-
-            cursor = hive.connect(host="127.0.0.1", port=port, username="bench").cursor()
+        with cluster_server(cluster.master_url, work / f"home-{workers}", clip_dir) as server:
+            cursor = server.connect().cursor()
             cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
             runs, results = [], None
             for _ in range(repeats):
@@ -68,11 +44,8 @@ def measure(workers: int, clip_dir: Path, clips: int, repeats: int, work: Path) 
                 if len(rows) != clips or any(r[1] is None for r in rows):
                     raise SystemExit(f"{workers} workers: expected {clips} classified rows, got {len(rows)}")
                 results = results or rows
-            return {"workers": workers, "ready_s": ready_s, "first": clips / runs[0], "best": clips / min(runs[1:] or runs),
-                    "results": results}
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(120)
+            return {"workers": workers, "ready_s": server.ready_s, "first": clips / runs[0],
+                    "best": clips / min(runs[1:] or runs), "results": results}
 
 
 def main() -> int:

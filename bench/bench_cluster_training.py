@@ -23,7 +23,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.bench_cluster import start_server  # noqa: E402
+from bench.bench_cluster import cluster_server  # noqa: E402
 from server.cluster import StandaloneCluster  # noqa: E402
 
 
@@ -74,24 +74,19 @@ def main() -> int:
     home = work / "home"
     if not args.ravdess:
         synthetic_clips(clips)
-    server, port, _ = start_server("local[*]", home, Path(args.ravdess).absolute() if args.ravdess else clips)
-    try:
+    with cluster_server("local[*]", home, Path(args.ravdess).absolute() if args.ravdess else clips) as server:
+        port = server.port
         if args.ravdess:
             subprocess.run([sys.executable, "-m", "server", "sql", "sql/training/ravdess.sql", "--port", str(port),
                             "--hivevar", f"ravdess_dir={args.ravdess}"], cwd=PROJECT_ROOT, check=True, timeout=600)
         else:
-            from pyhive import hive
-
-            cursor = hive.connect(host="127.0.0.1", port=port, username="bench").cursor()
+            cursor = server.connect().cursor()
             cursor.execute(f"CREATE TABLE bench_synth USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')")
             cursor.execute("CREATE OR REPLACE VIEW bench_synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
                            "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM bench_synth")
         local = train(port, home, work / "models", "local", 1, None, args)
         with StandaloneCluster(workers=2, cores=1, memory="2g", state_dir=work / "cluster") as cluster:
             clustered = train(port, home, work / "models", "cluster", 2, cluster.master_url, args)
-    finally:
-        server.terminate()
-        server.wait(120)
     print(f"\nMachine: {os.cpu_count()} cores (shared); view {args.view}; {args.epochs} epochs; validation speakers {args.validation_speakers}\n")
     print("| run | TF nodes | trainer wall time | TensorFlowOnSpark run | validation UA |")
     print("| --- | --- | --- | --- | --- |")

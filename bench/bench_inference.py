@@ -19,9 +19,7 @@ import contextlib
 import multiprocessing
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, percentile, select1_latencies  # noqa: E402
+from bench.common import BenchServer, percentile, select1_latencies  # noqa: E402
 
 
 # (a) -------------------------------------------------------------------------------------------
@@ -154,23 +152,9 @@ def process_tree_cpu(root: int) -> dict[str, float]:
 
 
 def server_figures(clip_dir: Path, first_dir: Path, home: Path, *, expected: int, runs: int = 2, conf: list[str] = ()) -> dict:
-    from pyhive import hive
-
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(home),
-         "--console-port", "0", "--audio-roots", f"{clip_dir}:{first_dir}", *(f"--conf={c}" for c in conf)],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        started = time.monotonic()
-        for line in server.stdout:
-            if line.startswith("Emoticana ready:"):
-                break
-        else:
-            raise SystemExit("server did not start")
-        ready_s = time.monotonic() - started
-        cursor = hive.connect(host="127.0.0.1", port=port, username="bench").cursor()
+    with BenchServer("--home", str(home), "--console-port", "0", "--audio-roots", f"{clip_dir}:{first_dir}",
+                     *(f"--conf={c}" for c in conf)) as server:
+        cursor = server.connect().cursor()
         cursor.execute(f"CREATE TABLE first_clips USING binaryFile OPTIONS (path '{first_dir}')")
         t = time.monotonic()
         cursor.execute("SELECT path, emotion(content) FROM first_clips")
@@ -192,11 +176,9 @@ def server_figures(clip_dir: Path, first_dir: Path, home: Path, *, expected: int
             print(f"(b) run {len(rates)}: {rates[-1]:.1f} files/s; CPU ms per file: "
                   + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v >= 0.01), file=sys.stderr)
         warm = rates[1:]
-        return {"ready_s": ready_s, "first_s": first_s, "first_rows": len(first_rows),
-                "server_fps": statistics.median(warm), "server_cold_fps": rates[0], "server_warm_runs": warm, "select1_p50": statistics.median(select1), "select1_p99": percentile(select1, 99)}
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(120)
+        return {"ready_s": server.ready_s, "first_s": first_s, "first_rows": len(first_rows),
+                "server_fps": statistics.median(warm), "server_cold_fps": rates[0], "server_warm_runs": warm,
+                "select1_p50": statistics.median(select1), "select1_p99": percentile(select1, 99)}
 
 
 def main() -> int:

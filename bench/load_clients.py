@@ -19,9 +19,9 @@ failed or any isolation check did not hold.  ``--json FILE`` also writes the fig
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +35,7 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, percentile  # noqa: E402
+from bench.common import BenchServer, percentile  # noqa: E402
 
 HOST = "127.0.0.1"
 AUDIO_TABLE = "default.load_audio"
@@ -43,7 +43,6 @@ MFCC_SIZE = 12040
 EMOTIONS = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
 #: The steps of a client's mix; each client goes through them in rounds, in its own shuffled order.
 STEPS = ("features", "classify", "ddl", "set", "use")
-SERVER_START_TIMEOUT_S = 600
 
 
 def write_clips(directory: Path, count: int, *, seconds: float = 1.5, sample_rate: int = 16000) -> list[Path]:
@@ -264,40 +263,6 @@ def print_figures(figures: dict) -> None:
         print(f"  {line}")
 
 
-def start_server(work: Path, clip_dir: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    command = [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(work / "home"),
-               "--console-port", "0", "--audio-roots", str(clip_dir)]
-    server = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    ready = threading.Event()
-    lines: list[str] = []
-
-    def pump():
-        for line in server.stdout:
-            lines.append(line)
-            if line.startswith("Emoticana ready:"):
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while not ready.wait(1.0):
-        if server.poll() is not None or time.monotonic() > deadline:
-            stop_server(server)
-            raise SystemExit(f"load_clients: the server did not start within {SERVER_START_TIMEOUT_S} s "
-                             f"(exit {server.returncode}):\n{''.join(lines[-20:])}")
-    return server, port
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(120)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(30)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -311,19 +276,19 @@ def main(argv=None) -> int:
                              "(the SQL sandbox refuses tables elsewhere); default: a temporary folder")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="emoticana-load-"))
-    server = None
     try:
         clip_dir = work / "audio"
         if args.audio_dir is not None:
             clip_dir = Path(tempfile.mkdtemp(prefix="emoticana-load-", dir=args.audio_dir))
         write_clips(clip_dir, args.clips)
-        port = args.port
-        if port is None:
-            server, port = start_server(work, clip_dir)
-        figures = run_load(port, clients=args.clients, duration_s=args.duration_s, max_queries=args.max_queries, clip_dir=clip_dir)
+        with contextlib.ExitStack() as stack:
+            port = args.port
+            if port is None:
+                port = stack.enter_context(BenchServer("--home", str(work / "home"), "--console-port", "0",
+                                                       "--audio-roots", str(clip_dir))).port
+            figures = run_load(port, clients=args.clients, duration_s=args.duration_s, max_queries=args.max_queries,
+                               clip_dir=clip_dir)
     finally:
-        if server is not None:
-            stop_server(server)
         shutil.rmtree(work, ignore_errors=True)
         if args.audio_dir is not None:
             shutil.rmtree(clip_dir, ignore_errors=True)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import free_port, linked_clips, percentile, select1_latencies  # noqa: E402
+from bench.common import BenchServer, linked_clips, percentile, select1_latencies  # noqa: E402
 
 
 def main() -> int:
@@ -31,20 +29,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     work, clip_dir = linked_clips(args.audio, args.clips, "emoticana-bench-")
-    port = free_port()
-    started = time.monotonic()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--home", str(work / "home"), "--console-port", "0", "--audio-roots", str(clip_dir)],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        for line in server.stdout:
-            if line.startswith("Emoticana ready:"):
-                break
-        ready_s = time.monotonic() - started
-        from pyhive import hive
-
-        cursor = hive.connect(host="127.0.0.1", port=port, username="bench").cursor()
+    with BenchServer("--home", str(work / "home"), "--console-port", "0", "--audio-roots", str(clip_dir), stop_timeout_s=90) as server:
+        cursor = server.connect().cursor()
         select1 = select1_latencies(cursor)
         cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
         mfcc_runs = []
@@ -55,13 +41,10 @@ def main() -> int:
             mfcc_runs.append(time.monotonic() - t)
             assert len(rows) == args.clips and all(r[1] is not None for r in rows)
         print(f"machine: {os.cpu_count()} cores; clips from {args.audio}")
-        print(f"server start to ready (warm venv): {ready_s:.1f} s")
+        print(f"server start to ready (warm venv): {server.ready_s:.1f} s")
         print(f"SELECT 1 over PyHive, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, p99 {1000 * percentile(select1, 99):.1f} ms")
         print(f"SELECT path, mfcc(content) over {args.clips} clips: " + ", ".join(f"{s:.2f} s" for s in mfcc_runs)
               + f" (first run includes Python worker start; best {args.clips / min(mfcc_runs):.0f} clips/s)")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(90)
     return 0
 
 
