@@ -29,6 +29,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.common import BenchServer, percentile, select1_latencies  # noqa: E402
+from udfs.model_store import DEFAULT_MODEL  # noqa: E402
 
 
 # (a) -------------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--audio", default=str(PROJECT_ROOT.parent / "shared" / "ravdess"))
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files (0: all)")
-    parser.add_argument("--model", default=str(PROJECT_ROOT / "models" / "emoticana" / "1"))
+    parser.add_argument("--model", default=str(PROJECT_ROOT / "models" / DEFAULT_MODEL), help="default: the shipped model")
     parser.add_argument("--skip-seed", action="store_true", help="leave out (c), the slow baseline (same as --parts ab)")
     parser.add_argument("--parts", default="abc", help="which of a (raw), b (server: b, d, e) and c (seed) to run; default all")
     parser.add_argument("--runs", type=int, default=2, help="server runs of (b); the first is cold, (b) is the median of the others")

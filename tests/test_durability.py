@@ -11,8 +11,11 @@ from server.warehouse import orphaned_table_dirs
 from tests.conftest import PROJECT_ROOT, ServerProcess, free_port
 from tests.processes import kill_tree
 from tests.test_startup import assert_one_line_failure, serve
+from udfs.model_store import DEFAULT_MODEL
 
-SHIPPED_MODEL = PROJECT_ROOT / "models" / "emoticana" / "1"
+SHIPPED_MODEL = PROJECT_ROOT / "models" / DEFAULT_MODEL
+#: A version the repository does not ship: the copy of the shipped model goes there.
+COPY = 90
 CTAS_ROWS = 8_000_000
 CTAS = (f"CREATE TABLE big USING parquet AS SELECT id, sha2(CAST(id AS STRING), 256) AS digest "
         f"FROM range(0, {CTAS_ROWS}, 1, 8)")
@@ -38,13 +41,13 @@ def active_model(cursor) -> list:
 @pytest.mark.slow
 def test_kill_during_ctas_leaves_all_or_nothing_and_the_active_model(tmp_path, audio_root):
     home = tmp_path / "home"
-    copy_shipped_model(home, 2)
+    copy_shipped_model(home, COPY)
     first = ServerProcess(home=home, audio_roots=[audio_root]).start()
     outcome = {}
     try:
         cursor = first.connect().cursor()
-        cursor.execute("SELECT activate_model('emoticana/2')")
-        assert active_model(cursor) == [("emoticana", 2)]
+        cursor.execute(f"SELECT activate_model('emoticana/{COPY}')")
+        assert active_model(cursor) == [("emoticana", COPY)]
 
         def create_big():
             try:
@@ -65,12 +68,12 @@ def test_kill_during_ctas_leaves_all_or_nothing_and_the_active_model(tmp_path, a
     finally:
         first.stop()
     assert "finished" not in outcome
-    assert (home / "models" / "ACTIVE").read_text().strip() == "emoticana/2"
+    assert (home / "models" / "ACTIVE").read_text().strip() == f"emoticana/{COPY}"
 
     second = ServerProcess(home=home, audio_roots=[audio_root]).start()
     try:
         cursor = second.connect().cursor()
-        assert active_model(cursor) == [("emoticana", 2)]
+        assert active_model(cursor) == [("emoticana", COPY)]
         cursor.execute("SHOW TABLES LIKE 'big'")
         if cursor.fetchall():  # all of it ...
             cursor.execute("SELECT count(*) FROM big")
@@ -97,8 +100,8 @@ def test_orphaned_dirs_are_only_those_no_table_or_database_uses(tmp_path):
 
 
 def break_active_model(home: Path, how: str) -> Path:
-    directory = copy_shipped_model(home, 2)
-    (home / "models" / "ACTIVE").write_text("emoticana/2\n")
+    directory = copy_shipped_model(home, COPY)
+    (home / "models" / "ACTIVE").write_text(f"emoticana/{COPY}\n")
     model_file = directory / "model.keras"
     if how == "truncated":
         data = model_file.read_bytes()
@@ -114,7 +117,7 @@ def break_active_model(home: Path, how: str) -> Path:
 def test_broken_active_model_file_stops_startup_naming_it(tmp_path, how):
     model_file = break_active_model(tmp_path / "home", how)
     result = serve(tmp_path, "--port", str(free_port()), "--console-port", "0")
-    assert_one_line_failure(result, "active model emoticana/2")
+    assert_one_line_failure(result, f"active model emoticana/{COPY}")
     line = result.stderr.strip()
     assert str(model_file) in line or (str(model_file.parent) in line and model_file.name in line), line
 
@@ -124,11 +127,11 @@ def test_activation_replaces_the_pointer_whole_and_leaves_no_temporary_file(tmp_
     from udfs.model_store import ModelStore
 
     home = tmp_path / "home"
-    copy_shipped_model(home, 2)
+    copy_shipped_model(home, COPY)
     store = ModelStore((str(home / "models"), str(PROJECT_ROOT / "models")), DEFAULT_FEATURES)
-    assert store.active_reference() == "emoticana/1"
-    store.activate("emoticana/2")
-    assert store.active_reference() == "emoticana/2"
-    store.activate("emoticana/1")
-    assert (home / "models" / "ACTIVE").read_text() == "emoticana/1\n"
+    assert store.active_reference() == DEFAULT_MODEL
+    store.activate(f"emoticana/{COPY}")
+    assert store.active_reference() == f"emoticana/{COPY}"
+    store.activate(DEFAULT_MODEL)
+    assert (home / "models" / "ACTIVE").read_text() == DEFAULT_MODEL + "\n"
     assert sorted(p.name for p in (home / "models").iterdir()) == ["ACTIVE", "emoticana"]

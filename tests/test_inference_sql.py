@@ -9,6 +9,7 @@ import pytest
 
 from tests.modelgen import other_features, write_biased_model
 from udfs.labels import EMOTIONS, MERGED_CLASSES
+from udfs.model_store import DEFAULT_MODEL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT_ROOT / "sql" / "examples"
@@ -24,7 +25,7 @@ def models(server):
     write_biased_model(models_dir, "mismatched", 1, favour="calm", features=other_features())
     yield models_dir
     cursor = server.connect().cursor()
-    cursor.execute("SELECT activate_model('emoticana/1')")
+    cursor.execute(f"SELECT activate_model('{DEFAULT_MODEL}')")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,8 @@ def test_model_list_switch_and_explicit_version(server, models, clips):
     cursor = server.connect().cursor()
     listed = {(name, version): (active, status) for name, version, active, status in
               rows(cursor, "SELECT name, version, active, status FROM emotion_models()")}
-    assert listed[("emoticana", 1)] == (True, "ok")
+    default_name, default_version = DEFAULT_MODEL.split("/")
+    assert listed[(default_name, int(default_version))] == (True, "ok")
     assert listed[("biased", 1)] == (False, "ok")
     assert "expects other features" in listed[("mismatched", 1)][1]
 
@@ -80,7 +82,7 @@ def test_model_list_switch_and_explicit_version(server, models, clips):
     assert {label for (label,) in rows(other_session, "SELECT emotion(content) FROM clips")} == {"sad"}
     assert {label for (label,) in rows(other_session, "SELECT emotion(content, 'biased/1') FROM clips")} == {"angry"}
     assert rows(cursor, "SELECT name, version FROM emotion_models() WHERE active") == [("biased", 2)]
-    rows(cursor, "SELECT activate_model('emoticana/1')")
+    rows(cursor, f"SELECT activate_model('{DEFAULT_MODEL}')")
 
 
 def test_mismatched_model_is_refused_with_a_clear_message(server, models, clips):
