@@ -20,7 +20,7 @@ from training.artifacts import MODEL_FILE, ModelInfo, read_model_dir
 from udfs.errors import ModelError
 from udfs.features import FeatureConfig
 
-DEFAULT_MODEL = "emoticana/1"
+DEFAULT_MODEL = "emoticana/2"
 ACTIVE_FILE = "ACTIVE"
 
 
