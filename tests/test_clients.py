@@ -9,6 +9,8 @@ import pyspark
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from udfs.model_store import DEFAULT_MODEL
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
 
@@ -65,12 +67,13 @@ def test_examples_run_unchanged_with_beeline_f(server, audio_root):
     assert "03-01-05-02-01-02-12.wav,WAV,48000,1" in outputs["01_audio_functions.sql"]
     assert "predicted_emotion,clips,mean_confidence" in outputs["04_emotion_bi.sql"]
     assert "accuracy,unweighted_accuracy,clips" in outputs["05_evaluate.sql"]
-    assert "emoticana,1,true" in outputs["06_models.sql"]
+    default_name, default_version = DEFAULT_MODEL.split("/")
+    assert f"{default_name},{default_version},true" in outputs["06_models.sql"]  # the shipped model, active
 
 
 def test_dropping_the_clips_table_keeps_the_audio(server, audio_root):
     before = sorted(os.listdir(audio_root / "ravdess"))
-    result = beeline(server, f"--hivevar", f"audio_dir={audio_root / 'ravdess'}", "-f", str(PROJECT_ROOT / "sql" / "examples" / "00_clips.sql"))
+    result = beeline(server, "--hivevar", f"audio_dir={audio_root / 'ravdess'}", "-f", str(PROJECT_ROOT / "sql" / "examples" / "00_clips.sql"))
     assert result.returncode == 0
     result = beeline(server, "-e", "DROP TABLE clips")
     assert result.returncode == 0
