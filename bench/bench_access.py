@@ -22,7 +22,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import BenchServer, percentile, select1_latencies  # noqa: E402
+from bench.common import bench_server, percentile, select1_latencies  # noqa: E402
 from server.auth import DEFAULT_ITERATIONS, set_password  # noqa: E402
 from server.thrift import connect  # noqa: E402
 
@@ -50,8 +50,7 @@ def main() -> int:
     users = work / "users"
     set_password(users, "default_cost", PASSWORD)
     set_password(users, "low_cost", PASSWORD, iterations=1000)
-    with BenchServer("--home", str(work / "home"), "--console-port", "0", "--audio-roots", str(work),
-                     "--auth-file", str(users), stop_timeout_s=90) as server:
+    with bench_server(work / "home", [work], "--auth-file", str(users)) as server:
         port = server.port
         print(f"machine: {os.cpu_count()} cores")
         print(f"server with --auth-file, start to ready: {server.ready_s:.1f} s")

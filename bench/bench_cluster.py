@@ -21,13 +21,13 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import BenchServer, environment_without_pythonpath, linked_clips  # noqa: E402
+from bench.common import bench_server, linked_clips  # noqa: E402
 from server.cluster import StandaloneCluster  # noqa: E402
+from server.process import ServerProcess  # noqa: E402
 
-def cluster_server(master: str, home: Path, audio_root: Path) -> BenchServer:
+def cluster_server(master: str, home: Path, audio_root: Path) -> ServerProcess:
     """A server on ``master`` (executors of 1 GB), not yet started: use it as a context manager."""
-    return BenchServer("--home", str(home), "--console-port", "0", "--audio-roots", str(audio_root), "--master", master,
-                       "--conf", "spark.executor.memory=1g", env=environment_without_pythonpath())
+    return bench_server(home, [audio_root], "--master", master, "--conf", "spark.executor.memory=1g")
 
 
 def measure(workers: int, clip_dir: Path, clips: int, repeats: int, work: Path) -> dict:

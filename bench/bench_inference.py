@@ -28,7 +28,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import BenchServer, percentile, select1_latencies  # noqa: E402
+from bench.common import bench_server, percentile, select1_latencies  # noqa: E402
 from udfs.model_store import DEFAULT_MODEL  # noqa: E402
 
 
@@ -153,8 +153,7 @@ def process_tree_cpu(root: int) -> dict[str, float]:
 
 
 def server_figures(clip_dir: Path, first_dir: Path, home: Path, *, expected: int, runs: int = 2, conf: list[str] = ()) -> dict:
-    with BenchServer("--home", str(home), "--console-port", "0", "--audio-roots", f"{clip_dir}:{first_dir}",
-                     *(f"--conf={c}" for c in conf)) as server:
+    with bench_server(home, [clip_dir, first_dir], *(f"--conf={c}" for c in conf)) as server:
         cursor = server.connect().cursor()
         cursor.execute(f"CREATE TABLE first_clips USING binaryFile OPTIONS (path '{first_dir}')")
         t = time.monotonic()

@@ -35,7 +35,7 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import BenchServer, percentile  # noqa: E402
+from bench.common import bench_server, percentile  # noqa: E402
 
 HOST = "127.0.0.1"
 AUDIO_TABLE = "default.load_audio"
@@ -284,8 +284,7 @@ def main(argv=None) -> int:
         with contextlib.ExitStack() as stack:
             port = args.port
             if port is None:
-                port = stack.enter_context(BenchServer("--home", str(work / "home"), "--console-port", "0",
-                                                       "--audio-roots", str(clip_dir))).port
+                port = stack.enter_context(bench_server(work / "home", [clip_dir])).port
             figures = run_load(port, clients=args.clients, duration_s=args.duration_s, max_queries=args.max_queries,
                                clip_dir=clip_dir)
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.common import BenchServer, linked_clips, percentile, select1_latencies  # noqa: E402
+from bench.common import bench_server, linked_clips, percentile, select1_latencies  # noqa: E402
 
 
 def main() -> int:
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     work, clip_dir = linked_clips(args.audio, args.clips, "emoticana-bench-")
-    with BenchServer("--home", str(work / "home"), "--console-port", "0", "--audio-roots", str(clip_dir), stop_timeout_s=90) as server:
+    with bench_server(work / "home", [clip_dir]) as server:
         cursor = server.connect().cursor()
         select1 = select1_latencies(cursor)
         cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")

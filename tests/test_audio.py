@@ -2,7 +2,6 @@ import os
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from tests.audiogen import VARIANTS, voiced_signal, write_bad_inputs, write_clip, write_variants
 from udfs.audio import AudioError, audio_info, decode_audio, probe_audio, read_audio_source, resolve_audio_path

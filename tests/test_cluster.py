@@ -19,7 +19,8 @@ import pytest
 
 from server.cluster import StandaloneCluster
 from tests.audiogen import voiced_signal, write_clip
-from tests.conftest import ServerProcess, free_port
+from server.cluster import free_port
+from server.process import ServerProcess
 from tests.test_training import synth_dir, train, views  # noqa: F401  (module fixtures reused here)
 
 pytestmark = pytest.mark.slow

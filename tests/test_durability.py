@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from server.warehouse import orphaned_table_dirs
-from tests.conftest import PROJECT_ROOT, ServerProcess, free_port
+from server.cluster import free_port
+from server.process import PROJECT_ROOT, ServerProcess
 from tests.processes import kill_tree
 from tests.test_startup import assert_one_line_failure, serve
 from udfs.model_store import DEFAULT_MODEL

@@ -8,7 +8,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, ServerProcess, free_port
+from server.cluster import free_port
+from server.process import PROJECT_ROOT, ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from tests.conftest import ServerProcess
+from server.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

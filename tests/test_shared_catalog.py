@@ -27,7 +27,8 @@ from server.settings import (
     KEY_WAREHOUSE,
     load_settings,
 )
-from tests.conftest import PROJECT_ROOT, ServerProcess, free_port
+from server.cluster import free_port
+from server.process import PROJECT_ROOT, ServerProcess
 from tests.pgserver import PostgresServer, start_postgres
 from tests.test_startup import assert_one_line_failure
 from udfs.errors import ConfigError

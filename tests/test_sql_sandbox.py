@@ -24,7 +24,7 @@ from server.settings import (
     sql_sandbox_on,
     sql_sandbox_roots,
 )
-from tests.conftest import ServerProcess
+from server.process import ServerProcess
 from udfs.errors import ConfigError
 
 SPARK_JARS = Path(pyspark.__file__).parent / "jars"

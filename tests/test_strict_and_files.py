@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import ServerProcess
+from server.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

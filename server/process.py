@@ -1,0 +1,132 @@
+"""The server as a child process, started the way a user starts it (``python -m server serve``).
+
+One implementation for the two places that need a real server they own: the test
+fixtures and the benchmark scripts.  The child's output is read by a thread all
+the time, so the server never blocks on a full pipe, and it is kept for
+assertions and for the one-line failure when the server does not become ready.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from server.cluster import free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The line ``serve`` prints once clients can connect.
+READY_PREFIX = "Emoticana ready:"
+
+
+class ServerNotReady(RuntimeError):
+    """The server exited, or did not print its ready line in time."""
+
+
+class ServerProcess:
+    """``python -m server serve`` on free loopback ports, as a child process; also a context manager.
+
+    Parameters
+    ----------
+    home : Path, keyword-only
+        The server's ``--home`` (catalog, warehouse, models).
+    audio_roots : list of Path, keyword-only
+        The folders SQL may read audio from (``--audio-roots``).
+    port : int or None, keyword-only
+        The HiveServer2 port; a free one when None.
+    console_port : int or None, keyword-only
+        The web console's port; a free one when None, 0 for no console.
+    extra_args : sequence of str, keyword-only
+        More ``serve`` flags.
+    start_timeout_s : float, keyword-only
+        How long :meth:`start` waits for the ready line (a loaded 2-core machine needs minutes).
+    env : dict, keyword-only
+        Overrides of this process's environment.  PYTHONPATH is always dropped:
+        the server's executors must import the shipped code zip, not the tree.
+    """
+
+    def __init__(self, *, home: Path, audio_roots, port: int | None = None, console_port: int | None = None,
+                 extra_args=(), env: dict | None = None, start_timeout_s: float = 300):
+        self.home = Path(home)
+        self.audio_roots = [Path(root) for root in audio_roots]
+        self.port = port or free_port()
+        self.console_port = free_port() if console_port is None else console_port
+        self.extra_args = list(extra_args)
+        self.env = dict(env or {})
+        self.start_timeout_s = start_timeout_s
+        self.lines: list[str] = []
+        self.process: subprocess.Popen | None = None
+        self.ready_s: float | None = None  # start to ready, seconds
+        self._ready = threading.Event()
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "server", "serve",
+            "--port", str(self.port),
+            "--home", str(self.home),
+            "--audio-roots", ":".join(str(root) for root in self.audio_roots),
+            "--console-port", str(self.console_port),
+            *self.extra_args,
+        ]
+
+    def start(self, *, timeout_s: float | None = None) -> "ServerProcess":
+        """Start the child and wait for its ready line; :class:`ServerNotReady` with its last lines otherwise."""
+        timeout_s = self.start_timeout_s if timeout_s is None else timeout_s
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.update(self.env)
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            self.command(), cwd=PROJECT_ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = started + timeout_s
+        while time.monotonic() < deadline:
+            if self._ready.wait(0.5):
+                self.ready_s = time.monotonic() - started
+                return self
+            if self.process.poll() is not None:
+                break
+        self.stop()
+        tail = "".join(self.lines[-40:])
+        raise ServerNotReady(f"the server did not become ready within {timeout_s:.0f} s (exit {self.process.returncode}):\n{tail}")
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if line.startswith(READY_PREFIX):
+                self._ready.set()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 90) -> int | None:
+        """Send ``sig``, then SIGKILL if the child has not exited within ``timeout_s``; its exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(30)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def connect(self, username: str = "tester", **kwargs):
+        """A PyHive DB-API connection to the server."""
+        from pyhive import hive
+
+        return hive.connect(host="127.0.0.1", port=self.port, username=username, **kwargs)
+
+    def __enter__(self) -> "ServerProcess":
+        return self if self.process is not None else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
