@@ -101,6 +101,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         patience=args.patience,
+        selection=args.selection,
         validation_speakers=args.validation_speakers.split(",") if args.validation_speakers else None,
         nodes=args.nodes,
         seed=args.seed,
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--patience", type=int, help="stop after this many epochs without a better validation UA")
+    train.add_argument("--selection", choices=("best", "average"),
+                       help="weights kept: the best validation epoch (early stopping), or the average of the weights "
+                            "of the last epochs (all epochs run); default: the recipe's (training.model.SELECTION)")
     train.add_argument("--validation-speakers", help="comma-separated speakers to validate on (default: 15%% of them)")
     train.add_argument("--cv-folds", type=int, default=0, help="first estimate accuracy by speaker-level cross-validation")
     train.add_argument("--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor")

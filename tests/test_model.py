@@ -1,4 +1,4 @@
-"""The emotion CNN's augmentation layers: inert at inference, the intended transform in training."""
+"""The emotion CNN's augmentation layers (inert at inference, the intended transform in training) and weight averaging."""
 
 import keras
 import numpy as np
@@ -70,3 +70,30 @@ def test_model_with_every_augmentation_saves_loads_and_predicts_deterministicall
 def test_augmentation_can_be_turned_off():
     model = build_model(input_shape=DEFAULT_FEATURES.shape, mel_warp=0.0, time_stretch=0.0, **SMALL)
     assert not {"augment_warp", "augment_stretch"} & {l.name for l in model.layers}
+
+
+def test_weight_average_is_the_mean_of_float_weights_and_keeps_other_dtypes(rng):
+    from training.node import WeightAverage
+
+    epochs = [[rng.normal(size=(3, 2)).astype(np.float32), np.array(7 + i, dtype=np.int64)] for i in range(4)]
+    average = WeightAverage()
+    for weights in epochs:
+        average.add(weights)
+    assert average.count == 4
+    np.testing.assert_allclose(average.weights[0], np.mean([w[0] for w in epochs], axis=0), rtol=1e-6)
+    assert average.weights[0].dtype == np.float32
+    assert average.weights[1].dtype == np.int64 and int(average.weights[1]) == 10
+    epochs[0][0][:] = 0  # the average holds copies, not the caller's arrays
+    assert np.any(average.weights[0] != np.mean([w[0] for w in epochs], axis=0))
+
+
+def test_averaged_weights_load_into_the_model_and_predict(rng):
+    from training.node import WeightAverage
+
+    model = build_model(**SMALL)
+    average = WeightAverage()
+    for scale in (0.5, 1.5):
+        average.add([w * scale if np.issubdtype(w.dtype, np.floating) else w for w in model.get_weights()])
+    model.set_weights(average.weights)
+    probabilities = model.predict(rng.normal(size=(2, *DEFAULT_FEATURES.shape)).astype(np.float32), verbose=0)
+    assert probabilities.shape == (2, 8) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)

@@ -115,3 +115,17 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
+
+
+def test_average_selection_runs_every_epoch_and_keeps_the_mean_of_the_last(server, views, tmp_path, synth_dir):
+    # Patience 1 would stop "best" selection early; averaging ignores it and runs all epochs.
+    result = train(server, tmp_path, "--view", "synth_train", "--name", "averaged", "--epochs", "3", "--patience", "1",
+                   "--selection", "average", "--hyperparam", "filters=[8,8,16,16,16,16]")
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    assert "weights averaged over epochs 1-3 of 3 run" in result.stdout
+    info = artifacts.read_model_dir(tmp_path / "models" / "averaged" / "1", expected_features=DEFAULT_FEATURES)
+    assert (info.manifest["selection"], info.manifest["averaged_epochs"], info.manifest["epochs_run"]) == ("average", [1, 3], 3)
+    model = artifacts.load_keras_model(info)
+    y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
+    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
+    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4

@@ -29,6 +29,8 @@ class NodeArgs:
     batch_size: int
     learning_rate: float
     patience: int
+    selection: str = "best"  # training.model.SELECTIONS
+    average_epochs: int = 10
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
     nodes: int = 1
@@ -42,6 +44,32 @@ class NodeArgs:
 def shuffle_buffer(train_rows: int) -> int:
     """Rows held for shuffling: the whole training set when it is small, capped for memory."""
     return min(train_rows, 2048)
+
+
+class WeightAverage:
+    """Running mean of a model's weights over epochs (stochastic weight averaging).
+
+    ``add`` takes ``model.get_weights()``: a list of numpy arrays.  Float arrays
+    (kernels, biases, batch-norm statistics) are averaged in their own dtype;
+    others (the normalisation layer's integer sample count) keep the latest value.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.weights: list | None = None
+
+    def add(self, weights: list) -> None:
+        import numpy as np
+
+        n = self.count
+        if n == 0:
+            self.weights = [np.array(w, copy=True) for w in weights]
+        else:
+            self.weights = [
+                ((a * n + w) / (n + 1)).astype(w.dtype) if np.issubdtype(w.dtype, np.floating) else np.array(w, copy=True)
+                for a, w in zip(self.weights, weights)
+            ]
+        self.count = n + 1
 
 
 def validation_ua(model, x, y, n_classes: int) -> float:
@@ -130,10 +158,13 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
 
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_unweighted_accuracy": []}
     best = {"ua": -1.0, "epoch": 0, "weights": None}
+    averaging = args.selection == "average"
+    average_from = max(1, args.epochs - args.average_epochs + 1)
+    average = WeightAverage()
     is_chief = ctx.job_name == "chief" or (ctx.job_name == "worker" and ctx.task_index == 0 and workers == 1)
 
     class SelectBest(keras.callbacks.Callback):
-        """Model selection and early stopping on the validation speakers only."""
+        """Model selection and early stopping on the validation speakers only, or the average of the last epochs."""
 
         def on_epoch_end(self, epoch, logs=None):
             ua = validation_ua(self.model, args.validation_x, args.validation_y, args.n_classes)
@@ -141,14 +172,16 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
             history["accuracy"].append(float(logs.get("accuracy", float("nan"))))
             history["val_unweighted_accuracy"].append(ua)
             if ua > best["ua"]:
-                best.update(ua=ua, epoch=epoch + 1, weights=self.model.get_weights())
+                best.update(ua=ua, epoch=epoch + 1, weights=None if averaging else self.model.get_weights())
+            if averaging and epoch + 1 >= average_from:
+                average.add(self.model.get_weights())
             if args.verbose and is_chief:
                 print(
                     f"epoch {epoch + 1:3d}/{args.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
                     f"accuracy {logs.get('accuracy', float('nan')):.3f}  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})",
                     flush=True,
                 )
-            if epoch + 1 - best["epoch"] >= args.patience:
+            if not averaging and epoch + 1 - best["epoch"] >= args.patience:
                 self.model.stop_training = True
 
     started = time.monotonic()
@@ -159,12 +192,13 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     if is_chief:
         # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
         export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, **args.hyperparams)
-        export.set_weights(best["weights"])
+        export.set_weights(average.weights if averaging else best["weights"])
         os.makedirs(args.output_dir, exist_ok=True)
         export.save(os.path.join(args.output_dir, "model.keras"))
         with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:
             json.dump(
-                {"history": history, "best_epoch": best["epoch"], "best_val_ua": best["ua"],
+                {"history": history, "best_epoch": best["epoch"], "best_val_ua": best["ua"], "selection": args.selection,
+                 "averaged_epochs": [average_from, average_from + average.count - 1] if averaging else None,
                  "epochs_run": len(history["loss"]), "fit_seconds": time.monotonic() - started, "workers": workers},
                 handle,
             )

@@ -46,6 +46,7 @@ class TrainOptions:
     batch_size: int | None = None
     learning_rate: float | None = None
     patience: int | None = None
+    selection: str | None = None  # training.model.SELECTIONS; None: the recipe's
     validation_speakers: list[str] | None = None
     validation_fraction: float = 0.15
     nodes: int = 1
@@ -142,6 +143,8 @@ def train_on_features(
         batch_size=options.batch_size or recipe.BATCH_SIZE,
         learning_rate=options.learning_rate or recipe.LEARNING_RATE,
         patience=options.patience or recipe.PATIENCE,
+        selection=options.selection or recipe.SELECTION,
+        average_epochs=recipe.AVERAGE_EPOCHS,
         hyperparams=dict(options.hyperparams),
         seed=options.seed,
         nodes=options.nodes,
@@ -149,6 +152,8 @@ def train_on_features(
     if args.batch_size % options.nodes:
         # Every node takes an equal share of each (global) batch: see training.node.
         raise ConfigError(f"--batch-size {args.batch_size} must be divisible by --nodes {options.nodes}")
+    if args.selection not in recipe.SELECTIONS:
+        raise ConfigError(f"--selection must be one of {', '.join(recipe.SELECTIONS)}, got {args.selection!r}")
     partitions = max(options.nodes * 4, 4)
     feed = training.rdd.map(lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])).repartition(partitions)
     log(f"training on {train_rows} clips from {len(train_speakers)} speakers; validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}")
@@ -183,6 +188,8 @@ def train_on_features(
         "validation": evaluation_summary(validation_y, predicted),
         "history": node_history["history"],
         "best_epoch": node_history["best_epoch"],
+        "selection": node_history["selection"],
+        "averaged_epochs": node_history["averaged_epochs"],
         "epochs_run": node_history["epochs_run"],
         "train_rows": int(train_rows),
         "validation_rows": int(len(validation_y)),
@@ -218,6 +225,14 @@ def _executor_reason(exc: Exception) -> str:
     return text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
 
 
+def chosen_weights(run: dict) -> str:
+    """Which weights a run kept, for the console."""
+    if run["selection"] == "average":
+        first, last = run["averaged_epochs"]
+        return f"weights averaged over epochs {first}-{last}"
+    return f"best epoch {run['best_epoch']}"
+
+
 def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -245,7 +260,7 @@ def publish_model(
         "train_speakers": train_speakers,
         "validation_speakers": validation_speakers,
         "trainer": "TensorFlowOnSpark InputMode.SPARK, MultiWorkerMirroredStrategy",
-        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "best_epoch", "epochs_run")},
+        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "best_epoch", "epochs_run")},
         "feature_seconds": prepared.seconds,
     }
     metrics = {"validation": run["validation"]}
@@ -299,6 +314,7 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
         log(f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
             f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  ({run['training_seconds']:.0f}s)")
         results.append({"test_speakers": test_speakers, "validation_speakers": validation, "best_epoch": run["best_epoch"],
+                        "selection": run["selection"], "averaged_epochs": run["averaged_epochs"],
                         "training_seconds": run["training_seconds"], **{k: test[k] for k in (
                             "unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy", "n")}})
         discard(fold_dir)
@@ -377,7 +393,7 @@ def run_training(
         f"\nmodel {options.name} version {path.name} written to {path} ({size_kb:.0f} KB)\n"
         f"  validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
         f"5-class UA {v['merged5_unweighted_accuracy']:.3f}\n"
-        f"  best epoch {run['best_epoch']} of {run['epochs_run']} run; TensorFlowOnSpark {run['training_seconds']:.0f}s; "
+        f"  {chosen_weights(run)} of {run['epochs_run']} run; TensorFlowOnSpark {run['training_seconds']:.0f}s; "
         f"total {time.monotonic() - started:.0f}s"
     )
     return path
