@@ -102,6 +102,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         patience=args.patience,
         selection=args.selection,
+        inference_warps=_warp_factors(args.inference_warps),
         validation_speakers=args.validation_speakers.split(",") if args.validation_speakers else None,
         nodes=args.nodes,
         seed=args.seed,
@@ -111,6 +112,18 @@ def _train(args: argparse.Namespace) -> int:
     run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
                  audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
     return 0
+
+
+def _warp_factors(text: str | None) -> tuple[float, ...] | None:
+    """``--inference-warps``: None (the recipe's), ``none`` (no averaging) or comma-separated factors."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise EmoticanaError(f"--inference-warps takes comma-separated numbers such as 0.94,1.06 or 'none', got {text!r}") from None
 
 
 def _passwd(args: argparse.Namespace) -> int:
@@ -210,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--selection", choices=("best", "average"),
                        help="weights kept: the best validation epoch (early stopping), or the average of the weights "
                             "of the last epochs (all epochs run); default: the recipe's (training.model.SELECTION)")
+    train.add_argument("--inference-warps", metavar="F1,F2,...",
+                       help="the saved model averages its output over the input and these vocal-tract warps of it, "
+                            "e.g. 0.94,1.06; 'none': no averaging; default: the recipe's (training.model.INFERENCE_WARPS)")
     train.add_argument("--validation-speakers", help="comma-separated speakers to validate on (default: 15%% of them)")
     train.add_argument("--cv-folds", type=int, default=0, help="first estimate accuracy by speaker-level cross-validation")
     train.add_argument("--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor")

@@ -97,3 +97,19 @@ def test_averaged_weights_load_into_the_model_and_predict(rng):
     model.set_weights(average.weights)
     probabilities = model.predict(rng.normal(size=(2, *DEFAULT_FEATURES.shape)).astype(np.float32), verbose=0)
     assert probabilities.shape == (2, 8) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("factors", [(0.94, 1.06), (0.9,)])
+def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(tmp_path, rng, factors):
+    from training.model import with_warp_averaging
+
+    network = build_model(**SMALL)
+    features = (rng.normal(size=(3, *DEFAULT_FEATURES.shape)) * 10).astype(np.float32)
+    averaged = with_warp_averaging(network, factors)
+    warped = [features] + [np.einsum("ij,njt->nit", m, features) for m in mel_warp_matrices(factors)]
+    expected = np.mean([network.predict(x, verbose=0) for x in warped], axis=0)
+    np.testing.assert_allclose(averaged.predict(features, verbose=0), expected, atol=1e-5)
+    averaged.save(tmp_path / "averaged.keras")
+    loaded = keras.models.load_model(tmp_path / "averaged.keras", compile=False)
+    np.testing.assert_allclose(loaded.predict_on_batch(features[:1]), expected[:1], atol=1e-5)
+    assert with_warp_averaging(network, ()) is network

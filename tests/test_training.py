@@ -117,15 +117,18 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
-def test_average_selection_runs_every_epoch_and_keeps_the_mean_of_the_last(server, views, tmp_path, synth_dir):
+def test_average_selection_and_inference_warps(server, views, tmp_path, synth_dir):
     # Patience 1 would stop "best" selection early; averaging ignores it and runs all epochs.
     result = train(server, tmp_path, "--view", "synth_train", "--name", "averaged", "--epochs", "3", "--patience", "1",
-                   "--selection", "average", "--hyperparam", "filters=[8,8,16,16,16,16]")
+                   "--selection", "average", "--inference-warps", "0.94,1.06", "--hyperparam", "filters=[8,8,16,16,16,16]")
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    assert "weights averaged over epochs 1-3 of 3 run" in result.stdout
+    assert "weights averaged over epochs 1-3 of 3 run; output averaged over the input and its warps 0.94, 1.06" in result.stdout
     info = artifacts.read_model_dir(tmp_path / "models" / "averaged" / "1", expected_features=DEFAULT_FEATURES)
-    assert (info.manifest["selection"], info.manifest["averaged_epochs"], info.manifest["epochs_run"]) == ("average", [1, 3], 3)
+    manifest = info.manifest
+    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == ("average", [1, 3], 3)
+    assert manifest["inference_warps"] == [0.94, 1.06]
     model = artifacts.load_keras_model(info)
+    assert model.get_layer("warp_variants").factors == (0.94, 1.06)
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4

@@ -62,6 +62,11 @@ PATIENCE = 20
 SELECTIONS = ("best", "average")
 SELECTION = "best"
 AVERAGE_EPOCHS = 10
+#: The saved model averages its softmax over the input and these fixed vocal-tract warps
+#: of it (MelWarp's transform at fixed factors; see :func:`with_warp_averaging`), so an
+#: unseen speaker is also heard as if with a slightly shorter and a slightly longer vocal
+#: tract.  Empty: no averaging.  Costs one more pass of the network per factor.
+INFERENCE_WARPS: tuple[float, ...] = ()
 
 DEFAULT_HYPERPARAMS: dict = {
     # Conv1D widths and kernel sizes (frames); six layers, pooled by 2 after layers 2 and 4.
@@ -325,6 +330,82 @@ class TimeStretch(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "max_stretch": self.max_stretch, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class WarpVariants(layers.Layer):
+    """The input, then fixed frequency warps of it, stacked on the batch axis (inference-time averaging).
+
+    Input ``(batch, n_mfcc, frames)`` raw coefficients; output
+    ``((1 + len(factors)) * batch, n_mfcc, frames)``, variant-major: rows
+    ``[0, batch)`` are the input itself, then one block per factor.  The warps
+    are :func:`mel_warp_matrices` at ``factors``.
+
+    Parameters
+    ----------
+    factors : sequence of float
+        Warp factors, around 1.
+    n_mels, fmin, fmax : keyword-only
+        The mel filterbank the coefficients came from (:class:`FeatureConfig`).
+    """
+
+    def __init__(self, factors=(), *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
+                 fmax: float = DEFAULT_FEATURES.fmax, **kwargs):
+        super().__init__(**kwargs)
+        self.factors = tuple(float(f) for f in factors)
+        self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), float(fmax)
+
+    def build(self, input_shape):
+        config = FeatureConfig(n_mfcc=int(input_shape[1]), n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax)
+        identity = np.eye(int(input_shape[1]), dtype=np.float32)[None]
+        self.matrices = np.concatenate([identity, mel_warp_matrices(self.factors, config=config)]) if self.factors else identity
+
+    def call(self, x):
+        variants = ops.einsum("kij,bjt->kbit", ops.convert_to_tensor(self.matrices), x)
+        return ops.reshape(variants, (-1, x.shape[1], x.shape[2]))
+
+    def get_config(self):
+        return {**super().get_config(), "factors": list(self.factors), "n_mels": self.n_mels,
+                "fmin": self.fmin, "fmax": self.fmax}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class VariantMean(layers.Layer):
+    """Mean over the ``variants`` blocks that :class:`WarpVariants` stacked: ``(variants * batch, C)`` to ``(batch, C)``."""
+
+    def __init__(self, variants: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.variants = int(variants)
+
+    def call(self, x):
+        return ops.mean(ops.reshape(x, (self.variants, -1, x.shape[-1])), axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "variants": self.variants}
+
+
+def with_warp_averaging(network: keras.Model, factors) -> keras.Model:
+    """``network`` wrapped to average its probabilities over the input and its warps at ``factors``.
+
+    Parameters
+    ----------
+    network : keras.Model
+        A trained model from :func:`build_model` (its weights are shared, not copied).
+    factors : sequence of float
+        Warp factors (e.g. ``(0.94, 1.06)``); empty returns ``network`` itself.
+
+    Returns
+    -------
+    keras.Model
+        Same input and output as ``network``: ``(batch, n_mfcc, frames)`` to
+        ``(batch, n_classes)`` probabilities summing to 1.
+    """
+    if not factors:
+        return network
+    inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
+    probabilities = network(WarpVariants(factors, name="warp_variants")(inputs))
+    outputs = VariantMean(1 + len(factors), name="warp_mean")(probabilities)
+    return keras.Model(inputs, outputs, name="emoticana_warp_averaged")
 
 
 def build_model(*, input_shape: tuple[int, int] = (40, 301), n_classes: int = 8, **hyperparams) -> keras.Model:

@@ -31,6 +31,7 @@ class NodeArgs:
     patience: int
     selection: str = "best"  # training.model.SELECTIONS
     average_epochs: int = 10
+    inference_warps: tuple = ()  # training.model.INFERENCE_WARPS
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
     nodes: int = 1
@@ -193,6 +194,7 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
         export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, **args.hyperparams)
         export.set_weights(average.weights if averaging else best["weights"])
+        export = recipe.with_warp_averaging(export, args.inference_warps)
         os.makedirs(args.output_dir, exist_ok=True)
         export.save(os.path.join(args.output_dir, "model.keras"))
         with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:

@@ -47,6 +47,7 @@ class TrainOptions:
     learning_rate: float | None = None
     patience: int | None = None
     selection: str | None = None  # training.model.SELECTIONS; None: the recipe's
+    inference_warps: tuple[float, ...] | None = None  # None: training.model.INFERENCE_WARPS
     validation_speakers: list[str] | None = None
     validation_fraction: float = 0.15
     nodes: int = 1
@@ -145,6 +146,7 @@ def train_on_features(
         patience=options.patience or recipe.PATIENCE,
         selection=options.selection or recipe.SELECTION,
         average_epochs=recipe.AVERAGE_EPOCHS,
+        inference_warps=tuple(recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps),
         hyperparams=dict(options.hyperparams),
         seed=options.seed,
         nodes=options.nodes,
@@ -152,6 +154,8 @@ def train_on_features(
     if args.batch_size % options.nodes:
         # Every node takes an equal share of each (global) batch: see training.node.
         raise ConfigError(f"--batch-size {args.batch_size} must be divisible by --nodes {options.nodes}")
+    if any(not 0.5 <= factor <= 1.5 for factor in args.inference_warps):
+        raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(args.inference_warps)}")
     if args.selection not in recipe.SELECTIONS:
         raise ConfigError(f"--selection must be one of {', '.join(recipe.SELECTIONS)}, got {args.selection!r}")
     partitions = max(options.nodes * 4, 4)
@@ -189,6 +193,7 @@ def train_on_features(
         "history": node_history["history"],
         "best_epoch": node_history["best_epoch"],
         "selection": node_history["selection"],
+        "inference_warps": list(args.inference_warps),
         "averaged_epochs": node_history["averaged_epochs"],
         "epochs_run": node_history["epochs_run"],
         "train_rows": int(train_rows),
@@ -229,8 +234,12 @@ def chosen_weights(run: dict) -> str:
     """Which weights a run kept, for the console."""
     if run["selection"] == "average":
         first, last = run["averaged_epochs"]
-        return f"weights averaged over epochs {first}-{last}"
-    return f"best epoch {run['best_epoch']}"
+        chosen = f"weights averaged over epochs {first}-{last} of {run['epochs_run']} run"
+    else:
+        chosen = f"best epoch {run['best_epoch']} of {run['epochs_run']} run"
+    if run["inference_warps"]:
+        chosen += f"; output averaged over the input and its warps {', '.join(map(str, run['inference_warps']))}"
+    return chosen
 
 
 def utc_now() -> str:
@@ -260,7 +269,7 @@ def publish_model(
         "train_speakers": train_speakers,
         "validation_speakers": validation_speakers,
         "trainer": "TensorFlowOnSpark InputMode.SPARK, MultiWorkerMirroredStrategy",
-        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "best_epoch", "epochs_run")},
+        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "inference_warps", "best_epoch", "epochs_run")},
         "feature_seconds": prepared.seconds,
     }
     metrics = {"validation": run["validation"]}
@@ -393,7 +402,7 @@ def run_training(
         f"\nmodel {options.name} version {path.name} written to {path} ({size_kb:.0f} KB)\n"
         f"  validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
         f"5-class UA {v['merged5_unweighted_accuracy']:.3f}\n"
-        f"  {chosen_weights(run)} of {run['epochs_run']} run; TensorFlowOnSpark {run['training_seconds']:.0f}s; "
+        f"  {chosen_weights(run)}; TensorFlowOnSpark {run['training_seconds']:.0f}s; "
         f"total {time.monotonic() - started:.0f}s"
     )
     return path
