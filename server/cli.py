@@ -103,7 +103,7 @@ def _train(args: argparse.Namespace) -> int:
         patience=args.patience,
         selection=args.selection,
         inference_warps=_warp_factors(args.inference_warps),
-        validation_speakers=args.validation_speakers.split(",") if args.validation_speakers else None,
+        validation_speakers=_speakers(args.validation_speakers),
         nodes=args.nodes,
         seed=args.seed,
         hyperparams=dict(_hyperparam(pair) for pair in args.hyperparam or []),
@@ -112,6 +112,13 @@ def _train(args: argparse.Namespace) -> int:
     run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
                  audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
     return 0
+
+
+def _speakers(text: str | None) -> list[str] | None:
+    """``--validation-speakers``: None (the trainer chooses), ``none`` (no validation) or a comma-separated list."""
+    if text is None:
+        return None
+    return [] if text.strip().lower() == "none" else text.split(",")
 
 
 def _warp_factors(text: str | None) -> tuple[float, ...] | None:
@@ -226,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--inference-warps", metavar="F1,F2,...",
                        help="the saved model averages its output over the input and these vocal-tract warps of it, "
                             "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.model.INFERENCE_WARPS)")
-    train.add_argument("--validation-speakers", help="comma-separated speakers to validate on (default: 15%% of them)")
+    train.add_argument("--validation-speakers",
+                       help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
+                            "speaker (needs --selection average and --cv-folds)")
     train.add_argument("--cv-folds", type=int, default=0, help="first estimate accuracy by speaker-level cross-validation")
     train.add_argument("--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor")
     train.add_argument("--seed", type=int, default=0)

@@ -117,6 +117,35 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
+def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_from_cv(server, views, tmp_path):
+    result = train(server, tmp_path, "--view", "synth_train", "--name", "allspeakers", "--epochs", "2", "--cv-folds", "2",
+                   "--validation-speakers", "none", "--hyperparam", "filters=[8,8,16,16,16,16]")
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    assert "no validation speakers (all 4 trained on); cross-validation UA" in result.stdout
+    directory = tmp_path / "models" / "allspeakers" / "1"
+    info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
+    assert info.manifest["validation_speakers"] == [] and sorted(info.manifest["train_speakers"]) == ["1", "2", "3", "4"]
+    assert info.manifest["validation_rows"] == 0 and info.manifest["train_rows"] == 64
+    metrics = json.loads((directory / "metrics.json").read_text())
+    assert "validation" not in metrics and len(metrics["cross_validation"]["folds"]) == 2
+    assert all(fold["validation_speakers"] == [] for fold in metrics["cross_validation"]["folds"])
+    # Every usable clip is a test clip once: the pooled confusion is the one written out.
+    assert np.asarray(metrics["cross_validation"]["confusion"]).sum() == 64
+    written = np.loadtxt(directory / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 9))
+    assert written.tolist() == metrics["cross_validation"]["confusion"]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--selection", "best", "--cv-folds", "2"], "needs --selection average"),
+    ([], "needs --cv-folds K"),
+])
+def test_no_validation_speakers_needs_average_selection_and_cv(server, views, tmp_path, extra, message):
+    result = train(server, tmp_path, "--view", "synth_train", "--validation-speakers", "none", *extra, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
+
+
 def test_average_selection_and_inference_warps(server, views, tmp_path, synth_dir):
     # Patience 1 would stop "best" selection early; averaging ignores it and runs all epochs.
     result = train(server, tmp_path, "--view", "synth_train", "--name", "averaged", "--epochs", "3", "--patience", "1",

@@ -128,9 +128,12 @@ def write_reports(directory: Path, *, metrics: dict, history: dict[str, list[flo
     """metrics.json, confusion matrix as CSV and PNG, training curves as PNG."""
     write_json(directory / METRICS_FILE, metrics)
     write_json(directory / HISTORY_FILE, history)
-    matrix = np.asarray(metrics["validation"]["confusion"])
+    # Without validation speakers, the cross-validation's pooled test speakers.
+    source, title = (("validation", "validation speakers: confusion") if "validation" in metrics
+                     else ("cross_validation", "cross-validation, unseen speakers: confusion"))
+    matrix = np.asarray(metrics[source]["confusion"])
     write_confusion_csv(directory / "confusion.csv", matrix)
-    plot_confusion(directory / "confusion.png", matrix, title="validation speakers: confusion")
+    plot_confusion(directory / "confusion.png", matrix, title=title)
     if history:
         plot_curves(directory / "curves.png", history)
 

@@ -74,8 +74,11 @@ class WeightAverage:
 
 
 def validation_ua(model, x, y, n_classes: int) -> float:
+    """Unweighted accuracy on the validation rows; NaN when there are none."""
     import numpy as np
 
+    if len(y) == 0:
+        return float("nan")
     # Direct calls rather than model.predict: under a multi-worker strategy predict
     # would shard the validation rows between the nodes.
     batches = [np.asarray(model(x[start:start + 64], training=False)) for start in range(0, len(x), 64)]
@@ -177,9 +180,10 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
             if averaging and epoch + 1 >= average_from:
                 average.add(self.model.get_weights())
             if args.verbose and is_chief:
+                validated = f"  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})" if len(args.validation_y) else ""
                 print(
                     f"epoch {epoch + 1:3d}/{args.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
-                    f"accuracy {logs.get('accuracy', float('nan')):.3f}  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})",
+                    f"accuracy {logs.get('accuracy', float('nan')):.3f}{validated}",
                     flush=True,
                 )
             if not averaging and epoch + 1 - best["epoch"] >= args.patience:

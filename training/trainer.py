@@ -2,7 +2,9 @@
 
 1. The running server computes ``mfcc`` over the view into Parquet (``training.sources``).
 2. The trainer starts its own Spark application (same master, loopback addresses) and splits
-   the rows by speaker: validation speakers are never trained on.
+   the rows by speaker: validation speakers are never trained on.  With no validation speakers
+   (``--validation-speakers none``) every speaker is trained on and the model's figures come
+   from the cross-validation alone.
 3. ``TFCluster.run`` starts one TF node per executor (InputMode.SPARK, MultiWorkerMirroredStrategy)
    and Spark feeds the training rows to them (``training.node``).
 4. The driver evaluates the chosen weights on the validation speakers and writes a versioned
@@ -58,10 +60,10 @@ class TrainOptions:
 
 
 def choose_validation_speakers(speakers: list[str], *, fraction: float, explicit: list[str] | None = None) -> list[str]:
-    """Validation speakers: the explicit list, or every k-th speaker in sorted order."""
+    """Validation speakers: the explicit list (empty: none), or every k-th speaker in sorted order."""
     if len(speakers) < 2:
         raise TrainingDataError(f"speaker-independent validation needs at least 2 speakers, the view has {len(speakers)}")
-    if explicit:
+    if explicit is not None:
         unknown = sorted(set(explicit) - set(speakers))
         if unknown:
             raise TrainingDataError(f"validation speakers {unknown} are not in the view (speakers: {speakers})")
@@ -129,7 +131,7 @@ def train_on_features(
         .collect()
     )
     train_rows = training.count()
-    if train_rows == 0 or len(validation_y) == 0:
+    if train_rows == 0 or (validation_speakers and len(validation_y) == 0):
         raise TrainingDataError(f"training needs rows on both sides of the speaker split (train {train_rows}, validation {len(validation_y)})")
     args = NodeArgs(
         output_dir=str(output_dir),
@@ -160,7 +162,9 @@ def train_on_features(
         raise ConfigError(f"--selection must be one of {', '.join(recipe.SELECTIONS)}, got {args.selection!r}")
     partitions = max(options.nodes * 4, 4)
     feed = training.rdd.map(lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])).repartition(partitions)
-    log(f"training on {train_rows} clips from {len(train_speakers)} speakers; validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}")
+    validating = (f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
+                  if validation_speakers else "no validation speakers")
+    log(f"training on {train_rows} clips from {len(train_speakers)} speakers; {validating}")
     started = time.monotonic()
     cluster = TFCluster.run(
         spark.sparkContext, main_fun, args.as_namespace(), options.nodes, 0,
@@ -180,8 +184,9 @@ def train_on_features(
     seconds = time.monotonic() - started
     node_history = artifacts.read_json(output_dir / "node_history.json")
     model = artifacts.load_keras_model_file(output_dir / artifacts.MODEL_FILE)
-    predicted = np.argmax(model.predict(validation_x, batch_size=64, verbose=0), axis=1)
     result = {}
+    if len(validation_y):
+        result["validation"] = evaluation_summary(validation_y, np.argmax(model.predict(validation_x, batch_size=64, verbose=0), axis=1))
     if test_speakers:
         test = frame.where(F.col("speaker").isin(test_speakers)).select("features", "label").collect()
         test_x = _features_matrix([r.features for r in test], shape)
@@ -189,7 +194,6 @@ def train_on_features(
         result["test"] = evaluation_summary(test_y, np.argmax(model.predict(test_x, batch_size=64, verbose=0), axis=1))
     return {
         **result,
-        "validation": evaluation_summary(validation_y, predicted),
         "history": node_history["history"],
         "best_epoch": node_history["best_epoch"],
         "selection": node_history["selection"],
@@ -228,6 +232,19 @@ def _executor_reason(exc: Exception) -> str:
     if errors:
         return f"{errors[-1].group(1)}: {errors[-1].group(2)}"[:500]
     return text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
+
+
+def check_no_validation_options(options: TrainOptions, cv_folds: int) -> None:
+    """Training without validation speakers needs weights that do not depend on them, and figures from CV."""
+    if options.validation_speakers != []:
+        return
+    from training import model as recipe
+
+    if (options.selection or recipe.SELECTION) != "average":
+        raise ConfigError("--validation-speakers none needs --selection average: the best epoch is chosen on validation speakers")
+    if cv_folds < 2:
+        raise ConfigError("--validation-speakers none needs --cv-folds K (K >= 2): without validation speakers "
+                          "the model's figures come from cross-validation")
 
 
 def chosen_weights(run: dict) -> str:
@@ -272,7 +289,7 @@ def publish_model(
         **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "inference_warps", "best_epoch", "epochs_run")},
         "feature_seconds": prepared.seconds,
     }
-    metrics = {"validation": run["validation"]}
+    metrics = {"validation": run["validation"]} if "validation" in run else {}
     if cross_validation:
         metrics["cross_validation"] = cross_validation
     (staged / artifacts.VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
@@ -310,10 +327,11 @@ def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
 
 def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, folds: int, work_dir: Path, log=print) -> dict:
     """Actor-level cross-validation with the same trainer: UA on each fold's unseen speakers."""
-    results = []
+    results, confusions = [], []
     for number, test_speakers in enumerate(cross_validation_folds(prepared.speakers, folds), start=1):
         remaining = [s for s in prepared.speakers if s not in test_speakers]
-        validation = choose_validation_speakers(remaining, fraction=options.validation_fraction)
+        # Each fold is trained like the final model: without validation speakers if it has none.
+        validation = [] if options.validation_speakers == [] else choose_validation_speakers(remaining, fraction=options.validation_fraction)
         train = [s for s in remaining if s not in validation]
         log(f"cross-validation fold {number}/{folds}: test speakers {', '.join(test_speakers)}")
         fold_dir = work_dir / f"fold-{number}"
@@ -326,8 +344,10 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
                         "selection": run["selection"], "averaged_epochs": run["averaged_epochs"],
                         "training_seconds": run["training_seconds"], **{k: test[k] for k in (
                             "unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy", "n")}})
+        confusions.append(np.asarray(test["confusion"]))
         discard(fold_dir)
-    summary = {"folds": results}
+    # Every speaker is a test speaker exactly once: the pooled confusion covers the whole view.
+    summary = {"folds": results, "confusion": np.sum(confusions, axis=0).tolist()}
     for key in ("unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy"):
         values = np.array([r[key] for r in results])
         summary[f"{key}_mean"] = float(values.mean())
@@ -354,6 +374,7 @@ def run_training(
     from training.sources import drop_features, prepare_features
 
     artifacts.check_model_name(options.name)
+    check_no_validation_options(options, cv_folds)
     models_dir = Path(models_dir).absolute()
     spark_defaults = check_conf_dir(settings.conf_dir)
     try:
@@ -396,12 +417,17 @@ def run_training(
             drop_features(cursor, prepared.table)
     finally:
         connection.close()
-    v = run["validation"]
+    if "validation" in run:
+        v = run["validation"]
+        figures = (f"validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
+                   f"5-class UA {v['merged5_unweighted_accuracy']:.3f}")
+    else:
+        figures = (f"no validation speakers (all {len(train)} trained on); cross-validation UA "
+                   f"{cv['unweighted_accuracy_mean']:.3f} ± {cv['unweighted_accuracy_std']:.3f}")
     size_kb = sum(f.stat().st_size for f in path.iterdir()) / 1024
     log(
         f"\nmodel {options.name} version {path.name} written to {path} ({size_kb:.0f} KB)\n"
-        f"  validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
-        f"5-class UA {v['merged5_unweighted_accuracy']:.3f}\n"
+        f"  {figures}\n"
         f"  {chosen_weights(run)}; TensorFlowOnSpark {run['training_seconds']:.0f}s; "
         f"total {time.monotonic() - started:.0f}s"
     )
