@@ -227,15 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--patience", type=int, help="stop after this many epochs without a better validation UA")
-    train.add_argument("--selection", choices=("best", "average"),
-                       help="weights kept: the best validation epoch (early stopping), or the average of the weights "
-                            "of the last epochs (all epochs run); default: average (training.model.SELECTION)")
+    train.add_argument("--selection", choices=("best", "last", "average"),
+                       help="weights kept: the best validation epoch (early stopping), the last epoch, or the average "
+                            "of the last epochs' weights (all epochs run); default: last (training.model.SELECTION)")
     train.add_argument("--inference-warps", metavar="F1,F2,...",
                        help="the saved model averages its output over the input and these vocal-tract warps of it, "
                             "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.model.INFERENCE_WARPS)")
     train.add_argument("--validation-speakers",
                        help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
-                            "speaker (needs --selection average and --cv-folds)")
+                            "speaker (needs --selection last or average, and --cv-folds)")
     train.add_argument("--cv-folds", type=int, default=0, help="first estimate accuracy by speaker-level cross-validation")
     train.add_argument("--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor")
     train.add_argument("--seed", type=int, default=0)

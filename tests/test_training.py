@@ -11,6 +11,7 @@ import pytest
 
 from tests.audiogen import voiced_signal, write_clip
 from training import artifacts
+from training import model as recipe
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
@@ -92,7 +93,7 @@ def test_bad_views_fail_with_one_clear_line(server, views, tmp_path, view, messa
 
 def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_path, synth_dir):
     result = train(server, tmp_path, "--view", "synth_train", "--name", "synthetic", "--epochs", "4", "--patience", "4",
-                   "--hyperparam", "filters=[8,8,16,16,16,16]")
+                   "--selection", "last", "--hyperparam", "filters=[8,8,16,16,16,16]")
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     assert "1 unreadable clips skipped" in result.stdout
     assert "epoch   4/4" in result.stdout + result.stderr
@@ -104,6 +105,9 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert info.labels == EMOTIONS and info.version == 1
     manifest = info.manifest
     assert manifest["view"] == "synth_train" and manifest["skipped_unreadable"] == 1
+    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == ("last", [4, 4], 4)
+    assert "last epoch of 4 run" in result.stdout
+    assert manifest["inference_warps"] == list(recipe.INFERENCE_WARPS)  # the recipe's default
     assert len(manifest["files_digest_sha256"]) == 64
     assert set(manifest["validation_speakers"]).isdisjoint(manifest["train_speakers"])
     assert "synth" in (directory / "view.sql").read_text()
@@ -136,7 +140,7 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--selection", "best", "--cv-folds", "2"], "needs --selection average"),
+    (["--selection", "best", "--cv-folds", "2"], "needs --selection last or average"),
     ([], "needs --cv-folds K"),
 ])
 def test_no_validation_speakers_needs_average_selection_and_cv(server, views, tmp_path, extra, message):

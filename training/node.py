@@ -30,7 +30,7 @@ class NodeArgs:
     learning_rate: float
     patience: int
     selection: str = "best"  # training.model.SELECTIONS
-    average_epochs: int = 10
+    average_epochs: int = 10  # with selection "average"; "last" is the average of 1
     inference_warps: tuple = ()  # training.model.INFERENCE_WARPS
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
@@ -162,8 +162,8 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
 
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_unweighted_accuracy": []}
     best = {"ua": -1.0, "epoch": 0, "weights": None}
-    averaging = args.selection == "average"
-    average_from = max(1, args.epochs - args.average_epochs + 1)
+    averaging = args.selection in ("last", "average")
+    average_from = max(1, args.epochs - (1 if args.selection == "last" else args.average_epochs) + 1)
     average = WeightAverage()
     is_chief = ctx.job_name == "chief" or (ctx.job_name == "worker" and ctx.task_index == 0 and workers == 1)
 

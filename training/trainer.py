@@ -240,8 +240,8 @@ def check_no_validation_options(options: TrainOptions, cv_folds: int) -> None:
         return
     from training import model as recipe
 
-    if (options.selection or recipe.SELECTION) != "average":
-        raise ConfigError("--validation-speakers none needs --selection average: the best epoch is chosen on validation speakers")
+    if (options.selection or recipe.SELECTION) == "best":
+        raise ConfigError("--validation-speakers none needs --selection last or average: the best epoch is chosen on validation speakers")
     if cv_folds < 2:
         raise ConfigError("--validation-speakers none needs --cv-folds K (K >= 2): without validation speakers "
                           "the model's figures come from cross-validation")
@@ -249,7 +249,9 @@ def check_no_validation_options(options: TrainOptions, cv_folds: int) -> None:
 
 def chosen_weights(run: dict) -> str:
     """Which weights a run kept, for the console."""
-    if run["selection"] == "average":
+    if run["selection"] == "last":
+        chosen = f"last epoch of {run['epochs_run']} run"
+    elif run["selection"] == "average":
         first, last = run["averaged_epochs"]
         chosen = f"weights averaged over epochs {first}-{last} of {run['epochs_run']} run"
     else:
