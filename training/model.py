@@ -60,7 +60,7 @@ PATIENCE = 20
 #: On 2-3 validation speakers the best epoch is mostly noise: in a 5-fold speaker CV of
 #: this recipe (README, "Recipe changes after emoticana/2") the last epoch scored 55.0 %
 #: UA on the unseen speakers, the best validation epoch 53.3 %; the average of the last
-#: 10 scored 0.4 and 0.8 points below the last epoch on the two folds where both were measured.
+#: 10 scored -0.8, -0.4 and +0.8 points against the last epoch on three screened folds.
 SELECTIONS = ("best", "last", "average")
 SELECTION = "last"
 AVERAGE_EPOCHS = 10
