@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.audiogen import voiced_signal, write_clip
+from server.process import PROJECT_ROOT
 from training import artifacts
 from training import model as recipe
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
@@ -17,7 +18,6 @@ from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 

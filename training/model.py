@@ -254,6 +254,12 @@ def stretch_matrices(rates, n_frames: int) -> np.ndarray:
                      for rate in np.asarray(rates, dtype=np.float64)]).astype(np.float32)
 
 
+def _layer_warp_matrices(layer, factors, *, n_mfcc: int) -> np.ndarray:
+    """:func:`mel_warp_matrices` for a layer that records its filterbank as ``n_mels``, ``fmin``, ``fmax``."""
+    config = FeatureConfig(n_mfcc=n_mfcc, n_mels=layer.n_mels, fmin=layer.fmin, fmax=layer.fmax)
+    return mel_warp_matrices(factors, config=config)
+
+
 #: Warp factors and stretch rates are drawn from this many evenly spaced values.
 _AUGMENT_STEPS = 21
 
@@ -284,9 +290,8 @@ class MelWarp(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
-        config = FeatureConfig(n_mfcc=int(input_shape[1]), n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax)
         factors = np.linspace(1 - self.max_warp, 1 + self.max_warp, _AUGMENT_STEPS)
-        self.matrices = mel_warp_matrices(factors, config=config)
+        self.matrices = _layer_warp_matrices(self, factors, n_mfcc=int(input_shape[1]))
 
     def call(self, x, training=None):
         if not training or self.max_warp <= 0:
@@ -359,9 +364,8 @@ class WarpVariants(layers.Layer):
         self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), float(fmax)
 
     def build(self, input_shape):
-        config = FeatureConfig(n_mfcc=int(input_shape[1]), n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax)
-        identity = np.eye(int(input_shape[1]), dtype=np.float32)[None]
-        self.matrices = np.concatenate([identity, mel_warp_matrices(self.factors, config=config)]) if self.factors else identity
+        # Factor 1 is the identity: the first block is the input itself.
+        self.matrices = _layer_warp_matrices(self, (1.0, *self.factors), n_mfcc=int(input_shape[1]))
 
     def call(self, x):
         variants = ops.einsum("kij,bjt->kbit", ops.convert_to_tensor(self.matrices), x)

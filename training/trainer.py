@@ -156,10 +156,6 @@ def train_on_features(
     if args.batch_size % options.nodes:
         # Every node takes an equal share of each (global) batch: see training.node.
         raise ConfigError(f"--batch-size {args.batch_size} must be divisible by --nodes {options.nodes}")
-    if any(not 0.5 <= factor <= 1.5 for factor in args.inference_warps):
-        raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(args.inference_warps)}")
-    if args.selection not in recipe.SELECTIONS:
-        raise ConfigError(f"--selection must be one of {', '.join(recipe.SELECTIONS)}, got {args.selection!r}")
     partitions = max(options.nodes * 4, 4)
     feed = training.rdd.map(lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])).repartition(partitions)
     validating = (f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
@@ -234,13 +230,22 @@ def _executor_reason(exc: Exception) -> str:
     return text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
 
 
-def check_no_validation_options(options: TrainOptions, cv_folds: int) -> None:
-    """Training without validation speakers needs weights that do not depend on them, and figures from CV."""
-    if options.validation_speakers != []:
-        return
+def check_options(options: TrainOptions, cv_folds: int) -> None:
+    """One line for options that cannot work, before any feature is computed.
+
+    Training without validation speakers needs weights that do not depend on them, and figures from CV.
+    """
     from training import model as recipe
 
-    if (options.selection or recipe.SELECTION) == "best":
+    selection = options.selection or recipe.SELECTION
+    if selection not in recipe.SELECTIONS:
+        raise ConfigError(f"--selection must be one of {', '.join(recipe.SELECTIONS)}, got {selection!r}")
+    warps = recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
+    if any(not 0.5 <= factor <= 1.5 for factor in warps):
+        raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(warps)}")
+    if options.validation_speakers != []:
+        return
+    if selection == "best":
         raise ConfigError("--validation-speakers none needs --selection last or average: the best epoch is chosen on validation speakers")
     if cv_folds < 2:
         raise ConfigError("--validation-speakers none needs --cv-folds K (K >= 2): without validation speakers "
@@ -376,7 +381,7 @@ def run_training(
     from training.sources import drop_features, prepare_features
 
     artifacts.check_model_name(options.name)
-    check_no_validation_options(options, cv_folds)
+    check_options(options, cv_folds)
     models_dir = Path(models_dir).absolute()
     spark_defaults = check_conf_dir(settings.conf_dir)
     try:
