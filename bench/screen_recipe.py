@@ -1,0 +1,177 @@
+"""Screen a training-recipe change quickly: speaker-level K-fold CV fed from memory.
+
+Not the product's trainer (that is ``emoticana train``, TensorFlowOnSpark through the
+server): the same recipe (``training.model``), the same features (``udfs.features``, the
+``mfcc`` UDF's code, computed once and cached), the same folds and validation speakers
+(``training.trainer``), but the rows are fed from numpy arrays in this one process, so an
+idea is screened without a server. After every epoch it records the probabilities on the
+fold's unseen test speakers for the input and for each inference warp of it, so the weight
+selections (best validation epoch, last epoch, mean of the last epochs' weights) and the
+inference warps are compared within the same training run:
+
+    .venv/bin/python bench/screen_recipe.py --audio ../shared/ravdess --folds 1,2,3 \
+        [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--out DIR]
+
+About 12 min a fold of 60 epochs on this 2-core machine. One fold moves by several points
+from run to run (batches and augmentation draws): compare recipes over the same folds and
+seed, and decide with whole 5-fold runs. Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from udfs.audio import decode_audio  # noqa: E402
+from udfs.features import DEFAULT_FEATURES, mfcc_features  # noqa: E402
+from udfs.labels import EMOTIONS  # noqa: E402
+from udfs.ravdess import parse_ravdess_name  # noqa: E402
+
+
+def cached_features(audio: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, label indices, speakers) of every RAVDESS clip under ``audio``, cached in ``cache``."""
+    if cache.exists():
+        data = np.load(cache)
+        if str(data["config"]) == json.dumps(DEFAULT_FEATURES.to_dict(), sort_keys=True):
+            return data["x"], data["y"], data["speaker"]
+        print(f"{cache}: other feature settings, recomputing", flush=True)
+    files = sorted(p for p in audio.rglob("*") if p.suffix.lower() in (".wav", ".flac") and parse_ravdess_name(str(p)))
+    if not files:
+        sys.exit(f"no RAVDESS clips (NN-NN-NN-NN-NN-NN-NN.wav/.flac) under {audio}")
+    started = time.monotonic()
+    x, y, speaker = [], [], []
+    for path in files:
+        meta = parse_ravdess_name(str(path))
+        x.append(mfcc_features(*decode_audio(path.read_bytes())))
+        y.append(EMOTIONS.index(meta.emotion))
+        speaker.append(str(int(meta.actor)))
+    x, y, speaker = np.stack(x), np.array(y, np.int32), np.array(speaker)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, x=x, y=y, speaker=speaker, config=json.dumps(DEFAULT_FEATURES.to_dict(), sort_keys=True))
+    print(f"features of {len(files)} clips in {time.monotonic() - started:.0f}s, cached in {cache}", flush=True)
+    return x, y, speaker
+
+
+def ua(y: np.ndarray, probabilities: np.ndarray) -> float:
+    from training.metrics import confusion_matrix, unweighted_accuracy
+
+    return unweighted_accuracy(confusion_matrix(y, probabilities.argmax(axis=1)))
+
+
+def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, out: Path, number: int) -> dict:
+    """Train one fold; returns the UA of each way of choosing weights and predicting."""
+    import keras
+    import tensorflow as tf
+
+    from training import model as recipe
+    from training.node import WeightAverage, shuffle_buffer
+
+    train = [s for s in sorted(set(speaker)) if s not in test and s not in validation]
+    pick = lambda speakers: np.isin(speaker, speakers)  # noqa: E731
+    xt, yt, xv, yv, xs, ys = x[pick(train)], y[pick(train)], x[pick(validation)], y[pick(validation)], x[pick(test)], y[pick(test)]
+    warps = recipe.mel_warp_matrices(args.warps) if args.warps else np.zeros((0, x.shape[1], x.shape[1]), np.float32)
+    test_variants = [xs] + [np.einsum("ij,njt->nit", w, xs).astype(np.float32) for w in warps]
+
+    keras.utils.set_random_seed(args.seed)
+    model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), **hyperparams)
+    flat = xt.transpose(1, 0, 2).reshape(x.shape[1], -1)
+    recipe.set_normalisation(model, mean=flat.mean(axis=1), variance=flat.var(axis=1))
+    steps = max(1, len(xt) // args.batch_size)
+    recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs)
+
+    def probabilities(inputs):
+        return np.concatenate([np.asarray(model(inputs[i:i + 64], training=False)) for i in range(0, len(inputs), 64)])
+
+    record = {"validation_ua": [], "test": []}
+    average = WeightAverage()
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            record["test"].append(np.stack([probabilities(v) for v in test_variants]))
+            record["validation_ua"].append(ua(yv, probabilities(xv)) if len(yv) else float("nan"))
+            if epoch + 1 > args.epochs - args.average_epochs:
+                average.add(self.model.get_weights())
+            if (epoch + 1) % 10 == 0:
+                print(f"  fold {number} epoch {epoch + 1}: train accuracy {logs['accuracy']:.3f}  "
+                      f"validation UA {record['validation_ua'][-1]:.3f}  test UA {ua(ys, record['test'][-1][0]):.3f}", flush=True)
+
+    started = time.monotonic()
+    dataset = tf.data.Dataset.from_tensor_slices((xt, yt)).shuffle(shuffle_buffer(len(xt)), seed=args.seed).repeat().batch(args.batch_size)
+    model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0)
+    model.set_weights(average.weights)
+    averaged = np.stack([probabilities(v) for v in test_variants])
+    test_p = np.stack(record["test"])  # (epochs, variants, clips, classes)
+    best = int(np.nanargmax(record["validation_ua"])) if len(yv) else len(test_p) - 1
+    result = {
+        "best validation epoch": ua(ys, test_p[best, 0]),
+        "last epoch": ua(ys, test_p[-1, 0]),
+        "last epoch + warps": ua(ys, test_p[-1].mean(axis=0)),
+        f"mean of last {args.average_epochs} epochs' weights": ua(ys, averaged[0]),
+        f"mean of last {args.average_epochs} epochs' weights + warps": ua(ys, averaged.mean(axis=0)),
+    }
+    np.savez(out / f"fold{number}.npz", test=test_p, averaged=averaged, test_y=ys, validation_ua=np.array(record["validation_ua"]),
+             test_speakers=np.array(test), validation_speakers=np.array(validation), warps=np.array(args.warps))
+    print(f"fold {number} (test {', '.join(test)}; validation {', '.join(validation) or 'none'}; best epoch {best + 1}; "
+          f"{time.monotonic() - started:.0f}s): " + "  ".join(f"{k} {v * 100:.1f}" for k, v in result.items()), flush=True)
+    return result
+
+
+def main(argv=None) -> int:
+    from training import model as recipe
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--audio", required=True, type=Path, help="folder of RAVDESS clips (e.g. ../shared/ravdess)")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/emoticana-screen/features.npz"), help="feature cache")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/emoticana-screen/run"), help="per-fold probabilities (.npz)")
+    parser.add_argument("--cv-folds", type=int, default=5)
+    parser.add_argument("--folds", default=None, help="which folds to run, e.g. 1,3 (default: all)")
+    parser.add_argument("--validation", choices=("auto", "none"), default="auto",
+                        help="auto: 15%% of the non-test speakers, as emoticana train; none: train on all of them")
+    parser.add_argument("--epochs", type=int, default=recipe.EPOCHS)
+    parser.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE)
+    parser.add_argument("--average-epochs", type=int, default=recipe.AVERAGE_EPOCHS)
+    parser.add_argument("--warps", type=lambda s: tuple(float(f) for f in s.split(",")) if s != "none" else (),
+                        default=recipe.INFERENCE_WARPS, help="inference warps to score, e.g. 0.94,1.06, or none")
+    parser.add_argument("--hyperparam", action="append", default=[], metavar="NAME=JSON", help="override a model hyper-parameter")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from training.trainer import choose_validation_speakers, cross_validation_folds
+
+    hyperparams = {}
+    for pair in args.hyperparam:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in recipe.DEFAULT_HYPERPARAMS:
+            parser.error(f"--hyperparam wants NAME=JSON with NAME one of {', '.join(recipe.DEFAULT_HYPERPARAMS)}; got {pair!r}")
+        hyperparams[key] = json.loads(value)
+    x, y, speaker = cached_features(args.audio, args.cache)
+    speakers = sorted(set(speaker.tolist()), key=lambda s: (len(s), s))
+    folds = cross_validation_folds(speakers, args.cv_folds)
+    chosen = [int(k) for k in args.folds.split(",")] if args.folds else list(range(1, len(folds) + 1))
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{len(y)} clips, {len(speakers)} speakers; folds {chosen}; hyper-parameters {hyperparams or 'the recipe'}", flush=True)
+    results = []
+    for number in chosen:
+        test = folds[number - 1]
+        rest = [s for s in speakers if s not in test]
+        validation = [] if args.validation == "none" else choose_validation_speakers(rest, fraction=0.15)
+        results.append(screen_fold(x, y, speaker, test=test, validation=validation, args=args,
+                                   hyperparams=hyperparams, out=args.out, number=number))
+    print(f"\n| 8-class UA on unseen speakers | {' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |")
+    print("| --- |" + " --- |" * (len(chosen) + 1))
+    for key in results[0]:
+        values = np.array([r[key] for r in results]) * 100
+        spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
+        print(f"| {key} | {' | '.join(f'{v:.1f}' for v in values)} | {values.mean():.1f}{spread} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
