@@ -58,7 +58,7 @@ PATIENCE = 20
 #: trains every epoch and keeps the mean of the weights of the last AVERAGE_EPOCHS epochs
 #: (stochastic weight averaging over the low-learning-rate tail of the cosine schedule).
 #: On 2-3 validation speakers the best epoch is mostly noise: in a 5-fold speaker CV of
-#: this recipe (README, "Recipe changes after emoticana/2") the last epoch scored 55.0 %
+#: this recipe (README, "How emoticana/3's recipe was chosen") the last epoch scored 55.0 %
 #: UA on the unseen speakers, the best validation epoch 53.3 %; the average of the last
 #: 10 scored -0.8, -0.4 and +0.8 points against the last epoch on three screened folds.
 SELECTIONS = ("best", "last", "average")

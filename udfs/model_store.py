@@ -20,7 +20,7 @@ from training.artifacts import MODEL_FILE, ModelInfo, read_model_dir
 from udfs.errors import ModelError
 from udfs.features import FeatureConfig
 
-DEFAULT_MODEL = "emoticana/2"
+DEFAULT_MODEL = "emoticana/3"
 ACTIVE_FILE = "ACTIVE"
 
 
