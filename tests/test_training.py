@@ -137,6 +137,9 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     assert np.asarray(metrics["cross_validation"]["confusion"]).sum() == 64
     written = np.loadtxt(directory / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 9))
     assert written.tolist() == metrics["cross_validation"]["confusion"]
+    # No validation curve of NaNs: history.json is strict JSON with the training series only.
+    history = json.loads((directory / "history.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in history.json"))
+    assert sorted(history) == ["accuracy", "loss"] and len(history["loss"]) == 2
 
 
 @pytest.mark.parametrize("extra,message", [
