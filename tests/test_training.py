@@ -130,6 +130,7 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
     assert info.manifest["validation_speakers"] == [] and sorted(info.manifest["train_speakers"]) == ["1", "2", "3", "4"]
     assert info.manifest["validation_rows"] == 0 and info.manifest["train_rows"] == 64
+    assert info.manifest["best_epoch"] is None  # nothing was chosen on validation speakers
     metrics = json.loads((directory / "metrics.json").read_text())
     assert "validation" not in metrics and len(metrics["cross_validation"]["folds"]) == 2
     assert all(fold["validation_speakers"] == [] for fold in metrics["cross_validation"]["folds"])

@@ -203,7 +203,9 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         export.save(os.path.join(args.output_dir, "model.keras"))
         with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:
             json.dump(
-                {"history": history, "best_epoch": best["epoch"], "best_val_ua": best["ua"], "selection": args.selection,
+                # Without validation speakers no epoch is "best": null, not epoch 0 at UA -1.
+                {"history": history, "best_epoch": best["epoch"] or None, "best_val_ua": best["ua"] if best["epoch"] else None,
+                 "selection": args.selection,
                  "averaged_epochs": [average_from, average_from + average.count - 1] if averaging else None,
                  "epochs_run": len(history["loss"]), "fit_seconds": time.monotonic() - started, "workers": workers},
                 handle,
