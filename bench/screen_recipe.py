@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from udfs.audio import decode_audio  # noqa: E402
+from udfs.errors import EmoticanaError  # noqa: E402
 from udfs.features import DEFAULT_FEATURES, mfcc_features  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
 from udfs.ravdess import parse_ravdess_name  # noqa: E402
@@ -71,31 +72,27 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, out: Path
     import tensorflow as tf
 
     from training import model as recipe
-    from training.node import WeightAverage, shuffle_buffer
+    from training.node import WeightAverage, batched_probabilities, shuffle_buffer, validation_ua
 
     train = [s for s in sorted(set(speaker)) if s not in test and s not in validation]
     pick = lambda speakers: np.isin(speaker, speakers)  # noqa: E731
     xt, yt, xv, yv, xs, ys = x[pick(train)], y[pick(train)], x[pick(validation)], y[pick(validation)], x[pick(test)], y[pick(test)]
-    warps = recipe.mel_warp_matrices(args.warps) if args.warps else np.zeros((0, x.shape[1], x.shape[1]), np.float32)
-    test_variants = [xs] + [np.einsum("ij,njt->nit", w, xs).astype(np.float32) for w in warps]
+    # The input, then its warps: what the saved model's WarpVariants layer feeds the network.
+    test_variants = np.asarray(recipe.WarpVariants(args.warps)(xs)).reshape(1 + len(args.warps), *xs.shape)
 
     keras.utils.set_random_seed(args.seed)
     model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), **hyperparams)
-    flat = xt.transpose(1, 0, 2).reshape(x.shape[1], -1)
-    recipe.set_normalisation(model, mean=flat.mean(axis=1), variance=flat.var(axis=1))
+    recipe.adapt_normalisation(model, xt)
     steps = max(1, len(xt) // args.batch_size)
     recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs)
-
-    def probabilities(inputs):
-        return np.concatenate([np.asarray(model(inputs[i:i + 64], training=False)) for i in range(0, len(inputs), 64)])
 
     record = {"validation_ua": [], "test": []}
     average = WeightAverage()
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            record["test"].append(np.stack([probabilities(v) for v in test_variants]))
-            record["validation_ua"].append(ua(yv, probabilities(xv)) if len(yv) else float("nan"))
+            record["test"].append(np.stack([batched_probabilities(self.model, v) for v in test_variants]))
+            record["validation_ua"].append(validation_ua(self.model, xv, yv, len(EMOTIONS)))
             if epoch + 1 > args.epochs - args.average_epochs:
                 average.add(self.model.get_weights())
             if (epoch + 1) % 10 == 0:
@@ -106,7 +103,7 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, out: Path
     dataset = tf.data.Dataset.from_tensor_slices((xt, yt)).shuffle(shuffle_buffer(len(xt)), seed=args.seed).repeat().batch(args.batch_size)
     model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0)
     model.set_weights(average.weights)
-    averaged = np.stack([probabilities(v) for v in test_variants])
+    averaged = np.stack([batched_probabilities(model, v) for v in test_variants])
     test_p = np.stack(record["test"])  # (epochs, variants, clips, classes)
     best = int(np.nanargmax(record["validation_ua"])) if len(yv) else len(test_p) - 1
     result = {
@@ -137,20 +134,24 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=recipe.EPOCHS)
     parser.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE)
     parser.add_argument("--average-epochs", type=int, default=recipe.AVERAGE_EPOCHS)
-    parser.add_argument("--warps", type=lambda s: tuple(float(f) for f in s.split(",")) if s != "none" else (),
-                        default=recipe.INFERENCE_WARPS, help="inference warps to score, e.g. 0.94,1.06, or none")
+    parser.add_argument("--warps", help="inference warps to score, e.g. 0.94,1.06, or none (default: the recipe's)")
     parser.add_argument("--hyperparam", action="append", default=[], metavar="NAME=JSON", help="override a model hyper-parameter")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    from server.cli import hyperparam_pair, warp_factors
     from training.trainer import choose_validation_speakers, cross_validation_folds
 
-    hyperparams = {}
-    for pair in args.hyperparam:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in recipe.DEFAULT_HYPERPARAMS:
-            parser.error(f"--hyperparam wants NAME=JSON with NAME one of {', '.join(recipe.DEFAULT_HYPERPARAMS)}; got {pair!r}")
-        hyperparams[key] = json.loads(value)
+    # The same option syntax as emoticana train's --inference-warps and --hyperparam.
+    try:
+        warps = warp_factors(args.warps)
+        args.warps = recipe.INFERENCE_WARPS if warps is None else warps
+        hyperparams = dict(hyperparam_pair(pair) for pair in args.hyperparam)
+    except EmoticanaError as exc:
+        parser.error(str(exc))
+    unknown = set(hyperparams) - set(recipe.DEFAULT_HYPERPARAMS)
+    if unknown:
+        parser.error(f"unknown --hyperparam {', '.join(sorted(unknown))}; known: {', '.join(recipe.DEFAULT_HYPERPARAMS)}")
     x, y, speaker = cached_features(args.audio, args.cache)
     speakers = sorted(set(speaker.tolist()), key=lambda s: (len(s), s))
     folds = cross_validation_folds(speakers, args.cv_folds)

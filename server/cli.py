@@ -102,11 +102,11 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         patience=args.patience,
         selection=args.selection,
-        inference_warps=_warp_factors(args.inference_warps),
+        inference_warps=warp_factors(args.inference_warps),
         validation_speakers=_speakers(args.validation_speakers),
         nodes=args.nodes,
         seed=args.seed,
-        hyperparams=dict(_hyperparam(pair) for pair in args.hyperparam or []),
+        hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
     models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
     run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
@@ -121,7 +121,7 @@ def _speakers(text: str | None) -> list[str] | None:
     return [] if text.strip().lower() == "none" else text.split(",")
 
 
-def _warp_factors(text: str | None) -> tuple[float, ...] | None:
+def warp_factors(text: str | None) -> tuple[float, ...] | None:
     """``--inference-warps``: None (the recipe's), ``none`` (no averaging) or comma-separated factors."""
     if text is None:
         return None
@@ -167,7 +167,7 @@ def _cluster(args: argparse.Namespace) -> int:
                        webui_port=args.webui_port, state_dir=args.state_dir)
 
 
-def _hyperparam(pair: str):
+def hyperparam_pair(pair: str):
     import json
 
     key, sep, value = pair.partition("=")

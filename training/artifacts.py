@@ -126,9 +126,6 @@ def plot_curves(path: Path, history: dict[str, list[float]]) -> None:
 
 def write_reports(directory: Path, *, metrics: dict, history: dict[str, list[float]]) -> None:
     """metrics.json, confusion matrix as CSV and PNG, training curves as PNG."""
-    # A series with no value at all (validation UA of a run without validation speakers) is left
-    # out: NaN is not JSON, and an empty line would still get a legend entry.
-    history = {key: values for key, values in history.items() if np.isfinite(np.asarray(values, dtype=float)).any()}
     write_json(directory / METRICS_FILE, metrics)
     write_json(directory / HISTORY_FILE, history)
     # Without validation speakers, the cross-validation's pooled test speakers.

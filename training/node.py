@@ -73,18 +73,27 @@ class WeightAverage:
         self.count = n + 1
 
 
+def batched_probabilities(model, x, batch: int = 64):
+    """``model``'s output for every row of ``x``, in batches, on this node alone.
+
+    Direct calls rather than ``model.predict``: under a multi-worker strategy predict
+    would shard the rows between the nodes.
+    """
+    import numpy as np
+
+    return np.concatenate([np.asarray(model(x[start:start + batch], training=False)) for start in range(0, len(x), batch)])
+
+
 def validation_ua(model, x, y, n_classes: int) -> float:
     """Unweighted accuracy on the validation rows; NaN when there are none."""
     import numpy as np
 
+    from training.metrics import confusion_matrix, unweighted_accuracy
+
     if len(y) == 0:
         return float("nan")
-    # Direct calls rather than model.predict: under a multi-worker strategy predict
-    # would shard the validation rows between the nodes.
-    batches = [np.asarray(model(x[start:start + 64], training=False)) for start in range(0, len(x), 64)]
-    predicted = np.argmax(np.concatenate(batches), axis=1) if batches else np.zeros(0, np.int64)
-    recalls = [np.mean(predicted[y == c] == c) for c in range(n_classes) if np.any(y == c)]
-    return float(np.mean(recalls))
+    predicted = np.argmax(batched_probabilities(model, x), axis=1)
+    return unweighted_accuracy(confusion_matrix(y, predicted, n_classes=n_classes))
 
 
 def allow_multi_worker_fit(model) -> None:
@@ -160,7 +169,9 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
         recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs)
 
-    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_unweighted_accuracy": []}
+    validating = len(args.validation_y) > 0
+    # No validation curve without validation speakers (it would be all NaN, which is not JSON).
+    history: dict[str, list[float]] = {"loss": [], "accuracy": [], **({"val_unweighted_accuracy": []} if validating else {})}
     best = {"ua": -1.0, "epoch": 0, "weights": None}
     averaging = args.selection in ("last", "average")
     average_from = max(1, args.epochs - (1 if args.selection == "last" else args.average_epochs) + 1)
@@ -174,13 +185,14 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
             ua = validation_ua(self.model, args.validation_x, args.validation_y, args.n_classes)
             history["loss"].append(float(logs.get("loss", float("nan"))))
             history["accuracy"].append(float(logs.get("accuracy", float("nan"))))
-            history["val_unweighted_accuracy"].append(ua)
+            if validating:
+                history["val_unweighted_accuracy"].append(ua)
             if ua > best["ua"]:
                 best.update(ua=ua, epoch=epoch + 1, weights=None if averaging else self.model.get_weights())
             if averaging and epoch + 1 >= average_from:
                 average.add(self.model.get_weights())
             if args.verbose and is_chief:
-                validated = f"  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})" if len(args.validation_y) else ""
+                validated = f"  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})" if validating else ""
                 print(
                     f"epoch {epoch + 1:3d}/{args.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
                     f"accuracy {logs.get('accuracy', float('nan')):.3f}{validated}",
