@@ -10,7 +10,7 @@ selections (best validation epoch, last epoch, mean of the last epochs' weights)
 inference warps are compared within the same training run:
 
     .venv/bin/python bench/screen_recipe.py --audio ../shared/ravdess --folds 1,2,3 \
-        [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--out DIR]
+        [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--pitch] [--out DIR]
 
 About 12 min a fold of 60 epochs on this 2-core machine. One fold moves by several points
 from run to run (batches and augmentation draws): compare recipes over the same folds and
@@ -31,16 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from udfs.audio import decode_audio  # noqa: E402
 from udfs.errors import EmoticanaError  # noqa: E402
-from udfs.features import DEFAULT_FEATURES, mfcc_features  # noqa: E402
+from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
 from udfs.ravdess import parse_ravdess_name  # noqa: E402
 
 
-def cached_features(audio: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cached_features(audio: Path, cache: Path, config: FeatureConfig = DEFAULT_FEATURES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, label indices, speakers) of every RAVDESS clip under ``audio``, cached in ``cache``."""
+    settings = json.dumps(config.to_dict(), sort_keys=True)
     if cache.exists():
         data = np.load(cache)
-        if str(data["config"]) == json.dumps(DEFAULT_FEATURES.to_dict(), sort_keys=True):
+        if str(data["config"]) == settings:
             return data["x"], data["y"], data["speaker"]
         print(f"{cache}: other feature settings, recomputing", flush=True)
     files = sorted(p for p in audio.rglob("*") if p.suffix.lower() in (".wav", ".flac") and parse_ravdess_name(str(p)))
@@ -50,12 +51,12 @@ def cached_features(audio: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, n
     x, y, speaker = [], [], []
     for path in files:
         meta = parse_ravdess_name(str(path))
-        x.append(mfcc_features(*decode_audio(path.read_bytes())))
+        x.append(mfcc_features(*decode_audio(path.read_bytes()), config=config))
         y.append(EMOTIONS.index(meta.emotion))
         speaker.append(str(int(meta.actor)))
     x, y, speaker = np.stack(x), np.array(y, np.int32), np.array(speaker)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=x, y=y, speaker=speaker, config=json.dumps(DEFAULT_FEATURES.to_dict(), sort_keys=True))
+    np.savez(cache, x=x, y=y, speaker=speaker, config=settings)
     print(f"features of {len(files)} clips in {time.monotonic() - started:.0f}s, cached in {cache}", flush=True)
     return x, y, speaker
 
@@ -66,7 +67,7 @@ def ua(y: np.ndarray, probabilities: np.ndarray) -> float:
     return unweighted_accuracy(confusion_matrix(y, probabilities.argmax(axis=1)))
 
 
-def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, out: Path, number: int) -> dict:
+def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: FeatureConfig, out: Path, number: int) -> dict:
     """Train one fold; returns the UA of each way of choosing weights and predicting."""
     import keras
     import tensorflow as tf
@@ -78,10 +79,10 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, out: Path
     pick = lambda speakers: np.isin(speaker, speakers)  # noqa: E731
     xt, yt, xv, yv, xs, ys = x[pick(train)], y[pick(train)], x[pick(validation)], y[pick(validation)], x[pick(test)], y[pick(test)]
     # The input, then its warps: what the saved model's WarpVariants layer feeds the network.
-    test_variants = np.asarray(recipe.WarpVariants(args.warps)(xs)).reshape(1 + len(args.warps), *xs.shape)
+    test_variants = np.asarray(recipe.WarpVariants(args.warps, pitch=config.pitch)(xs)).reshape(1 + len(args.warps), *xs.shape)
 
     keras.utils.set_random_seed(args.seed)
-    model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), **hyperparams)
+    model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), pitch=config.pitch, **hyperparams)
     recipe.adapt_normalisation(model, xt)
     steps = max(1, len(xt) // args.batch_size)
     recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs)
@@ -137,6 +138,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warps", help="inference warps to score, e.g. 0.94,1.06, or none (default: the recipe's)")
     parser.add_argument("--hyperparam", action="append", default=[], metavar="NAME=JSON", help="override a model hyper-parameter")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pitch", action=argparse.BooleanOptionalAction, default=DEFAULT_FEATURES.pitch,
+                        help="with the prosody rows (FeatureConfig.pitch; default: the product's features)")
     args = parser.parse_args(argv)
 
     from server.cli import hyperparam_pair, warp_factors
@@ -152,19 +155,22 @@ def main(argv=None) -> int:
     unknown = set(hyperparams) - set(recipe.DEFAULT_HYPERPARAMS)
     if unknown:
         parser.error(f"unknown --hyperparam {', '.join(sorted(unknown))}; known: {', '.join(recipe.DEFAULT_HYPERPARAMS)}")
-    x, y, speaker = cached_features(args.audio, args.cache)
+    config = FeatureConfig.from_dict({**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch})
+    cache = args.cache.with_name(f"{args.cache.stem}-pitch{args.cache.suffix}") if config.pitch else args.cache
+    x, y, speaker = cached_features(args.audio, cache, config)
     speakers = sorted(set(speaker.tolist()), key=lambda s: (len(s), s))
     folds = cross_validation_folds(speakers, args.cv_folds)
     chosen = [int(k) for k in args.folds.split(",")] if args.folds else list(range(1, len(folds) + 1))
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"{len(y)} clips, {len(speakers)} speakers; folds {chosen}; hyper-parameters {hyperparams or 'the recipe'}", flush=True)
+    print(f"{len(y)} clips, {len(speakers)} speakers, features {x.shape[1:]}; folds {chosen}; "
+          f"hyper-parameters {hyperparams or 'the recipe'}", flush=True)
     results = []
     for number in chosen:
         test = folds[number - 1]
         rest = [s for s in speakers if s not in test]
         validation = [] if args.validation == "none" else choose_validation_speakers(rest, fraction=0.15)
         results.append(screen_fold(x, y, speaker, test=test, validation=validation, args=args,
-                                   hyperparams=hyperparams, out=args.out, number=number))
+                                   hyperparams=hyperparams, config=config, out=args.out, number=number))
     print(f"\n| 8-class UA on unseen speakers | {' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |")
     print("| --- |" + " --- |" * (len(chosen) + 1))
     for key in results[0]:

@@ -5,7 +5,16 @@ import scipy.fft
 import scipy.signal
 
 from tests.audiogen import voiced_signal
-from udfs.features import DEFAULT_FEATURES, FeatureConfig, canonical_clip, mfcc_features, mfcc_matrix, speech_bounds
+from udfs.features import (
+    DEFAULT_FEATURES,
+    FeatureConfig,
+    canonical_clip,
+    frame_mean_square,
+    mfcc_features,
+    mfcc_matrix,
+    pitch_rows,
+    speech_bounds,
+)
 
 CFG = DEFAULT_FEATURES
 
@@ -120,3 +129,48 @@ def test_speech_bounds_match_librosa_trim(rng, seconds, lead_silence_s, noise_fl
     y = (y + noise_floor * rng.standard_normal(y.size)).astype(np.float32)
     _, expected = librosa.effects.trim(y, top_db=CFG.trim_top_db, frame_length=CFG.win_length, hop_length=CFG.hop_length)
     assert speech_bounds(y) == tuple(int(v) for v in expected)
+
+
+def test_frame_mean_square_is_librosa_rms_squared(rng):
+    y = voiced_signal(rng, sample_rate=16000, seconds=1.3)[:, 0]
+    rms = librosa.feature.rms(y=y, frame_length=CFG.win_length, hop_length=CFG.hop_length, center=True, pad_mode="constant")[0]
+    np.testing.assert_allclose(frame_mean_square(y), rms.astype(np.float64) ** 2, rtol=1e-4, atol=1e-10)
+
+
+PITCH = FeatureConfig(pitch=True)
+
+
+@pytest.mark.parametrize("f0", [110.0, 180.0, 300.0])
+def test_pitch_rows_follow_the_fundamental(rng, f0):
+    clip = canonical_clip(voiced_signal(rng, sample_rate=16000, seconds=2.0, f0=f0, lead_silence_s=0.3)[:, 0], 16000)
+    voiced, relative, absolute = pitch_rows(clip, config=PITCH)
+    assert set(np.unique(voiced)) == {0.0, 1.0}
+    on = voiced == 1
+    # About 2 s of syllables centred in 3 s: mostly voiced in the middle (the envelope dips
+    # to silence between syllables), never in the zero padding at either end.
+    assert on[60:240].mean() > 0.6 and not on[:30].any() and not on[-30:].any()
+    # The tone has a +-3 % vibrato around f0: the absolute row is log2(f0 / 200) within that.
+    assert np.median(absolute[on]) == pytest.approx(np.log2(f0 / 200.0), abs=0.02)
+    assert np.abs(relative[on]).max() < 0.1 and np.median(relative[on]) == pytest.approx(0.0, abs=1e-6)
+    assert not relative[~on].any() and not absolute[~on].any()
+
+
+def test_pitch_rows_of_silence_are_zero(rng):
+    assert not pitch_rows(np.zeros(CFG.clip_samples, np.float32), config=PITCH).any()
+    tone = canonical_clip(voiced_signal(rng, sample_rate=16000, seconds=2.0, f0=150.0)[:, 0], 16000)
+    quiet = tone.copy()
+    quiet[CFG.clip_samples // 2 :] *= 1e-3  # 60 dB down: below the loudness gate of the voiced flag
+    assert pitch_rows(quiet, config=PITCH)[0][CFG.n_frames // 2 + 5 :].sum() == 0
+
+
+def test_pitch_features_are_the_mfcc_then_the_prosody_rows(rng):
+    y = voiced_signal(rng, sample_rate=22050, seconds=1.8, f0=160.0)[:, 0]
+    features = mfcc_features(y, 22050, config=PITCH)
+    assert features.shape == PITCH.shape == (CFG.n_mfcc + 3, CFG.n_frames) and features.dtype == np.float32
+    np.testing.assert_array_equal(features[: CFG.n_mfcc], mfcc_features(y, 22050))
+    np.testing.assert_array_equal(features[CFG.n_mfcc :], pitch_rows(canonical_clip(y, 22050), config=PITCH))
+
+
+def test_a_config_written_before_the_pitch_settings_means_no_pitch():
+    old = {k: v for k, v in FeatureConfig().to_dict().items() if not k.startswith("pitch")}
+    assert FeatureConfig.from_dict(old) == FeatureConfig() and not FeatureConfig.from_dict(old).pitch

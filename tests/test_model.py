@@ -11,7 +11,7 @@ from training.model import (
     mel_warp_matrices,
     stretch_matrices,
 )
-from udfs.features import DEFAULT_FEATURES, mfcc_matrix
+from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_matrix
 
 SMALL = dict(filters=(4, 4, 4, 4, 4, 4))
 
@@ -99,17 +99,32 @@ def test_averaged_weights_load_into_the_model_and_predict(rng):
     assert probabilities.shape == (2, 8) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("factors", [(0.94, 1.06), (0.9,)])
-def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(tmp_path, rng, factors):
+@pytest.mark.parametrize("factors, pitch", [((0.94, 1.06), False), ((0.9,), False), ((0.94, 1.06), True)])
+def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(tmp_path, rng, factors, pitch):
     from training.model import with_warp_averaging
 
-    network = build_model(**SMALL)
-    features = (rng.normal(size=(3, *DEFAULT_FEATURES.shape)) * 10).astype(np.float32)
-    averaged = with_warp_averaging(network, factors)
-    warped = [features] + [np.einsum("ij,njt->nit", m, features) for m in mel_warp_matrices(factors)]
+    config = FeatureConfig(pitch=pitch)
+    network = build_model(input_shape=config.shape, pitch=pitch, **SMALL)
+    features = (rng.normal(size=(3, *config.shape)) * 10).astype(np.float32)
+    averaged = with_warp_averaging(network, factors, pitch=pitch)
+    warped = [features] + [np.einsum("ij,njt->nit", m, features) for m in mel_warp_matrices(factors, config=config)]
     expected = np.mean([network.predict(x, verbose=0) for x in warped], axis=0)
     np.testing.assert_allclose(averaged.predict(features, verbose=0), expected, atol=1e-5)
     averaged.save(tmp_path / "averaged.keras")
     loaded = keras.models.load_model(tmp_path / "averaged.keras", compile=False)
     np.testing.assert_allclose(loaded.predict_on_batch(features[:1]), expected[:1], atol=1e-5)
     assert with_warp_averaging(network, ()) is network
+
+
+def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng):
+    config = FeatureConfig(pitch=True)
+    matrices = mel_warp_matrices([0.9, 1.1], config=config)
+    assert matrices.shape == (2, config.n_rows, config.n_rows)
+    np.testing.assert_array_equal(matrices[:, : config.n_mfcc, : config.n_mfcc], mel_warp_matrices([0.9, 1.1]))
+    np.testing.assert_array_equal(matrices[:, config.n_mfcc :, :], np.eye(config.n_rows)[config.n_mfcc :][None].repeat(2, 0))
+    layer = MelWarp(0.1, pitch=True, seed=3)
+    features = rng.normal(size=(4, *config.shape)).astype(np.float32)
+    warped = np.asarray(layer(features, training=True))
+    np.testing.assert_array_equal(warped[:, config.n_mfcc :], features[:, config.n_mfcc :])
+    assert not np.allclose(warped[:, : config.n_mfcc], features[:, : config.n_mfcc])
+    assert MelWarp.from_config(layer.get_config()).pitch

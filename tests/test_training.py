@@ -14,6 +14,7 @@ from server.process import PROJECT_ROOT
 from training import artifacts
 from training import model as recipe
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
+from training.trainer import current_umask
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
@@ -98,6 +99,7 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert "1 unreadable clips skipped" in result.stdout
     assert "epoch   4/4" in result.stdout + result.stderr
     directory = tmp_path / "models" / "synthetic" / "1"
+    assert directory.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
     for name in ("model.keras", "features.json", "labels.json", "manifest.json", "metrics.json", "view.sql",
                  "confusion.csv", "confusion.png", "curves.png", "history.json"):
         assert (directory / name).stat().st_size > 0, name

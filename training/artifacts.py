@@ -173,12 +173,13 @@ def read_model_dir(path: Path, *, expected_features: FeatureConfig | None = None
     manifest = read_json(path / MANIFEST_FILE)
     if labels != EMOTIONS:
         raise ModelError(f"model {path} has labels {list(labels)}, expected {list(EMOTIONS)}")
-    if expected_features is not None and features != expected_features.to_dict():
-        raise ModelError(f"model {path} expects other features than the server computes: {describe_mismatch(expected_features, features)}")
     try:
         config = FeatureConfig.from_dict(features)
     except TypeError as exc:
         raise ModelError(f"model {path} has an unreadable {FEATURES_FILE}: {exc}") from None
+    # Compared as configurations: a features.json written before a setting existed means its default.
+    if expected_features is not None and config != expected_features:
+        raise ModelError(f"model {path} expects other features than the server computes: {describe_mismatch(expected_features, config.to_dict())}")
     return ModelInfo(
         path=path,
         name=str(manifest.get("name", path.parent.name)),

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.fft
 from keras import layers, ops
 
-from udfs.features import DEFAULT_FEATURES, FeatureConfig
+from udfs.features import DEFAULT_FEATURES, PITCH_ROWS, FeatureConfig
 
 #: Recommended training schedule (speaker-independent CV on RAVDESS actors 01-20).
 EPOCHS = 60
@@ -224,8 +224,10 @@ def mel_warp_matrices(factors, *, config: FeatureConfig = DEFAULT_FEATURES) -> n
 
     Returns
     -------
-    np.ndarray [shape=(k, n_mfcc, n_mfcc), dtype=float32]
-        ``warped = matrix @ mfcc`` for an MFCC matrix of shape ``(n_mfcc, n_frames)``.
+    np.ndarray [shape=(k, n_rows, n_rows), dtype=float32]
+        ``warped = matrix @ features`` for a feature matrix of shape ``config.shape``.
+        Prosody rows (``config.pitch``) pass through unchanged: a vocal tract of
+        another length moves the formants, not the pitch.
     """
     dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)[: config.n_mfcc]
     centres = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.fmax)[1:-1]
@@ -233,7 +235,9 @@ def mel_warp_matrices(factors, *, config: FeatureConfig = DEFAULT_FEATURES) -> n
     matrices = []
     for factor in np.asarray(factors, dtype=np.float64):
         source = np.interp(centres / factor, centres, bands)  # clamped at the edge bands
-        matrices.append(dct @ _interpolation_matrix(source, config.n_mels) @ dct.T)
+        matrix = np.eye(config.n_rows)
+        matrix[: config.n_mfcc, : config.n_mfcc] = dct @ _interpolation_matrix(source, config.n_mels) @ dct.T
+        matrices.append(matrix)
     return np.stack(matrices).astype(np.float32)
 
 
@@ -254,9 +258,10 @@ def stretch_matrices(rates, n_frames: int) -> np.ndarray:
                      for rate in np.asarray(rates, dtype=np.float64)]).astype(np.float32)
 
 
-def _layer_warp_matrices(layer, factors, *, n_mfcc: int) -> np.ndarray:
-    """:func:`mel_warp_matrices` for a layer that records its filterbank as ``n_mels``, ``fmin``, ``fmax``."""
-    config = FeatureConfig(n_mfcc=n_mfcc, n_mels=layer.n_mels, fmin=layer.fmin, fmax=layer.fmax)
+def _layer_warp_matrices(layer, factors, *, n_rows: int) -> np.ndarray:
+    """:func:`mel_warp_matrices` for a layer that records its features as ``n_mels``, ``fmin``, ``fmax``, ``pitch``."""
+    n_mfcc = n_rows - (PITCH_ROWS if layer.pitch else 0)
+    config = FeatureConfig(n_mfcc=n_mfcc, n_mels=layer.n_mels, fmin=layer.fmin, fmax=layer.fmax, pitch=layer.pitch)
     return mel_warp_matrices(factors, config=config)
 
 
@@ -276,22 +281,24 @@ class MelWarp(layers.Layer):
     ----------
     max_warp : float
         Factors are drawn from ``[1 - max_warp, 1 + max_warp]``.
-    n_mels, fmin, fmax : keyword-only
-        The mel filterbank the coefficients came from (:class:`FeatureConfig`).
+    n_mels, fmin, fmax, pitch : keyword-only
+        The mel filterbank the coefficients came from and whether prosody rows follow
+        them (:class:`FeatureConfig`).
     seed : int or None
         Seed of the layer's random stream.
     """
 
     def __init__(self, max_warp: float = 0.1, *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
-                 fmax: float = DEFAULT_FEATURES.fmax, seed: int | None = None, **kwargs):
+                 fmax: float = DEFAULT_FEATURES.fmax, pitch: bool = False, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.max_warp, self.n_mels, self.fmin, self.fmax = float(max_warp), int(n_mels), float(fmin), float(fmax)
+        self.pitch = bool(pitch)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
         factors = np.linspace(1 - self.max_warp, 1 + self.max_warp, _AUGMENT_STEPS)
-        self.matrices = _layer_warp_matrices(self, factors, n_mfcc=int(input_shape[1]))
+        self.matrices = _layer_warp_matrices(self, factors, n_rows=int(input_shape[1]))
 
     def call(self, x, training=None):
         if not training or self.max_warp <= 0:
@@ -301,7 +308,7 @@ class MelWarp(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "max_warp": self.max_warp, "n_mels": self.n_mels,
-                "fmin": self.fmin, "fmax": self.fmax, "seed": self.seed}
+                "fmin": self.fmin, "fmax": self.fmax, "pitch": self.pitch, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -353,19 +360,19 @@ class WarpVariants(layers.Layer):
     ----------
     factors : sequence of float
         Warp factors, around 1.
-    n_mels, fmin, fmax : keyword-only
-        The mel filterbank the coefficients came from (:class:`FeatureConfig`).
+    n_mels, fmin, fmax, pitch : keyword-only
+        As :class:`MelWarp`'s.
     """
 
     def __init__(self, factors=(), *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
-                 fmax: float = DEFAULT_FEATURES.fmax, **kwargs):
+                 fmax: float = DEFAULT_FEATURES.fmax, pitch: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.factors = tuple(float(f) for f in factors)
-        self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), float(fmax)
+        self.n_mels, self.fmin, self.fmax, self.pitch = int(n_mels), float(fmin), float(fmax), bool(pitch)
 
     def build(self, input_shape):
         # Factor 1 is the identity: the first block is the input itself.
-        self.matrices = _layer_warp_matrices(self, (1.0, *self.factors), n_mfcc=int(input_shape[1]))
+        self.matrices = _layer_warp_matrices(self, (1.0, *self.factors), n_rows=int(input_shape[1]))
 
     def call(self, x):
         variants = ops.einsum("kij,bjt->kbit", ops.convert_to_tensor(self.matrices), x)
@@ -373,7 +380,7 @@ class WarpVariants(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factors": list(self.factors), "n_mels": self.n_mels,
-                "fmin": self.fmin, "fmax": self.fmax}
+                "fmin": self.fmin, "fmax": self.fmax, "pitch": self.pitch}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -391,7 +398,7 @@ class VariantMean(layers.Layer):
         return {**super().get_config(), "variants": self.variants}
 
 
-def with_warp_averaging(network: keras.Model, factors) -> keras.Model:
+def with_warp_averaging(network: keras.Model, factors, *, pitch: bool = False) -> keras.Model:
     """``network`` wrapped to average its probabilities over the input and its warps at ``factors``.
 
     Parameters
@@ -400,6 +407,8 @@ def with_warp_averaging(network: keras.Model, factors) -> keras.Model:
         A trained model from :func:`build_model` (its weights are shared, not copied).
     factors : sequence of float
         Warp factors (e.g. ``(0.94, 1.06)``); empty returns ``network`` itself.
+    pitch : bool, keyword-only
+        The input ends with prosody rows (``FeatureConfig.pitch``), which are not warped.
 
     Returns
     -------
@@ -410,20 +419,24 @@ def with_warp_averaging(network: keras.Model, factors) -> keras.Model:
     if not factors:
         return network
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
-    probabilities = network(WarpVariants(factors, name="warp_variants")(inputs))
+    probabilities = network(WarpVariants(factors, pitch=pitch, name="warp_variants")(inputs))
     outputs = VariantMean(1 + len(factors), name="warp_mean")(probabilities)
     return keras.Model(inputs, outputs, name="emoticana_warp_averaged")
 
 
-def build_model(*, input_shape: tuple[int, int] = (40, 301), n_classes: int = 8, **hyperparams) -> keras.Model:
+def build_model(*, input_shape: tuple[int, int] = (40, 301), n_classes: int = 8, pitch: bool = False,
+                **hyperparams) -> keras.Model:
     """Build the (uncompiled) emotion CNN.
 
     Parameters
     ----------
     input_shape : tuple of int, keyword-only
-        ``(n_mfcc, n_frames)`` of the feature matrix, as ``FeatureConfig.shape``.
+        ``(rows, n_frames)`` of the feature matrix, as ``FeatureConfig.shape``.
     n_classes : int, keyword-only
         Number of emotions (softmax width).
+    pitch : bool, keyword-only
+        The last rows are prosody rows (``FeatureConfig.pitch``): the vocal-tract warp
+        leaves them alone; every other layer treats them as further channels.
     **hyperparams
         Overrides of :data:`DEFAULT_HYPERPARAMS`; unknown names raise ``TypeError``.
 
@@ -448,7 +461,7 @@ def build_model(*, input_shape: tuple[int, int] = (40, 301), n_classes: int = 8,
     x = inputs
     if hp["mel_warp"]:
         # On the raw coefficients: the warp is defined on the log-mel spectrum they encode.
-        x = MelWarp(hp["mel_warp"], seed=None if seed is None else seed + 3, name="augment_warp")(x)
+        x = MelWarp(hp["mel_warp"], pitch=pitch, seed=None if seed is None else seed + 3, name="augment_warp")(x)
     # Per-coefficient statistics (axis 1 = coefficient): c0 is in the hundreds
     # and c20+ near unit scale, so without this the loudness term dominates.
     # Per-utterance standardisation (over speech frames) was tried instead and

@@ -137,6 +137,7 @@ def train_on_features(
         output_dir=str(output_dir),
         input_shape=shape,
         n_classes=len(EMOTIONS),
+        pitch=DEFAULT_FEATURES.pitch,
         train_rows=int(train_rows),
         validation_x=validation_x,
         validation_y=validation_y,
@@ -303,6 +304,9 @@ def publish_model(
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     (staged / "node_history.json").unlink(missing_ok=True)
     (models_dir / options.name).mkdir(parents=True, exist_ok=True)
+    # mkdtemp made the staging directory 0700; a published version is as readable as any
+    # directory this user creates (the umask decides), e.g. by a server run by another account.
+    staged.chmod(0o777 & ~current_umask())
     for _ in range(5):
         version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], options.name)
         manifest["version"] = version
@@ -313,6 +317,13 @@ def publish_model(
         except OSError:
             continue  # another trainer took that version meanwhile
     raise TrainingError(f"could not publish a new version of {options.name} under {models_dir}")
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def staging_dir(models_dir: Path) -> Path:

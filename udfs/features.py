@@ -13,6 +13,12 @@ A clip becomes a fixed-size matrix in four steps:
 
 The result has shape ``(n_mfcc, n_frames)`` with ``n_frames = 1 + clip_samples // hop_length``.
 SQL sees it flattened row-major (coefficient by coefficient) as ``array<float>``.
+
+With ``pitch=True`` three prosody rows follow the coefficients (:func:`pitch_rows`, on the
+same canonical clip and frames): voiced flag, log2 F0 relative to the clip's median voiced
+F0 (the intonation contour, in octaves, free of the speaker's register) and log2 (F0 / 200 Hz);
+the shape is then ``(n_mfcc + 3, n_frames)``.  MFCCs from 64 mel bands keep the spectral
+envelope but hardly any of the harmonics that carry the pitch.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ class FeatureConfig:
     n_mels: int = 64
     fmin: float = 20.0
     fmax: float = 8000.0
+    #: Prosody rows after the coefficients (see :func:`pitch_rows`).  False for every model
+    #: trained before they existed: their features.json has no such key.
+    pitch: bool = False
+    pitch_fmin: float = 70.0
+    pitch_fmax: float = 450.0
+    pitch_frame: int = 640
 
     @property
     def clip_samples(self) -> int:
@@ -49,8 +61,13 @@ class FeatureConfig:
         return 1 + self.clip_samples // self.hop_length
 
     @property
+    def n_rows(self) -> int:
+        """Rows of the feature matrix: the coefficients, then the prosody rows if any."""
+        return self.n_mfcc + (PITCH_ROWS if self.pitch else 0)
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return (self.n_mfcc, self.n_frames)
+        return (self.n_rows, self.n_frames)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -60,12 +77,37 @@ class FeatureConfig:
         return cls(**values)
 
 
+#: Number of prosody rows a ``pitch=True`` configuration adds.
+PITCH_ROWS = 3
+#: Voiced frames: no quieter than this far below the clip's loudest frame (dB).
+VOICED_TOP_DB = 30.0
+#: log2 F0 of the absolute pitch row is taken relative to this frequency (Hz).
+PITCH_REFERENCE_HZ = 200.0
+
 DEFAULT_FEATURES = FeatureConfig()
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:
     """Mean of the channels of ``y`` [shape=(channels, frames) or (frames,)]."""
     return y if y.ndim == 1 else y.mean(axis=0)
+
+
+def frame_mean_square(y: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """Mean square of ``y`` in centred frames of ``win_length`` every ``hop_length`` samples.
+
+    ``librosa.feature.rms(y, frame_length=win_length, hop_length=hop_length) ** 2`` (zero
+    padding), from one cumulative sum instead of a strided frame matrix.
+
+    Returns
+    -------
+    np.ndarray [shape=(1 + len(y) // hop_length,), dtype=float64]
+    """
+    frame, hop = config.win_length, config.hop_length
+    squares = np.square(np.pad(y.astype(np.float64), frame // 2))
+    cumulative = np.concatenate(([0.0], np.cumsum(squares)))
+    n_frames = 1 + (squares.size - frame) // hop
+    starts = np.arange(n_frames) * hop
+    return (cumulative[starts + frame] - cumulative[starts]) / frame
 
 
 def speech_bounds(y: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> tuple[int, int]:
@@ -86,12 +128,8 @@ def speech_bounds(y: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     (start, end) : tuple of int
         ``0 <= start < end <= n``; ``(0, 0)`` if every frame is silent.
     """
-    frame, hop = config.win_length, config.hop_length
-    squares = np.square(np.pad(y.astype(np.float64), frame // 2))
-    cumulative = np.concatenate(([0.0], np.cumsum(squares)))
-    n_frames = 1 + (squares.size - frame) // hop
-    starts = np.arange(n_frames) * hop
-    mean_square = (cumulative[starts + frame] - cumulative[starts]) / frame
+    hop = config.hop_length
+    mean_square = frame_mean_square(y, config=config)
     # librosa's amplitude_to_db(rms, ref=max, amin=1e-5) > -top_db, on squared values.
     floor = 1e-10
     threshold = max(floor, float(mean_square.max())) * 10.0 ** (-config.trim_top_db / 10.0)
@@ -180,11 +218,51 @@ def mfcc_matrix(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -
     return np.ascontiguousarray(cepstrum.T, dtype=np.float32)
 
 
+def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """The prosody rows of a canonical clip, on the MFCC's frames.
+
+    F0 is ``librosa.yin`` over [``pitch_fmin``, ``pitch_fmax``] Hz in centred frames of
+    ``pitch_frame`` samples every ``hop_length``.  A frame counts as voiced when it is within
+    :data:`VOICED_TOP_DB` of the clip's loudest frame (:func:`frame_mean_square`) and its
+    F0 is not pinned to either end of the search range.  That is a loudness gate, not a
+    periodicity test: YIN's aperiodicity is not used, so loud noise passes it with some
+    F0 (speech in RAVDESS is clean; the CNN sees the MFCCs beside it).
+
+    Returns
+    -------
+    np.ndarray [shape=(PITCH_ROWS, config.n_frames), dtype=float32]
+        Voiced flag (0/1); log2 F0 minus the median log2 F0 of the voiced frames;
+        log2 (F0 / :data:`PITCH_REFERENCE_HZ`).  Both pitch rows are 0 on unvoiced frames,
+        and everything is 0 for a clip without voiced frames.
+    """
+    samples = np.asarray(clip, dtype=np.float32)
+    rows = np.zeros((PITCH_ROWS, config.n_frames), dtype=np.float32)
+    if not np.any(samples):
+        return rows
+    f0 = librosa.yin(samples, fmin=config.pitch_fmin, fmax=config.pitch_fmax, sr=config.sample_rate,
+                     frame_length=config.pitch_frame, hop_length=config.hop_length, center=True)
+    mean_square = frame_mean_square(samples, config=config)
+    loud = mean_square > mean_square.max() * 10.0 ** (-VOICED_TOP_DB / 10.0)
+    voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)
+    if not voiced.any():
+        return rows
+    log_f0 = np.log2(f0)
+    rows[0] = voiced
+    rows[1] = np.where(voiced, log_f0 - np.median(log_f0[voiced]), 0.0)
+    rows[2] = np.where(voiced, log_f0 - np.log2(PITCH_REFERENCE_HZ), 0.0)
+    return rows
+
+
 def mfcc_features(y: np.ndarray, sample_rate: int, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
-    """The model's input for decoded samples: :func:`canonical_clip` then :func:`mfcc_matrix`.
+    """The model's input for decoded samples: :func:`canonical_clip`, :func:`mfcc_matrix`
+    and, if ``config.pitch``, :func:`pitch_rows` below it.
 
     Returns
     -------
     np.ndarray [shape=config.shape, dtype=float32]
     """
-    return mfcc_matrix(canonical_clip(y, sample_rate, config=config), config=config)
+    clip = canonical_clip(y, sample_rate, config=config)
+    cepstra = mfcc_matrix(clip, config=config)
+    if not config.pitch:
+        return cepstra
+    return np.concatenate([cepstra, pitch_rows(clip, config=config)])

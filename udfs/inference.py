@@ -3,7 +3,10 @@
 ``emotion_scores(mfccs [, model])`` and ``emotion(audio [, model])`` are Arrow UDFs:
 they receive a batch as Arrow arrays, run the valid rows through the model in one
 call, and return NULL for rows that are NULL or cannot be decoded.  Without a
-model argument they use the store's active version, read on every batch.
+model argument they use the store's active version, read on every batch.  A model
+named in the call may expect other features than the server's ``mfcc`` (a version
+from before a feature change): ``emotion`` computes that model's own features, and
+``emotion_scores`` takes arrays of that model's shape (others are NULL rows).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pyspark.sql.functions import arrow_udf
 
 from udfs import model_cache
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
+from training.artifacts import ModelInfo
 from udfs.model_store import ModelStore
 from udfs.spark_udfs import clip_features_or_none
 
@@ -28,30 +32,31 @@ MODEL_LIST_DDL = (
 
 
 def predict_probabilities(model, features: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Class probabilities [shape=(n, 8)] for flattened MFCC rows [shape=(n, n_mfcc * n_frames)]."""
+    """Class probabilities [shape=(n, 8)] for flattened feature rows [shape=(n, rows * n_frames)]."""
     if len(features) == 0:
         return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
     batch = np.asarray(features, dtype=np.float32).reshape((-1, *shape))
     return np.asarray(model.predict_on_batch(batch), dtype=np.float32)
 
 
-def _model_per_row(store: ModelStore, references: tuple[pa.Array, ...], n: int) -> list[str]:
+def _models_per_row(store: ModelStore, references: tuple[pa.Array, ...], n: int) -> tuple[list[str], dict[str, ModelInfo]]:
+    """Each row's model reference (the active one where none is given) and every referenced model, checked.
+
+    A model asked for by name may expect other features than the server's ``mfcc``
+    computes (e.g. a version from before a feature change): it is used with its own.
+    """
     if not references:
-        return [store.active_reference()] * n
-    values = references[0].to_pylist()
-    return [store.active_reference() if v is None else v for v in values]
+        models = [store.active_reference()] * n
+    else:
+        models = [store.active_reference() if v is None else v for v in references[0].to_pylist()]
+    return models, {reference: store.resolve(reference, same_features=False) for reference in sorted(set(models))}
 
 
-def _scores_by_model(store: ModelStore, rows: list[int], features: list[np.ndarray], models: list[str], n: int) -> np.ndarray:
-    """Probabilities for ``rows`` (others stay NaN), one model call per distinct model."""
-    shape = store.features.shape
-    out = np.full((n, len(EMOTIONS)), np.nan, dtype=np.float32)
-    for reference in sorted({models[i] for i in rows}):
-        chosen = [k for k, i in enumerate(rows) if models[i] == reference]
-        model = model_cache.get_model(store.resolve(reference))
-        probabilities = predict_probabilities(model, np.stack([features[k] for k in chosen]), shape)
-        out[[rows[k] for k in chosen]] = probabilities
-    return out
+def _predict_rows(info: ModelInfo, rows: list[int], features: list[np.ndarray], out: np.ndarray) -> None:
+    """Write the probabilities of ``rows`` (flattened features in the same order) into ``out``."""
+    if rows:
+        model = model_cache.get_model(info)
+        out[rows] = predict_probabilities(model, np.stack(features), info.features.shape)
 
 
 def _struct(probabilities: np.ndarray, valid: np.ndarray) -> pa.StructArray:
@@ -60,8 +65,6 @@ def _struct(probabilities: np.ndarray, valid: np.ndarray) -> pa.StructArray:
 
 
 def make_emotion_scores_udf(store: ModelStore):
-    expected = store.features.n_mfcc * store.features.n_frames
-
     @arrow_udf(EMOTION_SCORES_DDL)
     def emotion_scores(mfccs: pa.Array, *model: pa.Array) -> pa.Array:
         model_cache.warm(store)
@@ -71,17 +74,21 @@ def make_emotion_scores_udf(store: ModelStore):
         lengths = pc.fill_null(pc.list_value_length(mfccs), 0).to_numpy(zero_copy_only=False)
         flat = pc.list_flatten(mfccs).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         ends = np.cumsum(lengths)
-        rows, features = [], []
-        for i in range(n):
-            if lengths[i] == expected and mfccs[i].is_valid:
-                chunk = flat[ends[i] - expected : ends[i]]
-                if np.all(np.isfinite(chunk)):
-                    rows.append(i)
-                    features.append(chunk)
+        models, infos = _models_per_row(store, model, n)
+        probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
         valid = np.zeros(n, dtype=bool)
-        valid[rows] = True
-        probabilities = _scores_by_model(store, rows, features, _model_per_row(store, model, n), n)
-        return _struct(np.nan_to_num(probabilities), valid)
+        for reference, info in infos.items():
+            expected = int(np.prod(info.features.shape))  # an array of another model's features is a bad row
+            rows, features = [], []
+            for i in range(n):
+                if models[i] == reference and lengths[i] == expected and mfccs[i].is_valid:
+                    chunk = flat[ends[i] - expected : ends[i]]
+                    if np.all(np.isfinite(chunk)):
+                        rows.append(i)
+                        features.append(chunk)
+            _predict_rows(info, rows, features, probabilities)
+            valid[rows] = True
+        return _struct(probabilities, valid)
 
     return emotion_scores
 
@@ -94,16 +101,19 @@ def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str], *, strict: b
         model_cache.warm(store)
         values = audio.to_pylist()
         n = len(values)
-        rows, features = [], []
-        for i, value in enumerate(values):
-            computed = clip_features_or_none(value, roots, store.features, strict=strict)
-            if computed is not None:
-                rows.append(i)
-                features.append(computed)
-        probabilities = _scores_by_model(store, rows, features, _model_per_row(store, model, n), n)
-        labels = [None] * n
-        for i in rows:
-            labels[i] = EMOTIONS[int(np.argmax(probabilities[i]))]
+        models, infos = _models_per_row(store, model, n)
+        probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
+        valid = np.zeros(n, dtype=bool)
+        for config in dict.fromkeys(info.features for info in infos.values()):
+            # Each clip is decoded and featurised once per feature configuration its models need.
+            needing = [i for i in range(n) if infos[models[i]].features == config]
+            computed = {i: clip_features_or_none(values[i], roots, config, strict=strict) for i in needing}
+            for reference, info in infos.items():
+                if info.features == config:
+                    rows = [i for i in needing if models[i] == reference and computed[i] is not None]
+                    _predict_rows(info, rows, [computed[i] for i in rows], probabilities)
+                    valid[rows] = True
+        labels = [EMOTIONS[int(np.argmax(probabilities[i]))] if valid[i] else None for i in range(n)]
         return pa.array(labels, type=pa.string())
 
     return emotion
@@ -122,14 +132,22 @@ def make_activate_model_udf(store: ModelStore):
 
 
 def model_rows(store: ModelStore):
-    """One row per model version on disk, broken ones included with their problem in ``status``."""
-    from training.artifacts import read_json
+    """One row per model version on disk, broken ones included with their problem in ``status``.
+
+    A model whose features differ from the server's works by name only (``emotion(content,
+    'name/version')``) and cannot be activated; its status says so and why.
+    """
+    from training.artifacts import describe_mismatch, read_json
 
     active = store.active_reference()
     for path in store.versions():
         reference = f"{path.parent.name}/{path.name}"
         try:
-            info = store.resolve(reference)
+            info = store.resolve(reference, same_features=False)
+            status = "ok"
+            if info.features != store.features:
+                status = ("ok by name only, cannot be active: expects other features than the server computes: "
+                          + describe_mismatch(store.features, info.features.to_dict()))
             metrics = read_json(info.path / "metrics.json") if (info.path / "metrics.json").exists() else {}
             validation = metrics.get("validation", {})
             cv = metrics.get("cross_validation", {})
@@ -138,7 +156,7 @@ def model_rows(store: ModelStore):
                 path.parent.name, int(path.name), reference == active, manifest.get("created_utc"), manifest.get("view"),
                 validation.get("unweighted_accuracy"), validation.get("weighted_accuracy"),
                 cv.get("unweighted_accuracy_mean"), cv.get("unweighted_accuracy_std"),
-                manifest.get("train_rows"), str(path), "ok",
+                manifest.get("train_rows"), str(path), status,
             )
         except Exception as exc:  # a broken directory is listed, not hidden
             yield (path.parent.name, int(path.name), reference == active, None, None, None, None, None, None, None, str(path), str(exc))

@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.artifacts import MODEL_FILE, ModelInfo, read_model_dir
+from training.artifacts import MODEL_FILE, ModelInfo, describe_mismatch, read_model_dir
 from udfs.errors import ModelError
 from udfs.features import FeatureConfig
 
@@ -61,9 +61,14 @@ class ModelStore:
             return max(candidates, key=lambda p: int(p.name))
         return candidates[0]
 
-    def resolve(self, reference: str) -> ModelInfo:
-        """A checked model: files present, labels and feature configuration matching the server."""
-        return read_model_dir(self.locate(reference), expected_features=self.features)
+    def resolve(self, reference: str, *, same_features: bool = True) -> ModelInfo:
+        """A checked model: files present, labels, and (``same_features``) the server's feature configuration.
+
+        ``same_features=False`` is for inference by name, which computes whatever features the
+        model expects (``info.features``); the active model must match the server's, since
+        ``emotion_scores(mfcc(...))`` feeds it what the server's ``mfcc`` computes.
+        """
+        return read_model_dir(self.locate(reference), expected_features=self.features if same_features else None)
 
     def active_reference(self) -> str:
         try:
@@ -77,9 +82,13 @@ class ModelStore:
 
     def activate(self, reference: str) -> ModelInfo:
         """Check the model, then point ``ACTIVE`` at it atomically."""
-        info = self.resolve(reference)
-        check_model_file(info)
+        info = self.resolve(reference, same_features=False)
         canonical = f"{info.path.parent.name}/{info.path.name}"
+        if info.features != self.features:
+            raise ModelError(f"model {canonical} expects other features than the server computes: "
+                             f"{describe_mismatch(self.features, info.features.to_dict())}; it cannot be the active "
+                             f"model, but works by name: emotion(content, '{canonical}')")
+        check_model_file(info)
         self.home.mkdir(parents=True, exist_ok=True)
         write_atomically(self.home / ACTIVE_FILE, canonical + "\n")
         return info
