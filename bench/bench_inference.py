@@ -39,16 +39,17 @@ def _raw_worker(job):
 
     from udfs import model_cache
     from udfs.audio import decode_audio
-    from udfs.features import DEFAULT_FEATURES, mfcc_features
+    from udfs.features import mfcc_features
     from training.artifacts import read_model_dir
     from udfs.inference import predict_probabilities
 
-    model = model_cache.get_model(read_model_dir(Path(model_dir)))
+    info = read_model_dir(Path(model_dir))
+    model = model_cache.get_model(info)
     labels = []
     for start in range(0, len(files), 64):
         chunk = files[start : start + 64]
-        features = [mfcc_features(*decode_audio(Path(f).read_bytes())).ravel() for f in chunk]
-        probabilities = predict_probabilities(model, np.stack(features), DEFAULT_FEATURES.shape)
+        features = [mfcc_features(*decode_audio(Path(f).read_bytes()), config=info.features).ravel() for f in chunk]
+        probabilities = predict_probabilities(model, np.stack(features), info.features.shape)
         labels.extend(np.argmax(probabilities, axis=1).tolist())
     return len(labels)
 
@@ -111,9 +112,11 @@ def seed_baseline(clip_dir: Path, model_dir: Path, cores: int) -> float:
         if _seed_model is None:
             from training.artifacts import load_keras_model, read_model_dir
 
-            _seed_model = load_keras_model(read_model_dir(Path(model_path)))
-        features = mfcc_features(*decode_audio(content))
-        return EMOTIONS[int(np.argmax(_seed_model.predict(features[None], verbose=0)[0]))]
+            info = read_model_dir(Path(model_path))
+            _seed_model = (load_keras_model(info), info.features)
+        model, config = _seed_model
+        features = mfcc_features(*decode_audio(content), config=config)
+        return EMOTIONS[int(np.argmax(model.predict(features[None], verbose=0)[0]))]
 
     with executor_environment():  # the local workers fork from this process and inherit it
         spark = (SparkSession.builder.master(f"local[{cores}]").config("spark.driver.host", "127.0.0.1")

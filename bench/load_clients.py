@@ -39,7 +39,7 @@ from bench.common import bench_server, percentile  # noqa: E402
 
 HOST = "127.0.0.1"
 AUDIO_TABLE = "default.load_audio"
-MFCC_SIZE = 12040
+MFCC_SIZE = 12943
 EMOTIONS = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
 #: The steps of a client's mix; each client goes through them in rounds, in its own shuffled order.
 STEPS = ("features", "classify", "ddl", "set", "use")

@@ -1,3 +1,5 @@
+import dataclasses
+
 import librosa
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from udfs.features import (
     mfcc_features,
     mfcc_matrix,
     pitch_rows,
+    yin_f0,
     speech_bounds,
 )
 
@@ -56,7 +59,7 @@ def test_mfcc_matches_independent_reference(rng):
     clip = canonical_clip(voiced_signal(rng, sample_rate=16000, seconds=2.0)[:, 0], 16000)
     ours = mfcc_matrix(clip)
     reference = reference_mfcc(clip, CFG)
-    assert ours.shape == reference.shape == CFG.shape
+    assert ours.shape == reference.shape == (CFG.n_mfcc, CFG.n_frames)
     # Stated tolerance: 1e-3 absolute (coefficients span hundreds; float32 vs float64 STFT).
     np.testing.assert_allclose(ours, reference, atol=1e-3, rtol=0)
 
@@ -67,7 +70,7 @@ def test_mfcc_matches_independent_reference(rng):
 def test_shape_dtype_and_finite(rng, sample_rate, channels, seconds):
     y = voiced_signal(rng, sample_rate=sample_rate, seconds=seconds, channels=channels, lead_silence_s=0.1).T
     features = mfcc_features(y, sample_rate)
-    assert features.shape == CFG.shape == (40, 301)
+    assert features.shape == CFG.shape == (40 + 3, 301)  # coefficients, then the prosody rows
     assert features.dtype == np.float32
     assert np.all(np.isfinite(features))
 
@@ -93,8 +96,10 @@ def test_resampling_preserves_content(rng):
     signal_16k = voiced_signal(np.random.default_rng(20261125), sample_rate=16000, seconds=1.5)
     a = mfcc_features(signal_48k.T, 48000)
     b = mfcc_features(signal_16k.T, 16000)
-    # the same synthetic voice at two rates: coefficient profiles agree closely
-    assert np.corrcoef(a[1:].mean(axis=1), b[1:].mean(axis=1))[0, 1] > 0.95
+    # the same synthetic voice at two rates: coefficient profiles agree closely, and so does its pitch
+    assert np.corrcoef(a[1 : CFG.n_mfcc].mean(axis=1), b[1 : CFG.n_mfcc].mean(axis=1))[0, 1] > 0.95
+    voiced_a, voiced_b = a[CFG.n_mfcc] == 1, b[CFG.n_mfcc] == 1
+    assert np.median(a[-1][voiced_a]) == pytest.approx(np.median(b[-1][voiced_b]), abs=0.01)
 
 
 def test_silence_and_mono_mix(rng):
@@ -167,10 +172,33 @@ def test_pitch_features_are_the_mfcc_then_the_prosody_rows(rng):
     y = voiced_signal(rng, sample_rate=22050, seconds=1.8, f0=160.0)[:, 0]
     features = mfcc_features(y, 22050, config=PITCH)
     assert features.shape == PITCH.shape == (CFG.n_mfcc + 3, CFG.n_frames) and features.dtype == np.float32
-    np.testing.assert_array_equal(features[: CFG.n_mfcc], mfcc_features(y, 22050))
+    np.testing.assert_array_equal(features[: CFG.n_mfcc], mfcc_features(y, 22050, config=dataclasses.replace(PITCH, pitch=False)))
     np.testing.assert_array_equal(features[CFG.n_mfcc :], pitch_rows(canonical_clip(y, 22050), config=PITCH))
 
 
 def test_a_config_written_before_the_pitch_settings_means_no_pitch():
     old = {k: v for k, v in FeatureConfig().to_dict().items() if not k.startswith("pitch")}
     assert FeatureConfig.from_dict(old) == FeatureConfig() and not FeatureConfig.from_dict(old).pitch
+
+
+@pytest.mark.parametrize("signal", ["tone", "chirp", "noise", "silence-and-tone"])
+def test_yin_f0_is_librosa_yin(rng, signal):
+    n = PITCH.clip_samples
+    t = np.arange(n) / 16000
+    if signal == "tone":
+        y = voiced_signal(rng, sample_rate=16000, seconds=3.0, f0=123.0, lead_silence_s=0.0)[:n, 0]
+    elif signal == "chirp":
+        y = 0.3 * np.sin(2 * np.pi * (80 * t + 60 * t**2)) + 0.01 * rng.standard_normal(n)
+    elif signal == "noise":
+        y = 0.2 * rng.standard_normal(n)
+    else:
+        y = np.concatenate([np.zeros(n // 2), voiced_signal(rng, sample_rate=16000, seconds=1.5, f0=260.0, lead_silence_s=0.0)[:, 0]])[:n]
+    y = np.asarray(y, dtype=np.float32)
+    expected = librosa.yin(y, fmin=PITCH.pitch_fmin, fmax=PITCH.pitch_fmax, sr=16000, frame_length=PITCH.pitch_frame,
+                           hop_length=PITCH.hop_length, center=True)
+    found = yin_f0(y, config=PITCH)
+    assert found.shape == expected.shape == (PITCH.n_frames,)
+    # Same lag choice in (nearly) every frame; a near-tie between two troughs may go either way in float32.
+    same = np.abs(np.log2(found) - np.log2(expected)) < 1e-3
+    assert same.mean() > 0.99
+    np.testing.assert_allclose(found[same], expected[same], rtol=1e-4)

@@ -1,4 +1,4 @@
-"""The emotion CNN: six 1-D convolutions over time on the (40, 301) MFCC matrix.
+"""The emotion CNN: six 1-D convolutions over time on the (43, 301) feature matrix (40 MFCCs, 3 prosody rows).
 
 The model takes exactly what :func:`udfs.features.mfcc_features` returns, shape
 ``(n_mfcc, n_frames)`` float32, and gives softmax probabilities in the order of
@@ -19,7 +19,7 @@ not help in cross-validation), so training needs integer labels only.
 Typical use::
 
     model = build_model()
-    adapt_normalisation(model, train_features)           # (N, 40, 301) float32, training actors only
+    adapt_normalisation(model, train_features)           # (N, 43, 301) float32, training actors only
     compile_model(model, steps_per_epoch=ceil(N / BATCH_SIZE))
     ds = tf.data.Dataset.from_tensor_slices((train_features, int_labels))
     ds = ds.shuffle(N).batch(BATCH_SIZE)
@@ -398,7 +398,7 @@ class VariantMean(layers.Layer):
         return {**super().get_config(), "variants": self.variants}
 
 
-def with_warp_averaging(network: keras.Model, factors, *, pitch: bool = False) -> keras.Model:
+def with_warp_averaging(network: keras.Model, factors, *, pitch: bool = DEFAULT_FEATURES.pitch) -> keras.Model:
     """``network`` wrapped to average its probabilities over the input and its warps at ``factors``.
 
     Parameters
@@ -424,8 +424,8 @@ def with_warp_averaging(network: keras.Model, factors, *, pitch: bool = False) -
     return keras.Model(inputs, outputs, name="emoticana_warp_averaged")
 
 
-def build_model(*, input_shape: tuple[int, int] = (40, 301), n_classes: int = 8, pitch: bool = False,
-                **hyperparams) -> keras.Model:
+def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_classes: int = 8,
+                pitch: bool = DEFAULT_FEATURES.pitch, **hyperparams) -> keras.Model:
     """Build the (uncompiled) emotion CNN.
 
     Parameters

@@ -84,7 +84,7 @@ VOICED_TOP_DB = 30.0
 #: log2 F0 of the absolute pitch row is taken relative to this frequency (Hz).
 PITCH_REFERENCE_HZ = 200.0
 
-DEFAULT_FEATURES = FeatureConfig()
+DEFAULT_FEATURES = FeatureConfig(pitch=True)
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:
@@ -218,11 +218,61 @@ def mfcc_matrix(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -
     return np.ascontiguousarray(cepstrum.T, dtype=np.float32)
 
 
+#: YIN's absolute threshold on the cumulative mean normalised difference (librosa's default).
+YIN_THRESHOLD = 0.1
+
+
+def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """F0 in Hz of each frame: ``librosa.yin(samples, fmin=config.pitch_fmin, fmax=config.pitch_fmax,
+    sr=config.sample_rate, frame_length=config.pitch_frame, hop_length=config.hop_length, center=True)``.
+
+    The same YIN steps and options (de Cheveigne & Kawahara 2002: difference function,
+    cumulative mean normalisation, the first local minimum below :data:`YIN_THRESHOLD`
+    or else the global minimum, parabolic refinement) written for this one case: frames are
+    contiguous rows (one FFT pair along the fast axis), no generic stencils.  The values
+    agree with librosa's to float32 rounding (``tests/test_features.py``).
+
+    Returns
+    -------
+    np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
+    """
+    frame, sr = config.pitch_frame, config.sample_rate
+    padded = np.pad(np.asarray(samples, dtype=np.float32), frame // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[:: config.hop_length]
+    min_period = int(np.floor(sr / config.pitch_fmax))
+    max_period = min(int(np.ceil(sr / config.pitch_fmin)), frame - 1)
+    size = scipy.fft.next_fast_len(2 * frame - 1, real=True)
+    spectrum = scipy.fft.rfft(frames, n=size, axis=-1)
+    acf = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=size, axis=-1)[:, : max_period + 1]
+    energy = np.cumsum(np.square(frames[:, :max_period]), axis=-1)  # energy[:, k - 1] = sum of x[0:k]^2
+    # d(k) = 2 (r(0) - r(k)) - sum_{m<k} x(m)^2, for k = 1..max_period
+    difference = 2 * (acf[:, :1] - acf[:, 1:]) - energy
+    cumulative_mean = np.cumsum(difference, axis=-1) / np.arange(1, max_period + 1, dtype=np.float32)
+    cmnd = difference[:, min_period - 1 :] / (cumulative_mean[:, min_period - 1 :] + np.finfo(np.float32).tiny)
+    # Parabolic refinement of every interior lag (0 where the vertex lies more than a lag away).
+    left, centre, right = cmnd[:, :-2], cmnd[:, 1:-1], cmnd[:, 2:]
+    a, b = right + left - 2 * centre, (right - left) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a)
+    shifts = np.zeros_like(cmnd)
+    shifts[:, 1:-1] = inner
+    # Local minima: x[i] < x[i-1] and x[i] <= x[i+1]; the first lag against its right
+    # neighbour only, the last against its left one only.
+    trough = np.zeros(cmnd.shape, dtype=bool)
+    trough[:, 1:-1] = (centre < left) & (centre <= right)
+    trough[:, 0] = cmnd[:, 0] < cmnd[:, 1]
+    trough[:, -1] = cmnd[:, -1] < cmnd[:, -2]
+    below = trough & (cmnd < YIN_THRESHOLD)
+    lag = np.where(below.any(axis=-1), below.argmax(axis=-1), cmnd.argmin(axis=-1))
+    period = min_period + lag + np.take_along_axis(shifts, lag[:, None], axis=-1)[:, 0]
+    return (sr / period).astype(np.float32)
+
+
 def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
     """The prosody rows of a canonical clip, on the MFCC's frames.
 
-    F0 is ``librosa.yin`` over [``pitch_fmin``, ``pitch_fmax``] Hz in centred frames of
-    ``pitch_frame`` samples every ``hop_length``.  A frame counts as voiced when it is within
+    F0 is YIN (:func:`yin_f0`, ``librosa.yin``'s values) over [``pitch_fmin``, ``pitch_fmax``] Hz
+    in centred frames of ``pitch_frame`` samples every ``hop_length``.  A frame counts as voiced when it is within
     :data:`VOICED_TOP_DB` of the clip's loudest frame (:func:`frame_mean_square`) and its
     F0 is not pinned to either end of the search range.  That is a loudness gate, not a
     periodicity test: YIN's aperiodicity is not used, so loud noise passes it with some
@@ -239,8 +289,7 @@ def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     rows = np.zeros((PITCH_ROWS, config.n_frames), dtype=np.float32)
     if not np.any(samples):
         return rows
-    f0 = librosa.yin(samples, fmin=config.pitch_fmin, fmax=config.pitch_fmax, sr=config.sample_rate,
-                     frame_length=config.pitch_frame, hop_length=config.hop_length, center=True)
+    f0 = yin_f0(samples, config=config)
     mean_square = frame_mean_square(samples, config=config)
     loud = mean_square > mean_square.max() * 10.0 ** (-VOICED_TOP_DB / 10.0)
     voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)

@@ -59,7 +59,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         name="mfcc",
         signature="mfcc(audio)",
         return_ddl=MFCC_DDL,
-        summary="The model's MFCC input, flattened row-major from (n_mfcc, n_frames); NULL for a bad row.",
+        summary="The model's input, flattened row-major from (rows, n_frames): the MFCCs, then the prosody rows "
+                "(voiced, relative log2 F0, log2 F0/200 Hz); NULL for a bad row.",
         factory=lambda ctx: make_mfcc_udf(ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict),
     ),
     SqlFunction(
