@@ -93,7 +93,7 @@ def test_mfcc_path_bytes_and_local_agree(cursor, variants_table, audio_root):
         with open(local_path, "rb") as handle:
             y, rate = decode_audio(handle.read())
         local = mfcc_features(y, rate).ravel()
-        assert remote.shape == (DEFAULT_FEATURES.n_mfcc * DEFAULT_FEATURES.n_frames,)
+        assert remote.shape == (DEFAULT_FEATURES.n_rows * DEFAULT_FEATURES.n_frames,)
         np.testing.assert_allclose(remote, local, rtol=0, atol=1e-3)
 
 

@@ -13,6 +13,7 @@ from udfs.audio import AUDIO_INFO_DDL
 from udfs.features import FeatureConfig
 from udfs.inference import MODEL_LIST_DDL
 from udfs.labels import EMOTION_SCORES_DDL
+from udfs.model_store import DEFAULT_MODEL
 from udfs.ravdess import RAVDESS_META_DDL
 from udfs.spark_udfs import MFCC_DDL, make_audio_info_udf, make_mfcc_udf, make_ravdess_meta_udf
 
@@ -91,7 +92,7 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         return_ddl="string",
         summary="Make 'name/version' the active model for every session from the next query on; fails on a mismatched model.",
         factory=lambda ctx: _inference().make_activate_model_udf(ctx.model_store),
-        example_args="'emoticana/1'",
+        example_args=f"'{DEFAULT_MODEL}'",  # the one shipped model that can be active
     ),
     SqlFunction(
         name="emotion_models",
