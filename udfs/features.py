@@ -241,7 +241,9 @@ def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> 
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[:: config.hop_length]
     min_period = int(np.floor(sr / config.pitch_fmax))
     max_period = min(int(np.ceil(sr / config.pitch_fmin)), frame - 1)
-    size = scipy.fft.next_fast_len(2 * frame - 1, real=True)
+    # Lags up to max_period only: zero padding to frame + max_period already keeps the circular
+    # autocorrelation from wrapping onto them (librosa pads to 2 * frame - 1, for every lag).
+    size = scipy.fft.next_fast_len(frame + max_period, real=True)
     spectrum = scipy.fft.rfft(frames, n=size, axis=-1)
     acf = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=size, axis=-1)[:, : max_period + 1]
     energy = np.cumsum(np.square(frames[:, :max_period]), axis=-1)  # energy[:, k - 1] = sum of x[0:k]^2
@@ -249,22 +251,25 @@ def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> 
     difference = 2 * (acf[:, :1] - acf[:, 1:]) - energy
     cumulative_mean = np.cumsum(difference, axis=-1) / np.arange(1, max_period + 1, dtype=np.float32)
     cmnd = difference[:, min_period - 1 :] / (cumulative_mean[:, min_period - 1 :] + np.finfo(np.float32).tiny)
-    # Parabolic refinement of every interior lag (0 where the vertex lies more than a lag away).
-    left, centre, right = cmnd[:, :-2], cmnd[:, 1:-1], cmnd[:, 2:]
-    a, b = right + left - 2 * centre, (right - left) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inner = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a)
-    shifts = np.zeros_like(cmnd)
-    shifts[:, 1:-1] = inner
     # Local minima: x[i] < x[i-1] and x[i] <= x[i+1]; the first lag against its right
     # neighbour only, the last against its left one only.
+    left, centre, right = cmnd[:, :-2], cmnd[:, 1:-1], cmnd[:, 2:]
     trough = np.zeros(cmnd.shape, dtype=bool)
     trough[:, 1:-1] = (centre < left) & (centre <= right)
     trough[:, 0] = cmnd[:, 0] < cmnd[:, 1]
     trough[:, -1] = cmnd[:, -1] < cmnd[:, -2]
     below = trough & (cmnd < YIN_THRESHOLD)
     lag = np.where(below.any(axis=-1), below.argmax(axis=-1), cmnd.argmin(axis=-1))
-    period = min_period + lag + np.take_along_axis(shifts, lag[:, None], axis=-1)[:, 0]
+    # Parabolic refinement at the chosen lag only (0 at either end of the range, or where the
+    # vertex lies more than a lag away).
+    rows = np.arange(len(lag))
+    inner = (lag > 0) & (lag < cmnd.shape[1] - 1)
+    at = np.clip(lag, 1, cmnd.shape[1] - 2)
+    l, c, r = cmnd[rows, at - 1], cmnd[rows, at], cmnd[rows, at + 1]
+    a, b = r + l - 2 * c, (r - l) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(inner & (np.abs(b) < np.abs(a)), -b / a, 0.0)
+    period = min_period + lag + shift
     return (sr / period).astype(np.float32)
 
 
