@@ -154,10 +154,11 @@ class ModelInfo:
         return self.path / MODEL_FILE
 
 
-def describe_mismatch(expected: FeatureConfig, found: dict) -> str:
-    wanted = expected.to_dict()
+def describe_mismatch(expected: FeatureConfig, found: FeatureConfig) -> str:
+    """``expects other features than the server computes: <setting> <model's> (server: <server's>), ...``."""
+    wanted, found = expected.to_dict(), found.to_dict()
     differences = [f"{key} {found.get(key)!r} (server: {wanted.get(key)!r})" for key in sorted(set(wanted) | set(found)) if found.get(key) != wanted.get(key)]
-    return ", ".join(differences)
+    return "expects other features than the server computes: " + ", ".join(differences)
 
 
 def read_model_dir(path: Path, *, expected_features: FeatureConfig | None = None) -> ModelInfo:
@@ -179,7 +180,7 @@ def read_model_dir(path: Path, *, expected_features: FeatureConfig | None = None
         raise ModelError(f"model {path} has an unreadable {FEATURES_FILE}: {exc}") from None
     # Compared as configurations: a features.json written before a setting existed means its default.
     if expected_features is not None and config != expected_features:
-        raise ModelError(f"model {path} expects other features than the server computes: {describe_mismatch(expected_features, config.to_dict())}")
+        raise ModelError(f"model {path} {describe_mismatch(expected_features, config)}")
     return ModelInfo(
         path=path,
         name=str(manifest.get("name", path.parent.name)),

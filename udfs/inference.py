@@ -146,8 +146,7 @@ def model_rows(store: ModelStore):
             info = store.resolve(reference, same_features=False)
             status = "ok"
             if info.features != store.features:
-                status = ("ok by name only, cannot be active: expects other features than the server computes: "
-                          + describe_mismatch(store.features, info.features.to_dict()))
+                status = "ok by name only, cannot be active: " + describe_mismatch(store.features, info.features)
             metrics = read_json(info.path / "metrics.json") if (info.path / "metrics.json").exists() else {}
             validation = metrics.get("validation", {})
             cv = metrics.get("cross_validation", {})

@@ -85,9 +85,8 @@ class ModelStore:
         info = self.resolve(reference, same_features=False)
         canonical = f"{info.path.parent.name}/{info.path.name}"
         if info.features != self.features:
-            raise ModelError(f"model {canonical} expects other features than the server computes: "
-                             f"{describe_mismatch(self.features, info.features.to_dict())}; it cannot be the active "
-                             f"model, but works by name: emotion(content, '{canonical}')")
+            raise ModelError(f"model {canonical} {describe_mismatch(self.features, info.features)}; it cannot be "
+                             f"the active model, but works by name: emotion(content, '{canonical}')")
         check_model_file(info)
         self.home.mkdir(parents=True, exist_ok=True)
         write_atomically(self.home / ACTIVE_FILE, canonical + "\n")
