@@ -47,6 +47,10 @@ def views(server, synth_dir):
     cursor.execute("CREATE OR REPLACE VIEW synth_empty AS SELECT * FROM synth_train WHERE false")
     cursor.execute("CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train")
     cursor.execute("CREATE OR REPLACE VIEW synth_nospeaker AS SELECT content, label FROM synth_train")
+    # A view whose table is gone: DESCRIBE still answers, reading it fails.
+    cursor.execute(f"CREATE TABLE IF NOT EXISTS synth_gone USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')")
+    cursor.execute("CREATE OR REPLACE VIEW synth_orphan AS SELECT content, 'calm' AS label, '1' AS speaker FROM synth_gone")
+    cursor.execute("DROP TABLE synth_gone")
     return cursor
 
 
@@ -80,6 +84,7 @@ def test_trainer_features_are_the_udf_features(views, synth_dir):
         ("synth_badlabel", "labels outside neutral, calm, happy"),
         ("synth_nospeaker", "has no speaker column 'speaker'"),
         ("no_such_view", "does not exist"),
+        ("synth_orphan", "cannot be read on the server: [TABLE_OR_VIEW_NOT_FOUND]"),
     ],
 )
 def test_bad_views_fail_with_one_clear_line(server, views, tmp_path, view, message):

@@ -103,15 +103,22 @@ def prepare_features(
     # No leading underscore: Spark's file listing skips paths that start with "_" or ".".
     table = f"{FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}{uuid.uuid4().hex[:12]}"
     _rows(cursor, f"CREATE DATABASE IF NOT EXISTS {FEATURES_DATABASE}")
-    _rows(
-        cursor,
-        f"CREATE TABLE {table} USING parquet AS SELECT "
-        f"mfcc({quote(audio)}) AS features, "
-        f"CAST({quote(label)} AS STRING) AS label, "
-        f"CAST({quote(speaker)} AS STRING) AS speaker, "
-        f"sha2(CAST({quote(audio)} AS BINARY), 256) AS digest "
-        f"FROM {quote_name(view)}",
-    )
+    try:
+        _rows(
+            cursor,
+            f"CREATE TABLE {table} USING parquet AS SELECT "
+            f"mfcc({quote(audio)}) AS features, "
+            f"CAST({quote(label)} AS STRING) AS label, "
+            f"CAST({quote(speaker)} AS STRING) AS speaker, "
+            f"sha2(CAST({quote(audio)} AS BINARY), 256) AS digest "
+            f"FROM {quote_name(view)}",
+        )
+    except Exception as exc:
+        # E.g. a table under the view was dropped, or lies outside the audio roots: the server's
+        # own first line, not a Thrift response with a Java stack.
+        from server.thrift import server_message
+
+        raise TrainingDataError(f"training view {view!r} cannot be read on the server: {server_message(exc)}") from None
     try:
         ((rows, usable),) = _rows(cursor, f"SELECT count(*), count(features) FROM {table}")
         if rows == 0:
