@@ -202,3 +202,8 @@ def test_yin_f0_is_librosa_yin(rng, signal):
     same = np.abs(np.log2(found) - np.log2(expected)) < 1e-3
     assert same.mean() > 0.99
     np.testing.assert_allclose(found[same], expected[same], rtol=1e-4)
+    # Only some frames (pitch_rows passes the loud ones): those values, NaN elsewhere.
+    only = rng.random(PITCH.n_frames) < 0.5
+    partial = yin_f0(y, config=PITCH, only=only)
+    np.testing.assert_array_equal(partial[only], found[only])
+    assert np.isnan(partial[~only]).all()

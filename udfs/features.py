@@ -222,7 +222,7 @@ def mfcc_matrix(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -
 YIN_THRESHOLD = 0.1
 
 
-def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, only: np.ndarray | None = None) -> np.ndarray:
     """F0 in Hz of each frame: ``librosa.yin(samples, fmin=config.pitch_fmin, fmax=config.pitch_fmax,
     sr=config.sample_rate, frame_length=config.pitch_frame, hop_length=config.hop_length, center=True)``.
 
@@ -232,6 +232,9 @@ def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> 
     contiguous rows (one FFT pair along the fast axis), no generic stencils.  The values
     agree with librosa's to float32 rounding (``tests/test_features.py``).
 
+    ``only``, a boolean mask over the frames, computes just those (each frame's F0 depends on
+    that frame alone); the others are NaN.
+
     Returns
     -------
     np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
@@ -239,6 +242,17 @@ def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> 
     frame, sr = config.pitch_frame, config.sample_rate
     padded = np.pad(np.asarray(samples, dtype=np.float32), frame // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[:: config.hop_length]
+    if only is not None:
+        f0 = np.full(len(frames), np.nan, dtype=np.float32)
+        if only.any():
+            f0[only] = _yin_frames(frames[only], config)
+        return f0
+    return _yin_frames(frames, config)
+
+
+def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """:func:`yin_f0` of frames given as rows (float32, ``config.pitch_frame`` samples each)."""
+    frame, sr = config.pitch_frame, config.sample_rate
     min_period = int(np.floor(sr / config.pitch_fmax))
     max_period = min(int(np.ceil(sr / config.pitch_fmin)), frame - 1)
     # Lags up to max_period only: zero padding to frame + max_period already keeps the circular
@@ -294,13 +308,15 @@ def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     rows = np.zeros((PITCH_ROWS, config.n_frames), dtype=np.float32)
     if not np.any(samples):
         return rows
-    f0 = yin_f0(samples, config=config)
     mean_square = frame_mean_square(samples, config=config)
     loud = mean_square > mean_square.max() * 10.0 ** (-VOICED_TOP_DB / 10.0)
-    voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)
+    # Quiet frames are unvoiced whatever their F0: YIN runs on the loud ones only (about half).
+    f0 = yin_f0(samples, config=config, only=loud)
+    with np.errstate(invalid="ignore"):
+        voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)
     if not voiced.any():
         return rows
-    log_f0 = np.log2(f0)
+    log_f0 = np.log2(np.where(voiced, f0, 1.0))
     rows[0] = voiced
     rows[1] = np.where(voiced, log_f0 - np.median(log_f0[voiced]), 0.0)
     rows[2] = np.where(voiced, log_f0 - np.log2(PITCH_REFERENCE_HZ), 0.0)
