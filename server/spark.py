@@ -93,18 +93,6 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
     }
 
 
-# glibc malloc returns TensorFlow's large per-step tensors to the kernel (heap trimming, the
-# dynamic mmap threshold) and faults them in again on the next step: under a tf.distribute
-# strategy (the TensorFlowOnSpark node) that was 8.7 million page faults and twice the time an
-# epoch.  Kept heap memory is reused instead (bench note in README "Training").  Environment
-# variables, because glibc reads them once, when a process starts.
-WORKER_MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # the largest threshold glibc takes (64-bit)
-    "MALLOC_TRIM_THRESHOLD_": str(4 << 30),
-    "MALLOC_TOP_PAD_": str(256 << 20),
-}
-
-
 def launch_environment(settings: Settings) -> None:
     """Environment the JVM and the Python workers inherit; must be set before Spark starts."""
     os.environ["SPARK_CONF_DIR"] = str(settings.conf_dir)
@@ -122,8 +110,6 @@ def launch_environment(settings: Settings) -> None:
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     # TensorFlow's C++ start-up chatter (oneDNN, CPU features) on every worker is noise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for name, value in WORKER_MALLOC_ENV.items():
-        os.environ.setdefault(name, value)
     paths = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
@@ -191,7 +177,6 @@ def executor_environment(code_zip) -> dict[str, str]:
     env = {"PYTHONPATH": code_zip.name, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     if ENV_TF_THREADS in os.environ:
         env[ENV_TF_THREADS] = os.environ[ENV_TF_THREADS]
-    env.update({name: os.environ.get(name, value) for name, value in WORKER_MALLOC_ENV.items()})
     return {f"spark.executorEnv.{name}": value for name, value in env.items()}
 
 
