@@ -239,7 +239,7 @@ def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, onl
     -------
     np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
     """
-    frame, sr = config.pitch_frame, config.sample_rate
+    frame = config.pitch_frame
     padded = np.pad(np.asarray(samples, dtype=np.float32), frame // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[:: config.hop_length]
     if only is not None:
