@@ -17,7 +17,7 @@ def write_biased_model(models_dir: Path, name: str, version: int, *, favour: str
     """An untrained small CNN whose output bias makes ``favour`` the most likely label for any input."""
     import keras
 
-    model = build_model(input_shape=features.shape, n_classes=len(EMOTIONS), pitch=features.pitch, filters=(4, 4, 4, 4, 4, 4))
+    model = build_model(input_shape=features.shape, n_classes=len(EMOTIONS), prosody_rows=features.prosody_rows, filters=(4, 4, 4, 4, 4, 4))
     output = model.layers[-1]
     kernel, bias = output.get_weights()
     bias = np.zeros_like(bias)
@@ -34,4 +34,4 @@ def write_biased_model(models_dir: Path, name: str, version: int, *, favour: str
 
 def other_features() -> FeatureConfig:
     """Not the server's features: fewer coefficients, and the prosody rows switched the other way."""
-    return dataclasses.replace(DEFAULT_FEATURES, n_mfcc=20, pitch=not DEFAULT_FEATURES.pitch)
+    return dataclasses.replace(DEFAULT_FEATURES, n_mfcc=20, pitch=not DEFAULT_FEATURES.pitch, periodicity=False)

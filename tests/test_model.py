@@ -100,14 +100,14 @@ def test_averaged_weights_load_into_the_model_and_predict(rng):
     assert probabilities.shape == (2, 8) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("factors, pitch", [((0.94, 1.06), False), ((0.9,), False), ((0.94, 1.06), True)])
-def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(tmp_path, rng, factors, pitch):
+@pytest.mark.parametrize("factors, config", [((0.94, 1.06), MFCC_ONLY), ((0.9,), MFCC_ONLY), ((0.94, 1.06), FeatureConfig(pitch=True)),
+                                             ((0.94, 1.06), FeatureConfig(pitch=True, periodicity=True))])
+def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(tmp_path, rng, factors, config):
     from training.model import with_warp_averaging
 
-    config = FeatureConfig(pitch=pitch)
-    network = build_model(input_shape=config.shape, pitch=pitch, **SMALL)
+    network = build_model(input_shape=config.shape, prosody_rows=config.prosody_rows, **SMALL)
     features = (rng.normal(size=(3, *config.shape)) * 10).astype(np.float32)
-    averaged = with_warp_averaging(network, factors, pitch=pitch)
+    averaged = with_warp_averaging(network, factors, prosody_rows=config.prosody_rows)
     warped = [features] + [np.einsum("ij,njt->nit", m, features) for m in mel_warp_matrices(factors, config=config)]
     expected = np.mean([network.predict(x, verbose=0) for x in warped], axis=0)
     np.testing.assert_allclose(averaged.predict(features, verbose=0), expected, atol=1e-5)
@@ -117,15 +117,17 @@ def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(t
     assert with_warp_averaging(network, ()) is network
 
 
-def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng):
-    config = FeatureConfig(pitch=True)
+@pytest.mark.parametrize("config", [FeatureConfig(pitch=True), FeatureConfig(pitch=True, periodicity=True)])
+def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng, config):
     matrices = mel_warp_matrices([0.9, 1.1], config=config)
     assert matrices.shape == (2, config.n_rows, config.n_rows)
     np.testing.assert_array_equal(matrices[:, : config.n_mfcc, : config.n_mfcc], mel_warp_matrices([0.9, 1.1], config=MFCC_ONLY))
     np.testing.assert_array_equal(matrices[:, config.n_mfcc :, :], np.eye(config.n_rows)[config.n_mfcc :][None].repeat(2, 0))
-    layer = MelWarp(0.1, pitch=True, seed=3)
+    layer = MelWarp(0.1, prosody_rows=config.prosody_rows, seed=3)
     features = rng.normal(size=(4, *config.shape)).astype(np.float32)
     warped = np.asarray(layer(features, training=True))
     np.testing.assert_array_equal(warped[:, config.n_mfcc :], features[:, config.n_mfcc :])
     assert not np.allclose(warped[:, : config.n_mfcc], features[:, : config.n_mfcc])
-    assert MelWarp.from_config(layer.get_config()).pitch
+    assert MelWarp.from_config(layer.get_config()).prosody_rows == config.prosody_rows
+    # How models saved before the periodicity row (emoticana/4) recorded their three rows.
+    assert MelWarp(0.1, pitch=True).prosody_rows == 3 and MelWarp(0.1, pitch=False).prosody_rows == 0

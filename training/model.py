@@ -1,4 +1,4 @@
-"""The emotion CNN: six 1-D convolutions over time on the (43, 301) feature matrix (40 MFCCs, 3 prosody rows).
+"""The emotion CNN: six 1-D convolutions over time on the (44, 301) feature matrix (40 MFCCs, 4 prosody rows).
 
 The model takes exactly what :func:`udfs.features.mfcc_features` returns, shape
 ``(n_mfcc, n_frames)`` float32, and gives softmax probabilities in the order of
@@ -19,7 +19,7 @@ not help in cross-validation), so training needs integer labels only.
 Typical use::
 
     model = build_model()
-    adapt_normalisation(model, train_features)           # (N, 43, 301) float32, training actors only
+    adapt_normalisation(model, train_features)           # (N, 44, 301) float32, training actors only
     compile_model(model, steps_per_epoch=ceil(N / BATCH_SIZE))
     ds = tf.data.Dataset.from_tensor_slices((train_features, int_labels))
     ds = ds.shuffle(N).batch(BATCH_SIZE)
@@ -226,7 +226,7 @@ def mel_warp_matrices(factors, *, config: FeatureConfig = DEFAULT_FEATURES) -> n
     -------
     np.ndarray [shape=(k, n_rows, n_rows), dtype=float32]
         ``warped = matrix @ features`` for a feature matrix of shape ``config.shape``.
-        Prosody rows (``config.pitch``) pass through unchanged: a vocal tract of
+        Prosody rows (``config.prosody_rows``) pass through unchanged: a vocal tract of
         another length moves the formants, not the pitch.
     """
     dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)[: config.n_mfcc]
@@ -259,10 +259,15 @@ def stretch_matrices(rates, n_frames: int) -> np.ndarray:
 
 
 def _layer_warp_matrices(layer, factors, *, n_rows: int) -> np.ndarray:
-    """:func:`mel_warp_matrices` for a layer that records its features as ``n_mels``, ``fmin``, ``fmax``, ``pitch``."""
-    n_mfcc = n_rows - (PITCH_ROWS if layer.pitch else 0)
-    config = FeatureConfig(n_mfcc=n_mfcc, n_mels=layer.n_mels, fmin=layer.fmin, fmax=layer.fmax, pitch=layer.pitch)
+    """:func:`mel_warp_matrices` for a layer that records its features as ``n_mels``, ``fmin``, ``fmax``, ``prosody_rows``."""
+    config = FeatureConfig(n_mfcc=n_rows - layer.prosody_rows, n_mels=layer.n_mels, fmin=layer.fmin, fmax=layer.fmax,
+                           pitch=layer.prosody_rows > 0, periodicity=layer.prosody_rows > PITCH_ROWS)
     return mel_warp_matrices(factors, config=config)
+
+
+def _prosody_rows(prosody_rows: int, pitch: bool | None) -> int:
+    """A warp layer's prosody row count; ``pitch`` is how models saved before ``periodicity`` recorded it (True: 3)."""
+    return PITCH_ROWS if pitch else int(prosody_rows)
 
 
 #: Warp factors and stretch rates are drawn from this many evenly spaced values.
@@ -281,18 +286,20 @@ class MelWarp(layers.Layer):
     ----------
     max_warp : float
         Factors are drawn from ``[1 - max_warp, 1 + max_warp]``.
-    n_mels, fmin, fmax, pitch : keyword-only
-        The mel filterbank the coefficients came from and whether prosody rows follow
-        them (:class:`FeatureConfig`).
+    n_mels, fmin, fmax, prosody_rows : keyword-only
+        The mel filterbank the coefficients came from and how many prosody rows follow
+        them (:class:`FeatureConfig`); they are left alone.  ``pitch=True`` (models saved
+        before ``prosody_rows``) means 3.
     seed : int or None
         Seed of the layer's random stream.
     """
 
     def __init__(self, max_warp: float = 0.1, *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
-                 fmax: float = DEFAULT_FEATURES.fmax, pitch: bool = False, seed: int | None = None, **kwargs):
+                 fmax: float = DEFAULT_FEATURES.fmax, prosody_rows: int = 0, pitch: bool | None = None,
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.max_warp, self.n_mels, self.fmin, self.fmax = float(max_warp), int(n_mels), float(fmin), float(fmax)
-        self.pitch = bool(pitch)
+        self.prosody_rows = _prosody_rows(prosody_rows, pitch)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -308,7 +315,7 @@ class MelWarp(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "max_warp": self.max_warp, "n_mels": self.n_mels,
-                "fmin": self.fmin, "fmax": self.fmax, "pitch": self.pitch, "seed": self.seed}
+                "fmin": self.fmin, "fmax": self.fmax, "prosody_rows": self.prosody_rows, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -360,15 +367,16 @@ class WarpVariants(layers.Layer):
     ----------
     factors : sequence of float
         Warp factors, around 1.
-    n_mels, fmin, fmax, pitch : keyword-only
+    n_mels, fmin, fmax, prosody_rows, pitch : keyword-only
         As :class:`MelWarp`'s.
     """
 
     def __init__(self, factors=(), *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
-                 fmax: float = DEFAULT_FEATURES.fmax, pitch: bool = False, **kwargs):
+                 fmax: float = DEFAULT_FEATURES.fmax, prosody_rows: int = 0, pitch: bool | None = None, **kwargs):
         super().__init__(**kwargs)
         self.factors = tuple(float(f) for f in factors)
-        self.n_mels, self.fmin, self.fmax, self.pitch = int(n_mels), float(fmin), float(fmax), bool(pitch)
+        self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), float(fmax)
+        self.prosody_rows = _prosody_rows(prosody_rows, pitch)
 
     def build(self, input_shape):
         # Factor 1 is the identity: the first block is the input itself.
@@ -380,7 +388,7 @@ class WarpVariants(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factors": list(self.factors), "n_mels": self.n_mels,
-                "fmin": self.fmin, "fmax": self.fmax, "pitch": self.pitch}
+                "fmin": self.fmin, "fmax": self.fmax, "prosody_rows": self.prosody_rows}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -398,7 +406,7 @@ class VariantMean(layers.Layer):
         return {**super().get_config(), "variants": self.variants}
 
 
-def with_warp_averaging(network: keras.Model, factors, *, pitch: bool = DEFAULT_FEATURES.pitch) -> keras.Model:
+def with_warp_averaging(network: keras.Model, factors, *, prosody_rows: int = DEFAULT_FEATURES.prosody_rows) -> keras.Model:
     """``network`` wrapped to average its probabilities over the input and its warps at ``factors``.
 
     Parameters
@@ -407,8 +415,8 @@ def with_warp_averaging(network: keras.Model, factors, *, pitch: bool = DEFAULT_
         A trained model from :func:`build_model` (its weights are shared, not copied).
     factors : sequence of float
         Warp factors (e.g. ``(0.94, 1.06)``); empty returns ``network`` itself.
-    pitch : bool, keyword-only
-        The input ends with prosody rows (``FeatureConfig.pitch``), which are not warped.
+    prosody_rows : int, keyword-only
+        The input ends with this many prosody rows (``FeatureConfig.prosody_rows``), which are not warped.
 
     Returns
     -------
@@ -419,13 +427,13 @@ def with_warp_averaging(network: keras.Model, factors, *, pitch: bool = DEFAULT_
     if not factors:
         return network
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
-    probabilities = network(WarpVariants(factors, pitch=pitch, name="warp_variants")(inputs))
+    probabilities = network(WarpVariants(factors, prosody_rows=prosody_rows, name="warp_variants")(inputs))
     outputs = VariantMean(1 + len(factors), name="warp_mean")(probabilities)
     return keras.Model(inputs, outputs, name="emoticana_warp_averaged")
 
 
 def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_classes: int = 8,
-                pitch: bool = DEFAULT_FEATURES.pitch, **hyperparams) -> keras.Model:
+                prosody_rows: int = DEFAULT_FEATURES.prosody_rows, **hyperparams) -> keras.Model:
     """Build the (uncompiled) emotion CNN.
 
     Parameters
@@ -434,9 +442,9 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
         ``(rows, n_frames)`` of the feature matrix, as ``FeatureConfig.shape``.
     n_classes : int, keyword-only
         Number of emotions (softmax width).
-    pitch : bool, keyword-only
-        The last rows are prosody rows (``FeatureConfig.pitch``): the vocal-tract warp
-        leaves them alone; every other layer treats them as further channels.
+    prosody_rows : int, keyword-only
+        The last rows are this many prosody rows (``FeatureConfig.prosody_rows``): the
+        vocal-tract warp leaves them alone; every other layer treats them as further channels.
     **hyperparams
         Overrides of :data:`DEFAULT_HYPERPARAMS`; unknown names raise ``TypeError``.
 
@@ -461,7 +469,7 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     x = inputs
     if hp["mel_warp"]:
         # On the raw coefficients: the warp is defined on the log-mel spectrum they encode.
-        x = MelWarp(hp["mel_warp"], pitch=pitch, seed=None if seed is None else seed + 3, name="augment_warp")(x)
+        x = MelWarp(hp["mel_warp"], prosody_rows=prosody_rows, seed=None if seed is None else seed + 3, name="augment_warp")(x)
     # Per-coefficient statistics (axis 1 = coefficient): c0 is in the hundreds
     # and c20+ near unit scale, so without this the loudness term dominates.
     # Per-utterance standardisation (over speech frames) was tried instead and

@@ -20,7 +20,7 @@ class NodeArgs:
     output_dir: str
     input_shape: tuple[int, int]
     n_classes: int
-    pitch: bool  # the last rows are prosody rows (FeatureConfig.pitch)
+    prosody_rows: int  # the last rows are prosody rows (FeatureConfig.prosody_rows)
     train_rows: int
     validation_x: object  # np.ndarray [shape=(n, *input_shape), dtype=float32]
     validation_y: object  # np.ndarray [shape=(n,), dtype=int32]
@@ -166,7 +166,7 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     steps_per_epoch = max(1, args.train_rows // global_batch)
 
     with strategy.scope():
-        model = recipe.build_model(input_shape=shape, n_classes=args.n_classes, pitch=args.pitch, **args.hyperparams)
+        model = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
         recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
         recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs)
 
@@ -209,9 +209,9 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
     if is_chief:
         # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
-        export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, pitch=args.pitch, **args.hyperparams)
+        export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
         export.set_weights(average.weights if averaging else best["weights"])
-        export = recipe.with_warp_averaging(export, args.inference_warps, pitch=args.pitch)
+        export = recipe.with_warp_averaging(export, args.inference_warps, prosody_rows=args.prosody_rows)
         os.makedirs(args.output_dir, exist_ok=True)
         export.save(os.path.join(args.output_dir, "model.keras"))
         with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:

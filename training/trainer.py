@@ -151,7 +151,7 @@ def train_on_features(
         output_dir=str(output_dir),
         input_shape=shape,
         n_classes=len(EMOTIONS),
-        pitch=DEFAULT_FEATURES.pitch,
+        prosody_rows=DEFAULT_FEATURES.prosody_rows,
         train_rows=int(train_rows),
         validation_x=validation_x,
         validation_y=validation_y,

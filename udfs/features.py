@@ -17,7 +17,8 @@ SQL sees it flattened row-major (coefficient by coefficient) as ``array<float>``
 With ``pitch=True`` three prosody rows follow the coefficients (:func:`pitch_rows`, on the
 same canonical clip and frames): voiced flag, log2 F0 relative to the clip's median voiced
 F0 (the intonation contour, in octaves, free of the speaker's register) and log2 (F0 / 200 Hz);
-the shape is then ``(n_mfcc + 3, n_frames)``.  MFCCs from 64 mel bands keep the spectral
+``periodicity=True`` adds a fourth, YIN's periodicity of the loud frames (voice quality); the
+shape is then ``(n_mfcc + 3 or 4, n_frames)``.  MFCCs from 64 mel bands keep the spectral
 envelope but hardly any of the harmonics that carry the pitch.
 """
 
@@ -51,6 +52,13 @@ class FeatureConfig:
     pitch_fmin: float = 70.0
     pitch_fmax: float = 450.0
     pitch_frame: int = 640
+    #: A fourth prosody row, YIN's periodicity (see :func:`pitch_rows`); needs ``pitch``.  False for
+    #: every model trained before it existed: their features.json has no such key.
+    periodicity: bool = False
+
+    def __post_init__(self):
+        if self.periodicity and not self.pitch:
+            raise ValueError("periodicity is a prosody row: it needs pitch=True")
 
     @property
     def clip_samples(self) -> int:
@@ -61,9 +69,14 @@ class FeatureConfig:
         return 1 + self.clip_samples // self.hop_length
 
     @property
+    def prosody_rows(self) -> int:
+        """Rows after the coefficients: :data:`PITCH_ROWS` with ``pitch``, one more with ``periodicity``."""
+        return (PITCH_ROWS + int(self.periodicity)) if self.pitch else 0
+
+    @property
     def n_rows(self) -> int:
         """Rows of the feature matrix: the coefficients, then the prosody rows if any."""
-        return self.n_mfcc + (PITCH_ROWS if self.pitch else 0)
+        return self.n_mfcc + self.prosody_rows
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -77,14 +90,14 @@ class FeatureConfig:
         return cls(**values)
 
 
-#: Number of prosody rows a ``pitch=True`` configuration adds.
+#: Number of prosody rows a ``pitch=True`` configuration adds (``periodicity`` adds one more).
 PITCH_ROWS = 3
 #: Voiced frames: no quieter than this far below the clip's loudest frame (dB).
 VOICED_TOP_DB = 30.0
 #: log2 F0 of the absolute pitch row is taken relative to this frequency (Hz).
 PITCH_REFERENCE_HZ = 200.0
 
-DEFAULT_FEATURES = FeatureConfig(pitch=True)
+DEFAULT_FEATURES = FeatureConfig(pitch=True, periodicity=True)
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:
@@ -239,19 +252,36 @@ def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, onl
     -------
     np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
     """
+    return yin_track(samples, config=config, only=only)[0]
+
+
+def yin_track(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES,
+              only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`yin_f0`'s F0 and, from the same pass, each frame's aperiodicity.
+
+    The aperiodicity is the smallest cumulative mean normalised difference over the lags of
+    [``pitch_fmin``, ``pitch_fmax``]: near 0 for a periodic frame (a clear voice), near 1 or
+    above for noise, breath or whisper (YIN's measure; roughly 1 / (1 + harmonics-to-noise ratio)).
+
+    Returns
+    -------
+    f0, aperiodicity : np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
+        NaN outside ``only``.
+    """
     frame = config.pitch_frame
     padded = np.pad(np.asarray(samples, dtype=np.float32), frame // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[:: config.hop_length]
-    if only is not None:
-        f0 = np.full(len(frames), np.nan, dtype=np.float32)
-        if only.any():
-            f0[only] = _yin_frames(frames[only], config)
-        return f0
-    return _yin_frames(frames, config)
+    if only is None:
+        return _yin_frames(frames, config)
+    f0 = np.full(len(frames), np.nan, dtype=np.float32)
+    aperiodicity = f0.copy()
+    if only.any():
+        f0[only], aperiodicity[only] = _yin_frames(frames[only], config)
+    return f0, aperiodicity
 
 
-def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """:func:`yin_f0` of frames given as rows (float32, ``config.pitch_frame`` samples each)."""
+def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`yin_track` of frames given as rows (float32, ``config.pitch_frame`` samples each)."""
     frame, sr = config.pitch_frame, config.sample_rate
     min_period = int(np.floor(sr / config.pitch_fmax))
     max_period = min(int(np.ceil(sr / config.pitch_fmin)), frame - 1)
@@ -273,7 +303,8 @@ def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> np.ndarray:
     trough[:, 0] = cmnd[:, 0] < cmnd[:, 1]
     trough[:, -1] = cmnd[:, -1] < cmnd[:, -2]
     below = trough & (cmnd < YIN_THRESHOLD)
-    lag = np.where(below.any(axis=-1), below.argmax(axis=-1), cmnd.argmin(axis=-1))
+    lowest = cmnd.argmin(axis=-1)
+    lag = np.where(below.any(axis=-1), below.argmax(axis=-1), lowest)
     # Parabolic refinement at the chosen lag only (0 at either end of the range, or where the
     # vertex lies more than a lag away).
     rows = np.arange(len(lag))
@@ -284,34 +315,40 @@ def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         shift = np.where(inner & (np.abs(b) < np.abs(a)), -b / a, 0.0)
     period = min_period + lag + shift
-    return (sr / period).astype(np.float32)
+    return (sr / period).astype(np.float32), cmnd[rows, lowest].astype(np.float32)
 
 
 def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
     """The prosody rows of a canonical clip, on the MFCC's frames.
 
     F0 is YIN (:func:`yin_f0`, ``librosa.yin``'s values) over [``pitch_fmin``, ``pitch_fmax``] Hz
-    in centred frames of ``pitch_frame`` samples every ``hop_length``.  A frame counts as voiced when it is within
-    :data:`VOICED_TOP_DB` of the clip's loudest frame (:func:`frame_mean_square`) and its
-    F0 is not pinned to either end of the search range.  That is a loudness gate, not a
-    periodicity test: YIN's aperiodicity is not used, so loud noise passes it with some
-    F0 (speech in RAVDESS is clean; the CNN sees the MFCCs beside it).
+    in centred frames of ``pitch_frame`` samples every ``hop_length``.  A frame is loud when it is
+    within :data:`VOICED_TOP_DB` of the clip's loudest frame (:func:`frame_mean_square`), and counts
+    as voiced when it is loud and its F0 is not pinned to either end of the search range.  That
+    flag is a loudness gate, not a periodicity test: loud noise passes it with some F0.  With
+    ``config.periodicity`` a fourth row gives YIN's periodicity of the loud frames,
+    ``1 - min(aperiodicity, 1)`` (:func:`yin_track`): near 1 for a clear voice, lower for a
+    breathy, creaky or whispered one, near 0 for noise; voice quality that neither the MFCCs
+    nor F0 carry.
 
     Returns
     -------
-    np.ndarray [shape=(PITCH_ROWS, config.n_frames), dtype=float32]
+    np.ndarray [shape=(config.prosody_rows, config.n_frames), dtype=float32]
         Voiced flag (0/1); log2 F0 minus the median log2 F0 of the voiced frames;
-        log2 (F0 / :data:`PITCH_REFERENCE_HZ`).  Both pitch rows are 0 on unvoiced frames,
-        and everything is 0 for a clip without voiced frames.
+        log2 (F0 / :data:`PITCH_REFERENCE_HZ`); with ``periodicity``, the periodicity.
+        The pitch rows are 0 on unvoiced frames, the periodicity on quiet ones, and
+        everything is 0 for a silent clip.
     """
     samples = np.asarray(clip, dtype=np.float32)
-    rows = np.zeros((PITCH_ROWS, config.n_frames), dtype=np.float32)
+    rows = np.zeros((config.prosody_rows, config.n_frames), dtype=np.float32)
     if not np.any(samples):
         return rows
     mean_square = frame_mean_square(samples, config=config)
     loud = mean_square > mean_square.max() * 10.0 ** (-VOICED_TOP_DB / 10.0)
     # Quiet frames are unvoiced whatever their F0: YIN runs on the loud ones only (about half).
-    f0 = yin_f0(samples, config=config, only=loud)
+    f0, aperiodicity = yin_track(samples, config=config, only=loud)
+    if config.periodicity:
+        rows[PITCH_ROWS] = np.where(loud, 1.0 - np.clip(np.nan_to_num(aperiodicity, nan=1.0), 0.0, 1.0), 0.0)
     with np.errstate(invalid="ignore"):
         voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)
     if not voiced.any():
