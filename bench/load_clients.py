@@ -36,10 +36,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.common import bench_server, percentile  # noqa: E402
+from udfs.features import DEFAULT_FEATURES  # noqa: E402
 
 HOST = "127.0.0.1"
 AUDIO_TABLE = "default.load_audio"
-MFCC_SIZE = 12943
+MFCC_SIZE = DEFAULT_FEATURES.n_rows * DEFAULT_FEATURES.n_frames  # what mfcc(content) returns
 EMOTIONS = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
 #: The steps of a client's mix; each client goes through them in rounds, in its own shuffled order.
 STEPS = ("features", "classify", "ddl", "set", "use")

@@ -10,7 +10,7 @@ selections (best validation epoch, last epoch, mean of the last epochs' weights)
 inference warps are compared within the same training run:
 
     .venv/bin/python bench/screen_recipe.py --audio ../shared/ravdess --folds 1,2,3 \
-        [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--pitch] [--out DIR]
+        [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--pitch] [--periodicity] [--out DIR]
 
 About 12 min a fold of 60 epochs on this 2-core machine. One fold moves by several points
 from run to run (batches and augmentation draws): compare recipes over the same folds and
@@ -79,10 +79,10 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: F
     pick = lambda speakers: np.isin(speaker, speakers)  # noqa: E731
     xt, yt, xv, yv, xs, ys = x[pick(train)], y[pick(train)], x[pick(validation)], y[pick(validation)], x[pick(test)], y[pick(test)]
     # The input, then its warps: what the saved model's WarpVariants layer feeds the network.
-    test_variants = np.asarray(recipe.WarpVariants(args.warps, pitch=config.pitch)(xs)).reshape(1 + len(args.warps), *xs.shape)
+    test_variants = np.asarray(recipe.WarpVariants(args.warps, prosody_rows=config.prosody_rows)(xs)).reshape(1 + len(args.warps), *xs.shape)
 
     keras.utils.set_random_seed(args.seed)
-    model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), pitch=config.pitch, **hyperparams)
+    model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), prosody_rows=config.prosody_rows, **hyperparams)
     recipe.adapt_normalisation(model, xt)
     steps = max(1, len(xt) // args.batch_size)
     recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs)
@@ -140,6 +140,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pitch", action=argparse.BooleanOptionalAction, default=DEFAULT_FEATURES.pitch,
                         help="with the prosody rows (FeatureConfig.pitch; default: the product's features)")
+    parser.add_argument("--periodicity", action=argparse.BooleanOptionalAction, default=DEFAULT_FEATURES.periodicity,
+                        help="with the periodicity row (FeatureConfig.periodicity, needs --pitch; default: the product's features)")
     args = parser.parse_args(argv)
 
     from server.cli import hyperparam_pair, warp_factors
@@ -155,8 +157,12 @@ def main(argv=None) -> int:
     unknown = set(hyperparams) - set(recipe.DEFAULT_HYPERPARAMS)
     if unknown:
         parser.error(f"unknown --hyperparam {', '.join(sorted(unknown))}; known: {', '.join(recipe.DEFAULT_HYPERPARAMS)}")
-    config = FeatureConfig.from_dict({**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch})
-    cache = args.cache.with_name(f"{args.cache.stem}-pitch{args.cache.suffix}") if config.pitch else args.cache
+    try:
+        config = FeatureConfig.from_dict({**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch, "periodicity": args.periodicity})
+    except ValueError as exc:
+        parser.error(str(exc))
+    suffix = "-periodicity" if config.periodicity else "-pitch" if config.pitch else ""
+    cache = args.cache.with_name(f"{args.cache.stem}{suffix}{args.cache.suffix}")
     x, y, speaker = cached_features(args.audio, cache, config)
     speakers = sorted(set(speaker.tolist()), key=lambda s: (len(s), s))
     folds = cross_validation_folds(speakers, args.cv_folds)

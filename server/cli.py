@@ -109,6 +109,16 @@ def _train(args: argparse.Namespace) -> int:
         hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
     models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
+
+    def stop(signum, _frame):
+        # Unwind like an error: the features table is dropped on the server, the Spark application
+        # stopped, the staged model discarded.  A second signal during that kills at once.
+        signal.signal(signum, signal.SIG_DFL)
+        print(f"emoticana: stopping on {signal.Signals(signum).name}: dropping the features table, "
+              "discarding the unfinished model", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
                  audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
     return 0

@@ -97,6 +97,32 @@ def test_bad_views_fail_with_one_clear_line(server, views, tmp_path, view, messa
     assert not [row for row in views.fetchall() if row[1].startswith(FEATURES_TABLE_PREFIX)]
 
 
+def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(server, views, tmp_path):
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "server", "train", "--port", str(server.port), "--home", str(server.home),
+               "--models-dir", str(tmp_path / "models"), "--view", "synth_train", "--epochs", "200"]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        for line in process.stdout:  # the features table exists once the trainer says what it trains on
+            if line.startswith("training on ") or time.monotonic() > deadline:
+                break
+        assert line.startswith("training on "), line
+        views.execute("SHOW TABLES IN emoticana")
+        assert [row for row in views.fetchall() if row[1].startswith(FEATURES_TABLE_PREFIX)]
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=180)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "emoticana: stopping on SIGTERM: dropping the features table" in stderr
+    views.execute("SHOW TABLES IN emoticana")
+    assert not [row for row in views.fetchall() if row[1].startswith(FEATURES_TABLE_PREFIX)]
+    assert not list((tmp_path / "models").glob("emoticana/[0-9]*"))
+
+
 def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_path, synth_dir):
     result = train(server, tmp_path, "--view", "synth_train", "--name", "synthetic", "--epochs", "4", "--patience", "4",
                    "--selection", "last", "--hyperparam", "filters=[8,8,16,16,16,16]")
