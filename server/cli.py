@@ -119,6 +119,7 @@ def _train(args: argparse.Namespace) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
                  audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
     return 0

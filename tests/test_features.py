@@ -71,7 +71,7 @@ def test_mfcc_matches_independent_reference(rng):
 def test_shape_dtype_and_finite(rng, sample_rate, channels, seconds):
     y = voiced_signal(rng, sample_rate=sample_rate, seconds=seconds, channels=channels, lead_silence_s=0.1).T
     features = mfcc_features(y, sample_rate)
-    assert features.shape == CFG.shape == (40 + 4, 301)  # coefficients, then the prosody rows
+    assert features.shape == CFG.shape == (40 + 3, 301)  # coefficients, then the prosody rows
     assert features.dtype == np.float32
     assert np.all(np.isfinite(features))
 

@@ -121,7 +121,7 @@ def test_seed_view_is_the_sum_of_the_eight_class_scores(cursor, clips):
         expected = [sum(scores[path][m] for m in members) for members in MERGED_CLASSES.values()]
         np.testing.assert_allclose(json.loads(predictions), expected, atol=1e-5)
         np.testing.assert_allclose(columns, expected, atol=1e-5)
-        assert n_mfcc == 13244
+        assert n_mfcc == 12943
 
 
 def test_bi_view_is_scalar_and_persistent(server, cursor, clips):

@@ -1,4 +1,4 @@
-"""The emotion CNN: six 1-D convolutions over time on the (44, 301) feature matrix (40 MFCCs, 4 prosody rows).
+"""The emotion CNN: six 1-D convolutions over time on the (43, 301) feature matrix (40 MFCCs, 3 prosody rows).
 
 The model takes exactly what :func:`udfs.features.mfcc_features` returns, shape
 ``(n_mfcc, n_frames)`` float32, and gives softmax probabilities in the order of
@@ -19,7 +19,7 @@ not help in cross-validation), so training needs integer labels only.
 Typical use::
 
     model = build_model()
-    adapt_normalisation(model, train_features)           # (N, 44, 301) float32, training actors only
+    adapt_normalisation(model, train_features)           # (N, 43, 301) float32, training actors only
     compile_model(model, steps_per_epoch=ceil(N / BATCH_SIZE))
     ds = tf.data.Dataset.from_tensor_slices((train_features, int_labels))
     ds = ds.shuffle(N).batch(BATCH_SIZE)

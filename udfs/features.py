@@ -52,8 +52,9 @@ class FeatureConfig:
     pitch_fmin: float = 70.0
     pitch_fmax: float = 450.0
     pitch_frame: int = 640
-    #: A fourth prosody row, YIN's periodicity (see :func:`pitch_rows`); needs ``pitch``.  False for
-    #: every model trained before it existed: their features.json has no such key.
+    #: A fourth prosody row, YIN's periodicity (see :func:`pitch_rows`); needs ``pitch``.  Off in
+    #: DEFAULT_FEATURES: a 5-fold speaker CV with it gave no gain (README, "The shipped model").
+    #: A features.json without the key (every model so far) means off.
     periodicity: bool = False
 
     def __post_init__(self):
@@ -97,7 +98,7 @@ VOICED_TOP_DB = 30.0
 #: log2 F0 of the absolute pitch row is taken relative to this frequency (Hz).
 PITCH_REFERENCE_HZ = 200.0
 
-DEFAULT_FEATURES = FeatureConfig(pitch=True, periodicity=True)
+DEFAULT_FEATURES = FeatureConfig(pitch=True)
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:

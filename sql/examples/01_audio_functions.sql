@@ -9,7 +9,7 @@ SELECT
   audio_info(content).error                    AS error,
   ravdess_meta(path).emotion                   AS ravdess_emotion,
   ravdess_meta(path).actor                     AS actor,
-  size(mfcc(content))                          AS mfcc_values   -- (40 + 4) x 301 = 13244, NULL if unreadable
+  size(mfcc(content))                          AS mfcc_values   -- (40 + 3) x 301 = 12943, NULL if unreadable
 FROM clips
 ORDER BY file
 LIMIT 20;

@@ -1,7 +1,7 @@
 -- The seed project's result table, as a persistent view over `clips`:
 --   predictions  array of the 5 merged probabilities [neu+calm, happy, ang+sur, sad+fea, disg]
 --   value        the clip's path
---   mfccs        the model's feature matrix, flattened ((40 MFCCs + 4 prosody rows) x 301)
+--   mfccs        the model's feature matrix, flattened ((40 MFCCs + 3 prosody rows) x 301)
 --   one column per merged class, each the sum of its 8-class probabilities.
 CREATE OR REPLACE VIEW seed_predictions AS
 WITH scored AS (
