@@ -110,18 +110,24 @@ def _train(args: argparse.Namespace) -> int:
     )
     models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
 
+    received = []
+
     def stop(signum, _frame):
-        # Unwind like an error: the features table is dropped on the server, the Spark application
-        # stopped, the staged model discarded.  A second signal during that kills at once.
+        # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards the
+        # staged model and drops the features table on the server.  A second signal kills at once.
         signal.signal(signum, signal.SIG_DFL)
+        received.append(signum)
         print(f"emoticana: stopping on {signal.Signals(signum).name}: dropping the features table, "
               "discarding the unfinished model", file=sys.stderr, flush=True)
-        raise SystemExit(128 + signum)
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
-                 audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
+    try:
+        run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
+                     audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
+    except KeyboardInterrupt:
+        return 128 + (received[0] if received else signal.SIGINT)
     return 0
 
 

@@ -102,7 +102,7 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     import time
 
     command = [sys.executable, "-m", "server", "train", "--port", str(server.port), "--home", str(server.home),
-               "--models-dir", str(tmp_path / "models"), "--view", "synth_train", "--epochs", "200"]
+               "--models-dir", str(tmp_path / "models"), "--view", "synth_train", "--epochs", "1000"]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
@@ -112,8 +112,10 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
         assert line.startswith("training on "), line
         views.execute("SHOW TABLES IN emoticana")
         assert [row for row in views.fetchall() if row[1].startswith(FEATURES_TABLE_PREFIX)]
+        # Into the epochs (1,000 of them would take many minutes): the feed is running.
+        time.sleep(20)
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=180)
+        _, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
     assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]

@@ -187,6 +187,11 @@ def train_on_features(
         cluster.train(feed, num_epochs=feed_epochs(args), feed_timeout=options.feed_timeout_s)
     except Exception as exc:
         raise TrainingError(f"TensorFlowOnSpark training failed: {_executor_reason(exc)}") from None
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM): end the feed now, so that the shutdown below does not wait
+        # for the remaining epochs; the nodes then see the end of their input and finish.
+        spark.sparkContext.cancelAllJobs()
+        raise
     finally:
         try:
             cluster.shutdown(timeout=options.training_timeout_s)
