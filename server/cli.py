@@ -115,7 +115,8 @@ def _train(args: argparse.Namespace) -> int:
     def stop(signum, _frame):
         # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards the
         # staged model and drops the features table on the server.  A second signal kills at once.
-        signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         received.append(signum)
         print(f"emoticana: stopping on {signal.Signals(signum).name}: dropping the features table, "
               "discarding the unfinished model", file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ import datetime
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -197,6 +198,10 @@ def train_on_features(
             cluster.shutdown(timeout=options.training_timeout_s)
         except SystemExit:
             raise TrainingError("TensorFlowOnSpark nodes did not finish in time") from None
+        finally:
+            # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would stop a
+            # later run of this process (the next fold, the final model) that outlasts the timeout.
+            signal.alarm(0)
     seconds = time.monotonic() - started
     node_history = artifacts.read_json(output_dir / "node_history.json")
     model = artifacts.load_keras_model_file(output_dir / artifacts.MODEL_FILE)
