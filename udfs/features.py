@@ -349,7 +349,8 @@ def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     # Quiet frames are unvoiced whatever their F0: YIN runs on the loud ones only (about half).
     f0, aperiodicity = yin_track(samples, config=config, only=loud)
     if config.periodicity:
-        rows[PITCH_ROWS] = np.where(loud, 1.0 - np.clip(np.nan_to_num(aperiodicity, nan=1.0), 0.0, 1.0), 0.0)
+        # Quiet frames are NaN in the track: np.where sets them to 0.
+        rows[PITCH_ROWS] = np.where(loud, 1.0 - np.clip(aperiodicity, 0.0, 1.0), 0.0)
     with np.errstate(invalid="ignore"):
         voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)
     if not voiced.any():
