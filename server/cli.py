@@ -103,6 +103,7 @@ def _train(args: argparse.Namespace) -> int:
         patience=args.patience,
         selection=args.selection,
         inference_warps=warp_factors(args.inference_warps),
+        class_priors=args.class_priors,
         validation_speakers=_speakers(args.validation_speakers),
         nodes=args.nodes,
         seed=args.seed,
@@ -251,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--inference-warps", metavar="F1,F2,...",
                        help="the saved model averages its output over the input and these vocal-tract warps of it, "
                             "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.model.INFERENCE_WARPS)")
+    train.add_argument("--class-priors", choices=("balanced", "training"),
+                       help="class priors the saved model's probabilities assume: balanced (the training set's class "
+                            "frequencies divided out, so emotion() maximises unweighted accuracy) or training; "
+                            "default: balanced (training.model.CLASS_PRIORS)")
     train.add_argument("--validation-speakers",
                        help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
                             "speaker (needs --selection last or average, and --cv-folds)")

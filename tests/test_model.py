@@ -117,6 +117,37 @@ def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(t
     assert with_warp_averaging(network, ()) is network
 
 
+def test_prior_correction_divides_out_the_training_frequencies_and_survives_saving(tmp_path, rng):
+    from training.model import balancing_factors, with_prior_correction, with_warp_averaging
+
+    counts = (80, 160, 160, 160, 160, 160, 160, 160)  # RAVDESS: half as many neutral clips
+    assert balancing_factors(counts) == pytest.approx((1.875,) + (0.9375,) * 7)
+    network = with_warp_averaging(build_model(**SMALL), (0.94, 1.06))
+    features = (rng.normal(size=(4, *DEFAULT_FEATURES.shape)) * 10).astype(np.float32)
+    raw = network.predict(features, verbose=0)
+    balanced = with_prior_correction(network, counts)
+    expected = raw * np.array([2.0] + [1.0] * 7)
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(balanced.predict(features, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert balanced.predict(features, verbose=0)[:, 0].min() > raw[:, 0].min()
+    balanced.save(tmp_path / "balanced.keras")
+    loaded = keras.models.load_model(tmp_path / "balanced.keras", compile=False)
+    np.testing.assert_allclose(loaded.predict_on_batch(features), expected, rtol=1e-5, atol=1e-6)
+    assert with_prior_correction(network, ()) is network
+
+
+def test_balancing_factors_leave_balanced_and_absent_classes_alone():
+    from training.model import balancing_factors, with_prior_correction
+
+    assert balancing_factors([5, 5, 5]) == (1.0, 1.0, 1.0)
+    assert balancing_factors([0, 10, 30]) == (1.0, 2.0, 2.0 / 3.0)
+    for bad in ([], [0, 0], [3, -1]):
+        with pytest.raises(ValueError, match="class counts"):
+            balancing_factors(bad)
+    with pytest.raises(ValueError, match="3 class counts for a model with 8 outputs"):
+        with_prior_correction(build_model(**SMALL), [1, 2, 3])
+
+
 @pytest.mark.parametrize("config", [FeatureConfig(pitch=True), FeatureConfig(pitch=True, periodicity=True)])
 def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng, config):
     matrices = mel_warp_matrices([0.9, 1.1], config=config)

@@ -143,6 +143,10 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == ("last", [4, 4], 4)
     assert "last epoch of 4 run" in result.stdout
     assert manifest["inference_warps"] == list(recipe.INFERENCE_WARPS)  # the recipe's default
+    # The recipe's default priors: the training frequencies are divided out in the saved model.
+    assert manifest["class_priors"] == "balanced" and sum(manifest["class_counts"]) == manifest["train_rows"]
+    assert len(manifest["class_counts"]) == len(EMOTIONS)  # in label order
+    assert "probabilities for equally likely emotions" in result.stdout
     assert len(manifest["files_digest_sha256"]) == 64
     assert set(manifest["validation_speakers"]).isdisjoint(manifest["train_speakers"])
     assert "synth" in (directory / "view.sql").read_text()
@@ -151,6 +155,7 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
         assert key in metrics["validation"]
     assert np.asarray(metrics["validation"]["confusion"]).sum() == 16
     model = artifacts.load_keras_model(info)
+    assert model.get_layer("balance_priors").factors == pytest.approx(recipe.balancing_factors(manifest["class_counts"]))
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
@@ -169,6 +174,9 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     metrics = json.loads((directory / "metrics.json").read_text())
     assert "validation" not in metrics and len(metrics["cross_validation"]["folds"]) == 2
     assert all(fold["validation_speakers"] == [] for fold in metrics["cross_validation"]["folds"])
+    # Each fold also reports its model's decisions under the training priors (paired with the balanced ones).
+    assert all(0 <= fold["with_training_priors"]["unweighted_accuracy"] <= 1 for fold in metrics["cross_validation"]["folds"])
+    assert result.stdout.count("(UA with training priors ") == 3  # each fold and the summary
     # Every usable clip is a test clip once: the pooled confusion is the one written out.
     assert np.asarray(metrics["cross_validation"]["confusion"]).sum() == 64
     written = np.loadtxt(directory / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 9))
@@ -192,15 +200,17 @@ def test_no_validation_speakers_needs_average_selection_and_cv(server, views, tm
 def test_average_selection_and_inference_warps(server, views, tmp_path, synth_dir):
     # Patience 1 would stop "best" selection early; averaging ignores it and runs all epochs.
     result = train(server, tmp_path, "--view", "synth_train", "--name", "averaged", "--epochs", "3", "--patience", "1",
-                   "--selection", "average", "--inference-warps", "0.94,1.06", "--hyperparam", "filters=[8,8,16,16,16,16]")
+                   "--selection", "average", "--inference-warps", "0.94,1.06", "--class-priors", "training",
+                   "--hyperparam", "filters=[8,8,16,16,16,16]")
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     assert "weights averaged over epochs 1-3 of 3 run; output averaged over the input and its warps 0.94, 1.06" in result.stdout
     info = artifacts.read_model_dir(tmp_path / "models" / "averaged" / "1", expected_features=DEFAULT_FEATURES)
     manifest = info.manifest
     assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == ("average", [1, 3], 3)
     assert manifest["inference_warps"] == [0.94, 1.06]
+    assert manifest["class_priors"] == "training" and "equally likely" not in result.stdout
     model = artifacts.load_keras_model(info)
-    assert model.get_layer("warp_variants").factors == (0.94, 1.06)
+    assert model.get_layer("warp_variants").factors == (0.94, 1.06)  # the outermost layers: no prior correction
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4

@@ -33,6 +33,7 @@ class NodeArgs:
     selection: str = "best"  # training.model.SELECTIONS
     average_epochs: int = 10  # with selection "average"; "last" is the average of 1
     inference_warps: tuple = ()  # training.model.INFERENCE_WARPS
+    class_counts: tuple = ()  # training rows per class; given: the saved model assumes balanced priors
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
     nodes: int = 1
@@ -212,6 +213,7 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
         export.set_weights(average.weights if averaging else best["weights"])
         export = recipe.with_warp_averaging(export, args.inference_warps, prosody_rows=args.prosody_rows)
+        export = recipe.with_prior_correction(export, args.class_counts)
         os.makedirs(args.output_dir, exist_ok=True)
         export.save(os.path.join(args.output_dir, "model.keras"))
         with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:

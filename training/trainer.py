@@ -61,6 +61,7 @@ class TrainOptions:
     patience: int | None = None
     selection: str | None = None  # training.model.SELECTIONS; None: the recipe's
     inference_warps: tuple[float, ...] | None = None  # None: training.model.INFERENCE_WARPS
+    class_priors: str | None = None  # training.model.CLASS_PRIORS_CHOICES; None: the recipe's
     validation_speakers: list[str] | None = None
     validation_fraction: float = 0.15
     nodes: int = 1
@@ -145,7 +146,10 @@ def train_on_features(
         .orderBy("coefficient")
         .collect()
     )
-    train_rows = training.count()
+    counted = dict(training.groupBy("label").count().collect())
+    class_counts = tuple(int(counted.get(name, 0)) for name in EMOTIONS)
+    train_rows = sum(class_counts)
+    class_priors = options.class_priors or recipe.CLASS_PRIORS
     if train_rows == 0 or (validation_speakers and len(validation_y) == 0):
         raise TrainingDataError(f"training needs rows on both sides of the speaker split (train {train_rows}, validation {len(validation_y)})")
     args = NodeArgs(
@@ -165,6 +169,7 @@ def train_on_features(
         selection=options.selection or recipe.SELECTION,
         average_epochs=recipe.AVERAGE_EPOCHS,
         inference_warps=tuple(recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps),
+        class_counts=class_counts if class_priors == "balanced" else (),
         hyperparams=dict(options.hyperparams),
         seed=options.seed,
         nodes=options.nodes,
@@ -212,13 +217,21 @@ def train_on_features(
         test = frame.where(F.col("speaker").isin(test_speakers)).select("features", "label").collect()
         test_x = _features_matrix([r.features for r in test], shape)
         test_y = np.array([label_index[r.label] for r in test], dtype=np.int32)
-        result["test"] = evaluation_summary(test_y, np.argmax(model.predict(test_x, batch_size=64, verbose=0), axis=1))
+        probabilities = model.predict(test_x, batch_size=64, verbose=0)
+        result["test"] = evaluation_summary(test_y, np.argmax(probabilities, axis=1))
+        # The same model's decisions under the other priors (paired: no retraining): the balanced
+        # probabilities times the balancing factors are proportional to the training-prior ones.
+        factors = np.asarray(recipe.balancing_factors(class_counts))
+        other = probabilities / factors if class_priors == "balanced" else probabilities * factors
+        result["test_other_priors"] = evaluation_summary(test_y, np.argmax(other, axis=1))
     return {
         **result,
         "history": node_history["history"],
         "best_epoch": node_history["best_epoch"],
         "selection": node_history["selection"],
         "inference_warps": list(args.inference_warps),
+        "class_priors": class_priors,
+        "class_counts": list(class_counts),  # in label order (labels.json)
         "averaged_epochs": node_history["averaged_epochs"],
         "epochs_run": node_history["epochs_run"],
         "train_rows": int(train_rows),
@@ -268,6 +281,9 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
     warps = recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
     if any(not 0.5 <= factor <= 1.5 for factor in warps):
         raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(warps)}")
+    priors = options.class_priors or recipe.CLASS_PRIORS
+    if priors not in recipe.CLASS_PRIORS_CHOICES:
+        raise ConfigError(f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got {priors!r}")
     if options.validation_speakers != []:
         return
     if selection == "best":
@@ -288,6 +304,8 @@ def chosen_weights(run: dict) -> str:
         chosen = f"best epoch {run['best_epoch']} of {run['epochs_run']} run"
     if run["inference_warps"]:
         chosen += f"; output averaged over the input and its warps {', '.join(map(str, run['inference_warps']))}"
+    if run["class_priors"] == "balanced":
+        chosen += "; probabilities for equally likely emotions (training class frequencies divided out)"
     return chosen
 
 
@@ -318,7 +336,7 @@ def publish_model(
         "train_speakers": train_speakers,
         "validation_speakers": validation_speakers,
         "trainer": "TensorFlowOnSpark InputMode.SPARK, MultiWorkerMirroredStrategy",
-        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "inference_warps", "best_epoch", "epochs_run")},
+        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "inference_warps", "class_priors", "class_counts", "best_epoch", "epochs_run")},
         "feature_seconds": prepared.seconds,
     }
     metrics = {"validation": run["validation"]} if "validation" in run else {}
@@ -379,13 +397,17 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
         fold_dir = work_dir / f"fold-{number}"
         run = train_on_features(spark, prepared, options, train_speakers=train, validation_speakers=validation,
                                 test_speakers=test_speakers, output_dir=fold_dir, log=log)
-        test = run["test"]
+        test, other = run["test"], run["test_other_priors"]
+        other_priors = "training" if run["class_priors"] == "balanced" else "balanced"
         log(f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
-            f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  ({run['training_seconds']:.0f}s)")
+            f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  (UA with {other_priors} priors "
+            f"{other['unweighted_accuracy']:.3f})  ({run['training_seconds']:.0f}s)")
         results.append({"test_speakers": test_speakers, "validation_speakers": validation, "best_epoch": run["best_epoch"],
                         "selection": run["selection"], "averaged_epochs": run["averaged_epochs"],
                         "training_seconds": run["training_seconds"], **{k: test[k] for k in (
-                            "unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy", "n")}})
+                            "unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy", "n")},
+                        "class_priors": run["class_priors"],
+                        f"with_{other_priors}_priors": {k: other[k] for k in ("unweighted_accuracy", "weighted_accuracy")}})
         confusions.append(np.asarray(test["confusion"]))
         discard(fold_dir)
     # Every speaker is a test speaker exactly once: the pooled confusion covers the whole view.
@@ -394,7 +416,11 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
         values = np.array([r[key] for r in results])
         summary[f"{key}_mean"] = float(values.mean())
         summary[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    log(f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds")
+    other_key = next(k for k in results[0] if k.startswith("with_") and k.endswith("_priors"))
+    others = np.array([r[other_key]["unweighted_accuracy"] for r in results])
+    summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
+    log(f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds"
+        f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})")
     return summary
 
 
