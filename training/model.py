@@ -41,7 +41,8 @@ from keras import layers, ops
 from udfs.features import DEFAULT_FEATURES, PITCH_ROWS, FeatureConfig
 
 #: Recommended training schedule (speaker-independent CV on RAVDESS actors 01-20).
-EPOCHS = 60
+#: 90 epochs rather than 60: +0.8 points of UA on the mean of a 5-fold CV (README, "The shipped model").
+EPOCHS = 90
 BATCH_SIZE = 32
 #: Peak of the warm-up + cosine schedule built by :func:`compile_model`.
 LEARNING_RATE = 2e-3
