@@ -12,9 +12,11 @@ inference warps are compared within the same training run:
     .venv/bin/python bench/screen_recipe.py --audio ../shared/ravdess --folds 1,2,3 \
         [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--pitch] [--periodicity] [--out DIR]
 
-About 12 min a fold of 60 epochs on this 2-core machine. One fold moves by several points
-from run to run (batches and augmentation draws): compare recipes over the same folds and
-seed, and decide with whole 5-fold runs. Not part of the tests.
+About 12 min a fold of 60 epochs on this 2-core machine (the recipe's default is now 90). Scores
+are the arg-max of the network's probabilities under the training priors: the trainer's balanced
+priors (``--class-priors``) are not applied here. One fold moves by several points from run to
+run (batches and augmentation draws): compare recipes over the same folds and seed, and decide
+with whole 5-fold runs. Not part of the tests.
 """
 
 from __future__ import annotations
