@@ -387,7 +387,12 @@ def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
 
 def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, folds: int, work_dir: Path, log=print) -> dict:
     """Actor-level cross-validation with the same trainer: UA on each fold's unseen speakers."""
+    from training import model as recipe
+
     results, confusions = [], []
+    # Each fold also scores its model under the other priors: the same model, so the pair is exact.
+    other_priors = "training" if (options.class_priors or recipe.CLASS_PRIORS) == "balanced" else "balanced"
+    other_key = f"with_{other_priors}_priors"
     for number, test_speakers in enumerate(cross_validation_folds(prepared.speakers, folds), start=1):
         remaining = [s for s in prepared.speakers if s not in test_speakers]
         # Each fold is trained like the final model: without validation speakers if it has none.
@@ -398,7 +403,6 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
         run = train_on_features(spark, prepared, options, train_speakers=train, validation_speakers=validation,
                                 test_speakers=test_speakers, output_dir=fold_dir, log=log)
         test, other = run["test"], run["test_other_priors"]
-        other_priors = "training" if run["class_priors"] == "balanced" else "balanced"
         log(f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
             f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  (UA with {other_priors} priors "
             f"{other['unweighted_accuracy']:.3f})  ({run['training_seconds']:.0f}s)")
@@ -407,7 +411,7 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
                         "training_seconds": run["training_seconds"], **{k: test[k] for k in (
                             "unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy", "n")},
                         "class_priors": run["class_priors"],
-                        f"with_{other_priors}_priors": {k: other[k] for k in ("unweighted_accuracy", "weighted_accuracy")}})
+                        other_key: {k: other[k] for k in ("unweighted_accuracy", "weighted_accuracy")}})
         confusions.append(np.asarray(test["confusion"]))
         discard(fold_dir)
     # Every speaker is a test speaker exactly once: the pooled confusion covers the whole view.
@@ -416,7 +420,6 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
         values = np.array([r[key] for r in results])
         summary[f"{key}_mean"] = float(values.mean())
         summary[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    other_key = next(k for k in results[0] if k.startswith("with_") and k.endswith("_priors"))
     others = np.array([r[other_key]["unweighted_accuracy"] for r in results])
     summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
     log(f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds"
