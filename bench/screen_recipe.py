@@ -14,7 +14,8 @@ inference warps are compared within the same training run:
 
 About 12 min a fold of 60 epochs on this 2-core machine (the recipe's default is now 90). Scores
 are the arg-max of the network's probabilities under the training priors: the trainer's balanced
-priors (``--class-priors``) are not applied here. One fold moves by several points from run to
+priors (``--class-priors``) are not applied here, and an ensemble (``--hyperparam members=3``)
+hears every warp with every member (the trainer's saved ensemble gives each member one view). One fold moves by several points from run to
 run (batches and augmentation draws): compare recipes over the same folds and seed, and decide
 with whole 5-fold runs. Not part of the tests.
 """
@@ -87,24 +88,25 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: F
     model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), prosody_rows=config.prosody_rows, **hyperparams)
     recipe.adapt_normalisation(model, xt)
     steps = max(1, len(xt) // args.batch_size)
-    recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs)
+    # An ensemble (--hyperparam members=N) fits through a view of it; ``model`` predicts the members' mean.
+    trainable = recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs)
 
     record = {"validation_ua": [], "test": []}
     average = WeightAverage()
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            record["test"].append(np.stack([batched_probabilities(self.model, v) for v in test_variants]))
-            record["validation_ua"].append(validation_ua(self.model, xv, yv, len(EMOTIONS)))
+            record["test"].append(np.stack([batched_probabilities(model, v) for v in test_variants]))
+            record["validation_ua"].append(validation_ua(model, xv, yv, len(EMOTIONS)))
             if epoch + 1 > args.epochs - args.average_epochs:
-                average.add(self.model.get_weights())
+                average.add(model.get_weights())
             if (epoch + 1) % 10 == 0:
                 print(f"  fold {number} epoch {epoch + 1}: train accuracy {logs['accuracy']:.3f}  "
                       f"validation UA {record['validation_ua'][-1]:.3f}  test UA {ua(ys, record['test'][-1][0]):.3f}", flush=True)
 
     started = time.monotonic()
     dataset = tf.data.Dataset.from_tensor_slices((xt, yt)).shuffle(shuffle_buffer(len(xt)), seed=args.seed).repeat().batch(args.batch_size)
-    model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0)
+    trainable.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0)
     model.set_weights(average.weights)
     averaged = np.stack([batched_probabilities(model, v) for v in test_variants])
     test_p = np.stack(record["test"])  # (epochs, variants, clips, classes)

@@ -162,3 +162,60 @@ def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng, config):
     assert MelWarp.from_config(layer.get_config()).prosody_rows == config.prosody_rows
     # How models saved before the periodicity row (emoticana/4) recorded their three rows.
     assert MelWarp(0.1, pitch=True).prosody_rows == 3 and MelWarp(0.1, pitch=False).prosody_rows == 0
+
+
+def test_an_ensemble_averages_independent_members_each_trained_on_its_own_loss(rng):
+    from training.model import compile_model, members, set_normalisation
+
+    ensemble = build_model(members=3, **SMALL)
+    networks = members(ensemble)
+    assert [n.name for n in networks] == ["member1", "member2", "member3"]
+    first_kernels = [n.get_layer("conv1").get_weights()[0] for n in networks]
+    assert not np.allclose(first_kernels[0], first_kernels[1])  # own initial weights
+    set_normalisation(ensemble, mean=np.full(DEFAULT_FEATURES.shape[0], 2.0), variance=np.full(DEFAULT_FEATURES.shape[0], 4.0))
+    assert all(np.allclose(n.get_layer("normalise").mean, 2.0) for n in networks)
+    features = (rng.normal(size=(16, *DEFAULT_FEATURES.shape)) * 10).astype(np.float32)
+    labels = rng.integers(0, 8, size=16).astype(np.int32)
+    expected = np.mean([n.predict(features, verbose=0) for n in networks], axis=0)
+    np.testing.assert_allclose(ensemble.predict(features, verbose=0), expected, atol=1e-6)
+
+    trainable = compile_model(ensemble, learning_rate=1e-3)
+    assert trainable is not ensemble and trainable.output_shape == (None, 3, 8)
+    per_member = trainable.predict(features, verbose=0)
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy()
+    summed = sum(float(cross_entropy(labels, per_member[:, m])) for m in range(3)) + sum(float(l) for l in trainable.losses)
+    loss, accuracy = trainable.evaluate(features, labels, batch_size=16, verbose=0)
+    assert loss == pytest.approx(summed, rel=1e-4)
+    assert accuracy == pytest.approx(float(np.mean(per_member.mean(axis=1).argmax(axis=1) == labels)))
+    before = [n.get_layer("emotion").get_weights()[0].copy() for n in networks]
+    trainable.fit(features, labels, batch_size=8, epochs=1, verbose=0)
+    # Fitting the view trains the ensemble's own layers, every member.
+    assert all(not np.allclose(b, n.get_layer("emotion").get_weights()[0]) for b, n in zip(before, networks))
+    assert compile_model(build_model(**SMALL)).output_shape == (None, 8)
+
+
+def test_ensemble_members_hear_one_view_each_and_the_model_survives_saving(tmp_path, rng):
+    from training.model import FixedWarp, members, with_prior_correction, with_warp_averaging
+
+    ensemble = build_model(members=3, **SMALL)
+    features = (rng.normal(size=(3, *DEFAULT_FEATURES.shape)) * 10).astype(np.float32)
+    prosody = DEFAULT_FEATURES.prosody_rows
+    views = [features] + [np.einsum("ij,njt->nit", m, features) for m in mel_warp_matrices((0.94, 1.06), config=DEFAULT_FEATURES)]
+    np.testing.assert_allclose(FixedWarp(0.94, prosody_rows=prosody)(features), views[1], atol=1e-4)
+    paired = with_warp_averaging(ensemble, (0.94, 1.06), prosody_rows=prosody)
+    expected = np.mean([n.predict(v, verbose=0) for n, v in zip(members(ensemble), views)], axis=0)
+    np.testing.assert_allclose(paired.predict(features, verbose=0), expected, atol=1e-5)
+    model = with_prior_correction(paired, (80,) + (160,) * 7)
+    model.save(tmp_path / "ensemble.keras")
+    loaded = keras.models.load_model(tmp_path / "ensemble.keras", compile=False)
+    np.testing.assert_allclose(loaded.predict(features, verbose=0), model.predict(features, verbose=0), atol=1e-6)
+    # Any other number of views: every member hears every view.
+    everything = with_warp_averaging(ensemble, (0.94,), prosody_rows=prosody)
+    expected = np.mean([ensemble.predict(v, verbose=0) for v in views[:2]], axis=0)
+    np.testing.assert_allclose(everything.predict(features, verbose=0), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("count", [0, -1, 2.5, "3", True])
+def test_a_bad_member_count_is_refused(count):
+    with pytest.raises(ValueError, match="members must be a whole number >= 1"):
+        build_model(members=count, **SMALL)

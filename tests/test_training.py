@@ -214,3 +214,28 @@ def test_average_selection_and_inference_warps(server, views, tmp_path, synth_di
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
+
+
+def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(server, views, tmp_path, synth_dir):
+    result = train(server, tmp_path, "--view", "synth_train", "--name", "ensemble", "--epochs", "2", "--validation-speakers", "2",
+                   "--hyperparam", "members=3", "--hyperparam", "filters=[8,8,16,16,16,16]")
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    assert ("an ensemble of 3 networks trained side by side, their outputs averaged "
+            "(the first hears the input, the others its warps 0.94, 1.06)") in result.stdout
+    info = artifacts.read_model_dir(tmp_path / "models" / "ensemble" / "1", expected_features=DEFAULT_FEATURES)
+    assert info.manifest["hyperparams"]["members"] == 3
+    model = artifacts.load_keras_model(info)
+    paired = model.get_layer("emoticana_member_warps")
+    assert [layer.factor for layer in paired.layers if isinstance(layer, recipe.FixedWarp)] == [0.94, 1.06]
+    assert len(recipe.members(paired)) == 3
+    y, rate = decode_audio((synth_dir / "spk2_calm_1.wav").read_bytes())
+    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
+    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("value", ["0", "two"])
+def test_a_bad_member_count_fails_with_one_clear_line(server, views, tmp_path, value):
+    result = train(server, tmp_path, "--view", "synth_train", "--hyperparam", f"members={value}", timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
+    assert len(error_lines) == 1 and "members must be a whole number >= 1" in error_lines[0], result.stderr[-3000:]

@@ -32,6 +32,8 @@ enough for ``keras.models.load_model`` to find the custom layers.
 
 from __future__ import annotations
 
+import re
+
 import keras
 import librosa
 import numpy as np
@@ -99,6 +101,9 @@ DEFAULT_HYPERPARAMS: dict = {
     # axis by up to +-10 % (vocal tract length) and stretch time by up to +-15 % (tempo).
     "mel_warp": 0.1,
     "time_stretch": 0.15,
+    # Independent copies of the network trained side by side (own initial weights, own
+    # augmentation draws, own loss), their probabilities averaged: see build_model.
+    "members": 1,
     "seed": 0,
 }
 
@@ -414,8 +419,39 @@ class VariantMean(layers.Layer):
         return {**super().get_config(), "variants": self.variants}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FixedWarp(layers.Layer):
+    """The input warped at one fixed factor (:func:`mel_warp_matrices`), in training and inference alike.
+
+    Input and output ``(batch, n_mfcc, frames)`` raw coefficients.  Parameters as :class:`WarpVariants`'s,
+    with one ``factor``.
+    """
+
+    def __init__(self, factor: float = 1.0, *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
+                 fmax: float = DEFAULT_FEATURES.fmax, prosody_rows: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = float(factor)
+        self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), float(fmax)
+        self.prosody_rows = int(prosody_rows)
+
+    def build(self, input_shape):
+        self.matrix = _layer_warp_matrices(self, (self.factor,), n_rows=int(input_shape[1]))[0]
+
+    def call(self, x):
+        return ops.einsum("ij,bjt->bit", ops.convert_to_tensor(self.matrix), x)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "n_mels": self.n_mels,
+                "fmin": self.fmin, "fmax": self.fmax, "prosody_rows": self.prosody_rows}
+
+
 def with_warp_averaging(network: keras.Model, factors, *, prosody_rows: int = DEFAULT_FEATURES.prosody_rows) -> keras.Model:
     """``network`` wrapped to average its probabilities over the input and its warps at ``factors``.
+
+    An ensemble (:func:`build_model` with ``members``) of exactly ``1 + len(factors)``
+    members hears one view each: the first member the input, the next the first warp,
+    and so on, so the averaging costs no pass beyond the members' own.  Any other
+    network hears every view.
 
     Parameters
     ----------
@@ -435,6 +471,12 @@ def with_warp_averaging(network: keras.Model, factors, *, prosody_rows: int = DE
     if not factors:
         return network
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
+    networks = members(network)
+    if len(networks) == 1 + len(factors):
+        views = [inputs, *(FixedWarp(f, prosody_rows=prosody_rows, name=f"warp_{m + 2}")(inputs) for m, f in enumerate(factors))]
+        stacked = _stack_members([member(view) for member, view in zip(networks, views)], network.output_shape[-1])
+        outputs = layers.GlobalAveragePooling1D(name="warp_mean")(stacked)
+        return keras.Model(inputs, outputs, name="emoticana_member_warps")
     probabilities = network(WarpVariants(factors, prosody_rows=prosody_rows, name="warp_variants")(inputs))
     outputs = VariantMean(1 + len(factors), name="warp_mean")(probabilities)
     return keras.Model(inputs, outputs, name="emoticana_warp_averaged")
@@ -502,7 +544,7 @@ def with_prior_correction(network: keras.Model, class_counts) -> keras.Model:
 
 def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_classes: int = 8,
                 prosody_rows: int = DEFAULT_FEATURES.prosody_rows, **hyperparams) -> keras.Model:
-    """Build the (uncompiled) emotion CNN.
+    """Build the (uncompiled) emotion CNN, or an ensemble of them.
 
     Parameters
     ----------
@@ -515,14 +557,18 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
         vocal-tract warp leaves them alone; every other layer treats them as further channels.
     **hyperparams
         Overrides of :data:`DEFAULT_HYPERPARAMS`; unknown names raise ``TypeError``.
+        ``members`` > 1 builds that many networks ``member1``, ``member2``, ... (each with
+        its own weights, normalisation and augmentation seeds) side by side on the same
+        input; their softmax outputs are stacked by the layer ``members`` ``(batch, members,
+        n_classes)`` and averaged.  :func:`compile_model` trains every member on its own loss,
+        so they are independent networks that see the same batches.
 
     Returns
     -------
     keras.Model
         Input ``mfcc`` of shape ``(batch, *input_shape)`` float32, output
-        ``emotion`` of shape ``(batch, n_classes)`` summing to 1.  The
-        normalisation layer still holds mean 0 / variance 1 until
-        :func:`adapt_normalisation` is called.
+        ``(batch, n_classes)`` probabilities summing to 1.  The normalisation
+        layers still hold mean 0 / variance 1 until :func:`adapt_normalisation` is called.
     """
     unknown = set(hyperparams) - set(DEFAULT_HYPERPARAMS)
     if unknown:
@@ -530,9 +576,45 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     hp = {**DEFAULT_HYPERPARAMS, **hyperparams}
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
+    count = member_count(hp)
+    del hp["members"]
+    if count == 1:
+        return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
+    seed = hp["seed"]
+    networks = [
+        # Augmentation layers take seed + 0..4: members 10 apart draw different augmentations.
+        _network(input_shape, n_classes, prosody_rows, {**hp, "seed": None if seed is None else seed + 10 * m}, name=f"member{m + 1}")
+        for m in range(count)
+    ]
+    inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
+    stacked = _stack_members([network(inputs) for network in networks], n_classes)
+    return keras.Model(inputs, layers.GlobalAveragePooling1D(name="member_mean")(stacked), name="emoticana_ensemble")
+
+
+def member_count(hyperparams: dict) -> int:
+    """The ``members`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError unless a whole number >= 1."""
+    count = hyperparams.get("members", DEFAULT_HYPERPARAMS["members"])
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"members must be a whole number >= 1, got {count!r}")
+    return count
+
+
+def _stack_members(probabilities: list, n_classes: int):
+    """``(batch, n_classes)`` outputs stacked as ``(batch, len(probabilities), n_classes)``, layer ``members``."""
+    rows = [layers.Reshape((1, n_classes), name=f"member{m + 1}_row")(p) for m, p in enumerate(probabilities)]
+    return layers.Concatenate(axis=1, name="members")(rows)
+
+
+def members(model: keras.Model) -> list[keras.Model]:
+    """The networks of an ensemble from :func:`build_model` (``member1``, ...), or ``[model]`` for one network."""
+    found = [layer for layer in model.layers if isinstance(layer, keras.Model) and re.fullmatch(r"member\d+", layer.name)]
+    return sorted(found, key=lambda layer: int(layer.name[6:])) or [model]
+
+
+def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: str) -> keras.Model:
+    """One CNN of :func:`build_model` (``hp``: every hyperparameter but ``members``)."""
     regulariser = keras.regularizers.l2(hp["weight_decay"]) if hp["weight_decay"] else None
     seed = hp["seed"]
-
     inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
     x = inputs
     if hp["mel_warp"]:
@@ -576,7 +658,7 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     )
     x = layers.Dropout(hp["dropout"], name="drop_head")(x)
     outputs = layers.Dense(n_classes, activation="softmax", kernel_regularizer=regulariser, name="emotion")(x)
-    return keras.Model(inputs, outputs, name="emoticana_cnn")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def adapt_normalisation(model: keras.Model, features) -> None:
@@ -592,7 +674,8 @@ def adapt_normalisation(model: keras.Model, features) -> None:
     features : array-like [shape=(n_clips, n_mfcc, n_frames), dtype=float32]
         Training MFCC matrices.
     """
-    model.get_layer("normalise").adapt(features)
+    for network in members(model):
+        network.get_layer("normalise").adapt(features)
 
 
 def set_normalisation(model: keras.Model, *, mean, variance) -> None:
@@ -608,10 +691,11 @@ def set_normalisation(model: keras.Model, *, mean, variance) -> None:
     mean, variance : array-like [shape=(n_mfcc,)], keyword-only
         Per-coefficient mean and variance over all frames of the training clips.
     """
-    layer = model.get_layer("normalise")
-    layer.adapt_mean.assign(np.asarray(mean, dtype=np.float32).reshape(layer.adapt_mean.shape))
-    layer.adapt_variance.assign(np.asarray(variance, dtype=np.float32).reshape(layer.adapt_variance.shape))
-    layer.finalize_state()
+    for network in members(model):
+        layer = network.get_layer("normalise")
+        layer.adapt_mean.assign(np.asarray(mean, dtype=np.float32).reshape(layer.adapt_mean.shape))
+        layer.adapt_variance.assign(np.asarray(variance, dtype=np.float32).reshape(layer.adapt_variance.shape))
+        layer.finalize_state()
 
 
 def learning_rate_schedule(
@@ -675,7 +759,11 @@ def compile_model(
     Returns
     -------
     keras.Model
-        The same model, compiled, with an ``accuracy`` metric.
+        The model to ``fit``, compiled, with an ``accuracy`` metric: ``model`` itself, or
+        for an ensemble a model sharing its layers whose output is every member's
+        probabilities, with each member's cross-entropy as its own term of the loss (summed,
+        so each member's gradient is what it would be alone) and the accuracy of their mean.
+        ``model`` keeps predicting the mean.
     """
     if isinstance(learning_rate, (int, float)) and steps_per_epoch:
         learning_rate = learning_rate_schedule(steps_per_epoch, epochs=epochs, peak=float(learning_rate))
@@ -685,5 +773,29 @@ def compile_model(
         raise ValueError("label_smoothing needs one_hot_labels=True")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    metrics = ["accuracy"]
+    if len(members(model)) > 1:
+        model = keras.Model(model.inputs, model.get_layer("members").output, name=f"{model.name}_training")
+        loss, metrics = _member_loss(loss), [_member_mean_accuracy(one_hot_labels)]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     return model
+
+
+def _member_loss(loss: keras.losses.Loss):
+    """``loss`` of every member's ``(batch, members, classes)`` probabilities, summed over the members."""
+
+    def member_loss(y_true, y_pred):
+        return sum(loss(y_true, y_pred[:, m, :]) for m in range(y_pred.shape[1]))
+
+    return member_loss
+
+
+def _member_mean_accuracy(one_hot_labels: bool):
+    """Accuracy of the members' mean probabilities (what the ensemble predicts)."""
+    accuracy = keras.metrics.categorical_accuracy if one_hot_labels else keras.metrics.sparse_categorical_accuracy
+
+    def accuracy_of_mean(y_true, y_pred):
+        return accuracy(y_true, ops.mean(y_pred, axis=1))
+
+    accuracy_of_mean.__name__ = "accuracy"
+    return accuracy_of_mean

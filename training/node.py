@@ -169,7 +169,8 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     with strategy.scope():
         model = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
         recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
-        recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs)
+        # An ensemble fits through a view of it whose output is every member's (each its own loss).
+        trainable = recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs)
 
     validating = len(args.validation_y) > 0
     # No validation curve without validation speakers (it would be all NaN, which is not JSON).
@@ -184,15 +185,15 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         """Model selection and early stopping on the validation speakers only, or the average of the last epochs."""
 
         def on_epoch_end(self, epoch, logs=None):
-            ua = validation_ua(self.model, args.validation_x, args.validation_y, args.n_classes)
+            ua = validation_ua(model, args.validation_x, args.validation_y, args.n_classes)
             history["loss"].append(float(logs.get("loss", float("nan"))))
             history["accuracy"].append(float(logs.get("accuracy", float("nan"))))
             if validating:
                 history["val_unweighted_accuracy"].append(ua)
             if ua > best["ua"]:
-                best.update(ua=ua, epoch=epoch + 1, weights=None if averaging else self.model.get_weights())
+                best.update(ua=ua, epoch=epoch + 1, weights=None if averaging else model.get_weights())
             if averaging and epoch + 1 >= average_from:
-                average.add(self.model.get_weights())
+                average.add(model.get_weights())
             if args.verbose and is_chief:
                 validated = f"  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})" if validating else ""
                 print(
@@ -205,9 +206,9 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
 
     started = time.monotonic()
     if workers > 1:
-        allow_multi_worker_fit(model)
+        allow_multi_worker_fit(trainable)
     with strategy.scope() if workers > 1 else contextlib.nullcontext():
-        model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
+        trainable.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
     if is_chief:
         # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
         export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)

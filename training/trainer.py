@@ -281,6 +281,10 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
     warps = recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
     if any(not 0.5 <= factor <= 1.5 for factor in warps):
         raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(warps)}")
+    try:
+        recipe.member_count(options.hyperparams)
+    except ValueError as exc:
+        raise ConfigError(f"--hyperparam {exc}") from None
     priors = options.class_priors or recipe.CLASS_PRIORS
     if priors not in recipe.CLASS_PRIORS_CHOICES:
         raise ConfigError(f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got {priors!r}")
@@ -295,6 +299,8 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
 
 def chosen_weights(run: dict) -> str:
     """Which weights a run kept, for the console."""
+    from training import model as recipe
+
     if run["selection"] == "last":
         chosen = f"last epoch of {run['epochs_run']} run"
     elif run["selection"] == "average":
@@ -302,8 +308,15 @@ def chosen_weights(run: dict) -> str:
         chosen = f"weights averaged over epochs {first}-{last} of {run['epochs_run']} run"
     else:
         chosen = f"best epoch {run['best_epoch']} of {run['epochs_run']} run"
+    count = recipe.member_count(run["hyperparams"])
+    if count > 1:
+        chosen += f"; an ensemble of {count} networks trained side by side, their outputs averaged"
     if run["inference_warps"]:
-        chosen += f"; output averaged over the input and its warps {', '.join(map(str, run['inference_warps']))}"
+        warps = ", ".join(map(str, run["inference_warps"]))
+        if count == 1 + len(run["inference_warps"]):
+            chosen += f" (the first hears the input, the others its warps {warps})"
+        else:
+            chosen += f"; output averaged over the input and its warps {warps}"
     if run["class_priors"] == "balanced":
         chosen += "; probabilities for equally likely emotions (training class frequencies divided out)"
     return chosen
