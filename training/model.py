@@ -104,6 +104,9 @@ DEFAULT_HYPERPARAMS: dict = {
     # Independent copies of the network trained side by side (own initial weights, own
     # augmentation draws, own loss), their probabilities averaged: see build_model.
     "members": 1,
+    # Mutual learning between the members (compile_model's ``mutual``): weight of each member's
+    # KL divergence from the mean of the others' probabilities. 0: independent members.
+    "mutual": 0.0,
     "seed": 0,
 }
 
@@ -577,7 +580,7 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
     count = member_count(hp)
-    del hp["members"]
+    del hp["members"], hp["mutual"]  # the ensemble's, not a network's; "mutual" is compile_model's
     if count == 1:
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
     seed = hp["seed"]
@@ -735,6 +738,7 @@ def compile_model(
     epochs: int = EPOCHS,
     label_smoothing: float = 0.0,
     one_hot_labels: bool = False,
+    mutual: float = 0.0,
 ) -> keras.Model:
     """Compile ``model`` with Adam and cross-entropy.
 
@@ -755,6 +759,10 @@ def compile_model(
         False: integer labels (sparse categorical cross-entropy), as the
         Spark trainer feeds them.  True: one-hot float32 labels, needed when
         the labels are mixed (mixup).
+    mutual : float, keyword-only
+        For an ensemble: add, for every member, this weight times the KL divergence of its
+        probabilities from the mean of the other members' (held fixed), so the members also
+        learn from each other (deep mutual learning).  0: independent members.
 
     Returns
     -------
@@ -776,16 +784,25 @@ def compile_model(
     metrics = ["accuracy"]
     if len(members(model)) > 1:
         model = keras.Model(model.inputs, model.get_layer("members").output, name=f"{model.name}_training")
-        loss, metrics = _member_loss(loss), [_member_mean_accuracy(one_hot_labels)]
+        loss, metrics = _member_loss(loss, mutual=mutual), [_member_mean_accuracy(one_hot_labels)]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     return model
 
 
-def _member_loss(loss: keras.losses.Loss):
-    """``loss`` of every member's ``(batch, members, classes)`` probabilities, summed over the members."""
+def _member_loss(loss: keras.losses.Loss, *, mutual: float = 0.0):
+    """``loss`` of every member's ``(batch, members, classes)`` probabilities, summed over the members,
+    plus ``mutual`` times each member's KL divergence from the others' mean (a fixed target)."""
 
     def member_loss(y_true, y_pred):
-        return sum(loss(y_true, y_pred[:, m, :]) for m in range(y_pred.shape[1]))
+        count = y_pred.shape[1]
+        total = sum(loss(y_true, y_pred[:, m, :]) for m in range(count))
+        if mutual:
+            eps = keras.config.epsilon()
+            p = ops.clip(y_pred, eps, 1.0)
+            for m in range(count):
+                others = ops.stop_gradient(ops.mean(ops.concatenate([p[:, :m], p[:, m + 1:]], axis=1), axis=1))
+                total += mutual * ops.mean(ops.sum(others * (ops.log(others) - ops.log(p[:, m])), axis=-1))
+        return total
 
     return member_loss
 
