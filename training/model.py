@@ -104,9 +104,6 @@ DEFAULT_HYPERPARAMS: dict = {
     # Independent copies of the network trained side by side (own initial weights, own
     # augmentation draws, own loss), their probabilities averaged: see build_model.
     "members": 1,
-    # Mutual learning between the members (compile_model's ``mutual``): weight of each member's
-    # KL divergence from the mean of the others' probabilities. 0: independent members.
-    "mutual": 0.0,
     "seed": 0,
 }
 
@@ -580,7 +577,7 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
     count = member_count(hp)
-    del hp["members"], hp["mutual"]  # the ensemble's, not a network's; "mutual" is compile_model's
+    del hp["members"]
     if count == 1:
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
     seed = hp["seed"]
@@ -615,7 +612,7 @@ def members(model: keras.Model) -> list[keras.Model]:
 
 
 def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: str) -> keras.Model:
-    """One CNN of :func:`build_model` (``hp``: every hyperparameter but ``members``)."""
+    """One CNN of :func:`build_model` (``hp``: its hyperparameters without ``members``)."""
     regulariser = keras.regularizers.l2(hp["weight_decay"]) if hp["weight_decay"] else None
     seed = hp["seed"]
     inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
@@ -738,7 +735,6 @@ def compile_model(
     epochs: int = EPOCHS,
     label_smoothing: float = 0.0,
     one_hot_labels: bool = False,
-    mutual: float = 0.0,
 ) -> keras.Model:
     """Compile ``model`` with Adam and cross-entropy.
 
@@ -759,10 +755,6 @@ def compile_model(
         False: integer labels (sparse categorical cross-entropy), as the
         Spark trainer feeds them.  True: one-hot float32 labels, needed when
         the labels are mixed (mixup).
-    mutual : float, keyword-only
-        For an ensemble: add, for every member, this weight times the KL divergence of its
-        probabilities from the mean of the other members' (held fixed), so the members also
-        learn from each other (deep mutual learning).  0: independent members.
 
     Returns
     -------
@@ -784,25 +776,16 @@ def compile_model(
     metrics = ["accuracy"]
     if len(members(model)) > 1:
         model = keras.Model(model.inputs, model.get_layer("members").output, name=f"{model.name}_training")
-        loss, metrics = _member_loss(loss, mutual=mutual), [_member_mean_accuracy(one_hot_labels)]
+        loss, metrics = _member_loss(loss), [_member_mean_accuracy(one_hot_labels)]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     return model
 
 
-def _member_loss(loss: keras.losses.Loss, *, mutual: float = 0.0):
-    """``loss`` of every member's ``(batch, members, classes)`` probabilities, summed over the members,
-    plus ``mutual`` times each member's KL divergence from the others' mean (a fixed target)."""
+def _member_loss(loss: keras.losses.Loss):
+    """``loss`` of every member's ``(batch, members, classes)`` probabilities, summed over the members."""
 
     def member_loss(y_true, y_pred):
-        count = y_pred.shape[1]
-        total = sum(loss(y_true, y_pred[:, m, :]) for m in range(count))
-        if mutual:
-            eps = keras.config.epsilon()
-            p = ops.clip(y_pred, eps, 1.0)
-            for m in range(count):
-                others = ops.stop_gradient(ops.mean(ops.concatenate([p[:, :m], p[:, m + 1:]], axis=1), axis=1))
-                total += mutual * ops.mean(ops.sum(others * (ops.log(others) - ops.log(p[:, m])), axis=-1))
-        return total
+        return sum(loss(y_true, y_pred[:, m, :]) for m in range(y_pred.shape[1]))
 
     return member_loss
 

@@ -170,8 +170,7 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         model = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
         recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
         # An ensemble fits through a view of it whose output is every member's (each its own loss).
-        trainable = recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
-                                         mutual=float(args.hyperparams.get("mutual", recipe.DEFAULT_HYPERPARAMS["mutual"])))
+        trainable = recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs)
 
     validating = len(args.validation_y) > 0
     # No validation curve without validation speakers (it would be all NaN, which is not JSON).
