@@ -445,6 +445,11 @@ class FixedWarp(layers.Layer):
                 "fmin": self.fmin, "fmax": self.fmax, "prosody_rows": self.prosody_rows}
 
 
+def one_view_each(count: int, factors) -> bool:
+    """Whether :func:`with_warp_averaging` gives each of ``count`` members one view (the input or one warp)."""
+    return count > 1 and count == 1 + len(factors)
+
+
 def with_warp_averaging(network: keras.Model, factors, *, prosody_rows: int = DEFAULT_FEATURES.prosody_rows) -> keras.Model:
     """``network`` wrapped to average its probabilities over the input and its warps at ``factors``.
 
@@ -472,7 +477,7 @@ def with_warp_averaging(network: keras.Model, factors, *, prosody_rows: int = DE
         return network
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
     networks = members(network)
-    if len(networks) == 1 + len(factors):
+    if one_view_each(len(networks), factors):
         views = [inputs, *(FixedWarp(f, prosody_rows=prosody_rows, name=f"warp_{m + 2}")(inputs) for m, f in enumerate(factors))]
         stacked = _stack_members([member(view) for member, view in zip(networks, views)], network.output_shape[-1])
         outputs = layers.GlobalAveragePooling1D(name="warp_mean")(stacked)

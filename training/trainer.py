@@ -313,7 +313,7 @@ def chosen_weights(run: dict) -> str:
         chosen += f"; an ensemble of {count} networks trained side by side, their outputs averaged"
     if run["inference_warps"]:
         warps = ", ".join(map(str, run["inference_warps"]))
-        if count == 1 + len(run["inference_warps"]):
+        if recipe.one_view_each(count, run["inference_warps"]):
             chosen += f" (the first hears the input, the others its warps {warps})"
         else:
             chosen += f"; output averaged over the input and its warps {warps}"
