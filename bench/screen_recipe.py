@@ -15,9 +15,9 @@ inference warps are compared within the same training run:
 About 12 min a fold of 60 epochs on this 2-core machine (the recipe's default is now 90). Scores
 are the arg-max of the network's probabilities under the training priors: the trainer's balanced
 priors (``--class-priors``) are not applied here, and an ensemble (``--hyperparam members=3``)
-hears every warp with every member (the trainer's saved ensemble gives each member one view). One fold moves by several points from run to
-run (batches and augmentation draws): compare recipes over the same folds and seed, and decide
-with whole 5-fold runs. Not part of the tests.
+hears every warp with every member (the trainer's saved ensemble gives each member one view).
+One fold moves by several points from run to run (batches and augmentation draws): compare
+recipes over the same folds and seed, and decide with whole 5-fold runs. Not part of the tests.
 """
 
 from __future__ import annotations

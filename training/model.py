@@ -420,29 +420,27 @@ class VariantMean(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class FixedWarp(layers.Layer):
-    """The input warped at one fixed factor (:func:`mel_warp_matrices`), in training and inference alike.
+class FixedWarp(WarpVariants):
+    """The input warped at one fixed factor, in training and inference alike: :class:`WarpVariants`'s
+    warp at ``factor`` without the input itself.  Input and output ``(batch, n_mfcc, frames)``."""
 
-    Input and output ``(batch, n_mfcc, frames)`` raw coefficients.  Parameters as :class:`WarpVariants`'s,
-    with one ``factor``.
-    """
+    def __init__(self, factor: float = 1.0, **kwargs):
+        super().__init__((factor,), **kwargs)
 
-    def __init__(self, factor: float = 1.0, *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
-                 fmax: float = DEFAULT_FEATURES.fmax, prosody_rows: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = float(factor)
-        self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), float(fmax)
-        self.prosody_rows = int(prosody_rows)
+    @property
+    def factor(self) -> float:
+        return self.factors[0]
 
     def build(self, input_shape):
-        self.matrix = _layer_warp_matrices(self, (self.factor,), n_rows=int(input_shape[1]))[0]
+        self.matrix = _layer_warp_matrices(self, self.factors, n_rows=int(input_shape[1]))[0]
 
     def call(self, x):
         return ops.einsum("ij,bjt->bit", ops.convert_to_tensor(self.matrix), x)
 
     def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "n_mels": self.n_mels,
-                "fmin": self.fmin, "fmax": self.fmax, "prosody_rows": self.prosody_rows}
+        config = super().get_config()
+        del config["factors"]
+        return {**config, "factor": self.factor}
 
 
 def one_view_each(count: int, factors) -> bool:
@@ -679,8 +677,10 @@ def adapt_normalisation(model: keras.Model, features) -> None:
     features : array-like [shape=(n_clips, n_mfcc, n_frames), dtype=float32]
         Training MFCC matrices.
     """
-    for network in members(model):
-        network.get_layer("normalise").adapt(features)
+    first = members(model)[0].get_layer("normalise")
+    first.adapt(features)
+    # An ensemble's other members get the same statistics without another pass over the features.
+    set_normalisation(model, mean=first.mean, variance=first.variance)
 
 
 def set_normalisation(model: keras.Model, *, mean, variance) -> None:
