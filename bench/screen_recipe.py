@@ -88,8 +88,12 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: F
     model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), prosody_rows=config.prosody_rows, **hyperparams)
     recipe.adapt_normalisation(model, xt)
     steps = max(1, len(xt) // args.batch_size)
+    batches = tf.data.Dataset.from_tensor_slices((xt, yt)).shuffle(shuffle_buffer(len(xt)), seed=args.seed).repeat().batch(args.batch_size)
+    # Mixed (--hyperparam mixup=A) as the trainer's node mixes them.
+    dataset, one_hot_labels = recipe.training_batches(batches, hyperparams, n_classes=len(EMOTIONS), seed=args.seed)
     # An ensemble (--hyperparam members=N) fits through a view of it; ``model`` predicts the members' mean.
-    trainable = recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs)
+    trainable = recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs,
+                                     one_hot_labels=one_hot_labels)
 
     record = {"validation_ua": [], "test": []}
     average = WeightAverage()
@@ -105,7 +109,6 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: F
                       f"validation UA {record['validation_ua'][-1]:.3f}  test UA {ua(ys, record['test'][-1][0]):.3f}", flush=True)
 
     started = time.monotonic()
-    dataset = tf.data.Dataset.from_tensor_slices((xt, yt)).shuffle(shuffle_buffer(len(xt)), seed=args.seed).repeat().batch(args.batch_size)
     trainable.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0)
     model.set_weights(average.weights)
     averaged = np.stack([batched_probabilities(model, v) for v in test_variants])

@@ -219,3 +219,53 @@ def test_ensemble_members_hear_one_view_each_and_the_model_survives_saving(tmp_p
 def test_a_bad_member_count_is_refused(count):
     with pytest.raises(ValueError, match="members must be a whole number >= 1"):
         build_model(members=count, **SMALL)
+
+
+def test_mixup_mixes_each_clip_with_a_partner_by_one_weight_for_features_and_labels():
+    from training.model import mixup_batch
+
+    # Clip i is the constant i and has class i: a mixed row names its weight and partner.
+    n = 8
+    features = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n, *DEFAULT_FEATURES.shape)).copy()
+    labels = np.arange(n, dtype=np.int32)
+    weights = []
+    for seed in range(20):
+        mixed_x, mixed_y = (np.asarray(t) for t in mixup_batch(features, labels, alpha=0.4, n_classes=n, seed=seed))
+        assert mixed_x.shape == features.shape and mixed_y.shape == (n, n) and mixed_y.dtype == np.float32
+        np.testing.assert_allclose(mixed_y.sum(axis=1), 1.0, atol=1e-6)
+        for i in range(n):
+            others = [j for j in np.flatnonzero(mixed_y[i] > 1e-6) if j != i]
+            assert len(others) <= 1  # one partner
+            partner = others[0] if others else i
+            weight = mixed_y[i, i]
+            # The features are mixed by the labels' weight, with the same partner.
+            np.testing.assert_allclose(mixed_x[i], weight * i + (1 - weight) * partner, atol=1e-4)
+            weights.append(weight)
+    weights = np.array(weights)
+    # Beta(0.4, 0.4): mostly near 0 or 1, but a real share of even mixes.
+    assert 0.1 < np.mean((weights > 0.2) & (weights < 0.8)) < 0.7
+    assert abs(float(np.mean(weights)) - 0.5) < 0.1
+
+
+def test_mixed_batches_train_through_the_one_hot_loss():
+    import tensorflow as tf
+
+    from training.model import compile_model, training_batches
+
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(8, *DEFAULT_FEATURES.shape)).astype(np.float32)
+    batches = tf.data.Dataset.from_tensor_slices((features, rng.integers(0, 8, size=8).astype(np.int32))).batch(8)
+    assert training_batches(batches, {}, n_classes=8) == (batches, False)  # the default: no mixup
+    mixed, one_hot_labels = training_batches(batches, {"mixup": 0.4}, n_classes=8, seed=1)
+    x, y = next(iter(mixed))
+    assert one_hot_labels and y.shape == (8, 8) and not np.allclose(x, features)
+    model = compile_model(build_model(mixup=0.4, **SMALL), learning_rate=1e-3, one_hot_labels=one_hot_labels)
+    loss, _ = model.evaluate(x, y, batch_size=8, verbose=0)
+    expected = float(keras.losses.CategoricalCrossentropy()(y, model.predict(x, verbose=0))) + sum(float(l) for l in model.losses)
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, "0.2", True, float("inf"), float("nan")])
+def test_a_bad_mixup_is_refused(alpha):
+    with pytest.raises(ValueError, match=r"mixup must be a number >= 0 \(0: off\)"):
+        build_model(mixup=alpha, **SMALL)

@@ -233,9 +233,25 @@ def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(ser
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
-@pytest.mark.parametrize("value", ["0", "two"])
-def test_a_bad_member_count_fails_with_one_clear_line(server, views, tmp_path, value):
-    result = train(server, tmp_path, "--view", "synth_train", "--hyperparam", f"members={value}", timeout=300)
+def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir):
+    result = train(server, tmp_path, "--view", "synth_train", "--name", "mixed", "--epochs", "2", "--validation-speakers", "2",
+                   "--hyperparam", "mixup=0.4", "--hyperparam", "filters=[8,8,16,16,16,16]")
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    info = artifacts.read_model_dir(tmp_path / "models" / "mixed" / "1", expected_features=DEFAULT_FEATURES)
+    assert info.manifest["hyperparams"]["mixup"] == 0.4
+    history = json.loads((info.path / artifacts.HISTORY_FILE).read_text())
+    assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"])), history
+    model = artifacts.load_keras_model(info)
+    y, rate = decode_audio((synth_dir / "spk2_fearful_1.wav").read_bytes())
+    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
+    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("pair, message", [("members=0", "members must be a whole number >= 1"),
+                                           ("members=two", "members must be a whole number >= 1"),
+                                           ("mixup=-0.2", "mixup must be a number >= 0 (0: off)")])
+def test_a_bad_member_count_or_mixup_fails_with_one_clear_line(server, views, tmp_path, pair, message):
+    result = train(server, tmp_path, "--view", "synth_train", "--hyperparam", pair, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
-    assert len(error_lines) == 1 and "members must be a whole number >= 1" in error_lines[0], result.stderr[-3000:]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]

@@ -104,6 +104,10 @@ DEFAULT_HYPERPARAMS: dict = {
     # Independent copies of the network trained side by side (own initial weights, own
     # augmentation draws, own loss), their probabilities averaged: see build_model.
     "members": 1,
+    # Mixup (Zhang et al. 2018): each training batch is mixed with a shuffled copy of itself,
+    # features and one-hot labels by the same weight drawn from Beta(mixup, mixup) per clip;
+    # 0 turns it off.  Applied to the fed batches (see mixup_batch), not inside the model.
+    "mixup": 0.0,
     "seed": 0,
 }
 
@@ -580,7 +584,8 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
     count = member_count(hp)
-    del hp["members"]
+    mixup_alpha(hp)
+    del hp["members"], hp["mixup"]  # how many networks, and how batches are fed: not part of one
     if count == 1:
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
     seed = hp["seed"]
@@ -592,6 +597,63 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
     stacked = _stack_members([network(inputs) for network in networks], n_classes)
     return keras.Model(inputs, layers.GlobalAveragePooling1D(name="member_mean")(stacked), name="emoticana_ensemble")
+
+
+def mixup_alpha(hyperparams: dict) -> float:
+    """The ``mixup`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError unless a number >= 0."""
+    alpha = hyperparams.get("mixup", DEFAULT_HYPERPARAMS["mixup"])
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 <= alpha < float("inf"):
+        raise ValueError(f"mixup must be a number >= 0 (0: off), got {alpha!r}")
+    return float(alpha)
+
+
+def mixup_batch(features, labels, *, alpha: float, n_classes: int, seed: int | None = None):
+    """Mix a batch with a shuffled copy of itself (mixup); labels become one-hot float32.
+
+    Parameters
+    ----------
+    features : tf.Tensor [shape=(batch, rows, frames), dtype=float32]
+    labels : tf.Tensor [shape=(batch,), dtype=int32]
+        Class indices.
+    alpha : float, keyword-only
+        Beta(alpha, alpha) draws each clip's weight ``w``: the clip keeps ``w`` of itself and
+        takes ``1 - w`` of its partner, for features and labels alike.  Must be > 0.
+    n_classes : int, keyword-only
+    seed : int or None, keyword-only
+
+    Returns
+    -------
+    tuple of tf.Tensor
+        ``(mixed features, mixed one-hot labels (batch, n_classes))``: train with
+        ``compile_model(..., one_hot_labels=True)``.
+    """
+    import tensorflow as tf
+
+    size = tf.shape(labels)[0]
+    one_hot = tf.one_hot(labels, n_classes, dtype=tf.float32)
+    # Beta(a, a) as g1 / (g1 + g2) of two Gamma(a) draws (TensorFlow has no Beta sampler).
+    g1 = tf.random.gamma([size], alpha, seed=seed)
+    g2 = tf.random.gamma([size], alpha, seed=None if seed is None else seed + 1)
+    weight = g1 / tf.maximum(g1 + g2, 1e-12)
+    partner = tf.random.shuffle(tf.range(size), seed=None if seed is None else seed + 2)
+    w_x = tf.reshape(weight, [-1, 1, 1])
+    w_y = tf.reshape(weight, [-1, 1])
+    mixed_x = w_x * features + (1.0 - w_x) * tf.gather(features, partner)
+    mixed_y = w_y * one_hot + (1.0 - w_y) * tf.gather(one_hot, partner)
+    return mixed_x, mixed_y
+
+
+def training_batches(batches, hyperparams: dict, *, n_classes: int, seed: int | None = None):
+    """``batches`` (a ``tf.data.Dataset`` of ``(features, class index)`` batches) as the recipe trains on them.
+
+    Returns ``(dataset, one_hot_labels)``: with ``mixup`` > 0 each batch goes through
+    :func:`mixup_batch` and the labels become one-hot (compile with ``one_hot_labels=True``);
+    otherwise ``batches`` itself and False.
+    """
+    alpha = mixup_alpha(hyperparams)
+    if not alpha:
+        return batches, False
+    return batches.map(lambda x, y: mixup_batch(x, y, alpha=alpha, n_classes=n_classes, seed=seed)), True
 
 
 def member_count(hyperparams: dict) -> int:

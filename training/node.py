@@ -163,14 +163,17 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     options = tf.data.Options()
     # Spark already split the rows between the nodes.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    dataset = dataset.shuffle(shuffle_buffer(args.train_rows), seed=args.seed).batch(global_batch).with_options(options)
+    dataset = dataset.shuffle(shuffle_buffer(args.train_rows), seed=args.seed).batch(global_batch)
+    dataset, one_hot_labels = recipe.training_batches(dataset, args.hyperparams, n_classes=args.n_classes, seed=args.seed + ctx.task_index)
+    dataset = dataset.with_options(options)
     steps_per_epoch = max(1, args.train_rows // global_batch)
 
     with strategy.scope():
         model = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
         recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
         # An ensemble fits through a view of it whose output is every member's (each its own loss).
-        trainable = recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs)
+        trainable = recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
+                                         one_hot_labels=one_hot_labels)
 
     validating = len(args.validation_y) > 0
     # No validation curve without validation speakers (it would be all NaN, which is not JSON).

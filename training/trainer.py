@@ -283,6 +283,7 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
         raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(warps)}")
     try:
         recipe.member_count(options.hyperparams)
+        recipe.mixup_alpha(options.hyperparams)
     except ValueError as exc:
         raise ConfigError(f"--hyperparam {exc}") from None
     priors = options.class_priors or recipe.CLASS_PRIORS
