@@ -1,5 +1,7 @@
 """TensorFlowOnSpark training end to end from a SQL view, on generated audio."""
 
+import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -161,7 +163,7 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
-def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_from_cv(server, views, tmp_path):
+def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_from_cv(server, views, tmp_path, synth_dir):
     result = train(server, tmp_path, "--view", "synth_train", "--name", "allspeakers", "--epochs", "2", "--cv-folds", "2",
                    "--validation-speakers", "none", "--hyperparam", "filters=[8,8,16,16,16,16]")
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
@@ -181,6 +183,23 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     assert np.asarray(metrics["cross_validation"]["confusion"]).sum() == 64
     written = np.loadtxt(directory / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 9))
     assert written.tolist() == metrics["cross_validation"]["confusion"]
+    # Every clip's prediction by the fold model that did not hear its speaker, with the clip's SHA-256.
+    with (directory / artifacts.CV_PREDICTIONS_FILE).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 64 and len({row["clip_sha256"] for row in rows}) == 64
+    fold_of = {row["speaker"]: row["fold"] for row in rows}
+    assert sorted(fold_of) == ["1", "2", "3", "4"] and all(fold_of[row["speaker"]] == row["fold"] for row in rows)
+    for number, fold in enumerate(metrics["cross_validation"]["folds"], start=1):
+        assert sorted(s for s, f in fold_of.items() if f == str(number)) == sorted(fold["test_speakers"])
+    probabilities = np.array([[float(row[e]) for e in EMOTIONS] for row in rows])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert [row["predicted"] for row in rows] == [EMOTIONS[i] for i in probabilities.argmax(axis=1)]
+    pooled = np.zeros((8, 8), dtype=int)
+    for row in rows:
+        pooled[EMOTIONS.index(row["label"]), EMOTIONS.index(row["predicted"])] += 1
+    assert pooled.tolist() == metrics["cross_validation"]["confusion"]
+    clip = next(row for row in rows if row["clip_sha256"] == hashlib.sha256((synth_dir / "spk3_sad_2.wav").read_bytes()).hexdigest())
+    assert (clip["speaker"], clip["label"]) == ("3", "sad")
     # No validation curve of NaNs: history.json is strict JSON with the training series only.
     history = json.loads((directory / "history.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in history.json"))
     assert sorted(history) == ["accuracy", "loss"] and len(history["loss"]) == 2

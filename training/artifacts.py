@@ -9,7 +9,8 @@
 - ``manifest.json``: name, version, creation time, training view, file-list digest, speakers,
   hyper-parameters, epochs, timings;
 - ``view.sql``: the SQL text of the training view;
-- ``metrics.json``, ``confusion.csv``, ``confusion.png``, ``curves.png``, ``history.json``.
+- ``metrics.json``, ``confusion.csv``, ``confusion.png``, ``curves.png``, ``history.json``;
+- ``cv_predictions.csv`` after a cross-validation: every fold's test clips with their probabilities.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.json"
 VIEW_FILE = "view.sql"
 HISTORY_FILE = "history.json"
+CV_PREDICTIONS_FILE = "cv_predictions.csv"
 REQUIRED_FILES = (MODEL_FILE, FEATURES_FILE, LABELS_FILE, MANIFEST_FILE)
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -122,6 +124,22 @@ def plot_curves(path: Path, history: dict[str, list[float]]) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
+    """One row per cross-validation test clip: fold, speaker, the clip's SHA-256, label, decision, probabilities.
+
+    ``predictions``: dicts with ``fold``, ``speaker``, ``clip_sha256``, ``label`` (name) and
+    ``probabilities`` (the fold model's, in :data:`EMOTIONS` order).  The SHA-256 is of the clip's
+    audio bytes, so ``sha2(content, 256)`` finds the clip in its table, and runs can be compared clip by clip.
+    """
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["fold", "speaker", "clip_sha256", "label", "predicted", *EMOTIONS])
+        for row in predictions:
+            probabilities = np.asarray(row["probabilities"], dtype=np.float64)
+            writer.writerow([row["fold"], row["speaker"], row["clip_sha256"], row["label"], EMOTIONS[int(np.argmax(probabilities))],
+                             *(f"{p:.6f}" for p in probabilities)])
 
 
 def write_reports(directory: Path, *, metrics: dict, history: dict[str, list[float]]) -> None:

@@ -214,11 +214,13 @@ def train_on_features(
     if len(validation_y):
         result["validation"] = evaluation_summary(validation_y, np.argmax(model.predict(validation_x, batch_size=64, verbose=0), axis=1))
     if test_speakers:
-        test = frame.where(F.col("speaker").isin(test_speakers)).select("features", "label").collect()
+        test = frame.where(F.col("speaker").isin(test_speakers)).select("features", "label", "speaker", "digest").collect()
         test_x = _features_matrix([r.features for r in test], shape)
         test_y = np.array([label_index[r.label] for r in test], dtype=np.int32)
         probabilities = model.predict(test_x, batch_size=64, verbose=0)
         result["test"] = evaluation_summary(test_y, np.argmax(probabilities, axis=1))
+        result["test_predictions"] = [{"speaker": r.speaker, "clip_sha256": r.digest, "label": r.label, "probabilities": p.tolist()}
+                                      for r, p in zip(test, probabilities)]
         # The same model's decisions under the other priors (paired: no retraining): the balanced
         # probabilities times the balancing factors are proportional to the training-prior ones.
         factors = np.asarray(recipe.balancing_factors(class_counts))
@@ -337,6 +339,7 @@ def publish_model(
     validation_speakers: list[str],
     train_speakers: list[str],
     cross_validation: dict | None = None,
+    cv_predictions: list[dict] | None = None,
 ) -> Path:
     """Complete the staged directory and move it into place as the next version."""
     manifest = {
@@ -358,6 +361,8 @@ def publish_model(
         metrics["cross_validation"] = cross_validation
     (staged / artifacts.VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
+    if cv_predictions:
+        artifacts.write_cv_predictions(staged / artifacts.CV_PREDICTIONS_FILE, cv_predictions)
     (staged / "node_history.json").unlink(missing_ok=True)
     (models_dir / options.name).mkdir(parents=True, exist_ok=True)
     # mkdtemp made the staging directory 0700; a published version is as readable as any
@@ -399,11 +404,15 @@ def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
     return [ordered[k::folds] for k in range(folds)]
 
 
-def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, folds: int, work_dir: Path, log=print) -> dict:
-    """Actor-level cross-validation with the same trainer: UA on each fold's unseen speakers."""
+def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, folds: int, work_dir: Path, log=print) -> tuple[dict, list[dict]]:
+    """Actor-level cross-validation with the same trainer: UA on each fold's unseen speakers.
+
+    Returns the summary (``metrics.json``'s ``cross_validation``) and every test clip's prediction
+    (:func:`training.artifacts.write_cv_predictions`' rows).
+    """
     from training import model as recipe
 
-    results, confusions = [], []
+    results, confusions, predictions = [], [], []
     # Each fold also scores its model under the other priors: the same model, so the pair is exact.
     other_priors = "training" if (options.class_priors or recipe.CLASS_PRIORS) == "balanced" else "balanced"
     other_key = f"with_{other_priors}_priors"
@@ -427,6 +436,7 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
                         "class_priors": run["class_priors"],
                         other_key: {k: other[k] for k in ("unweighted_accuracy", "weighted_accuracy")}})
         confusions.append(np.asarray(test["confusion"]))
+        predictions.extend({"fold": number, **row} for row in run["test_predictions"])
         discard(fold_dir)
     # Every speaker is a test speaker exactly once: the pooled confusion covers the whole view.
     summary = {"folds": results, "confusion": np.sum(confusions, axis=0).tolist()}
@@ -438,7 +448,7 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
     summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
     log(f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds"
         f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})")
-    return summary
+    return summary, predictions
 
 
 def run_training(
@@ -485,13 +495,13 @@ def run_training(
 
                     # TensorFlowOnSpark places one node per executor: all of them must be there first.
                     wait_for_executors(spark, minimum=options.nodes)
-                cv = cross_validate(spark, prepared, options, folds=cv_folds, work_dir=work_dir, log=log) if cv_folds else None
+                cv, cv_predictions = cross_validate(spark, prepared, options, folds=cv_folds, work_dir=work_dir, log=log) if cv_folds else (None, None)
                 staged = staging_dir(models_dir)
                 try:
                     run = train_on_features(spark, prepared, options, train_speakers=train, validation_speakers=validation,
                                             output_dir=staged, log=log)
                     path = publish_model(models_dir, options, prepared, run, staged=staged, validation_speakers=validation,
-                                         train_speakers=train, cross_validation=cv)
+                                         train_speakers=train, cross_validation=cv, cv_predictions=cv_predictions)
                 except BaseException:
                     discard(staged)
                     raise
