@@ -6,6 +6,7 @@ import pytest
 
 from training.model import (
     MelWarp,
+    PitchShift,
     TimeStretch,
     build_model,
     mel_warp_matrices,
@@ -162,6 +163,28 @@ def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng, config):
     assert MelWarp.from_config(layer.get_config()).prosody_rows == config.prosody_rows
     # How models saved before the periodicity row (emoticana/4) recorded their three rows.
     assert MelWarp(0.1, pitch=True).prosody_rows == 3 and MelWarp(0.1, pitch=False).prosody_rows == 0
+
+
+@pytest.mark.parametrize("config", [FeatureConfig(pitch=True), FeatureConfig(pitch=True, periodicity=True)])
+def test_the_pitch_shift_moves_only_the_absolute_pitch_of_voiced_frames_by_one_amount_per_clip(rng, config):
+    features = rng.normal(size=(6, *config.shape)).astype(np.float32)
+    voiced_row = config.n_mfcc
+    features[:, voiced_row] = rng.random(size=(6, config.n_frames)) > 0.5
+    layer = PitchShift(0.25, prosody_rows=config.prosody_rows, seed=2)
+    np.testing.assert_array_equal(np.asarray(layer(features, training=False)), features)
+    change = np.asarray(layer(features, training=True)) - features
+    absolute = voiced_row + 2
+    np.testing.assert_array_equal(np.delete(change, absolute, axis=1), 0.0)
+    voiced = features[:, voiced_row] == 1
+    np.testing.assert_array_equal(change[:, absolute][~voiced], 0.0)
+    shifts = [np.unique(change[i, absolute][voiced[i]]) for i in range(len(features))]
+    assert all(np.ptp(s) < 1e-6 and abs(s[0]) <= 0.25 for s in shifts)
+    assert len({round(float(s[0]), 5) for s in shifts}) > 1  # drawn per clip
+    assert PitchShift.from_config(layer.get_config()).prosody_rows == config.prosody_rows
+    with pytest.raises(ValueError, match="pitch rows"):
+        build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, pitch_shift=0.25, **SMALL)
+    assert "augment_pitch" in {l.name for l in build_model(pitch_shift=0.25, **SMALL).layers}
+    assert "augment_pitch" not in {l.name for l in build_model(**SMALL).layers}
 
 
 def test_an_ensemble_averages_independent_members_each_trained_on_its_own_loss(rng):

@@ -101,6 +101,9 @@ DEFAULT_HYPERPARAMS: dict = {
     # axis by up to +-10 % (vocal tract length) and stretch time by up to +-15 % (tempo).
     "mel_warp": 0.1,
     "time_stretch": 0.15,
+    # Register: the absolute log2 F0 row moved by up to +-pitch_shift octaves on voiced
+    # frames (PitchShift); 0 turns it off.  Needs the prosody rows.
+    "pitch_shift": 0.0,
     # Independent copies of the network trained side by side (own initial weights, own
     # augmentation draws, own loss), their probabilities averaged: see build_model.
     "members": 1,
@@ -372,6 +375,54 @@ class TimeStretch(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class PitchShift(layers.Layer):
+    """Move each example's absolute pitch row by a random number of octaves (training only).
+
+    Speakers differ in register: a voice pitched higher by ``k`` octaves has ``k`` more in
+    the absolute log2 F0 row on every voiced frame, the same voiced flag and the same
+    relative contour (that row is free of register already).  Shifting the absolute row
+    alone, on voiced frames, so that the network hears the same utterance from speakers of
+    other registers.  Acts on the raw rows (before standardisation), input shape
+    ``(batch, rows, frames)``, whose last ``prosody_rows`` rows are
+    :func:`udfs.features.pitch_rows`' (voiced flag, relative, absolute, ...).
+
+    Parameters
+    ----------
+    max_shift : float
+        Shifts are drawn uniformly from ``[-max_shift, max_shift]`` octaves.
+    prosody_rows : int, keyword-only
+        How many prosody rows end the input; at least :data:`udfs.features.PITCH_ROWS`.
+    seed : int or None
+        Seed of the layer's random stream.
+    """
+
+    def __init__(self, max_shift: float = 0.25, *, prosody_rows: int = PITCH_ROWS, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if int(prosody_rows) < PITCH_ROWS:
+            raise ValueError(f"pitch_shift needs the pitch rows (prosody_rows >= {PITCH_ROWS}), got prosody_rows={prosody_rows}")
+        self.max_shift, self.prosody_rows = float(max_shift), int(prosody_rows)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        rows = int(input_shape[1])
+        voiced = rows - self.prosody_rows
+        # One-hot column picking the absolute row; the shift lands there only.
+        self.absolute = np.eye(rows, dtype=np.float32)[voiced + 2][None, :, None]
+        self.voiced_row = voiced
+
+    def call(self, x, training=None):
+        if not training or self.max_shift <= 0:
+            return x
+        shift = keras.random.uniform((ops.shape(x)[0], 1, 1), -self.max_shift, self.max_shift, seed=self.seed_generator)
+        voiced = x[:, self.voiced_row : self.voiced_row + 1, :]
+        return x + ops.convert_to_tensor(self.absolute) * shift * voiced
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift, "prosody_rows": self.prosody_rows, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class WarpVariants(layers.Layer):
     """The input, then fixed frequency warps of it, stacked on the batch axis (inference-time averaging).
 
@@ -590,7 +641,7 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
     seed = hp["seed"]
     networks = [
-        # Augmentation layers take seed + 0..4: members 10 apart draw different augmentations.
+        # Augmentation layers take seed + 0..5: members 10 apart draw different augmentations.
         _network(input_shape, n_classes, prosody_rows, {**hp, "seed": None if seed is None else seed + 10 * m}, name=f"member{m + 1}")
         for m in range(count)
     ]
@@ -690,6 +741,8 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
     # Per-utterance standardisation (over speech frames) was tried instead and
     # lost 2-6 points of UA: it erases the level and dynamics that separate
     # angry from calm/sad.
+    if hp["pitch_shift"]:
+        x = PitchShift(hp["pitch_shift"], prosody_rows=prosody_rows, seed=None if seed is None else seed + 5, name="augment_pitch")(x)
     x = layers.Normalization(axis=1, name="normalise")(x)
     if hp["time_stretch"]:
         x = TimeStretch(hp["time_stretch"], seed=None if seed is None else seed + 4, name="augment_stretch")(x)
