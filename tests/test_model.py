@@ -59,7 +59,7 @@ def test_augmentation_layers_are_inert_unless_training(rng):
 
 def test_model_with_every_augmentation_saves_loads_and_predicts_deterministically(tmp_path, rng):
     model = build_model(input_shape=DEFAULT_FEATURES.shape, **SMALL)
-    assert {"augment_warp", "augment_stretch", "augment_shift", "augment_mask", "augment_noise"} <= {l.name for l in model.layers}
+    assert {"augment_warp", "augment_pitch", "augment_stretch", "augment_shift", "augment_mask", "augment_noise"} <= {l.name for l in model.layers}
     x = rng.normal(size=(2, *DEFAULT_FEATURES.shape)).astype(np.float32)
     first = np.asarray(model(x, training=False))
     np.testing.assert_allclose(first.sum(axis=1), 1.0, rtol=1e-5)
@@ -183,8 +183,10 @@ def test_the_pitch_shift_moves_only_the_absolute_pitch_of_voiced_frames_by_one_a
     assert PitchShift.from_config(layer.get_config()).prosody_rows == config.prosody_rows
     with pytest.raises(ValueError, match="pitch rows"):
         build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, pitch_shift=0.25, **SMALL)
-    assert "augment_pitch" in {l.name for l in build_model(pitch_shift=0.25, **SMALL).layers}
-    assert "augment_pitch" not in {l.name for l in build_model(**SMALL).layers}
+    assert "augment_pitch" in {l.name for l in build_model(**SMALL).layers}  # on by default
+    assert "augment_pitch" not in {l.name for l in build_model(pitch_shift=0.0, **SMALL).layers}
+    # Without pitch rows the default builds no shift rather than failing.
+    assert "augment_pitch" not in {l.name for l in build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, **SMALL).layers}
 
 
 def test_an_ensemble_averages_independent_members_each_trained_on_its_own_loss(rng):

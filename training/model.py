@@ -8,9 +8,9 @@ The model takes exactly what :func:`udfs.features.mfcc_features` returns, shape
 * per-coefficient standardisation is a ``keras.layers.Normalization`` layer whose
   mean/variance are set from training features by :func:`adapt_normalisation`
   (call it once, before ``fit``);
-* augmentation (vocal-tract-length warping of the spectral envelope, tempo
-  stretch, random circular time shift, SpecAugment-style time and coefficient
-  masking, gaussian noise) are layers that act only when ``training=True``, so
+* augmentation (vocal-tract-length warping of the spectral envelope, a shift of
+  the absolute pitch (register), tempo stretch, random circular time shift,
+  SpecAugment-style time and coefficient masking, gaussian noise) are layers that act only when ``training=True``, so
   ``predict`` and a loaded model are deterministic.
 
 No augmentation lives outside the model (mixup on batches was tried and did
@@ -101,9 +101,11 @@ DEFAULT_HYPERPARAMS: dict = {
     # axis by up to +-10 % (vocal tract length) and stretch time by up to +-15 % (tempo).
     "mel_warp": 0.1,
     "time_stretch": 0.15,
-    # Register: the absolute log2 F0 row moved by up to +-pitch_shift octaves on voiced
-    # frames (PitchShift); 0 turns it off.  Needs the prosody rows.
-    "pitch_shift": 0.0,
+    # Register: the absolute log2 F0 row moved by up to +-pitch_shift octaves (+-3 semitones)
+    # on voiced frames (PitchShift); 0 turns it off.  A feature matrix without the pitch rows
+    # has nothing to shift: the default then builds no layer, an explicit value is an error.
+    # +0.8 points of UA on the mean of two 5-fold CV runs against three without (README).
+    "pitch_shift": 0.25,
     # Independent copies of the network trained side by side (own initial weights, own
     # augmentation draws, own loss), their probabilities averaged: see build_model.
     "members": 1,
@@ -636,6 +638,10 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
         raise ValueError("filters and kernels must have the same length")
     count = member_count(hp)
     mixup_alpha(hp)
+    if prosody_rows < PITCH_ROWS and hp["pitch_shift"]:
+        if hyperparams.get("pitch_shift"):
+            raise ValueError(f"pitch_shift needs the pitch rows (prosody_rows >= {PITCH_ROWS}), got prosody_rows={prosody_rows}")
+        hp["pitch_shift"] = 0.0
     del hp["members"], hp["mixup"]  # how many networks, and how batches are fed: not part of one
     if count == 1:
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
