@@ -183,6 +183,9 @@ def test_the_pitch_shift_moves_only_the_absolute_pitch_of_voiced_frames_by_one_a
     assert PitchShift.from_config(layer.get_config()).prosody_rows == config.prosody_rows
     with pytest.raises(ValueError, match="pitch rows"):
         build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, pitch_shift=0.25, **SMALL)
+    for bad in (-0.1, 1.5, True, "0.25"):
+        with pytest.raises(ValueError, match=r"pitch_shift must be a number of octaves in \[0, 1\]"):
+            build_model(pitch_shift=bad, **SMALL)
     assert "augment_pitch" in {l.name for l in build_model(**SMALL).layers}  # on by default
     assert "augment_pitch" not in {l.name for l in build_model(pitch_shift=0.0, **SMALL).layers}
     # Without pitch rows the default builds no shift rather than failing.

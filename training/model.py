@@ -8,10 +8,11 @@ The model takes exactly what :func:`udfs.features.mfcc_features` returns, shape
 * per-coefficient standardisation is a ``keras.layers.Normalization`` layer whose
   mean/variance are set from training features by :func:`adapt_normalisation`
   (call it once, before ``fit``);
-* augmentation (vocal-tract-length warping of the spectral envelope, a shift of
-  the absolute pitch (register), tempo stretch, random circular time shift,
-  SpecAugment-style time and coefficient masking, gaussian noise) are layers that act only when ``training=True``, so
-  ``predict`` and a loaded model are deterministic.
+* augmentation (vocal-tract-length warping of the spectral envelope, a shift
+  of the absolute pitch (register), tempo stretch, random circular time shift,
+  SpecAugment-style time and coefficient masking, gaussian noise) are layers
+  that act only when ``training=True``, so ``predict`` and a loaded model are
+  deterministic.
 
 No augmentation lives outside the model (mixup on batches was tried and did
 not help in cross-validation), so training needs integer labels only.
@@ -382,9 +383,9 @@ class PitchShift(layers.Layer):
 
     Speakers differ in register: a voice pitched higher by ``k`` octaves has ``k`` more in
     the absolute log2 F0 row on every voiced frame, the same voiced flag and the same
-    relative contour (that row is free of register already).  Shifting the absolute row
-    alone, on voiced frames, so that the network hears the same utterance from speakers of
-    other registers.  Acts on the raw rows (before standardisation), input shape
+    relative contour (that row is free of register already).  So the absolute row alone is
+    shifted, on voiced frames, and the network hears the same utterance as if from speakers
+    of other registers.  Acts on the raw rows (before standardisation), input shape
     ``(batch, rows, frames)``, whose last ``prosody_rows`` rows are
     :func:`udfs.features.pitch_rows`' (voiced flag, relative, absolute, ...).
 
@@ -638,10 +639,7 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
         raise ValueError("filters and kernels must have the same length")
     count = member_count(hp)
     mixup_alpha(hp)
-    if prosody_rows < PITCH_ROWS and hp["pitch_shift"]:
-        if hyperparams.get("pitch_shift"):
-            raise ValueError(f"pitch_shift needs the pitch rows (prosody_rows >= {PITCH_ROWS}), got prosody_rows={prosody_rows}")
-        hp["pitch_shift"] = 0.0
+    hp["pitch_shift"] = pitch_shift_octaves(hyperparams, prosody_rows=prosody_rows)
     del hp["members"], hp["mixup"]  # how many networks, and how batches are fed: not part of one
     if count == 1:
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
@@ -713,6 +711,23 @@ def training_batches(batches, hyperparams: dict, *, n_classes: int, seed: int | 
     return batches.map(lambda x, y: mixup_batch(x, y, alpha=alpha, n_classes=n_classes, seed=seed)), True
 
 
+def pitch_shift_octaves(hyperparams: dict, *, prosody_rows: int) -> float:
+    """The register shift :func:`build_model` trains with: ``pitch_shift`` of ``hyperparams``.
+
+    The default (:data:`DEFAULT_HYPERPARAMS`') becomes 0 for a feature matrix without the pitch
+    rows (``prosody_rows`` < :data:`udfs.features.PITCH_ROWS`: nothing to shift); a value given
+    in ``hyperparams`` there, or one that is not a number in [0, 1] octave, is a ValueError.
+    """
+    octaves = hyperparams.get("pitch_shift", DEFAULT_HYPERPARAMS["pitch_shift"])
+    if not isinstance(octaves, (int, float)) or isinstance(octaves, bool) or not 0 <= octaves <= 1:
+        raise ValueError(f"pitch_shift must be a number of octaves in [0, 1] (0: off), got {octaves!r}")
+    if prosody_rows < PITCH_ROWS and octaves:
+        if "pitch_shift" in hyperparams:
+            raise ValueError(f"pitch_shift needs the pitch rows (prosody_rows >= {PITCH_ROWS}), got prosody_rows={prosody_rows}")
+        return 0.0
+    return float(octaves)
+
+
 def member_count(hyperparams: dict) -> int:
     """The ``members`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError unless a whole number >= 1."""
     count = hyperparams.get("members", DEFAULT_HYPERPARAMS["members"])
@@ -742,13 +757,13 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
     if hp["mel_warp"]:
         # On the raw coefficients: the warp is defined on the log-mel spectrum they encode.
         x = MelWarp(hp["mel_warp"], prosody_rows=prosody_rows, seed=None if seed is None else seed + 3, name="augment_warp")(x)
+    if hp["pitch_shift"]:
+        x = PitchShift(hp["pitch_shift"], prosody_rows=prosody_rows, seed=None if seed is None else seed + 5, name="augment_pitch")(x)
     # Per-coefficient statistics (axis 1 = coefficient): c0 is in the hundreds
     # and c20+ near unit scale, so without this the loudness term dominates.
     # Per-utterance standardisation (over speech frames) was tried instead and
     # lost 2-6 points of UA: it erases the level and dynamics that separate
     # angry from calm/sad.
-    if hp["pitch_shift"]:
-        x = PitchShift(hp["pitch_shift"], prosody_rows=prosody_rows, seed=None if seed is None else seed + 5, name="augment_pitch")(x)
     x = layers.Normalization(axis=1, name="normalise")(x)
     if hp["time_stretch"]:
         x = TimeStretch(hp["time_stretch"], seed=None if seed is None else seed + 4, name="augment_stretch")(x)
