@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from training.model import (
+    LevelShift,
     MelWarp,
     PitchShift,
     TimeStretch,
@@ -12,7 +13,7 @@ from training.model import (
     mel_warp_matrices,
     stretch_matrices,
 )
-from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_matrix
+from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features, mfcc_matrix
 
 SMALL = dict(filters=(4, 4, 4, 4, 4, 4))
 MFCC_ONLY = FeatureConfig(pitch=False)
@@ -297,3 +298,30 @@ def test_mixed_batches_train_through_the_one_hot_loss():
 def test_a_bad_mixup_is_refused(alpha):
     with pytest.raises(ValueError, match=r"mixup must be a number >= 0 \(0: off\)"):
         build_model(mixup=alpha, **SMALL)
+
+
+def test_the_level_shift_is_what_a_louder_or_quieter_recording_does_to_the_features(rng):
+    # A voiced, amplitude-modulated tone in noise, and the same clip 6 dB quieter: every row
+    # the features have (coefficients and prosody) agrees but c0, by 6 * sqrt(n_mels).
+    t = np.arange(int(2.0 * DEFAULT_FEATURES.sample_rate)) / DEFAULT_FEATURES.sample_rate
+    voice = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+             + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    loud, quiet = (mfcc_features(voice * gain, DEFAULT_FEATURES.sample_rate) for gain in (1.0, 10 ** (-6 / 20)))
+    change = quiet - loud
+    np.testing.assert_allclose(change[0], -6 * np.sqrt(DEFAULT_FEATURES.n_mels), atol=1e-3)
+    np.testing.assert_allclose(change[1:], 0.0, atol=1e-3)
+
+    layer = LevelShift(6.0, n_mels=DEFAULT_FEATURES.n_mels, seed=3)
+    batch = np.stack([loud] * 8)
+    np.testing.assert_array_equal(np.asarray(layer(batch, training=False)), batch)
+    shifted = np.asarray(layer(batch, training=True)) - batch
+    np.testing.assert_array_equal(shifted[:, 1:], 0.0)
+    gains = shifted[:, 0].mean(axis=1) / np.sqrt(DEFAULT_FEATURES.n_mels)  # dB, one per clip
+    np.testing.assert_allclose(np.ptp(shifted[:, 0], axis=1), 0.0, atol=1e-4)
+    assert np.all(np.abs(gains) <= 6.0) and np.ptp(gains) > 1.0
+    assert LevelShift.from_config(layer.get_config()).get_config() == layer.get_config()
+    for bad in (-1, 41, True, "6"):
+        with pytest.raises(ValueError, match=r"level_shift must be a number of dB in \[0, 40\]"):
+            build_model(level_shift=bad, **SMALL)
+    assert "augment_level" not in {l.name for l in build_model(**SMALL).layers}  # off by default
+    assert "augment_level" in {l.name for l in build_model(level_shift=6.0, **SMALL).layers}

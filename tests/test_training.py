@@ -269,8 +269,9 @@ def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir
 @pytest.mark.parametrize("pair, message", [("members=0", "members must be a whole number >= 1"),
                                            ("members=two", "members must be a whole number >= 1"),
                                            ("mixup=-0.2", "mixup must be a number >= 0 (0: off)"),
-                                           ("pitch_shift=3", "pitch_shift must be a number of octaves in [0, 1] (0: off)")])
-def test_a_bad_member_count_mixup_or_pitch_shift_fails_with_one_clear_line(server, views, tmp_path, pair, message):
+                                           ("pitch_shift=3", "pitch_shift must be a number of octaves in [0, 1] (0: off)"),
+                                           ("level_shift=50", "level_shift must be a number of dB in [0, 40] (0: off)")])
+def test_a_bad_member_count_mixup_pitch_or_level_shift_fails_with_one_clear_line(server, views, tmp_path, pair, message):
     result = train(server, tmp_path, "--view", "synth_train", "--hyperparam", pair, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]

@@ -287,6 +287,7 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
         recipe.member_count(options.hyperparams)
         recipe.mixup_alpha(options.hyperparams)
         recipe.pitch_shift_octaves(options.hyperparams, prosody_rows=DEFAULT_FEATURES.prosody_rows)
+        recipe.level_shift_db(options.hyperparams)
     except ValueError as exc:
         raise ConfigError(f"--hyperparam {exc}") from None
     priors = options.class_priors or recipe.CLASS_PRIORS
