@@ -323,5 +323,5 @@ def test_the_level_shift_is_what_a_louder_or_quieter_recording_does_to_the_featu
     for bad in (-1, 41, True, "6"):
         with pytest.raises(ValueError, match=r"level_shift must be a number of dB in \[0, 40\]"):
             build_model(level_shift=bad, **SMALL)
-    assert "augment_level" not in {l.name for l in build_model(**SMALL).layers}  # off by default
-    assert "augment_level" in {l.name for l in build_model(level_shift=6.0, **SMALL).layers}
+    assert "augment_level" in {l.name for l in build_model(**SMALL).layers}  # on by default
+    assert "augment_level" not in {l.name for l in build_model(level_shift=0.0, **SMALL).layers}
