@@ -33,6 +33,7 @@ enough for ``keras.models.load_model`` to find the custom layers.
 
 from __future__ import annotations
 
+import math
 import re
 
 import keras
@@ -698,12 +699,20 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     return keras.Model(inputs, layers.GlobalAveragePooling1D(name="member_mean")(stacked), name="emoticana_ensemble")
 
 
+def _amount(hyperparams: dict, name: str, *, high: float, what: str) -> float:
+    """The ``name`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'), an amount where 0 turns it off.
+
+    ValueError ``"<name> must be <what> (0: off), got <value>"`` unless a finite number in ``[0, high]``.
+    """
+    value = hyperparams.get(name, DEFAULT_HYPERPARAMS[name])
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0 <= value <= high and math.isfinite(value)):
+        raise ValueError(f"{name} must be {what} (0: off), got {value!r}")
+    return float(value)
+
+
 def mixup_alpha(hyperparams: dict) -> float:
     """The ``mixup`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError unless a number >= 0."""
-    alpha = hyperparams.get("mixup", DEFAULT_HYPERPARAMS["mixup"])
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 <= alpha < float("inf"):
-        raise ValueError(f"mixup must be a number >= 0 (0: off), got {alpha!r}")
-    return float(alpha)
+    return _amount(hyperparams, "mixup", high=math.inf, what="a number >= 0")
 
 
 def mixup_batch(features, labels, *, alpha: float, n_classes: int, seed: int | None = None):
@@ -762,22 +771,17 @@ def pitch_shift_octaves(hyperparams: dict, *, prosody_rows: int) -> float:
     rows (``prosody_rows`` < :data:`udfs.features.PITCH_ROWS`: nothing to shift); a value given
     in ``hyperparams`` there, or one that is not a number in [0, 1] octave, is a ValueError.
     """
-    octaves = hyperparams.get("pitch_shift", DEFAULT_HYPERPARAMS["pitch_shift"])
-    if not isinstance(octaves, (int, float)) or isinstance(octaves, bool) or not 0 <= octaves <= 1:
-        raise ValueError(f"pitch_shift must be a number of octaves in [0, 1] (0: off), got {octaves!r}")
+    octaves = _amount(hyperparams, "pitch_shift", high=1, what="a number of octaves in [0, 1]")
     if prosody_rows < PITCH_ROWS and octaves:
         if "pitch_shift" in hyperparams:
             _require_pitch_rows(prosody_rows)
         return 0.0
-    return float(octaves)
+    return octaves
 
 
 def level_shift_db(hyperparams: dict) -> float:
     """The ``level_shift`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError unless a number of dB in [0, 40]."""
-    db = hyperparams.get("level_shift", DEFAULT_HYPERPARAMS["level_shift"])
-    if not isinstance(db, (int, float)) or isinstance(db, bool) or not 0 <= db <= 40:
-        raise ValueError(f"level_shift must be a number of dB in [0, 40] (0: off), got {db!r}")
-    return float(db)
+    return _amount(hyperparams, "level_shift", high=40, what="a number of dB in [0, 40]")
 
 
 def _require_pitch_rows(prosody_rows: int) -> None:
