@@ -110,7 +110,8 @@ DEFAULT_HYPERPARAMS: dict = {
     "pitch_shift": 0.25,
     # Level: the whole clip made louder or quieter by up to +-level_shift dB (LevelShift), as
     # speakers and microphones differ (RAVDESS's actors' neutral clips span 17 dB); 0 turns it
-    # off.  +0.8 points of UA over five 5-fold CV folds against the runs without (README).
+    # off.  The default for steadiness (answers change far less when a clip is played at another
+    # level: bench/level_steadiness.py), not for UA: +0.5 (se 0.7) over ten 5-fold CV folds (README).
     "level_shift": 6.0,
     # Independent copies of the network trained side by side (own initial weights, own
     # augmentation draws, own loss), their probabilities averaged: see build_model.
