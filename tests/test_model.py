@@ -193,6 +193,20 @@ def test_the_pitch_shift_moves_only_the_absolute_pitch_of_voiced_frames_by_one_a
     assert "augment_pitch" not in {l.name for l in build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, **SMALL).layers}
 
 
+def test_resolved_hyperparameters_are_the_whole_set_and_build_the_same_model():
+    """The trainer hands the nodes every hyperparameter resolved, not only the overrides."""
+    from training.model import DEFAULT_HYPERPARAMS, resolve_hyperparams
+
+    resolved = resolve_hyperparams({"seed": 3, "level_shift": 2}, prosody_rows=0)
+    assert set(resolved) == set(DEFAULT_HYPERPARAMS)
+    assert resolved["seed"] == 3 and resolved["level_shift"] == 2 and resolved["pitch_shift"] == 0.0  # no pitch rows
+    built = build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, **{**resolved, **SMALL})
+    assert built.get_layer("augment_level").get_config()["seed"] == 3 + 6
+    assert "augment_pitch" not in {l.name for l in built.layers}
+    with pytest.raises(TypeError, match=r"unknown hyperparameters: \['colour'\]"):
+        resolve_hyperparams({"colour": 1}, prosody_rows=0)
+
+
 def test_an_ensemble_averages_independent_members_each_trained_on_its_own_loss(rng):
     from training.model import compile_model, members, set_normalisation
 

@@ -254,10 +254,12 @@ def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(ser
 
 def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir):
     result = train(server, tmp_path, "--view", "synth_train", "--name", "mixed", "--epochs", "2", "--validation-speakers", "2",
-                   "--hyperparam", "mixup=0.4", "--hyperparam", "filters=[8,8,16,16,16,16]")
+                   "--hyperparam", "mixup=0.4", "--hyperparam", "filters=[8,8,16,16,16,16]", "--seed", "3")
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     info = artifacts.read_model_dir(tmp_path / "models" / "mixed" / "1", expected_features=DEFAULT_FEATURES)
-    assert info.manifest["hyperparams"]["mixup"] == 0.4
+    # The manifest records every hyperparameter the node built with, --seed among them.
+    assert info.manifest["hyperparams"]["mixup"] == 0.4 and info.manifest["hyperparams"]["seed"] == 3
+    assert set(info.manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS)
     history = json.loads((info.path / artifacts.HISTORY_FILE).read_text())
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"])), history
     model = artifacts.load_keras_model(info)
@@ -270,8 +272,10 @@ def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir
                                            ("members=two", "members must be a whole number >= 1"),
                                            ("mixup=-0.2", "mixup must be a number >= 0 (0: off)"),
                                            ("pitch_shift=3", "pitch_shift must be a number of octaves in [0, 1] (0: off)"),
-                                           ("level_shift=50", "level_shift must be a number of dB in [0, 40] (0: off)")])
-def test_a_bad_member_count_mixup_pitch_or_level_shift_fails_with_one_clear_line(server, views, tmp_path, pair, message):
+                                           ("level_shift=50", "level_shift must be a number of dB in [0, 40] (0: off)"),
+                                           ("colour=1", "unknown hyperparameters: ['colour']"),
+                                           ("filters=[8,8]", "filters and kernels must have the same length")])
+def test_a_bad_or_unknown_hyperparameter_fails_with_one_clear_line(server, views, tmp_path, pair, message):
     result = train(server, tmp_path, "--view", "synth_train", "--hyperparam", pair, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]

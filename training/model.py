@@ -676,16 +676,8 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
         ``(batch, n_classes)`` probabilities summing to 1.  The normalisation
         layers still hold mean 0 / variance 1 until :func:`adapt_normalisation` is called.
     """
-    unknown = set(hyperparams) - set(DEFAULT_HYPERPARAMS)
-    if unknown:
-        raise TypeError(f"unknown hyperparameters: {sorted(unknown)}")
-    hp = {**DEFAULT_HYPERPARAMS, **hyperparams}
-    if len(hp["filters"]) != len(hp["kernels"]):
-        raise ValueError("filters and kernels must have the same length")
-    count = member_count(hp)
-    mixup_alpha(hp)
-    hp["pitch_shift"] = pitch_shift_octaves(hyperparams, prosody_rows=prosody_rows)
-    level_shift_db(hp)
+    hp = resolve_hyperparams(hyperparams, prosody_rows=prosody_rows)
+    count = hp["members"]
     del hp["members"], hp["mixup"]  # how many networks, and how batches are fed: not part of one
     if count == 1:
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
@@ -698,6 +690,27 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
     stacked = _stack_members([network(inputs) for network in networks], n_classes)
     return keras.Model(inputs, layers.GlobalAveragePooling1D(name="member_mean")(stacked), name="emoticana_ensemble")
+
+
+def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
+    """Every hyperparameter a model trains with: :data:`DEFAULT_HYPERPARAMS` with ``hyperparams`` over them, checked.
+
+    ``pitch_shift`` is what :func:`pitch_shift_octaves` makes of it (the default is 0 without the
+    pitch rows).  The trainer resolves them once and hands the whole dict to the TF nodes: Spark
+    reuses Python workers, so a node's ``DEFAULT_HYPERPARAMS`` may be an older import's.  TypeError
+    for unknown names, ValueError for bad values.
+    """
+    unknown = set(hyperparams) - set(DEFAULT_HYPERPARAMS)
+    if unknown:
+        raise TypeError(f"unknown hyperparameters: {sorted(unknown)}")
+    hp = {**DEFAULT_HYPERPARAMS, **hyperparams}
+    if len(hp["filters"]) != len(hp["kernels"]):
+        raise ValueError("filters and kernels must have the same length")
+    member_count(hp)
+    mixup_alpha(hp)
+    level_shift_db(hp)
+    hp["pitch_shift"] = pitch_shift_octaves(hyperparams, prosody_rows=prosody_rows)
+    return hp
 
 
 def _amount(hyperparams: dict, name: str, *, high: float, what: str) -> float:

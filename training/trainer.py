@@ -170,7 +170,7 @@ def train_on_features(
         average_epochs=recipe.AVERAGE_EPOCHS,
         inference_warps=tuple(recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps),
         class_counts=class_counts if class_priors == "balanced" else (),
-        hyperparams=dict(options.hyperparams),
+        hyperparams=run_hyperparams(options),
         seed=options.seed,
         nodes=options.nodes,
     )
@@ -240,7 +240,7 @@ def train_on_features(
         "validation_rows": int(len(validation_y)),
         "training_seconds": seconds,
         "nodes": options.nodes,
-        "hyperparams": {**recipe.DEFAULT_HYPERPARAMS, **options.hyperparams},
+        "hyperparams": args.hyperparams,
         "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate, "patience": args.patience,
     }
 
@@ -270,6 +270,13 @@ def _executor_reason(exc: Exception) -> str:
     return text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
 
 
+def run_hyperparams(options: TrainOptions) -> dict:
+    """Every hyperparameter of the run, ``--seed`` included, resolved here for the nodes and the manifest alike."""
+    from training import model as recipe
+
+    return recipe.resolve_hyperparams({"seed": options.seed, **options.hyperparams}, prosody_rows=DEFAULT_FEATURES.prosody_rows)
+
+
 def check_options(options: TrainOptions, cv_folds: int) -> None:
     """One line for options that cannot work, before any feature is computed.
 
@@ -284,11 +291,8 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
     if any(not 0.5 <= factor <= 1.5 for factor in warps):
         raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(warps)}")
     try:
-        recipe.member_count(options.hyperparams)
-        recipe.mixup_alpha(options.hyperparams)
-        recipe.pitch_shift_octaves(options.hyperparams, prosody_rows=DEFAULT_FEATURES.prosody_rows)
-        recipe.level_shift_db(options.hyperparams)
-    except ValueError as exc:
+        run_hyperparams(options)
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"--hyperparam {exc}") from None
     priors = options.class_priors or recipe.CLASS_PRIORS
     if priors not in recipe.CLASS_PRIORS_CHOICES:
