@@ -383,6 +383,13 @@ class TimeStretch(layers.Layer):
         return {**super().get_config(), "max_stretch": self.max_stretch, "seed": self.seed}
 
 
+def _row_selector(rows: int, row: int) -> np.ndarray:
+    """float32 ``(1, rows, 1)``: 1 at ``row``, 0 elsewhere; times a ``(batch, 1, 1)`` amount it moves that row alone."""
+    selector = np.zeros((1, rows, 1), dtype=np.float32)
+    selector[0, row, 0] = 1.0
+    return selector
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class PitchShift(layers.Layer):
     """Move each example's absolute pitch row by a random number of octaves (training only).
@@ -405,7 +412,7 @@ class PitchShift(layers.Layer):
         Seed of the layer's random stream.
     """
 
-    def __init__(self, max_shift: float = 0.25, *, prosody_rows: int = PITCH_ROWS, seed: int | None = None, **kwargs):
+    def __init__(self, max_shift: float = DEFAULT_HYPERPARAMS["pitch_shift"], *, prosody_rows: int = PITCH_ROWS, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         _require_pitch_rows(int(prosody_rows))
         self.max_shift, self.prosody_rows = float(max_shift), int(prosody_rows)
@@ -416,7 +423,7 @@ class PitchShift(layers.Layer):
         rows = int(input_shape[1])
         voiced = rows - self.prosody_rows
         # One-hot column picking the absolute row; the shift lands there only.
-        self.absolute = np.eye(rows, dtype=np.float32)[voiced + 2][None, :, None]
+        self.absolute = _row_selector(rows, voiced + 2)
         self.voiced_row = voiced
 
     def call(self, x, training=None):
@@ -451,14 +458,14 @@ class LevelShift(layers.Layer):
         Seed of the layer's random stream.
     """
 
-    def __init__(self, max_db: float = 6.0, *, n_mels: int = DEFAULT_FEATURES.n_mels, seed: int | None = None, **kwargs):
+    def __init__(self, max_db: float = DEFAULT_HYPERPARAMS["level_shift"], *, n_mels: int = DEFAULT_FEATURES.n_mels, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.max_db, self.n_mels = float(max_db), int(n_mels)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
-        self.c0 = np.eye(int(input_shape[1]), dtype=np.float32)[0][None, :, None] * np.float32(np.sqrt(self.n_mels))
+        self.c0 = _row_selector(int(input_shape[1]), 0) * np.float32(np.sqrt(self.n_mels))
 
     def call(self, x, training=None):
         if not training or self.max_db <= 0:
