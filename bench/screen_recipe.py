@@ -161,13 +161,16 @@ def main(argv=None) -> int:
         hyperparams = dict(hyperparam_pair(pair) for pair in args.hyperparam)
     except EmoticanaError as exc:
         parser.error(str(exc))
-    unknown = set(hyperparams) - set(recipe.DEFAULT_HYPERPARAMS)
-    if unknown:
-        parser.error(f"unknown --hyperparam {', '.join(sorted(unknown))}; known: {', '.join(recipe.DEFAULT_HYPERPARAMS)}")
     try:
         config = FeatureConfig.from_dict({**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch, "periodicity": args.periodicity})
     except ValueError as exc:
         parser.error(str(exc))
+    overrides = hyperparams
+    try:
+        # As emoticana train resolves them: --seed seeds the augmentation layers too.
+        hyperparams = recipe.resolve_hyperparams({"seed": args.seed, **overrides}, prosody_rows=config.prosody_rows)
+    except (TypeError, ValueError) as exc:
+        parser.error(f"--hyperparam {exc}")
     suffix = "-periodicity" if config.periodicity else "-pitch" if config.pitch else ""
     cache = args.cache.with_name(f"{args.cache.stem}{suffix}{args.cache.suffix}")
     x, y, speaker = cached_features(args.audio, cache, config)
@@ -176,7 +179,7 @@ def main(argv=None) -> int:
     chosen = [int(k) for k in args.folds.split(",")] if args.folds else list(range(1, len(folds) + 1))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{len(y)} clips, {len(speakers)} speakers, features {x.shape[1:]}; folds {chosen}; "
-          f"hyper-parameters {hyperparams or 'the recipe'}", flush=True)
+          f"hyper-parameters {overrides or 'the recipe'}", flush=True)
     results = []
     for number in chosen:
         test = folds[number - 1]

@@ -1,5 +1,7 @@
 """The emotion CNN's augmentation layers (inert at inference, the intended transform in training) and weight averaging."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -205,6 +207,11 @@ def test_resolved_hyperparameters_are_the_whole_set_and_build_the_same_model():
     assert "augment_pitch" not in {l.name for l in built.layers}
     with pytest.raises(TypeError, match=r"unknown hyperparameters: \['colour'\]"):
         resolve_hyperparams({"colour": 1}, prosody_rows=0)
+    for bad, message in (({"filters": 8}, "filters must be a list of whole numbers >= 1, got 8"),
+                         ({"kernels": [5, 0, 5, 5, 3, 3]}, "kernels must be a list of whole numbers >= 1"),
+                         ({"seed": "a"}, "seed must be a whole number, got 'a'"), ({"seed": True}, "seed must be a whole number")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            resolve_hyperparams(bad, prosody_rows=0)
 
 
 def test_an_ensemble_averages_independent_members_each_trained_on_its_own_loss(rng):

@@ -24,6 +24,13 @@ from udfs.labels import EMOTIONS
 pytestmark = pytest.mark.slow
 
 
+def nested_layers(layer):
+    """Every layer inside ``layer`` (models within models included), depth first."""
+    for inner in getattr(layer, "layers", []):
+        yield inner
+        yield from nested_layers(inner)
+
+
 @pytest.fixture(scope="module")
 def synth_dir(audio_root) -> Path:
     """4 speakers x 8 emotions x 2 clips; each emotion has its own pitch, so it is learnable."""
@@ -259,10 +266,12 @@ def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir
     info = artifacts.read_model_dir(tmp_path / "models" / "mixed" / "1", expected_features=DEFAULT_FEATURES)
     # The manifest records every hyperparameter the node built with, --seed among them.
     assert info.manifest["hyperparams"]["mixup"] == 0.4 and info.manifest["hyperparams"]["seed"] == 3
-    assert set(info.manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS)
+    assert set(info.manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS) and info.manifest["seed"] == 3
     history = json.loads((info.path / artifacts.HISTORY_FILE).read_text())
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"])), history
     model = artifacts.load_keras_model(info)
+    # ... and the node built with them: LevelShift is seeded seed + 6.
+    assert [layer.seed for layer in nested_layers(model) if layer.name == "augment_level"] == [3 + 6]
     y, rate = decode_audio((synth_dir / "spk2_fearful_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4

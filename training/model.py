@@ -690,7 +690,7 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
         return _network(input_shape, n_classes, prosody_rows, hp, name="emoticana_cnn")
     seed = hp["seed"]
     networks = [
-        # Augmentation layers take seed + 0..5: members 10 apart draw different augmentations.
+        # Augmentation layers take seed + 0..6: members 10 apart draw different augmentations.
         _network(input_shape, n_classes, prosody_rows, {**hp, "seed": None if seed is None else seed + 10 * m}, name=f"member{m + 1}")
         for m in range(count)
     ]
@@ -711,8 +711,13 @@ def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
     if unknown:
         raise TypeError(f"unknown hyperparameters: {sorted(unknown)}")
     hp = {**DEFAULT_HYPERPARAMS, **hyperparams}
+    for name in ("filters", "kernels"):
+        if not isinstance(hp[name], (list, tuple)) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in hp[name]):
+            raise ValueError(f"{name} must be a list of whole numbers >= 1, got {hp[name]!r}")
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
+    if hp["seed"] is not None and (not isinstance(hp["seed"], int) or isinstance(hp["seed"], bool)):
+        raise ValueError(f"seed must be a whole number, got {hp['seed']!r}")
     member_count(hp)
     mixup_alpha(hp)
     level_shift_db(hp)

@@ -241,6 +241,7 @@ def train_on_features(
         "training_seconds": seconds,
         "nodes": options.nodes,
         "hyperparams": args.hyperparams,
+        "seed": args.seed,  # weights and batch order; hyperparams' "seed" (the augmentation layers') is this unless overridden
         "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate, "patience": args.patience,
     }
 
@@ -271,7 +272,11 @@ def _executor_reason(exc: Exception) -> str:
 
 
 def run_hyperparams(options: TrainOptions) -> dict:
-    """Every hyperparameter of the run, ``--seed`` included, resolved here for the nodes and the manifest alike."""
+    """Every hyperparameter of the run, resolved here for the nodes and the manifest alike.
+
+    The augmentation layers' ``seed`` is ``--seed`` unless ``--hyperparam seed=N`` says otherwise
+    (runs from before 2026-11-29 seeded them with 0 whatever ``--seed`` was).
+    """
     from training import model as recipe
 
     return recipe.resolve_hyperparams({"seed": options.seed, **options.hyperparams}, prosody_rows=DEFAULT_FEATURES.prosody_rows)
@@ -359,7 +364,7 @@ def publish_model(
         "train_speakers": train_speakers,
         "validation_speakers": validation_speakers,
         "trainer": "TensorFlowOnSpark InputMode.SPARK, MultiWorkerMirroredStrategy",
-        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "inference_warps", "class_priors", "class_counts", "best_epoch", "epochs_run")},
+        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "seed", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "inference_warps", "class_priors", "class_counts", "best_epoch", "epochs_run")},
         "feature_seconds": prepared.seconds,
     }
     metrics = {"validation": run["validation"]} if "validation" in run else {}
