@@ -712,17 +712,22 @@ def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
         raise TypeError(f"unknown hyperparameters: {sorted(unknown)}")
     hp = {**DEFAULT_HYPERPARAMS, **hyperparams}
     for name in ("filters", "kernels"):
-        if not isinstance(hp[name], (list, tuple)) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in hp[name]):
+        if not isinstance(hp[name], (list, tuple)) or not all(_whole(n) and n >= 1 for n in hp[name]):
             raise ValueError(f"{name} must be a list of whole numbers >= 1, got {hp[name]!r}")
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
-    if hp["seed"] is not None and (not isinstance(hp["seed"], int) or isinstance(hp["seed"], bool)):
+    if hp["seed"] is not None and not _whole(hp["seed"]):
         raise ValueError(f"seed must be a whole number, got {hp['seed']!r}")
     member_count(hp)
     mixup_alpha(hp)
     level_shift_db(hp)
     hp["pitch_shift"] = pitch_shift_octaves(hyperparams, prosody_rows=prosody_rows)
     return hp
+
+
+def _whole(value) -> bool:
+    """An int and not a bool (``True`` is an int to Python, not a count or a seed)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _amount(hyperparams: dict, name: str, *, high: float, what: str) -> float:
@@ -819,7 +824,7 @@ def _require_pitch_rows(prosody_rows: int) -> None:
 def member_count(hyperparams: dict) -> int:
     """The ``members`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError unless a whole number >= 1."""
     count = hyperparams.get("members", DEFAULT_HYPERPARAMS["members"])
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+    if not _whole(count) or count < 1:
         raise ValueError(f"members must be a whole number >= 1, got {count!r}")
     return count
 
