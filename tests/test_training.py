@@ -1,10 +1,13 @@
 """TensorFlowOnSpark training end to end from a SQL view, on generated audio."""
 
+import contextlib
 import csv
 import hashlib
+import ipaddress
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,8 @@ from server.process import PROJECT_ROOT
 from training import artifacts
 from training import model as recipe
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
-from training.trainer import current_umask
+from training.node import drop_single_node_cluster
+from training.trainer import current_umask, reserve_on
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
@@ -134,10 +138,79 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     assert not list((tmp_path / "models").glob("emoticana/[0-9]*"))
 
 
+def non_loopback_listeners() -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket on this machine not bound to loopback."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state != "0A":  # TCP_LISTEN
+                continue
+            hex_address, hex_port = local.split(":")
+            # The kernel prints each 32-bit word of the address in host (little-endian) order.
+            raw = b"".join(bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8))
+            address = ipaddress.ip_address(raw)
+            address = getattr(address, "ipv4_mapped", None) or address
+            if not address.is_loopback:
+                found.add((str(address), int(hex_port, 16)))
+    return found
+
+
+@contextlib.contextmanager
+def new_non_loopback_listeners(interval: float = 0.05):
+    """The set of non-loopback listeners that appear while the block runs (polled)."""
+    before, seen, done = non_loopback_listeners(), set(), threading.Event()
+
+    def poll():
+        while not done.wait(interval):
+            seen.update(non_loopback_listeners() - before)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
+def test_the_reservation_server_listens_on_the_driver_host_only(monkeypatch):
+    from tensorflowonspark import reservation
+
+    # Undone after the test: the patched method and the environment variable.
+    monkeypatch.setattr(reservation.Server, "start_listening_socket", reservation.Server.start_listening_socket)
+    monkeypatch.setenv(reservation.TFOS_SERVER_HOST, "unset-by-test")
+    reserve_on("127.0.0.1")
+    server = reservation.Server(1)
+    with new_non_loopback_listeners() as opened:
+        host, port = server.start()
+        try:
+            client = reservation.Client((host, port))
+            client.register({"executor_id": 0, "host": "127.0.0.1", "port": 1})
+            assert client.await_reservations() == [{"executor_id": 0, "host": "127.0.0.1", "port": 1}]
+            client.close()
+            assert host == "127.0.0.1"
+            assert not opened, opened
+        finally:
+            server.stop()
+
+
+@pytest.mark.parametrize("cluster, dropped", [({"chief": ["127.0.0.1:4000"]}, True),
+                                              ({"chief": ["127.0.0.1:4000"], "worker": ["127.0.0.1:4001"]}, False)])
+def test_one_node_runs_its_strategy_without_a_tensorflow_server(cluster, dropped):
+    environ = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}})}
+    assert drop_single_node_cluster(environ) is dropped
+    assert ("TF_CONFIG" in environ) is not dropped
+    assert drop_single_node_cluster({}) is False
+
+
 def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_path, synth_dir):
-    result = train(server, tmp_path, "--view", "synth_train", "--name", "synthetic", "--epochs", "4", "--patience", "4",
-                   "--selection", "last", "--hyperparam", "filters=[8,8,16,16,16,16]")
+    with new_non_loopback_listeners() as opened:
+        result = train(server, tmp_path, "--view", "synth_train", "--name", "synthetic", "--epochs", "4", "--patience", "4",
+                       "--selection", "last", "--hyperparam", "filters=[8,8,16,16,16,16]")
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    # Every server of the run (Spark, TensorFlowOnSpark's reservations, TensorFlow) on loopback only.
+    assert not opened, opened
     assert "1 unreadable clips skipped" in result.stdout
     assert "epoch   4/4" in result.stdout + result.stderr
     directory = tmp_path / "models" / "synthetic" / "1"

@@ -123,6 +123,25 @@ def allow_multi_worker_fit(model) -> None:
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+def drop_single_node_cluster(environ=None) -> bool:
+    """Remove TensorFlowOnSpark's ``TF_CONFIG`` when its cluster is this one node.
+
+    With a cluster in ``TF_CONFIG``, ``MultiWorkerMirroredStrategy`` starts TensorFlow's gRPC
+    server, which listens on every interface (TensorFlow hard-codes the wildcard address).
+    One node has no one to talk to: without ``TF_CONFIG`` the same strategy runs on this
+    process alone and opens no port.  Returns whether it was removed.
+    """
+    import json
+    import os
+
+    environ = os.environ if environ is None else environ
+    cluster = json.loads(environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    if sum(len(tasks) for tasks in cluster.values()) != 1:
+        return False
+    del environ["TF_CONFIG"]
+    return True
+
+
 def main_fun(args: argparse.Namespace, ctx) -> None:
     """Train on the fed rows; ``args`` is :meth:`NodeArgs.as_namespace`."""
     import contextlib
@@ -139,6 +158,7 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
 
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(args.seed + ctx.task_index)
+    drop_single_node_cluster()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     workers = max(1, ctx.num_workers)
     # The recipe's batch is the global batch: each of N nodes takes batch/N rows per step (the

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,28 @@ def build_trainer_spark(settings: Settings, spark_defaults: dict[str, str], *, w
     )
 
 
+def reserve_on(host: str) -> None:
+    """Make TensorFlowOnSpark's reservation server (on the driver) listen on ``host`` only.
+
+    By default it listens on every interface and advertises the address routed towards a
+    public one (``reservation.Server``); the TF nodes then register over the external
+    interface.  ``host`` is the trainer's ``spark.driver.host`` (127.0.0.1 in the default
+    set-up; a cluster's driver address otherwise), which the executors already reach.
+    """
+    from tensorflowonspark import reservation
+
+    os.environ[reservation.TFOS_SERVER_HOST] = host
+
+    def start_listening_socket(server) -> socket.socket:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, 0))
+        listener.listen(10)
+        return listener
+
+    reservation.Server.start_listening_socket = start_listening_socket
+
+
 def _features_matrix(rows, shape) -> np.ndarray:
     return np.stack([np.asarray(r, dtype=np.float32).reshape(shape) for r in rows]) if rows else np.zeros((0, *shape), np.float32)
 
@@ -183,6 +206,7 @@ def train_on_features(
                   if validation_speakers else "no validation speakers")
     log(f"training on {train_rows} clips from {len(train_speakers)} speakers; {validating}")
     started = time.monotonic()
+    reserve_on(spark.sparkContext.getConf().get("spark.driver.host"))
     cluster = TFCluster.run(
         spark.sparkContext, main_fun, args.as_namespace(), options.nodes, 0,
         tensorboard=False, input_mode=TFCluster.InputMode.SPARK, master_node="chief",
