@@ -20,7 +20,7 @@ from training.artifacts import MODEL_FILE, ModelInfo, describe_mismatch, read_mo
 from udfs.errors import ModelError
 from udfs.features import FeatureConfig
 
-DEFAULT_MODEL = "emoticana/7"
+DEFAULT_MODEL = "emoticana/8"
 ACTIVE_FILE = "ACTIVE"
 
 
