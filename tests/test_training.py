@@ -5,6 +5,7 @@ import csv
 import hashlib
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -138,12 +139,13 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     assert not list((tmp_path / "models").glob("emoticana/[0-9]*"))
 
 
-def non_loopback_listeners() -> set[tuple[str, int]]:
-    """(address, port) of every listening TCP socket on this machine not bound to loopback."""
-    found = set()
+def non_loopback_listeners() -> dict[tuple[str, int], str]:
+    """(address, port) -> socket inode of every listening TCP socket on this machine not bound to loopback."""
+    found = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
             if state != "0A":  # TCP_LISTEN
                 continue
             hex_address, hex_port = local.split(":")
@@ -152,18 +154,54 @@ def non_loopback_listeners() -> set[tuple[str, int]]:
             address = ipaddress.ip_address(raw)
             address = getattr(address, "ipv4_mapped", None) or address
             if not address.is_loopback:
-                found.add((str(address), int(hex_port, 16)))
+                found[(str(address), int(hex_port, 16))] = inode
     return found
+
+
+def socket_owners(inode: str) -> list[int]:
+    """The processes holding socket ``inode`` open."""
+    owners = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == f"socket:[{inode}]" for fd in fd_dir.iterdir()):
+                owners.append(int(fd_dir.parent.name))
+        except OSError:
+            continue  # gone meanwhile
+    return owners
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # ppid
+        except (OSError, IndexError, ValueError):
+            return False
+    return pid == ancestor
 
 
 @contextlib.contextmanager
 def new_non_loopback_listeners(interval: float = 0.05):
-    """The set of non-loopback listeners that appear while the block runs (polled)."""
-    before, seen, done = non_loopback_listeners(), set(), threading.Event()
+    """The non-loopback listeners that this process or its descendants open while the block runs.
+
+    Polled every ``interval`` s (and once more at the end); a listener of another process on
+    the machine is not counted.
+    """
+    before, seen, done, failure = set(non_loopback_listeners()), set(), threading.Event(), []
+
+    def check():
+        for listener, inode in non_loopback_listeners().items():
+            if listener not in before and listener not in seen:
+                if any(descends_from(pid, os.getpid()) for pid in socket_owners(inode)):
+                    seen.add(listener)
 
     def poll():
-        while not done.wait(interval):
-            seen.update(non_loopback_listeners() - before)
+        try:
+            while not done.wait(interval):
+                check()
+        except Exception as exc:  # surfaced in the test, not lost with the thread
+            failure.append(exc)
 
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
@@ -172,6 +210,9 @@ def new_non_loopback_listeners(interval: float = 0.05):
     finally:
         done.set()
         watcher.join()
+        if failure:
+            raise failure[0]
+        check()
 
 
 def test_the_reservation_server_listens_on_the_driver_host_only(monkeypatch):
@@ -188,11 +229,31 @@ def test_the_reservation_server_listens_on_the_driver_host_only(monkeypatch):
             client = reservation.Client((host, port))
             client.register({"executor_id": 0, "host": "127.0.0.1", "port": 1})
             assert client.await_reservations() == [{"executor_id": 0, "host": "127.0.0.1", "port": 1}]
-            client.close()
             assert host == "127.0.0.1"
             assert not opened, opened
+            client.request_stop()  # closes the listening socket now (stop() waits for select's 60 s)
+            client.close()
         finally:
             server.stop()
+
+
+def test_a_reservation_port_in_use_is_one_clear_error(monkeypatch):
+    import socket
+
+    from tensorflowonspark import reservation
+
+    from training.trainer import TrainingError
+
+    monkeypatch.setattr(reservation.Server, "start_listening_socket", reservation.Server.start_listening_socket)
+    monkeypatch.setenv(reservation.TFOS_SERVER_HOST, "unset-by-test")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        monkeypatch.setenv(reservation.TFOS_SERVER_PORT, str(port))
+        reserve_on("127.0.0.1")
+        with pytest.raises(TrainingError, match=rf"reservation server cannot listen on 127.0.0.1 \(port {port}\)"):
+            reservation.Server(1).start()
 
 
 @pytest.mark.parametrize("cluster, dropped", [({"chief": ["127.0.0.1:4000"]}, True),

@@ -107,24 +107,35 @@ def build_trainer_spark(settings: Settings, spark_defaults: dict[str, str], *, w
     )
 
 
-def reserve_on(host: str) -> None:
-    """Make TensorFlowOnSpark's reservation server (on the driver) listen on ``host`` only.
+def reserve_on(host: str, bind_address: str | None = None) -> None:
+    """Make TensorFlowOnSpark's reservation server (on the driver) listen on one address only.
 
     By default it listens on every interface and advertises the address routed towards a
     public one (``reservation.Server``); the TF nodes then register over the external
-    interface.  ``host`` is the trainer's ``spark.driver.host`` (127.0.0.1 in the default
-    set-up; a cluster's driver address otherwise), which the executors already reach.
+    interface.  It advertises ``host``, the trainer's ``spark.driver.host`` (127.0.0.1 in the
+    default set-up; a cluster's driver address otherwise), which the executors already reach,
+    and listens on ``bind_address`` (``spark.driver.bindAddress``; ``host`` when None), on the
+    ports of ``TFOS_SERVER_PORT`` as TensorFlowOnSpark does (any free port without it).
     """
     from tensorflowonspark import reservation
 
+    address = bind_address or host
     os.environ[reservation.TFOS_SERVER_HOST] = host
 
     def start_listening_socket(server) -> socket.socket:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, 0))
-        listener.listen(10)
-        return listener
+        failure = None
+        for port in server.get_server_ports():
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind((address, port))
+                listener.listen(10)
+                return listener
+            except OSError as exc:
+                listener.close()
+                failure = exc
+        raise TrainingError(f"TensorFlowOnSpark's reservation server cannot listen on {address} "
+                            f"(port {os.environ.get(reservation.TFOS_SERVER_PORT, 'any')}): {failure}")
 
     reservation.Server.start_listening_socket = start_listening_socket
 
@@ -206,7 +217,8 @@ def train_on_features(
                   if validation_speakers else "no validation speakers")
     log(f"training on {train_rows} clips from {len(train_speakers)} speakers; {validating}")
     started = time.monotonic()
-    reserve_on(spark.sparkContext.getConf().get("spark.driver.host"))
+    conf = spark.sparkContext.getConf()
+    reserve_on(conf.get("spark.driver.host"), conf.get("spark.driver.bindAddress", None))
     cluster = TFCluster.run(
         spark.sparkContext, main_fun, args.as_namespace(), options.nodes, 0,
         tensorboard=False, input_mode=TFCluster.InputMode.SPARK, master_node="chief",
