@@ -97,7 +97,7 @@ def build_trainer_spark(settings: Settings, spark_defaults: dict[str, str], *, w
     # The local JVM and its Python workers inherit this process's environment; a cluster's
     # executors get spark.executorEnv.  Values already set win.
     malloc = {name: os.environ.setdefault(name, value) for name, value in TRAINER_MALLOC_ENV.items()}
-    return build_spark(
+    spark = build_spark(
         settings,
         spark_defaults,
         app_name="Emoticana trainer",
@@ -105,6 +105,10 @@ def build_trainer_spark(settings: Settings, spark_defaults: dict[str, str], *, w
         extra={"spark.python.daemon.module": TFOS_DAEMON_MODULE, "spark.task.maxFailures": "1",
                **{f"spark.executorEnv.{name}": value for name, value in malloc.items()}},
     )
+    # Once per application: every TFCluster.run of it (each fold, the final model) reserves there.
+    conf = spark.sparkContext.getConf()
+    reserve_on(conf.get("spark.driver.host"), conf.get("spark.driver.bindAddress", None))
+    return spark
 
 
 def reserve_on(host: str, bind_address: str | None = None) -> None:
@@ -217,8 +221,6 @@ def train_on_features(
                   if validation_speakers else "no validation speakers")
     log(f"training on {train_rows} clips from {len(train_speakers)} speakers; {validating}")
     started = time.monotonic()
-    conf = spark.sparkContext.getConf()
-    reserve_on(conf.get("spark.driver.host"), conf.get("spark.driver.bindAddress", None))
     cluster = TFCluster.run(
         spark.sparkContext, main_fun, args.as_namespace(), options.nodes, 0,
         tensorboard=False, input_mode=TFCluster.InputMode.SPARK, master_node="chief",
