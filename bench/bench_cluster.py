@@ -25,13 +25,18 @@ from bench.common import bench_server, linked_clips  # noqa: E402
 from server.cluster import StandaloneCluster  # noqa: E402
 from server.process import ServerProcess  # noqa: E402
 
+
 def cluster_server(master: str, home: Path, audio_root: Path) -> ServerProcess:
     """A server on ``master`` (executors of 1 GB), not yet started: use it as a context manager."""
-    return bench_server(home, [audio_root], "--master", master, "--conf", "spark.executor.memory=1g")
+    return bench_server(
+        home, [audio_root], "--master", master, "--conf", "spark.executor.memory=1g"
+    )
 
 
 def measure(workers: int, clip_dir: Path, clips: int, repeats: int, work: Path) -> dict:
-    with StandaloneCluster(workers=workers, cores=1, memory="2g", state_dir=work / f"cluster-{workers}") as cluster:
+    with StandaloneCluster(
+        workers=workers, cores=1, memory="2g", state_dir=work / f"cluster-{workers}"
+    ) as cluster:
         with cluster_server(cluster.master_url, work / f"home-{workers}", clip_dir) as server:
             cursor = server.connect().cursor()
             cursor.execute(f"CREATE TABLE bench_clips USING binaryFile OPTIONS (path '{clip_dir}')")
@@ -42,10 +47,17 @@ def measure(workers: int, clip_dir: Path, clips: int, repeats: int, work: Path) 
                 rows = cursor.fetchall()
                 runs.append(time.monotonic() - started)
                 if len(rows) != clips or any(r[1] is None for r in rows):
-                    raise SystemExit(f"{workers} workers: expected {clips} classified rows, got {len(rows)}")
+                    raise SystemExit(
+                        f"{workers} workers: expected {clips} classified rows, got {len(rows)}"
+                    )
                 results = results or rows
-            return {"workers": workers, "ready_s": server.ready_s, "first": clips / runs[0],
-                    "best": clips / min(runs[1:] or runs), "results": results}
+            return {
+                "workers": workers,
+                "ready_s": server.ready_s,
+                "first": clips / runs[0],
+                "best": clips / min(runs[1:] or runs),
+                "results": results,
+            }
 
 
 def main() -> int:
@@ -53,17 +65,25 @@ def main() -> int:
     parser.add_argument("--audio", default=str(PROJECT_ROOT.parent / "shared" / "ravdess"))
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (1 core each)")
+    parser.add_argument(
+        "--workers", default="1,2", help="comma-separated worker counts (1 core each)"
+    )
     args = parser.parse_args()
     work, clip_dir = linked_clips(args.audio, args.clips, "emoticana-bench-cluster-")
-    rows = [measure(int(n), clip_dir, args.clips, args.repeats, work) for n in args.workers.split(",")]
+    rows = [
+        measure(int(n), clip_dir, args.clips, args.repeats, work) for n in args.workers.split(",")
+    ]
     same = all(r["results"] == rows[0]["results"] for r in rows)
-    print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
-          f"{args.clips} clips; standalone workers of 1 core, executors 1g; same predictions on every cluster: {same}\n")
+    print(
+        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
+        f"{args.clips} clips; standalone workers of 1 core, executors 1g; same predictions on every cluster: {same}\n"
+    )
     print("| workers | server start to ready | first query | warm (best of the rest) |")
     print("| --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['workers']} | {r['ready_s']:.1f} s | {r['first']:.1f} files/s | {r['best']:.1f} files/s |")
+        print(
+            f"| {r['workers']} | {r['ready_s']:.1f} s | {r['first']:.1f} files/s | {r['best']:.1f} files/s |"
+        )
     return 0
 
 

@@ -37,14 +37,42 @@ def synthetic_clips(directory: Path) -> None:
     for speaker in range(1, 5):
         for index, emotion in enumerate(EMOTIONS):
             for take in range(1, 5):
-                samples = voiced_signal(rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker)
-                write_clip(directory / f"spk{speaker}_{emotion}_{take}.wav", samples, 16000, subtype="PCM_16")
+                samples = voiced_signal(
+                    rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker
+                )
+                write_clip(
+                    directory / f"spk{speaker}_{emotion}_{take}.wav",
+                    samples,
+                    16000,
+                    subtype="PCM_16",
+                )
 
 
-def train(port: int, home: Path, models: Path, name: str, nodes: int, master: str | None, args) -> dict:
-    command = [sys.executable, "-m", "server", "train", "--port", str(port), "--home", str(home), "--models-dir", str(models),
-               "--view", args.view, "--name", name, "--nodes", str(nodes), "--epochs", str(args.epochs),
-               "--patience", str(args.epochs)]
+def train(
+    port: int, home: Path, models: Path, name: str, nodes: int, master: str | None, args
+) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "train",
+        "--port",
+        str(port),
+        "--home",
+        str(home),
+        "--models-dir",
+        str(models),
+        "--view",
+        args.view,
+        "--name",
+        name,
+        "--nodes",
+        str(nodes),
+        "--epochs",
+        str(args.epochs),
+        "--patience",
+        str(args.epochs),
+    ]
     if args.validation_speakers:
         command += ["--validation-speakers", args.validation_speakers]
     if master:
@@ -56,16 +84,26 @@ def train(port: int, home: Path, models: Path, name: str, nodes: int, master: st
         raise SystemExit(f"training {name} failed:\n{result.stderr[-3000:]}")
     manifest = json.loads((models / name / "1" / "manifest.json").read_text())
     metrics = json.loads((models / name / "1" / "metrics.json").read_text())
-    return {"name": name, "nodes": nodes, "wall": wall, "tfos": manifest["training_seconds"],
-            "ua": metrics["validation"]["unweighted_accuracy"]}
+    return {
+        "name": name,
+        "nodes": nodes,
+        "wall": wall,
+        "tfos": manifest["training_seconds"],
+        "ua": metrics["validation"]["unweighted_accuracy"],
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--view", default="bench_synth_train")
-    parser.add_argument("--ravdess", help="RAVDESS directory: train on sql/training/ravdess.sql's view instead")
+    parser.add_argument(
+        "--ravdess", help="RAVDESS directory: train on sql/training/ravdess.sql's view instead"
+    )
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--validation-speakers", help="default: speaker 2 of the generated set; the trainer's choice with --ravdess")
+    parser.add_argument(
+        "--validation-speakers",
+        help="default: speaker 2 of the generated set; the trainer's choice with --ravdess",
+    )
     args = parser.parse_args()
     if not args.ravdess and not args.validation_speakers:
         args.validation_speakers = "2"
@@ -74,24 +112,50 @@ def main() -> int:
     home = work / "home"
     if not args.ravdess:
         synthetic_clips(clips)
-    with cluster_server("local[*]", home, Path(args.ravdess).absolute() if args.ravdess else clips) as server:
+    with cluster_server(
+        "local[*]", home, Path(args.ravdess).absolute() if args.ravdess else clips
+    ) as server:
         port = server.port
         if args.ravdess:
-            subprocess.run([sys.executable, "-m", "server", "sql", "sql/training/ravdess.sql", "--port", str(port),
-                            "--hivevar", f"ravdess_dir={args.ravdess}"], cwd=PROJECT_ROOT, check=True, timeout=600)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "sql",
+                    "sql/training/ravdess.sql",
+                    "--port",
+                    str(port),
+                    "--hivevar",
+                    f"ravdess_dir={args.ravdess}",
+                ],
+                cwd=PROJECT_ROOT,
+                check=True,
+                timeout=600,
+            )
         else:
             cursor = server.connect().cursor()
-            cursor.execute(f"CREATE TABLE bench_synth USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')")
-            cursor.execute("CREATE OR REPLACE VIEW bench_synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
-                           "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM bench_synth")
+            cursor.execute(
+                f"CREATE TABLE bench_synth USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')"
+            )
+            cursor.execute(
+                "CREATE OR REPLACE VIEW bench_synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
+                "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM bench_synth"
+            )
         local = train(port, home, work / "models", "local", 1, None, args)
-        with StandaloneCluster(workers=2, cores=1, memory="2g", state_dir=work / "cluster") as cluster:
+        with StandaloneCluster(
+            workers=2, cores=1, memory="2g", state_dir=work / "cluster"
+        ) as cluster:
             clustered = train(port, home, work / "models", "cluster", 2, cluster.master_url, args)
-    print(f"\nMachine: {os.cpu_count()} cores (shared); view {args.view}; {args.epochs} epochs; validation speakers {args.validation_speakers}\n")
+    print(
+        f"\nMachine: {os.cpu_count()} cores (shared); view {args.view}; {args.epochs} epochs; validation speakers {args.validation_speakers}\n"
+    )
     print("| run | TF nodes | trainer wall time | TensorFlowOnSpark run | validation UA |")
     print("| --- | --- | --- | --- | --- |")
     for r in (local, clustered):
-        print(f"| {r['name']} | {r['nodes']} | {r['wall']:.0f} s | {r['tfos']:.0f} s | {r['ua']:.3f} |")
+        print(
+            f"| {r['name']} | {r['nodes']} | {r['wall']:.0f} s | {r['tfos']:.0f} s | {r['ua']:.3f} |"
+        )
     return 0
 
 

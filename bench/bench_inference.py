@@ -37,10 +37,10 @@ def _raw_worker(job):
     files, model_dir = job
     import numpy as np
 
+    from training.artifacts import read_model_dir
     from udfs import model_cache
     from udfs.audio import decode_audio
     from udfs.features import mfcc_features
-    from training.artifacts import read_model_dir
     from udfs.inference import predict_probabilities
 
     info = read_model_dir(Path(model_dir))
@@ -48,7 +48,10 @@ def _raw_worker(job):
     labels = []
     for start in range(0, len(files), 64):
         chunk = files[start : start + 64]
-        features = [mfcc_features(*decode_audio(Path(f).read_bytes()), config=info.features).ravel() for f in chunk]
+        features = [
+            mfcc_features(*decode_audio(Path(f).read_bytes()), config=info.features).ravel()
+            for f in chunk
+        ]
         probabilities = predict_probabilities(model, np.stack(features), info.features.shape)
         labels.extend(np.argmax(probabilities, axis=1).tolist())
     return len(labels)
@@ -66,7 +69,9 @@ def executor_environment():
 
     prefix = "spark.executorEnv."
     defaults = read_spark_defaults(PROJECT_ROOT / "conf" / "spark-defaults.conf")
-    wanted = {key[len(prefix):]: value for key, value in defaults.items() if key.startswith(prefix)}
+    wanted = {
+        key[len(prefix) :]: value for key, value in defaults.items() if key.startswith(prefix)
+    }
     saved = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
     try:
@@ -82,7 +87,9 @@ def executor_environment():
 def raw_pipeline(files: list[Path], model_dir: Path, cores: int) -> float:
     shares = [([str(f) for f in files[i::cores]], str(model_dir)) for i in range(cores)]
     with executor_environment(), multiprocessing.get_context("spawn").Pool(cores) as pool:
-        pool.map(_raw_worker, [(share[0][:8], share[1]) for share in shares])  # warm: imports, JIT, model load
+        pool.map(
+            _raw_worker, [(share[0][:8], share[1]) for share in shares]
+        )  # warm: imports, JIT, model load
         started = time.monotonic()
         done = sum(pool.map(_raw_worker, shares))
         return done / (time.monotonic() - started)
@@ -119,8 +126,13 @@ def seed_baseline(clip_dir: Path, model_dir: Path, cores: int) -> float:
         return EMOTIONS[int(np.argmax(model.predict(features[None], verbose=0)[0]))]
 
     with executor_environment():  # the local workers fork from this process and inherit it
-        spark = (SparkSession.builder.master(f"local[{cores}]").config("spark.driver.host", "127.0.0.1")
-                 .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "false").getOrCreate())
+        spark = (
+            SparkSession.builder.master(f"local[{cores}]")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "false")
+            .getOrCreate()
+        )
     try:
         frame = spark.read.format("binaryFile").load(str(clip_dir)).repartition(cores * 4)
         classify_udf = udf(classify, "string")
@@ -147,7 +159,11 @@ def process_tree_cpu(root: int) -> dict[str, float]:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             command = Path(f"/proc/{pid}/comm").read_text().strip()
-            children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+            children = [
+                c
+                for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()
+            ]
         except OSError:
             continue
         totals[command] = totals.get(command, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
@@ -155,7 +171,15 @@ def process_tree_cpu(root: int) -> dict[str, float]:
     return totals
 
 
-def server_figures(clip_dir: Path, first_dir: Path, home: Path, *, expected: int, runs: int = 2, conf: list[str] = ()) -> dict:
+def server_figures(
+    clip_dir: Path,
+    first_dir: Path,
+    home: Path,
+    *,
+    expected: int,
+    runs: int = 2,
+    conf: list[str] = (),
+) -> dict:
     with bench_server(home, [clip_dir, first_dir], *(f"--conf={c}" for c in conf)) as server:
         cursor = server.connect().cursor()
         cursor.execute(f"CREATE TABLE first_clips USING binaryFile OPTIONS (path '{first_dir}')")
@@ -172,31 +196,68 @@ def server_figures(clip_dir: Path, first_dir: Path, home: Path, *, expected: int
             cursor.execute("SELECT path, emotion(content) FROM bench_clips")
             count = len(cursor.fetchall())
             if count != expected:
-                raise SystemExit(f"the server classified {count} clips of {expected} under {clip_dir}")
+                raise SystemExit(
+                    f"the server classified {count} clips of {expected} under {clip_dir}"
+                )
             rates.append(count / (time.monotonic() - t))
             cpu_after = process_tree_cpu(server.pid)
             cpu = {k: 1000 * (cpu_after[k] - cpu_before.get(k, 0.0)) / count for k in cpu_after}
-            print(f"(b) run {len(rates)}: {rates[-1]:.1f} files/s; CPU ms per file: "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v >= 0.01), file=sys.stderr)
+            print(
+                f"(b) run {len(rates)}: {rates[-1]:.1f} files/s; CPU ms per file: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v >= 0.01),
+                file=sys.stderr,
+            )
         warm = rates[1:]
-        return {"ready_s": server.ready_s, "first_s": first_s, "first_rows": len(first_rows),
-                "server_fps": statistics.median(warm), "server_cold_fps": rates[0], "server_warm_runs": warm,
-                "select1_p50": statistics.median(select1), "select1_p99": percentile(select1, 99)}
+        return {
+            "ready_s": server.ready_s,
+            "first_s": first_s,
+            "first_rows": len(first_rows),
+            "server_fps": statistics.median(warm),
+            "server_cold_fps": rates[0],
+            "server_warm_runs": warm,
+            "select1_p50": statistics.median(select1),
+            "select1_p99": percentile(select1, 99),
+        }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--audio", default=str(PROJECT_ROOT.parent / "shared" / "ravdess"))
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files (0: all)")
-    parser.add_argument("--model", default=str(PROJECT_ROOT / "models" / DEFAULT_MODEL), help="default: the shipped model")
-    parser.add_argument("--skip-seed", action="store_true", help="leave out (c), the slow baseline (same as --parts ab)")
-    parser.add_argument("--parts", default="abc", help="which of a (raw), b (server: b, d, e) and c (seed) to run; default all")
-    parser.add_argument("--runs", type=int, default=2, help="server runs of (b); the first is cold, (b) is the median of the others")
-    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark setting for the server, repeatable")
+    parser.add_argument(
+        "--model",
+        default=str(PROJECT_ROOT / "models" / DEFAULT_MODEL),
+        help="default: the shipped model",
+    )
+    parser.add_argument(
+        "--skip-seed",
+        action="store_true",
+        help="leave out (c), the slow baseline (same as --parts ab)",
+    )
+    parser.add_argument(
+        "--parts",
+        default="abc",
+        help="which of a (raw), b (server: b, d, e) and c (seed) to run; default all",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=2,
+        help="server runs of (b); the first is cold, (b) is the median of the others",
+    )
+    parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Spark setting for the server, repeatable",
+    )
     args = parser.parse_args()
     if args.skip_seed:
         args.parts = args.parts.replace("c", "")
-    files = sorted(p for p in Path(args.audio).rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+    files = sorted(
+        p for p in Path(args.audio).rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg")
+    )
     if args.limit:
         files = files[: args.limit]
     if not files:
@@ -218,26 +279,48 @@ def main() -> int:
         raw_fps = raw_pipeline(files, model_dir, cores)
         print(f"(a) done: {raw_fps:.1f} files/s", file=sys.stderr)
     if "b" in args.parts:
-        server = server_figures(clip_dir, first_dir, work / "home", expected=len(files), runs=args.runs, conf=args.conf)
+        server = server_figures(
+            clip_dir, first_dir, work / "home", expected=len(files), runs=args.runs, conf=args.conf
+        )
         print(f"(b,d,e) done: {server}", file=sys.stderr)
     if "c" in args.parts:
         seed_fps = seed_baseline(clip_dir, model_dir, cores)
         print(f"(c) done: {seed_fps:.1f} files/s", file=sys.stderr)
 
-    print(f"\nMachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; {len(files)} files\n")
+    print(
+        f"\nMachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; {len(files)} files\n"
+    )
     print("| measure | value | target |")
     print("| --- | --- | --- |")
     if raw_fps is not None:
-        print(f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | {raw_fps:.1f} files/s | |")
+        print(
+            f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | {raw_fps:.1f} files/s | |"
+        )
     if server is not None:
-        target = "" if raw_fps is None else f">= 0.7 x (a) = {0.7 * raw_fps:.1f}: {'met' if server['server_fps'] >= 0.7 * raw_fps else 'NOT met'}"
-        print(f"| (b) server over JDBC, `SELECT path, emotion(content)`, warm | {server['server_fps']:.1f} files/s (first run {server['server_cold_fps']:.1f}) | {target} |")
+        target = (
+            ""
+            if raw_fps is None
+            else f">= 0.7 x (a) = {0.7 * raw_fps:.1f}: {'met' if server['server_fps'] >= 0.7 * raw_fps else 'NOT met'}"
+        )
+        print(
+            f"| (b) server over JDBC, `SELECT path, emotion(content)`, warm | {server['server_fps']:.1f} files/s (first run {server['server_cold_fps']:.1f}) | {target} |"
+        )
     if seed_fps is not None:
-        target = "" if server is None else f"(b) >= 10 x (c) = {10 * seed_fps:.1f}: {'met' if server['server_fps'] >= 10 * seed_fps else 'NOT met'}"
-        print(f"| (c) seed-style row-at-a-time UDF, `model.predict` per row | {seed_fps:.1f} files/s | {target} |")
+        target = (
+            ""
+            if server is None
+            else f"(b) >= 10 x (c) = {10 * seed_fps:.1f}: {'met' if server['server_fps'] >= 10 * seed_fps else 'NOT met'}"
+        )
+        print(
+            f"| (c) seed-style row-at-a-time UDF, `model.predict` per row | {seed_fps:.1f} files/s | {target} |"
+        )
     if server is not None:
-        print(f"| (d) first classification query after ready ({server['first_rows']} clips) | {server['first_s']:.2f} s | <= 5 s: {'met' if server['first_s'] <= 5 else 'NOT met'} |")
-        print(f"| (e) `SELECT 1` over PyHive, 200 queries | p50 {1000 * server['select1_p50']:.1f} ms, p99 {1000 * server['select1_p99']:.1f} ms | |")
+        print(
+            f"| (d) first classification query after ready ({server['first_rows']} clips) | {server['first_s']:.2f} s | <= 5 s: {'met' if server['first_s'] <= 5 else 'NOT met'} |"
+        )
+        print(
+            f"| (e) `SELECT 1` over PyHive, 200 queries | p50 {1000 * server['select1_p50']:.1f} ms, p99 {1000 * server['select1_p99']:.1f} ms | |"
+        )
         print(f"| server start to ready | {server['ready_s']:.1f} s | |")
     return 0
 

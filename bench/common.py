@@ -48,5 +48,10 @@ def linked_clips(audio: str, count: int, prefix: str) -> tuple[Path, Path]:
 
 def bench_server(home: Path, audio_roots, *extra_args: str) -> ServerProcess:
     """A server for one benchmark, not yet started (use it as a context manager): no console, a long start timeout."""
-    return ServerProcess(home=home, audio_roots=audio_roots, console_port=0, extra_args=extra_args,
-                         start_timeout_s=SERVER_START_TIMEOUT_S)
+    return ServerProcess(
+        home=home,
+        audio_roots=audio_roots,
+        console_port=0,
+        extra_args=extra_args,
+        start_timeout_s=SERVER_START_TIMEOUT_S,
+    )

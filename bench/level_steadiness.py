@@ -29,24 +29,40 @@ from udfs.features import mfcc_features  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--audio", type=Path, required=True, help="folder searched for .wav and .flac files")
-    parser.add_argument("--models", default="emoticana/6,emoticana/7", help="name/version,... under --models-dir")
-    parser.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parent.parent / "models")
+    parser.add_argument(
+        "--audio", type=Path, required=True, help="folder searched for .wav and .flac files"
+    )
+    parser.add_argument(
+        "--models", default="emoticana/6,emoticana/7", help="name/version,... under --models-dir"
+    )
+    parser.add_argument(
+        "--models-dir", type=Path, default=Path(__file__).resolve().parent.parent / "models"
+    )
     parser.add_argument("--every", type=int, default=6, help="use every N-th file")
     parser.add_argument("--gains", default="-12,-6,6,12", help="dB, comma-separated")
     args = parser.parse_args(argv)
-    files = sorted(p for p in args.audio.rglob("*") if p.suffix.lower() in (".wav", ".flac"))[:: args.every]
+    files = sorted(p for p in args.audio.rglob("*") if p.suffix.lower() in (".wav", ".flac"))[
+        :: args.every
+    ]
     if not files:
         print(f"level_steadiness: no .wav or .flac files under {args.audio}", file=sys.stderr)
         return 2
     gains = [float(g) for g in args.gains.split(",")]
     clips = [decode_audio(path.read_bytes()) for path in files]
-    features = {g: np.stack([mfcc_features(y * 10 ** (g / 20), rate) for y, rate in clips]) for g in [0.0, *gains]}
+    features = {
+        g: np.stack([mfcc_features(y * 10 ** (g / 20), rate) for y, rate in clips])
+        for g in [0.0, *gains]
+    }
     print(f"{len(files)} clips from {args.audio}; answers changed against the clip as recorded:")
     for name in args.models.split(","):
         model = load_keras_model(read_model_dir(args.models_dir / name))
-        answers = {g: model.predict(x, batch_size=50, verbose=0).argmax(axis=1) for g, x in features.items()}
-        changed = "  ".join(f"{g:+g} dB {100 * np.mean(answers[g] != answers[0.0]):5.1f} %" for g in gains)
+        answers = {
+            g: model.predict(x, batch_size=50, verbose=0).argmax(axis=1)
+            for g, x in features.items()
+        }
+        changed = "  ".join(
+            f"{g:+g} dB {100 * np.mean(answers[g] != answers[0.0]):5.1f} %" for g in gains
+        )
         print(f"{name:>14}  {changed}", flush=True)
     return 0
 

@@ -46,7 +46,9 @@ EMOTIONS = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "s
 STEPS = ("features", "classify", "ddl", "set", "use")
 
 
-def write_clips(directory: Path, count: int, *, seconds: float = 1.5, sample_rate: int = 16000) -> list[Path]:
+def write_clips(
+    directory: Path, count: int, *, seconds: float = 1.5, sample_rate: int = 16000
+) -> list[Path]:
     """``count`` short harmonic clips with a syllable-like envelope, as 16-bit WAV."""
     import soundfile as sf
 
@@ -120,7 +122,7 @@ class LoadClient:
             self.setup()
             while True:
                 # Client n starts with step n (mod 5), so every kind of step runs from the start.
-                order = list(STEPS[self.number % len(STEPS):] + STEPS[:self.number % len(STEPS)])
+                order = list(STEPS[self.number % len(STEPS) :] + STEPS[: self.number % len(STEPS)])
                 order[1:] = self.rng.permutation(order[1:])
                 for step in order:
                     if not self.tally.may_start_step():
@@ -159,17 +161,27 @@ class LoadClient:
         self.sql("setup", f"DROP DATABASE IF EXISTS {self.database} CASCADE")
 
     def step_features(self) -> None:
-        rows = self.sql("features", f"SELECT count(*), sum(size(mfcc(content))), count(audio_info(content).error), "
-                                    f"round(min(audio_info(content).duration_s), 3) FROM {AUDIO_TABLE}")
+        rows = self.sql(
+            "features",
+            f"SELECT count(*), sum(size(mfcc(content))), count(audio_info(content).error), "
+            f"round(min(audio_info(content).duration_s), 3) FROM {AUDIO_TABLE}",
+        )
         if rows is not None:
             self.expect("features", rows[0], (self.clip_count, self.clip_count * MFCC_SIZE, 0, 1.5))
 
     def step_classify(self) -> None:
-        rows = self.sql("classify", f"SELECT emotion(content), emotion_scores(mfcc(content)).angry FROM {AUDIO_TABLE}")
+        rows = self.sql(
+            "classify",
+            f"SELECT emotion(content), emotion_scores(mfcc(content)).angry FROM {AUDIO_TABLE}",
+        )
         if rows is not None:
             labels = {label for label, _ in rows}
             scores_ok = all(score is not None and 0.0 <= score <= 1.0 for _, score in rows)
-            self.expect("classify", (len(rows), labels <= EMOTIONS, scores_ok), (self.clip_count, True, True))
+            self.expect(
+                "classify",
+                (len(rows), labels <= EMOTIONS, scores_ok),
+                (self.clip_count, True, True),
+            )
 
     def step_ddl(self) -> None:
         self.tables += 1
@@ -179,7 +191,9 @@ class LoadClient:
         count = int(self.rng.integers(1, 20))
         values = ", ".join(f"({i}, '{self.name}')" for i in range(count))
         self.sql("insert", f"INSERT INTO {table} VALUES {values}")
-        rows = self.sql("select", f"SELECT count(*), min(owner), max(owner) FROM {self.database}.{table}")
+        rows = self.sql(
+            "select", f"SELECT count(*), min(owner), max(owner) FROM {self.database}.{table}"
+        )
         if rows is not None:
             self.expect(f"rows of {table}", rows[0], (count, self.name, self.name))
         rows = self.sql("show", "SHOW TABLES")
@@ -215,18 +229,25 @@ def _message(exc: Exception) -> str:
     return server_message(exc)[:300]
 
 
-def run_load(port: int, *, clients: int, duration_s: float, max_queries: int, clip_dir: Path) -> dict:
+def run_load(
+    port: int, *, clients: int, duration_s: float, max_queries: int, clip_dir: Path
+) -> dict:
     """Run the clients against the server on ``port``; returns the figures."""
     from pyhive import hive
 
     clips = sorted(clip_dir.glob("*.wav"))
     admin = hive.connect(host=HOST, port=port, username="load_admin").cursor()
-    admin.execute(f"CREATE TABLE IF NOT EXISTS {AUDIO_TABLE} USING binaryFile OPTIONS (path '{clip_dir}', pathGlobFilter '*.wav')")
+    admin.execute(
+        f"CREATE TABLE IF NOT EXISTS {AUDIO_TABLE} USING binaryFile OPTIONS (path '{clip_dir}', pathGlobFilter '*.wav')"
+    )
     for number in range(clients):  # left over by an interrupted earlier run
         admin.execute(f"DROP DATABASE IF EXISTS load_c{number} CASCADE")
     tally = Tally(max_queries=max_queries, deadline=time.monotonic() + duration_s)
     started = time.monotonic()
-    threads = [threading.Thread(target=LoadClient(n, port, tally, len(clips)).run, name=f"load-c{n}") for n in range(clients)]
+    threads = [
+        threading.Thread(target=LoadClient(n, port, tally, len(clips)).run, name=f"load-c{n}")
+        for n in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -243,16 +264,22 @@ def run_load(port: int, *, clients: int, duration_s: float, max_queries: int, cl
         "errors": tally.errors + [f"client thread {name} did not stop" for name in hung],
         "violations": tally.violations,
         "kinds": {
-            kind: {"count": len(values), "p50_ms": round(1000 * percentile(values, 50), 1),
-                   "p99_ms": round(1000 * percentile(values, 99), 1), "max_ms": round(1000 * max(values), 1)}
+            kind: {
+                "count": len(values),
+                "p50_ms": round(1000 * percentile(values, 50), 1),
+                "p99_ms": round(1000 * percentile(values, 99), 1),
+                "max_ms": round(1000 * max(values), 1),
+            }
             for kind, values in sorted(tally.latencies.items())
         },
     }
 
 
 def print_figures(figures: dict) -> None:
-    print(f"{figures['clients']} clients, {figures['seconds']} s, {figures['statements']} statements, "
-          f"{figures['clips']} clips in the audio table")
+    print(
+        f"{figures['clients']} clients, {figures['seconds']} s, {figures['statements']} statements, "
+        f"{figures['clips']} clips in the audio table"
+    )
     print()
     print("| kind | count | p50 ms | p99 ms | max ms |")
     print("| --- | --- | --- | --- | --- |")
@@ -267,14 +294,21 @@ def print_figures(figures: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--duration-s", type=float, default=300.0, help="stop issuing statements after this long")
-    parser.add_argument("--max-queries", type=int, default=5000, help="stop after this many statements in all")
+    parser.add_argument(
+        "--duration-s", type=float, default=300.0, help="stop issuing statements after this long"
+    )
+    parser.add_argument(
+        "--max-queries", type=int, default=5000, help="stop after this many statements in all"
+    )
     parser.add_argument("--clips", type=int, default=8, help="clips in the generated audio table")
     parser.add_argument("--port", type=int, help="use the server already running on 127.0.0.1:PORT")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--audio-dir", type=Path,
-                        help="with --port: a folder inside the server's EMOTICANA_AUDIO_ROOTS for the generated clips "
-                             "(the SQL sandbox refuses tables elsewhere); default: a temporary folder")
+    parser.add_argument(
+        "--audio-dir",
+        type=Path,
+        help="with --port: a folder inside the server's EMOTICANA_AUDIO_ROOTS for the generated clips "
+        "(the SQL sandbox refuses tables elsewhere); default: a temporary folder",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="emoticana-load-"))
     try:
@@ -286,8 +320,13 @@ def main(argv=None) -> int:
             port = args.port
             if port is None:
                 port = stack.enter_context(bench_server(work / "home", [clip_dir])).port
-            figures = run_load(port, clients=args.clients, duration_s=args.duration_s, max_queries=args.max_queries,
-                               clip_dir=clip_dir)
+            figures = run_load(
+                port,
+                clients=args.clients,
+                duration_s=args.duration_s,
+                max_queries=args.max_queries,
+                clip_dir=clip_dir,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if args.audio_dir is not None:

@@ -39,7 +39,9 @@ from udfs.labels import EMOTIONS  # noqa: E402
 from udfs.ravdess import parse_ravdess_name  # noqa: E402
 
 
-def cached_features(audio: Path, cache: Path, config: FeatureConfig = DEFAULT_FEATURES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cached_features(
+    audio: Path, cache: Path, config: FeatureConfig = DEFAULT_FEATURES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, label indices, speakers) of every RAVDESS clip under ``audio``, cached in ``cache``."""
     settings = json.dumps(config.to_dict(), sort_keys=True)
     if cache.exists():
@@ -47,7 +49,11 @@ def cached_features(audio: Path, cache: Path, config: FeatureConfig = DEFAULT_FE
         if str(data["config"]) == settings:
             return data["x"], data["y"], data["speaker"]
         print(f"{cache}: other feature settings, recomputing", flush=True)
-    files = sorted(p for p in audio.rglob("*") if p.suffix.lower() in (".wav", ".flac") and parse_ravdess_name(str(p)))
+    files = sorted(
+        p
+        for p in audio.rglob("*")
+        if p.suffix.lower() in (".wav", ".flac") and parse_ravdess_name(str(p))
+    )
     if not files:
         sys.exit(f"no RAVDESS clips (NN-NN-NN-NN-NN-NN-NN.wav/.flac) under {audio}")
     started = time.monotonic()
@@ -60,7 +66,10 @@ def cached_features(audio: Path, cache: Path, config: FeatureConfig = DEFAULT_FE
     x, y, speaker = np.stack(x), np.array(y, np.int32), np.array(speaker)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, x=x, y=y, speaker=speaker, config=settings)
-    print(f"features of {len(files)} clips in {time.monotonic() - started:.0f}s, cached in {cache}", flush=True)
+    print(
+        f"features of {len(files)} clips in {time.monotonic() - started:.0f}s, cached in {cache}",
+        flush=True,
+    )
     return x, y, speaker
 
 
@@ -70,7 +79,19 @@ def ua(y: np.ndarray, probabilities: np.ndarray) -> float:
     return unweighted_accuracy(confusion_matrix(y, probabilities.argmax(axis=1)))
 
 
-def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: FeatureConfig, out: Path, number: int) -> dict:
+def screen_fold(
+    x,
+    y,
+    speaker,
+    *,
+    test,
+    validation,
+    args,
+    hyperparams,
+    config: FeatureConfig,
+    out: Path,
+    number: int,
+) -> dict:
     """Train one fold; returns the UA of each way of choosing weights and predicting."""
     import keras
     import tensorflow as tf
@@ -80,36 +101,69 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: F
 
     train = [s for s in sorted(set(speaker)) if s not in test and s not in validation]
     pick = lambda speakers: np.isin(speaker, speakers)  # noqa: E731
-    xt, yt, xv, yv, xs, ys = x[pick(train)], y[pick(train)], x[pick(validation)], y[pick(validation)], x[pick(test)], y[pick(test)]
+    xt, yt, xv, yv, xs, ys = (
+        x[pick(train)],
+        y[pick(train)],
+        x[pick(validation)],
+        y[pick(validation)],
+        x[pick(test)],
+        y[pick(test)],
+    )
     # The input, then its warps: what the saved model's WarpVariants layer feeds the network.
-    test_variants = np.asarray(recipe.WarpVariants(args.warps, prosody_rows=config.prosody_rows)(xs)).reshape(1 + len(args.warps), *xs.shape)
+    test_variants = np.asarray(
+        recipe.WarpVariants(args.warps, prosody_rows=config.prosody_rows)(xs)
+    ).reshape(1 + len(args.warps), *xs.shape)
 
     keras.utils.set_random_seed(args.seed)
-    model = recipe.build_model(input_shape=x.shape[1:], n_classes=len(EMOTIONS), prosody_rows=config.prosody_rows, **hyperparams)
+    model = recipe.build_model(
+        input_shape=x.shape[1:],
+        n_classes=len(EMOTIONS),
+        prosody_rows=config.prosody_rows,
+        **hyperparams,
+    )
     recipe.adapt_normalisation(model, xt)
     steps = max(1, len(xt) // args.batch_size)
-    batches = tf.data.Dataset.from_tensor_slices((xt, yt)).shuffle(shuffle_buffer(len(xt)), seed=args.seed).repeat().batch(args.batch_size)
+    batches = (
+        tf.data.Dataset.from_tensor_slices((xt, yt))
+        .shuffle(shuffle_buffer(len(xt)), seed=args.seed)
+        .repeat()
+        .batch(args.batch_size)
+    )
     # Mixed (--hyperparam mixup=A) as the trainer's node mixes them.
-    dataset, one_hot_labels = recipe.training_batches(batches, hyperparams, n_classes=len(EMOTIONS), seed=args.seed)
+    dataset, one_hot_labels = recipe.training_batches(
+        batches, hyperparams, n_classes=len(EMOTIONS), seed=args.seed
+    )
     # An ensemble (--hyperparam members=N) fits through a view of it; ``model`` predicts the members' mean.
-    trainable = recipe.compile_model(model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs,
-                                     one_hot_labels=one_hot_labels)
+    trainable = recipe.compile_model(
+        model,
+        learning_rate=recipe.LEARNING_RATE,
+        steps_per_epoch=steps,
+        epochs=args.epochs,
+        one_hot_labels=one_hot_labels,
+    )
 
     record = {"validation_ua": [], "test": []}
     average = WeightAverage()
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            record["test"].append(np.stack([batched_probabilities(model, v) for v in test_variants]))
+            record["test"].append(
+                np.stack([batched_probabilities(model, v) for v in test_variants])
+            )
             record["validation_ua"].append(validation_ua(model, xv, yv, len(EMOTIONS)))
             if epoch + 1 > args.epochs - args.average_epochs:
                 average.add(model.get_weights())
             if (epoch + 1) % 10 == 0:
-                print(f"  fold {number} epoch {epoch + 1}: train accuracy {logs['accuracy']:.3f}  "
-                      f"validation UA {record['validation_ua'][-1]:.3f}  test UA {ua(ys, record['test'][-1][0]):.3f}", flush=True)
+                print(
+                    f"  fold {number} epoch {epoch + 1}: train accuracy {logs['accuracy']:.3f}  "
+                    f"validation UA {record['validation_ua'][-1]:.3f}  test UA {ua(ys, record['test'][-1][0]):.3f}",
+                    flush=True,
+                )
 
     started = time.monotonic()
-    trainable.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0)
+    trainable.fit(
+        dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0
+    )
     model.set_weights(average.weights)
     averaged = np.stack([batched_probabilities(model, v) for v in test_variants])
     test_p = np.stack(record["test"])  # (epochs, variants, clips, classes)
@@ -119,12 +173,26 @@ def screen_fold(x, y, speaker, *, test, validation, args, hyperparams, config: F
         "last epoch": ua(ys, test_p[-1, 0]),
         "last epoch + warps": ua(ys, test_p[-1].mean(axis=0)),
         f"mean of last {args.average_epochs} epochs' weights": ua(ys, averaged[0]),
-        f"mean of last {args.average_epochs} epochs' weights + warps": ua(ys, averaged.mean(axis=0)),
+        f"mean of last {args.average_epochs} epochs' weights + warps": ua(
+            ys, averaged.mean(axis=0)
+        ),
     }
-    np.savez(out / f"fold{number}.npz", test=test_p, averaged=averaged, test_y=ys, validation_ua=np.array(record["validation_ua"]),
-             test_speakers=np.array(test), validation_speakers=np.array(validation), warps=np.array(args.warps))
-    print(f"fold {number} (test {', '.join(test)}; validation {', '.join(validation) or 'none'}; best epoch {best + 1}; "
-          f"{time.monotonic() - started:.0f}s): " + "  ".join(f"{k} {v * 100:.1f}" for k, v in result.items()), flush=True)
+    np.savez(
+        out / f"fold{number}.npz",
+        test=test_p,
+        averaged=averaged,
+        test_y=ys,
+        validation_ua=np.array(record["validation_ua"]),
+        test_speakers=np.array(test),
+        validation_speakers=np.array(validation),
+        warps=np.array(args.warps),
+    )
+    print(
+        f"fold {number} (test {', '.join(test)}; validation {', '.join(validation) or 'none'}; best epoch {best + 1}; "
+        f"{time.monotonic() - started:.0f}s): "
+        + "  ".join(f"{k} {v * 100:.1f}" for k, v in result.items()),
+        flush=True,
+    )
     return result
 
 
@@ -132,23 +200,55 @@ def main(argv=None) -> int:
     from training import model as recipe
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--audio", required=True, type=Path, help="folder of RAVDESS clips (e.g. ../shared/ravdess)")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/emoticana-screen/features.npz"), help="feature cache")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/emoticana-screen/run"), help="per-fold probabilities (.npz)")
+    parser.add_argument(
+        "--audio", required=True, type=Path, help="folder of RAVDESS clips (e.g. ../shared/ravdess)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/tmp/emoticana-screen/features.npz"),
+        help="feature cache",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("/tmp/emoticana-screen/run"),
+        help="per-fold probabilities (.npz)",
+    )
     parser.add_argument("--cv-folds", type=int, default=5)
     parser.add_argument("--folds", default=None, help="which folds to run, e.g. 1,3 (default: all)")
-    parser.add_argument("--validation", choices=("auto", "none"), default="auto",
-                        help="auto: 15%% of the non-test speakers, as emoticana train; none: train on all of them")
+    parser.add_argument(
+        "--validation",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: 15%% of the non-test speakers, as emoticana train; none: train on all of them",
+    )
     parser.add_argument("--epochs", type=int, default=recipe.EPOCHS)
     parser.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE)
     parser.add_argument("--average-epochs", type=int, default=recipe.AVERAGE_EPOCHS)
-    parser.add_argument("--warps", help="inference warps to score, e.g. 0.94,1.06, or none (default: the recipe's)")
-    parser.add_argument("--hyperparam", action="append", default=[], metavar="NAME=JSON", help="override a model hyper-parameter")
+    parser.add_argument(
+        "--warps", help="inference warps to score, e.g. 0.94,1.06, or none (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--hyperparam",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="override a model hyper-parameter",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pitch", action=argparse.BooleanOptionalAction, default=DEFAULT_FEATURES.pitch,
-                        help="with the prosody rows (FeatureConfig.pitch; default: the product's features)")
-    parser.add_argument("--periodicity", action=argparse.BooleanOptionalAction, default=DEFAULT_FEATURES.periodicity,
-                        help="with the periodicity row (FeatureConfig.periodicity, needs --pitch; default: the product's features)")
+    parser.add_argument(
+        "--pitch",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_FEATURES.pitch,
+        help="with the prosody rows (FeatureConfig.pitch; default: the product's features)",
+    )
+    parser.add_argument(
+        "--periodicity",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_FEATURES.periodicity,
+        help="with the periodicity row (FeatureConfig.periodicity, needs --pitch; default: the product's features)",
+    )
     args = parser.parse_args(argv)
 
     from server.cli import hyperparam_pair, warp_factors
@@ -162,13 +262,17 @@ def main(argv=None) -> int:
     except EmoticanaError as exc:
         parser.error(str(exc))
     try:
-        config = FeatureConfig.from_dict({**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch, "periodicity": args.periodicity})
+        config = FeatureConfig.from_dict(
+            {**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch, "periodicity": args.periodicity}
+        )
     except ValueError as exc:
         parser.error(str(exc))
     overrides = hyperparams
     try:
         # As emoticana train resolves them: --seed seeds the augmentation layers too.
-        hyperparams = recipe.resolve_hyperparams({"seed": args.seed, **overrides}, prosody_rows=config.prosody_rows)
+        hyperparams = recipe.resolve_hyperparams(
+            {"seed": args.seed, **overrides}, prosody_rows=config.prosody_rows
+        )
     except (TypeError, ValueError) as exc:
         parser.error(f"--hyperparam {exc}")
     suffix = "-periodicity" if config.periodicity else "-pitch" if config.pitch else ""
@@ -176,18 +280,39 @@ def main(argv=None) -> int:
     x, y, speaker = cached_features(args.audio, cache, config)
     speakers = sorted(set(speaker.tolist()), key=lambda s: (len(s), s))
     folds = cross_validation_folds(speakers, args.cv_folds)
-    chosen = [int(k) for k in args.folds.split(",")] if args.folds else list(range(1, len(folds) + 1))
+    chosen = (
+        [int(k) for k in args.folds.split(",")] if args.folds else list(range(1, len(folds) + 1))
+    )
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"{len(y)} clips, {len(speakers)} speakers, features {x.shape[1:]}; folds {chosen}; "
-          f"hyper-parameters {overrides or 'the recipe'}", flush=True)
+    print(
+        f"{len(y)} clips, {len(speakers)} speakers, features {x.shape[1:]}; folds {chosen}; "
+        f"hyper-parameters {overrides or 'the recipe'}",
+        flush=True,
+    )
     results = []
     for number in chosen:
         test = folds[number - 1]
         rest = [s for s in speakers if s not in test]
-        validation = [] if args.validation == "none" else choose_validation_speakers(rest, fraction=0.15)
-        results.append(screen_fold(x, y, speaker, test=test, validation=validation, args=args,
-                                   hyperparams=hyperparams, config=config, out=args.out, number=number))
-    print(f"\n| 8-class UA on unseen speakers | {' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |")
+        validation = (
+            [] if args.validation == "none" else choose_validation_speakers(rest, fraction=0.15)
+        )
+        results.append(
+            screen_fold(
+                x,
+                y,
+                speaker,
+                test=test,
+                validation=validation,
+                args=args,
+                hyperparams=hyperparams,
+                config=config,
+                out=args.out,
+                number=number,
+            )
+        )
+    print(
+        f"\n| 8-class UA on unseen speakers | {' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |"
+    )
     print("| --- |" + " --- |" * (len(chosen) + 1))
     for key in results[0]:
         values = np.array([r[key] for r in results]) * 100

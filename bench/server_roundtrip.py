@@ -42,9 +42,14 @@ def main() -> int:
             assert len(rows) == args.clips and all(r[1] is not None for r in rows)
         print(f"machine: {os.cpu_count()} cores; clips from {args.audio}")
         print(f"server start to ready (warm venv): {server.ready_s:.1f} s")
-        print(f"SELECT 1 over PyHive, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, p99 {1000 * percentile(select1, 99):.1f} ms")
-        print(f"SELECT path, mfcc(content) over {args.clips} clips: " + ", ".join(f"{s:.2f} s" for s in mfcc_runs)
-              + f" (first run includes Python worker start; best {args.clips / min(mfcc_runs):.0f} clips/s)")
+        print(
+            f"SELECT 1 over PyHive, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, p99 {1000 * percentile(select1, 99):.1f} ms"
+        )
+        print(
+            f"SELECT path, mfcc(content) over {args.clips} clips: "
+            + ", ".join(f"{s:.2f} s" for s in mfcc_runs)
+            + f" (first run includes Python worker start; best {args.clips / min(mfcc_runs):.0f} clips/s)"
+        )
     return 0
 
 

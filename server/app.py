@@ -8,11 +8,11 @@ from typing import IO
 
 from pyspark.sql import SparkSession
 
+from server.code_zip import is_local_master
 from server.functions import register_sql_functions
 from server.metastore import check_metastore
 from server.preflight import preflight
 from server.settings import READY_TIMEOUT_S, SQL_INIT_DIR, Settings
-from server.code_zip import is_local_master
 from server.spark import build_spark, wait_for_executors
 from server.sqlscript import read_script
 from server.thrift import check_auth_provider, start_thrift_server, wait_until_ready
@@ -29,8 +29,12 @@ def run_init_scripts(spark: SparkSession, directory=SQL_INIT_DIR) -> int:
             try:
                 spark.sql(statement).collect()
             except Exception as exc:
-                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ConfigError(f"{script.name} statement {number} failed: {first_line}") from None
+                first_line = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                )
+                raise ConfigError(
+                    f"{script.name} statement {number} failed: {first_line}"
+                ) from None
             count += 1
     return count
 
@@ -58,8 +62,12 @@ def warm_workers(spark: SparkSession, expressions: list[str]) -> None:
     from pyspark.sql import functions as F
 
     parallelism = spark.sparkContext.defaultParallelism
-    frame = spark.range(parallelism, numPartitions=parallelism).select(F.lit(warm_clip_bytes()).alias("content"))
-    frame.selectExpr(*[f"{expression} AS warm_{i}" for i, expression in enumerate(expressions)]).collect()
+    frame = spark.range(parallelism, numPartitions=parallelism).select(
+        F.lit(warm_clip_bytes()).alias("content")
+    )
+    frame.selectExpr(
+        *[f"{expression} AS warm_{i}" for i, expression in enumerate(expressions)]
+    ).collect()
 
 
 def check_active_model(context: UdfContext) -> str:
@@ -69,8 +77,12 @@ def check_active_model(context: UdfContext) -> str:
     store = context.model_store
     reference = store.active_reference()
     if not store.versions():
-        print(f"emoticana: warning: no model under {', '.join(store.roots)}; emotion() and emotion_scores() "
-              "fail until one is trained (emoticana train)", file=sys.stderr, flush=True)
+        print(
+            f"emoticana: warning: no model under {', '.join(store.roots)}; emotion() and emotion_scores() "
+            "fail until one is trained (emoticana train)",
+            file=sys.stderr,
+            flush=True,
+        )
         return reference
     try:
         check_model_file(store.resolve(reference))
@@ -100,7 +112,12 @@ class EmoticanaServer:
             directory.mkdir(parents=True, exist_ok=True)
         check_metastore(self.settings, spark_defaults)
         # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark starts.
-        context = UdfContext(self.settings.audio_roots, DEFAULT_FEATURES, self.settings.model_roots, strict=self.settings.strict)
+        context = UdfContext(
+            self.settings.audio_roots,
+            DEFAULT_FEATURES,
+            self.settings.model_roots,
+            strict=self.settings.strict,
+        )
         active = check_active_model(context)
         self.spark = build_spark(self.settings, spark_defaults)
         if not is_local_master(self.settings.master):
@@ -109,22 +126,36 @@ class EmoticanaServer:
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)
         audio_checks = ["size(mfcc(content))", "audio_info(content).error", "ravdess_meta('x.wav')"]
-        model_checks = ["emotion_scores(mfcc(content)).angry", "emotion(content)"] if context.model_store.versions() else []
+        model_checks = (
+            ["emotion_scores(mfcc(content)).angry", "emotion(content)"]
+            if context.model_store.versions()
+            else []
+        )
         try:
             warm_workers(self.spark, audio_checks + model_checks)
         except Exception as exc:
-            raise ConfigError(f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}") from None
+            raise ConfigError(
+                f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}"
+            ) from None
         auth, tls = self.settings.auth_file is not None, self.settings.tls_keystore is not None
         self._thrift = start_thrift_server(self.spark)
         if auth:
             check_auth_provider(self.spark)
-        wait_until_ready(self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S, auth=auth, tls=tls)
+        wait_until_ready(
+            self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S, auth=auth, tls=tls
+        )
         if self.settings.console_port:
             from server.console import Console
 
-            self.console = Console(host=self.settings.host, port=self.settings.console_port, jdbc_host=self.settings.host,
-                                   jdbc_port=self.settings.port, audio_roots=self.settings.audio_roots,
-                                   auth=auth, tls=tls)
+            self.console = Console(
+                host=self.settings.host,
+                port=self.settings.console_port,
+                jdbc_host=self.settings.host,
+                jdbc_port=self.settings.port,
+                audio_roots=self.settings.audio_roots,
+                auth=auth,
+                tls=tls,
+            )
             self.console.start()
         self.startup_seconds = time.monotonic() - started
 
@@ -132,14 +163,23 @@ class EmoticanaServer:
         from server.metastore import configured_url
         from server.warehouse import move_orphaned_table_dirs
 
-        if configured_url(self.settings, spark_defaults) is not None or self.settings.warehouse is not None:
+        if (
+            configured_url(self.settings, spark_defaults) is not None
+            or self.settings.warehouse is not None
+        ):
             # A shared catalog and warehouse: a directory with no table yet may be another
             # server's CREATE TABLE AS SELECT in progress, so nothing is moved.
             return
-        moved = move_orphaned_table_dirs(self.spark, self.settings.warehouse_dir, self.settings.home)
+        moved = move_orphaned_table_dirs(
+            self.spark, self.settings.warehouse_dir, self.settings.home
+        )
         if moved:
-            print(f"emoticana: warning: moved {len(moved)} table director{'y' if len(moved) == 1 else 'ies'} that no table "
-                  f"uses (left by an interrupted CREATE TABLE AS SELECT) to {self.settings.home / 'orphaned'}", file=sys.stderr, flush=True)
+            print(
+                f"emoticana: warning: moved {len(moved)} table director{'y' if len(moved) == 1 else 'ies'} that no table "
+                f"uses (left by an interrupted CREATE TABLE AS SELECT) to {self.settings.home / 'orphaned'}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def alive(self) -> bool:
         try:

@@ -42,11 +42,15 @@ class PasswordEntry:
         return f"{user}:{SCHEME}:{self.iterations}:{encode(self.salt)}:{encode(self.hash)}"
 
     def verify(self, password: str) -> bool:
-        candidate = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), self.salt, self.iterations, len(self.hash))
+        candidate = hashlib.pbkdf2_hmac(
+            "sha256", password.encode("utf-8"), self.salt, self.iterations, len(self.hash)
+        )
         return hmac.compare_digest(candidate, self.hash)
 
 
-def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None) -> PasswordEntry:
+def hash_password(
+    password: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None
+) -> PasswordEntry:
     """A new entry for ``password`` with a fresh random salt (or ``salt``, for tests)."""
     if not password:
         raise ConfigError("the password is empty")
@@ -83,7 +87,9 @@ def read_password_file(path: Path) -> dict[str, PasswordEntry]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"password file {path} does not exist; create it with: emoticana passwd USER --auth-file {path}") from None
+        raise ConfigError(
+            f"password file {path} does not exist; create it with: emoticana passwd USER --auth-file {path}"
+        ) from None
     except IsADirectoryError:
         raise ConfigError(f"password file {path} is a directory") from None
     except OSError as exc:
@@ -97,11 +103,15 @@ def check_password_file(path: Path) -> int:
     """Start-up check: readable, well-formed, at least one user. Returns the number of users."""
     users = read_password_file(path)
     if not users:
-        raise ConfigError(f"password file {path} has no users; add one with: emoticana passwd USER --auth-file {path}")
+        raise ConfigError(
+            f"password file {path} has no users; add one with: emoticana passwd USER --auth-file {path}"
+        )
     return len(users)
 
 
-def set_password(path: Path, user: str, password: str, *, iterations: int = DEFAULT_ITERATIONS) -> None:
+def set_password(
+    path: Path, user: str, password: str, *, iterations: int = DEFAULT_ITERATIONS
+) -> None:
     """Add ``user`` or replace their password; other lines (and comments) are kept."""
     _check_user(user)
     users = read_password_file(path) if path.exists() else {}
@@ -119,7 +129,9 @@ def delete_user(path: Path, user: str) -> None:
 
 def _check_user(user: str) -> None:
     if not _USER.fullmatch(user):
-        raise ConfigError(f"user name {user!r} must be non-empty, without spaces or ':', and not start with '#'")
+        raise ConfigError(
+            f"user name {user!r} must be non-empty, without spaces or ':', and not start with '#'"
+        )
 
 
 def _rewrite(path: Path, user: str, new_line: str | None) -> None:

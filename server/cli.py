@@ -9,7 +9,7 @@ import threading
 import time
 
 from server.auth import DEFAULT_ITERATIONS
-from server.settings import DEFAULT_HOST, ENV_PORT, DEFAULT_PORT, load_settings
+from server.settings import DEFAULT_HOST, DEFAULT_PORT, ENV_PORT, load_settings
 from udfs.errors import EmoticanaError
 
 
@@ -48,7 +48,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Emoticana ready: {settings.jdbc_url}", flush=True)
         while not stop.is_set():
             if not server.alive():
-                print("emoticana: error: the Spark JVM exited; stopping", file=sys.stderr, flush=True)
+                print(
+                    "emoticana: error: the Spark JVM exited; stopping", file=sys.stderr, flush=True
+                )
                 return 1
             stop.wait(1.0)
         print("Emoticana stopping", flush=True)
@@ -65,11 +67,15 @@ def _run_sql(args: argparse.Namespace) -> int:
 
     port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
     statements = read_script(args.file)
-    variables = {f"set:hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])}
+    variables = {
+        f"set:hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])
+    }
     try:
         connection = connect(args.host, port, configuration=variables or None, **client_options())
     except Exception as exc:
-        raise EmoticanaError(f"cannot connect to {args.host}:{port}: {server_message(exc)}") from None
+        raise EmoticanaError(
+            f"cannot connect to {args.host}:{port}: {server_message(exc)}"
+        ) from None
     try:
         cursor = connection.cursor()
         for number, statement in enumerate(statements, start=1):
@@ -77,7 +83,9 @@ def _run_sql(args: argparse.Namespace) -> int:
             try:
                 cursor.execute(statement)
             except Exception as exc:
-                raise EmoticanaError(f"{args.file} statement {number} failed: {server_message(exc)}") from None
+                raise EmoticanaError(
+                    f"{args.file} statement {number} failed: {server_message(exc)}"
+                ) from None
             rows = cursor.fetchall() if cursor.description else []
             if cursor.description and (rows or returns_rows(statement)):
                 print("\t".join(column[0] for column in cursor.description))
@@ -94,7 +102,9 @@ def _train(args: argparse.Namespace) -> int:
 
     from training.trainer import TrainOptions, run_training
 
-    settings = load_settings(port=args.port, host=args.host, home=args.home, master=args.master, conf=args.conf)
+    settings = load_settings(
+        port=args.port, host=args.host, home=args.home, master=args.master, conf=args.conf
+    )
     options = TrainOptions(
         name=args.name,
         epochs=args.epochs,
@@ -119,15 +129,27 @@ def _train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         received.append(signum)
-        print(f"emoticana: stopping on {signal.Signals(signum).name}: dropping the features table, "
-              "discarding the unfinished model", file=sys.stderr, flush=True)
+        print(
+            f"emoticana: stopping on {signal.Signals(signum).name}: dropping the features table, "
+            "discarding the unfinished model",
+            file=sys.stderr,
+            flush=True,
+        )
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        run_training(settings, args.view, options, models_dir=models_dir, cv_folds=args.cv_folds,
-                     audio_column=args.audio_column, label_column=args.label_column, speaker_column=args.speaker_column)
+        run_training(
+            settings,
+            args.view,
+            options,
+            models_dir=models_dir,
+            cv_folds=args.cv_folds,
+            audio_column=args.audio_column,
+            label_column=args.label_column,
+            speaker_column=args.speaker_column,
+        )
     except KeyboardInterrupt:
         return 128 + (received[0] if received else signal.SIGINT)
     return 0
@@ -149,7 +171,9 @@ def warp_factors(text: str | None) -> tuple[float, ...] | None:
     try:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
-        raise EmoticanaError(f"--inference-warps takes comma-separated numbers such as 0.94,1.06 or 'none', got {text!r}") from None
+        raise EmoticanaError(
+            f"--inference-warps takes comma-separated numbers such as 0.94,1.06 or 'none', got {text!r}"
+        ) from None
 
 
 def _passwd(args: argparse.Namespace) -> int:
@@ -182,8 +206,15 @@ def _passwd(args: argparse.Namespace) -> int:
 def _cluster(args: argparse.Namespace) -> int:
     from server.cluster import run_cluster
 
-    return run_cluster(workers=args.workers, cores=args.cores, memory=args.memory, host=args.host, port=args.port,
-                       webui_port=args.webui_port, state_dir=args.state_dir)
+    return run_cluster(
+        workers=args.workers,
+        cores=args.cores,
+        memory=args.memory,
+        host=args.host,
+        port=args.port,
+        webui_port=args.webui_port,
+        state_dir=args.state_dir,
+    )
 
 
 def hyperparam_pair(pair: str):
@@ -207,80 +238,166 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (env EMOTICANA_HOST, default 127.0.0.1)")
     serve.add_argument("--home", help="state directory (env EMOTICANA_HOME, default ./.emoticana)")
     serve.add_argument("--master", help="Spark master URL (env EMOTICANA_MASTER, default local[*])")
-    serve.add_argument("--audio-roots", help="colon-separated directories UDFs may read by path (env EMOTICANA_AUDIO_ROOTS)")
-    serve.add_argument("--conf-dir", help="directory with spark-defaults.conf, hive-site.xml, log4j2.properties")
-    serve.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting (repeatable)")
-    serve.add_argument("--console-port", type=int, help="browser console port (env EMOTICANA_CONSOLE_PORT, default 10080; 0: off)")
-    serve.add_argument("--strict", action="store_true", help="a bad row fails the query, naming it, instead of NULL (env EMOTICANA_STRICT)")
-    serve.add_argument("--auth-file", help="password file (emoticana passwd); turns on password authentication (env EMOTICANA_AUTH_FILE)")
-    serve.add_argument("--tls-keystore", help="JKS/PKCS12 keystore; turns on TLS on the JDBC port (env EMOTICANA_TLS_KEYSTORE; "
-                                              "password from env EMOTICANA_TLS_KEYSTORE_PASSWORD)")
-    serve.add_argument("--metastore-url", help="shared catalog: jdbc:postgresql://HOST:PORT/DB (env EMOTICANA_METASTORE_URL; "
-                       "password from env EMOTICANA_METASTORE_PASSWORD; default: Derby under --home)")
-    serve.add_argument("--warehouse", help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default HOME/warehouse)")
-    serve.add_argument("--models-dir", help="trained models and the active one (env EMOTICANA_MODELS_DIR, default HOME/models)")
-    serve.add_argument("--sql-sandbox", choices=("on", "off"),
-                       help="refuse SQL that reaches server files, programs or code (env EMOTICANA_SQL_SANDBOX, default on)")
+    serve.add_argument(
+        "--audio-roots",
+        help="colon-separated directories UDFs may read by path (env EMOTICANA_AUDIO_ROOTS)",
+    )
+    serve.add_argument(
+        "--conf-dir", help="directory with spark-defaults.conf, hive-site.xml, log4j2.properties"
+    )
+    serve.add_argument(
+        "--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting (repeatable)"
+    )
+    serve.add_argument(
+        "--console-port",
+        type=int,
+        help="browser console port (env EMOTICANA_CONSOLE_PORT, default 10080; 0: off)",
+    )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help="a bad row fails the query, naming it, instead of NULL (env EMOTICANA_STRICT)",
+    )
+    serve.add_argument(
+        "--auth-file",
+        help="password file (emoticana passwd); turns on password authentication (env EMOTICANA_AUTH_FILE)",
+    )
+    serve.add_argument(
+        "--tls-keystore",
+        help="JKS/PKCS12 keystore; turns on TLS on the JDBC port (env EMOTICANA_TLS_KEYSTORE; "
+        "password from env EMOTICANA_TLS_KEYSTORE_PASSWORD)",
+    )
+    serve.add_argument(
+        "--metastore-url",
+        help="shared catalog: jdbc:postgresql://HOST:PORT/DB (env EMOTICANA_METASTORE_URL; "
+        "password from env EMOTICANA_METASTORE_PASSWORD; default: Derby under --home)",
+    )
+    serve.add_argument(
+        "--warehouse",
+        help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default HOME/warehouse)",
+    )
+    serve.add_argument(
+        "--models-dir",
+        help="trained models and the active one (env EMOTICANA_MODELS_DIR, default HOME/models)",
+    )
+    serve.add_argument(
+        "--sql-sandbox",
+        choices=("on", "off"),
+        help="refuse SQL that reaches server files, programs or code (env EMOTICANA_SQL_SANDBOX, default on)",
+    )
     serve.set_defaults(run=_serve)
 
-    passwd = commands.add_parser("passwd", help="add a user to the password file or change their password")
+    passwd = commands.add_parser(
+        "passwd", help="add a user to the password file or change their password"
+    )
     passwd.add_argument("user")
     passwd.add_argument("--auth-file", help="password file (env EMOTICANA_AUTH_FILE)")
     passwd.add_argument("--delete", action="store_true", help="remove the user instead")
-    passwd.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
-                        help=f"PBKDF2 iterations (default {DEFAULT_ITERATIONS}); each login costs this much once")
+    passwd.add_argument(
+        "--iterations",
+        type=int,
+        default=DEFAULT_ITERATIONS,
+        help=f"PBKDF2 iterations (default {DEFAULT_ITERATIONS}); each login costs this much once",
+    )
     passwd.set_defaults(run=_passwd)
 
     sql = commands.add_parser("sql", help="run a .sql file against a running server")
     sql.add_argument("file", help="script; statements are split with sqlparse")
     sql.add_argument("--host", default=DEFAULT_HOST)
     sql.add_argument("--port", type=int, help="JDBC port (env EMOTICANA_PORT, default 10000)")
-    sql.add_argument("--hivevar", action="append", metavar="NAME=VALUE", help="value for ${hivevar:NAME}")
+    sql.add_argument(
+        "--hivevar", action="append", metavar="NAME=VALUE", help="value for ${hivevar:NAME}"
+    )
     sql.set_defaults(run=_run_sql)
 
-    train = commands.add_parser("train", help="train the emotion model with TensorFlowOnSpark from a SQL view")
-    train.add_argument("--view", required=True, help="training view: an audio column (content/audio/path), label, speaker")
+    train = commands.add_parser(
+        "train", help="train the emotion model with TensorFlowOnSpark from a SQL view"
+    )
+    train.add_argument(
+        "--view",
+        required=True,
+        help="training view: an audio column (content/audio/path), label, speaker",
+    )
     train.add_argument("--name", default="emoticana", help="model name (default emoticana)")
-    train.add_argument("--models-dir", help="where versions are written (env EMOTICANA_MODELS_DIR, default $EMOTICANA_HOME/models)")
+    train.add_argument(
+        "--models-dir",
+        help="where versions are written (env EMOTICANA_MODELS_DIR, default $EMOTICANA_HOME/models)",
+    )
     train.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
-    train.add_argument("--patience", type=int, help="stop after this many epochs without a better validation UA")
-    train.add_argument("--selection", choices=("best", "last", "average"),
-                       help="weights kept: the best validation epoch (early stopping), the last epoch, or the average "
-                            "of the last epochs' weights (all epochs run); default: last (training.model.SELECTION)")
-    train.add_argument("--inference-warps", metavar="F1,F2,...",
-                       help="the saved model averages its output over the input and these vocal-tract warps of it, "
-                            "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.model.INFERENCE_WARPS)")
-    train.add_argument("--class-priors", choices=("balanced", "training"),
-                       help="class priors the saved model's probabilities assume: balanced (the training set's class "
-                            "frequencies divided out, so emotion() maximises unweighted accuracy) or training; "
-                            "default: balanced (training.model.CLASS_PRIORS)")
-    train.add_argument("--validation-speakers",
-                       help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
-                            "speaker (needs --selection last or average, and --cv-folds)")
-    train.add_argument("--cv-folds", type=int, default=0, help="first estimate accuracy by speaker-level cross-validation")
-    train.add_argument("--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor")
+    train.add_argument(
+        "--patience", type=int, help="stop after this many epochs without a better validation UA"
+    )
+    train.add_argument(
+        "--selection",
+        choices=("best", "last", "average"),
+        help="weights kept: the best validation epoch (early stopping), the last epoch, or the average "
+        "of the last epochs' weights (all epochs run); default: last (training.model.SELECTION)",
+    )
+    train.add_argument(
+        "--inference-warps",
+        metavar="F1,F2,...",
+        help="the saved model averages its output over the input and these vocal-tract warps of it, "
+        "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.model.INFERENCE_WARPS)",
+    )
+    train.add_argument(
+        "--class-priors",
+        choices=("balanced", "training"),
+        help="class priors the saved model's probabilities assume: balanced (the training set's class "
+        "frequencies divided out, so emotion() maximises unweighted accuracy) or training; "
+        "default: balanced (training.model.CLASS_PRIORS)",
+    )
+    train.add_argument(
+        "--validation-speakers",
+        help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
+        "speaker (needs --selection last or average, and --cv-folds)",
+    )
+    train.add_argument(
+        "--cv-folds",
+        type=int,
+        default=0,
+        help="first estimate accuracy by speaker-level cross-validation",
+    )
+    train.add_argument(
+        "--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor"
+    )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--hyperparam", action="append", metavar="NAME=VALUE", help="override a model hyper-parameter")
+    train.add_argument(
+        "--hyperparam",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a model hyper-parameter",
+    )
     train.add_argument("--audio-column")
     train.add_argument("--label-column", default="label")
     train.add_argument("--speaker-column", default="speaker")
     train.add_argument("--host", help="server address (env EMOTICANA_HOST, default 127.0.0.1)")
-    train.add_argument("--port", type=int, help="server JDBC port (env EMOTICANA_PORT, default 10000)")
+    train.add_argument(
+        "--port", type=int, help="server JDBC port (env EMOTICANA_PORT, default 10000)"
+    )
     train.add_argument("--home", help="state directory (env EMOTICANA_HOME)")
-    train.add_argument("--master", help="Spark master of the training application (env EMOTICANA_MASTER)")
+    train.add_argument(
+        "--master", help="Spark master of the training application (env EMOTICANA_MASTER)"
+    )
     train.add_argument("--conf", action="append", metavar="KEY=VALUE")
     train.set_defaults(run=_train)
 
-    cluster = commands.add_parser("cluster", help="run a Spark standalone master and workers on this machine")
+    cluster = commands.add_parser(
+        "cluster", help="run a Spark standalone master and workers on this machine"
+    )
     cluster.add_argument("--workers", type=int, default=2, help="number of workers (default 2)")
     cluster.add_argument("--cores", type=int, default=1, help="cores per worker (default 1)")
     cluster.add_argument("--memory", default="2g", help="executor memory per worker (default 2g)")
-    cluster.add_argument("--host", default=DEFAULT_HOST, help="address of every daemon (default 127.0.0.1)")
+    cluster.add_argument(
+        "--host", default=DEFAULT_HOST, help="address of every daemon (default 127.0.0.1)"
+    )
     cluster.add_argument("--port", type=int, help="master port (default: a free one)")
     cluster.add_argument("--webui-port", type=int, help="master web UI port (default: a free one)")
-    cluster.add_argument("--state-dir", help="work and log directories (default: a temporary directory, removed at exit)")
+    cluster.add_argument(
+        "--state-dir",
+        help="work and log directories (default: a temporary directory, removed at exit)",
+    )
     cluster.set_defaults(run=_cluster)
     return parser
 

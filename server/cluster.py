@@ -100,10 +100,21 @@ class Daemon:
 class StandaloneCluster:
     """Master + ``workers`` Workers, each with ``cores`` cores and ``memory`` for executors."""
 
-    def __init__(self, *, workers: int = 2, cores: int = 1, memory: str = "2g", host: str = DEFAULT_HOST,
-                 state_dir: Path | None = None, master_port: int | None = None, webui_port: int | None = None):
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        cores: int = 1,
+        memory: str = "2g",
+        host: str = DEFAULT_HOST,
+        state_dir: Path | None = None,
+        master_port: int | None = None,
+        webui_port: int | None = None,
+    ):
         if workers < 1 or cores < 1:
-            raise ConfigError(f"a cluster needs at least 1 worker and 1 core each, got {workers} workers, {cores} cores")
+            raise ConfigError(
+                f"a cluster needs at least 1 worker and 1 core each, got {workers} workers, {cores} cores"
+            )
         self.workers_wanted = workers
         self.cores = cores
         self.memory = memory
@@ -125,12 +136,21 @@ class StandaloneCluster:
         return f"http://{self.host}:{self.master_webui_port}"
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYSPARK_", "SPARK_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTHON", "PYSPARK_", "SPARK_"))
+        }
         home = spark_home()
         # Without it, a Worker builds the executor command only inside a Spark source tree.
-        env.update(SPARK_HOME=str(home), SPARK_SCALA_VERSION=scala_version(home), SPARK_LOCAL_IP=self.host,
-                   SPARK_LOCAL_HOSTNAME=self.host,
-                   SPARK_LOG_DIR=str(self.state_dir / "logs"), SPARK_WORKER_DIR=str(self.state_dir / "work"))
+        env.update(
+            SPARK_HOME=str(home),
+            SPARK_SCALA_VERSION=scala_version(home),
+            SPARK_LOCAL_IP=self.host,
+            SPARK_LOCAL_HOSTNAME=self.host,
+            SPARK_LOG_DIR=str(self.state_dir / "logs"),
+            SPARK_WORKER_DIR=str(self.state_dir / "work"),
+        )
         return env
 
     def _launch(self, name: str, main_class: str, args: list[str], webui_port: int) -> Daemon:
@@ -139,28 +159,66 @@ class StandaloneCluster:
         log.parent.mkdir(parents=True, exist_ok=True)
         # No REST submission server: it would take the fixed port 6066. No port retries: a daemon
         # on another port than the one asked for would be unreachable. Daemons need little JIT.
-        command = [java_executable(), f"-Xmx{DAEMON_MEMORY}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                   "-Dspark.master.rest.enabled=false", "-Dspark.port.maxRetries=0",
-                   "-cp", f"{home / 'jars'}/*", main_class, *args]
+        command = [
+            java_executable(),
+            f"-Xmx{DAEMON_MEMORY}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Dspark.master.rest.enabled=false",
+            "-Dspark.port.maxRetries=0",
+            "-cp",
+            f"{home / 'jars'}/*",
+            main_class,
+            *args,
+        ]
         with open(log, "ab") as output:
-            process = subprocess.Popen(command, cwd=self.state_dir, env=self._environment(), stdin=subprocess.DEVNULL,
-                                       stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=self.state_dir,
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return Daemon(name, process, log, webui_port)
 
-    def start(self, *, timeout_s: float = START_TIMEOUT_S) -> "StandaloneCluster":
+    def start(self, *, timeout_s: float = START_TIMEOUT_S) -> StandaloneCluster:
         """Start the Master, then the Workers; return once every worker is ALIVE at the master."""
         if self._ports_asked:
             for port in self._ports_asked:
                 check_port_free(self.host, port)
         try:
-            self.master = self._launch("master", MASTER_CLASS, ["--host", self.host, "--port", str(self.master_port),
-                                                                "--webui-port", str(self.master_webui_port)], self.master_webui_port)
+            self.master = self._launch(
+                "master",
+                MASTER_CLASS,
+                [
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.master_port),
+                    "--webui-port",
+                    str(self.master_webui_port),
+                ],
+                self.master_webui_port,
+            )
             deadline = time.monotonic() + timeout_s
-            self._wait(lambda status: status is not None, self.master, deadline, "the master did not answer")
+            self._wait(
+                lambda status: status is not None,
+                self.master,
+                deadline,
+                "the master did not answer",
+            )
             for index in range(1, self.workers_wanted + 1):
                 self.workers.append(self._start_worker(index))
-            self._wait(lambda status: status is not None and self.alive_workers(status) >= self.workers_wanted,
-                       self.master, deadline, f"{self.workers_wanted} workers did not register")
+            self._wait(
+                lambda status: (
+                    status is not None and self.alive_workers(status) >= self.workers_wanted
+                ),
+                self.master,
+                deadline,
+                f"{self.workers_wanted} workers did not register",
+            )
         except BaseException:
             self.stop()
             raise
@@ -170,9 +228,26 @@ class StandaloneCluster:
         work_dir = self.state_dir / "work" / f"worker-{index}"
         work_dir.mkdir(parents=True, exist_ok=True)
         webui = free_port(self.host)
-        return self._launch(f"worker-{index}", WORKER_CLASS, [
-            "--host", self.host, "--port", str(free_port(self.host)), "--webui-port", str(webui),
-            "--cores", str(self.cores), "--memory", self.memory, "--work-dir", str(work_dir), self.master_url], webui)
+        return self._launch(
+            f"worker-{index}",
+            WORKER_CLASS,
+            [
+                "--host",
+                self.host,
+                "--port",
+                str(free_port(self.host)),
+                "--webui-port",
+                str(webui),
+                "--cores",
+                str(self.cores),
+                "--memory",
+                self.memory,
+                "--work-dir",
+                str(work_dir),
+                self.master_url,
+            ],
+            webui,
+        )
 
     def _wait(self, ready, daemon: Daemon, deadline: float, what: str) -> None:
         while time.monotonic() < deadline:
@@ -180,8 +255,10 @@ class StandaloneCluster:
                 return
             for candidate in [self.master, *self.workers]:
                 if candidate is not None and not candidate.alive():
-                    raise ClusterError(f"{candidate.name} exited with code {candidate.process.returncode}: "
-                                       f"{candidate.last_error()} (log: {candidate.log})")
+                    raise ClusterError(
+                        f"{candidate.name} exited with code {candidate.process.returncode}: "
+                        f"{candidate.last_error()} (log: {candidate.log})"
+                    )
             time.sleep(0.5)
         raise ClusterError(f"{what} within {START_TIMEOUT_S:.0f}s (log: {daemon.log})")
 
@@ -224,31 +301,51 @@ class StandaloneCluster:
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
-    def __enter__(self) -> "StandaloneCluster":
+    def __enter__(self) -> StandaloneCluster:
         return self.start()
 
     def __exit__(self, *_exc) -> None:
         self.stop()
 
 
-def run_cluster(*, workers: int, cores: int, memory: str, host: str, port: int | None, webui_port: int | None,
-                state_dir: str | None) -> int:
+def run_cluster(
+    *,
+    workers: int,
+    cores: int,
+    memory: str,
+    host: str,
+    port: int | None,
+    webui_port: int | None,
+    state_dir: str | None,
+) -> int:
     """``emoticana cluster``: run until Ctrl-C or SIGTERM, then stop every daemon."""
     import threading
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    cluster = StandaloneCluster(workers=workers, cores=cores, memory=memory, host=host, master_port=port,
-                                webui_port=webui_port, state_dir=Path(state_dir) if state_dir else None)
+    cluster = StandaloneCluster(
+        workers=workers,
+        cores=cores,
+        memory=memory,
+        host=host,
+        master_port=port,
+        webui_port=webui_port,
+        state_dir=Path(state_dir) if state_dir else None,
+    )
     try:
         cluster.start()
-        print(f"Emoticana cluster ready: {cluster.master_url} ({workers} workers x {cores} cores, "
-              f"web UI {cluster.master_webui}, logs {cluster.state_dir / 'logs'})", flush=True)
+        print(
+            f"Emoticana cluster ready: {cluster.master_url} ({workers} workers x {cores} cores, "
+            f"web UI {cluster.master_webui}, logs {cluster.state_dir / 'logs'})",
+            flush=True,
+        )
         while not stop.is_set():
             lost = [d.name for d in [cluster.master, *cluster.workers] if not d.alive()]
             if lost:
-                print(f"emoticana: error: {', '.join(lost)} exited; stopping the cluster", flush=True)
+                print(
+                    f"emoticana: error: {', '.join(lost)} exited; stopping the cluster", flush=True
+                )
                 return 1
             stop.wait(1.0)
         print("Emoticana cluster stopping", flush=True)

@@ -20,11 +20,11 @@ import mimetypes
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import parse_qs, urlparse
 
 from server.settings import PROJECT_ROOT
@@ -82,17 +82,32 @@ class QueryJob:
     def as_json(self) -> dict:
         end = self.finished or time.monotonic()
         return {
-            "id": self.id, "state": self.state, "elapsed_s": round(end - self.started, 2),
-            "statement": self.statement, "statements": self.statements,
-            "columns": self.columns, "rows": self.rows, "truncated": self.truncated, "error": self.error,
+            "id": self.id,
+            "state": self.state,
+            "elapsed_s": round(end - self.started, 2),
+            "statement": self.statement,
+            "statements": self.statements,
+            "columns": self.columns,
+            "rows": self.rows,
+            "truncated": self.truncated,
+            "error": self.error,
         }
 
 
 class Console:
     """Runs console queries against the Thrift server and serves the page."""
 
-    def __init__(self, *, host: str, port: int, jdbc_host: str, jdbc_port: int, audio_roots: Sequence[str],
-                 auth: bool = False, tls: bool = False):
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        jdbc_host: str,
+        jdbc_port: int,
+        audio_roots: Sequence[str],
+        auth: bool = False,
+        tls: bool = False,
+    ):
         self.host, self.port = host, port
         self.jdbc_host, self.jdbc_port = jdbc_host, jdbc_port
         self.audio_roots = tuple(audio_roots)
@@ -105,8 +120,13 @@ class Console:
     # queries ---------------------------------------------------------------------------------
     def _connect(self, user: str, password: str | None):
         # TLS to the server's own port in this process: nothing to authenticate on that hop.
-        return connect(self.jdbc_host, self.jdbc_port, username=user, password=password,
-                       ssl_context=probe_context() if self.tls else None)
+        return connect(
+            self.jdbc_host,
+            self.jdbc_port,
+            username=user,
+            password=password,
+            ssl_context=probe_context() if self.tls else None,
+        )
 
     def check_login(self, user: str, password: str) -> bool:
         """Ask the Thrift server whether the credentials log in; successes are cached briefly."""
@@ -133,10 +153,16 @@ class Console:
             while len(self.jobs) > MAX_KEPT_QUERIES:
                 self.jobs.pop(next(iter(self.jobs)))
         if not statements:
-            job.state, job.error, job.finished = "error", "nothing to run: the editor holds no SQL statement", time.monotonic()
+            job.state, job.error, job.finished = (
+                "error",
+                "nothing to run: the editor holds no SQL statement",
+                time.monotonic(),
+            )
             job.ended.set()
             return job
-        threading.Thread(target=self._run, args=(job, statements), daemon=True, name=f"console-{job.id[:8]}").start()
+        threading.Thread(
+            target=self._run, args=(job, statements), daemon=True, name=f"console-{job.id[:8]}"
+        ).start()
         return job
 
     def _run(self, job: QueryJob, statements: list[str]) -> None:
@@ -179,7 +205,11 @@ class Console:
         """Poll the running statement; raise with the server's message if it failed."""
         from TCLIService.ttypes import TOperationState
 
-        running = (TOperationState.INITIALIZED_STATE, TOperationState.PENDING_STATE, TOperationState.RUNNING_STATE)
+        running = (
+            TOperationState.INITIALIZED_STATE,
+            TOperationState.PENDING_STATE,
+            TOperationState.RUNNING_STATE,
+        )
         while True:
             if job.cancel_requested:
                 # Cancelled from this thread: a PyHive connection must not be used by two threads at once.
@@ -228,14 +258,19 @@ def basic_credentials(header: str) -> tuple[str | None, str]:
     if scheme.lower() != "basic":
         return None, ""
     try:
-        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+        user, sep, password = (
+            base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+        )
     except (binascii.Error, UnicodeDecodeError):
         return None, ""
     return (user, password) if sep and user else (None, "")
 
 
 def examples() -> list[dict]:
-    return [{"name": p.name, "sql": p.read_text(encoding="utf-8")} for p in sorted(EXAMPLES_DIR.glob("*.sql"))]
+    return [
+        {"name": p.name, "sql": p.read_text(encoding="utf-8")}
+        for p in sorted(EXAMPLES_DIR.glob("*.sql"))
+    ]
 
 
 class ConsoleHandler(BaseHTTPRequestHandler):
@@ -259,7 +294,10 @@ class ConsoleHandler(BaseHTTPRequestHandler):
     def _file(self, path: Path, content_type: str | None = None) -> None:
         data = path.read_bytes()
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+        self.send_header(
+            "Content-Type",
+            content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        )
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -272,7 +310,10 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         try:
             accepted = user is not None and self.app.check_login(user, password)
         except Exception as exc:
-            self._json({"error": f"cannot reach the SQL server: {server_message(exc)}"}, HTTPStatus.BAD_GATEWAY)
+            self._json(
+                {"error": f"cannot reach the SQL server: {server_message(exc)}"},
+                HTTPStatus.BAD_GATEWAY,
+            )
             return None
         if accepted:
             self.password = password
@@ -305,7 +346,11 @@ class ConsoleHandler(BaseHTTPRequestHandler):
                 return self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)
             # Long poll: ?wait=S holds the answer until the query ends or S seconds pass.
             wait = parse_qs(url.query).get("wait", ["0"])[0]
-            job.ended.wait(min(MAX_WAIT_S, max(0.0, float(wait) if wait.replace(".", "", 1).isdigit() else 0.0)))
+            job.ended.wait(
+                min(
+                    MAX_WAIT_S, max(0.0, float(wait) if wait.replace(".", "", 1).isdigit() else 0.0)
+                )
+            )
             return self._json(job.as_json())
         if url.path == "/api/audio":
             return self._audio(parse_qs(url.query).get("path", [""])[0])
@@ -318,7 +363,9 @@ class ConsoleHandler(BaseHTTPRequestHandler):
                 raise AudioError(f"no such file: {path!r}")
         except AudioError as exc:
             return self._json({"error": str(exc)}, HTTPStatus.FORBIDDEN)
-        content_type = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg"}.get(real.suffix.lower())
+        content_type = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg"}.get(
+            real.suffix.lower()
+        )
         return self._file(real, content_type)
 
     def do_POST(self) -> None:
@@ -331,7 +378,7 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", "0"))
             sql = json.loads(self.rfile.read(length) or b"{}").get("sql", "")
         except (ValueError, AttributeError):
-            return self._json({"error": "send JSON: {\"sql\": \"...\"}"}, HTTPStatus.BAD_REQUEST)
+            return self._json({"error": 'send JSON: {"sql": "..."}'}, HTTPStatus.BAD_REQUEST)
         password = self.password if self.app.auth else None
         return self._json(self.app.submit(str(sql), user, password).as_json(), HTTPStatus.ACCEPTED)
 
@@ -344,4 +391,8 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
         own = self._own_job(url.path.rsplit("/", 1)[-1], user)
         job = self.app.cancel(own.id) if own else None
-        return self._json(job.as_json()) if job else self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)
+        return (
+            self._json(job.as_json())
+            if job
+            else self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)
+        )

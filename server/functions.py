@@ -20,7 +20,9 @@ from udfs.registry import SQL_FUNCTIONS, UdfContext
 
 def _identifier(jvm, name: str, namespace: str):
     some = jvm.scala.Some
-    return jvm.org.apache.spark.sql.catalyst.FunctionIdentifier(name, some(namespace), some("system"))
+    return jvm.org.apache.spark.sql.catalyst.FunctionIdentifier(
+        name, some(namespace), some("system")
+    )
 
 
 def publish_as_builtin(spark: SparkSession, name: str, *, table: bool = False) -> None:
@@ -32,7 +34,11 @@ def publish_as_builtin(spark: SparkSession, name: str, *, table: bool = False) -
     info = session_registry.lookupFunction(session_id).get()
     builder = session_registry.lookupFunctionBuilder(session_id).get()
     registry_object = "TableFunctionRegistry$" if table else "FunctionRegistry$"
-    builtin = getattr(jvm.org.apache.spark.sql.catalyst.analysis, registry_object).__getattr__("MODULE$").builtin()
+    builtin = (
+        getattr(jvm.org.apache.spark.sql.catalyst.analysis, registry_object)
+        .__getattr__("MODULE$")
+        .builtin()
+    )
     builtin.registerFunction(_identifier(jvm, name, "builtin"), info, builder)
 
 

@@ -61,13 +61,19 @@ def configured_url(settings: Settings, spark_defaults: dict[str, str]) -> str | 
     if url is None or url.startswith(DERBY_PREFIX):
         return None
     if not url.startswith(POSTGRES_PREFIX):
-        raise ConfigError(f"{ENV_METASTORE_URL} must be a PostgreSQL JDBC URL (jdbc:postgresql://HOST:PORT/DATABASE), got {url!r}")
+        raise ConfigError(
+            f"{ENV_METASTORE_URL} must be a PostgreSQL JDBC URL (jdbc:postgresql://HOST:PORT/DATABASE), got {url!r}"
+        )
     return url
 
 
 def with_timeouts(url: str) -> str:
     """Bounded connect and login waits, so an unreachable database fails start-up instead of hanging it."""
-    extra = [f"{key}={METASTORE_CONNECT_TIMEOUT_S}" for key in ("connectTimeout", "loginTimeout") if f"{key}=" not in url]
+    extra = [
+        f"{key}={METASTORE_CONNECT_TIMEOUT_S}"
+        for key in ("connectTimeout", "loginTimeout")
+        if f"{key}=" not in url
+    ]
     if not extra:
         return url
     return url + ("&" if "?" in url else "?") + "&".join(extra)
@@ -97,29 +103,39 @@ def metastore_model_classes() -> tuple[str, ...]:
 def postgres_jar(environ=os.environ) -> Path:
     jar = Path(environ.get(ENV_POSTGRES_JDBC_JAR) or DEFAULT_POSTGRES_JDBC_JAR)
     if not jar.is_file():
-        raise ConfigError(f"PostgreSQL JDBC driver {jar} not found: run `make postgres` "
-                          f"(apt-get install libpostgresql-jdbc-java) or set {ENV_POSTGRES_JDBC_JAR}")
+        raise ConfigError(
+            f"PostgreSQL JDBC driver {jar} not found: run `make postgres` "
+            f"(apt-get install libpostgresql-jdbc-java) or set {ENV_POSTGRES_JDBC_JAR}"
+        )
     return jar
 
 
-def metastore_conf(settings: Settings, spark_defaults: dict[str, str], environ=os.environ) -> dict[str, str]:
+def metastore_conf(
+    settings: Settings, spark_defaults: dict[str, str], environ=os.environ
+) -> dict[str, str]:
     """Spark settings for the catalog: nothing extra for Derby, the PostgreSQL client otherwise."""
     conf = {KEY_WAREHOUSE: str(settings.warehouse)} if settings.warehouse else {}
     url = configured_url(settings, spark_defaults)
     if url is None:
         return conf
     if ENV_METASTORE_PASSWORD not in environ:
-        raise ConfigError(f"{ENV_METASTORE_PASSWORD} is not set: the PostgreSQL metastore {url} needs its password")
+        raise ConfigError(
+            f"{ENV_METASTORE_PASSWORD} is not set: the PostgreSQL metastore {url} needs its password"
+        )
     classpath = [spark_defaults.get(KEY_DRIVER_CLASSPATH, ""), str(postgres_jar(environ))]
-    conf.update({
-        KEY_METASTORE_URL: with_timeouts(url),
-        KEY_METASTORE_DRIVER: POSTGRES_DRIVER,
-        KEY_METASTORE_USER: settings.metastore_user or spark_defaults.get(KEY_METASTORE_USER) or DEFAULT_METASTORE_USER,
-        KEY_METASTORE_PASSWORD: "${env.%s}" % ENV_METASTORE_PASSWORD,
-        KEY_DRIVER_CLASSPATH: os.pathsep.join(p for p in classpath if p),
-        KEY_AUTOSTART: "Classes",
-        KEY_AUTOSTART_CLASSES: ",".join(metastore_model_classes()),
-    })
+    conf.update(
+        {
+            KEY_METASTORE_URL: with_timeouts(url),
+            KEY_METASTORE_DRIVER: POSTGRES_DRIVER,
+            KEY_METASTORE_USER: settings.metastore_user
+            or spark_defaults.get(KEY_METASTORE_USER)
+            or DEFAULT_METASTORE_USER,
+            KEY_METASTORE_PASSWORD: "${env.%s}" % ENV_METASTORE_PASSWORD,
+            KEY_DRIVER_CLASSPATH: os.pathsep.join(p for p in classpath if p),
+            KEY_AUTOSTART: "Classes",
+            KEY_AUTOSTART_CLASSES: ",".join(metastore_model_classes()),
+        }
+    )
     return conf
 
 
@@ -144,16 +160,47 @@ def check_metastore(settings: Settings, spark_defaults: dict[str, str], environ=
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(environ[ENV_METASTORE_PASSWORD])
-        command = [java_executable(), "-cp", f"{jars}/*{os.pathsep}{postgres_jar(environ)}", "org.apache.hive.beeline.BeeLine",
-                   "-u", conf[KEY_METASTORE_URL], "-n", conf[KEY_METASTORE_USER], "-w", password_file,
-                   "-d", POSTGRES_DRIVER, "-e", "SELECT 1"]
+        command = [
+            java_executable(),
+            "-cp",
+            f"{jars}/*{os.pathsep}{postgres_jar(environ)}",
+            "org.apache.hive.beeline.BeeLine",
+            "-u",
+            conf[KEY_METASTORE_URL],
+            "-n",
+            conf[KEY_METASTORE_USER],
+            "-w",
+            password_file,
+            "-d",
+            POSTGRES_DRIVER,
+            "-e",
+            "SELECT 1",
+        ]
         try:
-            result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+            result = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired:
-            raise ConfigError(f"cannot use the metastore database {url}: no answer within {PROBE_TIMEOUT_S} s") from None
+            raise ConfigError(
+                f"cannot use the metastore database {url}: no answer within {PROBE_TIMEOUT_S} s"
+            ) from None
     finally:
         os.unlink(password_file)
     if result.returncode != 0:
-        errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error: ")]
-        reason = errors[0][len("Error: "):] if errors else (result.stderr.strip().splitlines() or ["exit %d" % result.returncode])[-1]
-        raise ConfigError(f"cannot use the metastore database {url}: {re.sub(r' [(]state=.*[)]$', '', reason)}")
+        errors = [
+            line
+            for line in (result.stdout + result.stderr).splitlines()
+            if line.startswith("Error: ")
+        ]
+        reason = (
+            errors[0][len("Error: ") :]
+            if errors
+            else (result.stderr.strip().splitlines() or ["exit %d" % result.returncode])[-1]
+        )
+        raise ConfigError(
+            f"cannot use the metastore database {url}: {re.sub(r' [(]state=.*[)]$', '', reason)}"
+        )

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import IO
 
 from server.auth import check_password_file
-from server.settings import CONF_FILES, ENV_TLS_KEYSTORE_PASSWORD, MIN_JAVA_MAJOR, SERVER_JAR, Settings, sql_sandbox_on
+from server.settings import (
+    CONF_FILES,
+    ENV_TLS_KEYSTORE_PASSWORD,
+    MIN_JAVA_MAJOR,
+    SERVER_JAR,
+    Settings,
+    sql_sandbox_on,
+)
 from udfs.errors import ConfigError
 
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
@@ -25,11 +32,15 @@ def java_executable() -> str:
     if java_home:
         candidate = Path(java_home) / "bin" / "java"
         if not os.access(candidate, os.X_OK):
-            raise ConfigError(f"JAVA_HOME={java_home} has no bin/java; install Java {MIN_JAVA_MAJOR}+ or fix JAVA_HOME")
+            raise ConfigError(
+                f"JAVA_HOME={java_home} has no bin/java; install Java {MIN_JAVA_MAJOR}+ or fix JAVA_HOME"
+            )
         return str(candidate)
     found = shutil.which("java")
     if not found:
-        raise ConfigError(f"Java not found: install a JDK {MIN_JAVA_MAJOR}+ (e.g. apt-get install openjdk-17-jdk-headless) or set JAVA_HOME")
+        raise ConfigError(
+            f"Java not found: install a JDK {MIN_JAVA_MAJOR}+ (e.g. apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
+        )
     return found
 
 
@@ -47,7 +58,9 @@ def check_java() -> int:
     if major == 1:  # "1.8.0_392" style
         major = int(match.group(2) or 0)
     if major < MIN_JAVA_MAJOR:
-        raise ConfigError(f"Java {major} at {java} is too old: Spark 4 needs Java {MIN_JAVA_MAJOR} or newer")
+        raise ConfigError(
+            f"Java {major} at {java} is too old: Spark 4 needs Java {MIN_JAVA_MAJOR} or newer"
+        )
     return major
 
 
@@ -57,7 +70,9 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"port {port} on {host} is already in use; stop that process or choose another port") from None
+                raise ConfigError(
+                    f"port {port} on {host} is already in use; stop that process or choose another port"
+                ) from None
             raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
 
 
@@ -104,25 +119,45 @@ def check_tls_keystore(keystore: Path, password: str | None) -> None:
     keytool = Path(java_executable()).resolve().parent / "keytool"
     try:
         result = subprocess.run(
-            [str(keytool), "-list", "-keystore", str(keystore), "-storepass:env", ENV_TLS_KEYSTORE_PASSWORD],
-            capture_output=True, text=True, timeout=60, env={**os.environ, ENV_TLS_KEYSTORE_PASSWORD: password},
+            [
+                str(keytool),
+                "-list",
+                "-keystore",
+                str(keystore),
+                "-storepass:env",
+                ENV_TLS_KEYSTORE_PASSWORD,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, ENV_TLS_KEYSTORE_PASSWORD: password},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ConfigError(f"cannot run {keytool} to check the TLS keystore: {exc}") from None
     if result.returncode != 0:
         reason = (result.stdout + result.stderr).strip().splitlines()
-        raise ConfigError(f"TLS keystore {keystore} does not open with {ENV_TLS_KEYSTORE_PASSWORD}: "
-                          f"{reason[-1] if reason else 'keytool failed'}")
+        raise ConfigError(
+            f"TLS keystore {keystore} does not open with {ENV_TLS_KEYSTORE_PASSWORD}: "
+            f"{reason[-1] if reason else 'keytool failed'}"
+        )
     if "PrivateKeyEntry" not in result.stdout:
-        raise ConfigError(f"TLS keystore {keystore} holds no private key entry (the server's key and certificate)")
+        raise ConfigError(
+            f"TLS keystore {keystore} holds no private key entry (the server's key and certificate)"
+        )
 
 
 def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
     """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are turned on."""
     if settings.auth_file is not None:
         check_password_file(settings.auth_file)
-    if (settings.auth_file is not None or sql_sandbox_on(settings, spark_defaults)) and not SERVER_JAR.is_file():
-        what = "authentication provider and SQL sandbox" if settings.auth_file is not None else "SQL sandbox"
+    if (
+        settings.auth_file is not None or sql_sandbox_on(settings, spark_defaults)
+    ) and not SERVER_JAR.is_file():
+        what = (
+            "authentication provider and SQL sandbox"
+            if settings.auth_file is not None
+            else "SQL sandbox"
+        )
         raise ConfigError(f"the {what} jar {SERVER_JAR} is missing; build it with: make server-jar")
     if settings.tls_keystore is not None:
         check_tls_keystore(settings.tls_keystore, settings.tls_keystore_password)
@@ -145,7 +180,9 @@ def lock_state_dir(home: Path) -> IO[str]:
         handle.seek(0)
         owner = handle.read().strip() or "unknown"
         handle.close()
-        raise ConfigError(f"state directory {home} is locked by another Emoticana server (pid {owner})") from None
+        raise ConfigError(
+            f"state directory {home} is locked by another Emoticana server (pid {owner})"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))

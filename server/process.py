@@ -49,8 +49,17 @@ class ServerProcess:
         the server's executors must import the shipped code zip, not the tree.
     """
 
-    def __init__(self, *, home: Path, audio_roots, port: int | None = None, console_port: int | None = None,
-                 extra_args=(), env: dict | None = None, start_timeout_s: float = 300):
+    def __init__(
+        self,
+        *,
+        home: Path,
+        audio_roots,
+        port: int | None = None,
+        console_port: int | None = None,
+        extra_args=(),
+        env: dict | None = None,
+        start_timeout_s: float = 300,
+    ):
         self.home = Path(home)
         self.audio_roots = [Path(root) for root in audio_roots]
         self.port = port or free_port()
@@ -65,23 +74,35 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "server", "serve",
-            "--port", str(self.port),
-            "--home", str(self.home),
-            "--audio-roots", ":".join(str(root) for root in self.audio_roots),
-            "--console-port", str(self.console_port),
+            sys.executable,
+            "-m",
+            "server",
+            "serve",
+            "--port",
+            str(self.port),
+            "--home",
+            str(self.home),
+            "--audio-roots",
+            ":".join(str(root) for root in self.audio_roots),
+            "--console-port",
+            str(self.console_port),
             *self.extra_args,
         ]
 
-    def start(self, *, timeout_s: float | None = None) -> "ServerProcess":
+    def start(self, *, timeout_s: float | None = None) -> ServerProcess:
         """Start the child and wait for its ready line; :class:`ServerNotReady` with its last lines otherwise."""
         timeout_s = self.start_timeout_s if timeout_s is None else timeout_s
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env.update(self.env)
         started = time.monotonic()
         self.process = subprocess.Popen(
-            self.command(), cwd=PROJECT_ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            self.command(),
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = started + timeout_s
@@ -93,7 +114,9 @@ class ServerProcess:
                 break
         self.stop()
         tail = "".join(self.lines[-40:])
-        raise ServerNotReady(f"the server did not become ready within {timeout_s:.0f} s (exit {self.process.returncode}):\n{tail}")
+        raise ServerNotReady(
+            f"the server did not become ready within {timeout_s:.0f} s (exit {self.process.returncode}):\n{tail}"
+        )
 
     def _pump(self) -> None:
         for line in self.process.stdout:
@@ -125,7 +148,7 @@ class ServerProcess:
 
         return hive.connect(host="127.0.0.1", port=self.port, username=username, **kwargs)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self if self.process is not None else self.start()
 
     def __exit__(self, *exc) -> None:

@@ -151,7 +151,9 @@ class Settings:
     @property
     def state_dirs(self) -> tuple[Path, ...]:
         """Directories under the state directory that must exist before Spark and Hive start."""
-        dirs = [self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs")] + [self.models_dir]
+        dirs = [
+            self.home / name for name in ("scratch", "scratch-local", "resources", "operation_logs")
+        ] + [self.models_dir]
         if str(self.default_audio_root) in self.audio_roots:
             dirs.append(self.default_audio_root)
         return tuple(dirs)
@@ -198,13 +200,17 @@ def load_settings(
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
     env = os.environ if environ is None else environ
-    resolved_port = port if port is not None else _port(env.get(ENV_PORT, str(DEFAULT_PORT)), ENV_PORT)
+    resolved_port = (
+        port if port is not None else _port(env.get(ENV_PORT, str(DEFAULT_PORT)), ENV_PORT)
+    )
     resolved_home = Path(home or env.get(ENV_HOME) or DEFAULT_HOME).expanduser().absolute()
     roots_text = audio_roots if audio_roots is not None else env.get(ENV_AUDIO_ROOTS)
     if roots_text is None:
         roots = (str(resolved_home / "audio"),)
     else:
-        roots = tuple(str(Path(r).expanduser().absolute()) for r in roots_text.split(":") if r.strip())
+        roots = tuple(
+            str(Path(r).expanduser().absolute()) for r in roots_text.split(":") if r.strip()
+        )
     return Settings(
         port=_port(str(resolved_port), "--port"),
         host=host or env.get(ENV_HOST) or DEFAULT_HOST,
@@ -222,7 +228,9 @@ def load_settings(
         metastore_user=env.get(ENV_METASTORE_USER) or None,
         warehouse=_warehouse(warehouse or env.get(ENV_WAREHOUSE)),
         models_home=_optional_path(models_dir or env.get(ENV_MODELS_DIR)),
-        sql_sandbox=sql_sandbox if sql_sandbox is not None else _optional_flag(env.get(ENV_SQL_SANDBOX), ENV_SQL_SANDBOX),
+        sql_sandbox=sql_sandbox
+        if sql_sandbox is not None
+        else _optional_flag(env.get(ENV_SQL_SANDBOX), ENV_SQL_SANDBOX),
     )
 
 
@@ -242,7 +250,9 @@ def sql_sandbox_roots(settings: Settings) -> dict[str, str]:
     read = [*settings.audio_roots, str(settings.warehouse_dir)]
     for root in read:
         if "," in root:
-            raise ConfigError(f"the SQL sandbox cannot use a folder whose name holds a comma: {root!r}")
+            raise ConfigError(
+                f"the SQL sandbox cannot use a folder whose name holds a comma: {root!r}"
+            )
     return {KEY_SQL_READ_ROOTS: ",".join(read), KEY_SQL_WRITE_ROOTS: str(settings.warehouse_dir)}
 
 
@@ -254,7 +264,11 @@ def _warehouse(value: str | None) -> str | None:
     """Any Hadoop path (``hdfs://...``, ``s3a://...``); a plain path is made absolute."""
     if not value:
         return None
-    return value if "://" in value or value.startswith("file:") else str(Path(value).expanduser().absolute())
+    return (
+        value
+        if "://" in value or value.startswith("file:")
+        else str(Path(value).expanduser().absolute())
+    )
 
 
 def _console_port(flag: int | None, env) -> int:

@@ -9,14 +9,14 @@ import time
 from pyspark.sql import SparkSession
 
 from server.auth import PROVIDER_CLASS
-from server.metastore import metastore_conf
 from server.code_zip import build_code_zip, is_local_master
+from server.metastore import metastore_conf
 from server.settings import (
     CODE_ZIP_DIR,
-    EXECUTOR_SETTLE_S,
-    EXECUTOR_WAIT_S,
     ENV_AUTH_FILE,
     ENV_TLS_KEYSTORE_PASSWORD,
+    EXECUTOR_SETTLE_S,
+    EXECUTOR_WAIT_S,
     HIVE_AUTHENTICATION,
     HIVE_CUSTOM_AUTH_CLASS,
     HIVE_KEYSTORE_PASSWORD,
@@ -110,7 +110,9 @@ def launch_environment(settings: Settings) -> None:
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     # TensorFlow's C++ start-up chatter (oneDNN, CPU features) on every worker is noise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    paths = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [str(PROJECT_ROOT)] + [
+        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    ]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
@@ -140,16 +142,27 @@ def build_spark(
         access = access_conf(settings, spark_defaults)
         shared_catalog = metastore_conf(settings, spark_defaults)
         sandbox = sandbox_conf(settings, spark_defaults)
-        java_opts = " ".join(o for o in (spark_defaults.get(KEY_DRIVER_JAVA_OPTIONS, ""), access.pop(KEY_DRIVER_JAVA_OPTIONS, "")) if o)
+        java_opts = " ".join(
+            o
+            for o in (
+                spark_defaults.get(KEY_DRIVER_JAVA_OPTIONS, ""),
+                access.pop(KEY_DRIVER_JAVA_OPTIONS, ""),
+            )
+            if o
+        )
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
         # Each may add jars (the server's jar, the PostgreSQL driver) to the system class path,
         # after the operator's own from spark-defaults.conf.
         parts = (access, shared_catalog, sandbox)
-        added = [p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+        added = [
+            p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
+        ]
         for part in parts:
             conf.update(part)
         if added:
-            operator = [p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+            operator = [
+                p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
+            ]
             conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))
     code_zip = None
     if not is_local_master(settings.master):
@@ -174,7 +187,10 @@ def executor_environment(code_zip) -> dict[str, str]:
     The zip's bare file name on ``PYTHONPATH`` resolves in the executor's working
     directory, where Spark puts added files (see ``server.code_zip``).
     """
-    env = {"PYTHONPATH": code_zip.name, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    env = {
+        "PYTHONPATH": code_zip.name,
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    }
     if ENV_TF_THREADS in os.environ:
         env[ENV_TF_THREADS] = os.environ[ENV_TF_THREADS]
     return {f"spark.executorEnv.{name}": value for name, value in env.items()}
@@ -185,8 +201,13 @@ def executor_count(spark: SparkSession) -> int:
     return max(0, len(spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1)
 
 
-def wait_for_executors(spark: SparkSession, *, minimum: int = 1, settle_s: float = EXECUTOR_SETTLE_S,
-                       timeout_s: float = EXECUTOR_WAIT_S) -> int:
+def wait_for_executors(
+    spark: SparkSession,
+    *,
+    minimum: int = 1,
+    settle_s: float = EXECUTOR_SETTLE_S,
+    timeout_s: float = EXECUTOR_WAIT_S,
+) -> int:
     """On a cluster, wait until ``minimum`` executors registered and no new one came for ``settle_s``.
 
     Executors register after the application starts; warming the Python workers (or
@@ -205,5 +226,7 @@ def wait_for_executors(spark: SparkSession, *, minimum: int = 1, settle_s: float
     if count >= minimum:
         return count
     master = spark.sparkContext.master
-    raise ConfigError(f"only {count} of {minimum} executor(s) registered with {master} within {timeout_s:.0f}s: "
-                      "are the workers running, with free cores and memory (spark.cores.max, spark.executor.memory)?")
+    raise ConfigError(
+        f"only {count} of {minimum} executor(s) registered with {master} within {timeout_s:.0f}s: "
+        "are the workers running, with free cores and memory (spark.cores.max, spark.executor.memory)?"
+    )

@@ -17,10 +17,14 @@ class EmoticanaDialect(HiveDialect):
     name = "emoticana"
 
     def _names(self, connection, command: str, schema: str | None) -> list[str]:
-        query = command + (" IN " + self.identifier_preparer.quote_identifier(schema) if schema else "")
+        query = command + (
+            " IN " + self.identifier_preparer.quote_identifier(schema) if schema else ""
+        )
         names = []
         for row in connection.execute(text(query)):
-            if len(row) >= 3:  # Spark: (namespace, name, isTemporary); temporary views are per session
+            if (
+                len(row) >= 3
+            ):  # Spark: (namespace, name, isTemporary); temporary views are per session
                 if not row[2]:
                     names.append(row[1])
             else:  # Hive: (name)

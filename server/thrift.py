@@ -24,8 +24,15 @@ def start_thrift_server(spark: SparkSession):
     )
 
 
-def connect(host: str, port: int, *, username: str = "emoticana", password: str | None = None,
-            ssl_context: ssl.SSLContext | None = None, **kwargs):
+def connect(
+    host: str,
+    port: int,
+    *,
+    username: str = "emoticana",
+    password: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    **kwargs,
+):
     """A PyHive DB-API connection (the same client BI tools use through ``hive://``).
 
     ``password`` logs in to a server with authentication on (PyHive's ``auth="CUSTOM"``:
@@ -34,7 +41,9 @@ def connect(host: str, port: int, *, username: str = "emoticana", password: str 
     from pyhive import hive
 
     if ssl_context is not None:
-        transport = tls_transport(host, port, username=username, password=password, ssl_context=ssl_context)
+        transport = tls_transport(
+            host, port, username=username, password=password, ssl_context=ssl_context
+        )
         return hive.connect(thrift_transport=transport, username=username, **kwargs)
     if password is not None:
         kwargs.update(auth="CUSTOM", password=password)
@@ -63,7 +72,9 @@ def client_options(environ: dict[str, str] | None = None) -> dict:
     return options
 
 
-def tls_transport(host: str, port: int, *, username: str, password: str | None, ssl_context: ssl.SSLContext):
+def tls_transport(
+    host: str, port: int, *, username: str, password: str | None, ssl_context: ssl.SSLContext
+):
     """HiveServer2's binary protocol (SASL PLAIN) over TLS, for ``hive.connect(thrift_transport=...)``.
 
     PyHive speaks TLS only in HTTP mode; the binary port with ``hive.server2.use.SSL`` needs
@@ -77,7 +88,12 @@ def tls_transport(host: str, port: int, *, username: str, password: str | None, 
     # Without authentication the server accepts any PLAIN password; PyHive sends "x" too.
     secret = "x" if password is None else password
     return thrift_sasl.TSaslClientTransport(
-        lambda: get_installed_sasl(host=host, sasl_auth="PLAIN", username=username, password=secret), "PLAIN", socket)
+        lambda: get_installed_sasl(
+            host=host, sasl_auth="PLAIN", username=username, password=secret
+        ),
+        "PLAIN",
+        socket,
+    )
 
 
 def tls_client_context(ca_file: str | None) -> ssl.SSLContext:
@@ -98,7 +114,9 @@ def login_refused(exc: Exception) -> bool:
     return "Error validating the login" in str(exc)
 
 
-def wait_until_ready(host: str, port: int, *, timeout_s: float, auth: bool = False, tls: bool = False) -> float:
+def wait_until_ready(
+    host: str, port: int, *, timeout_s: float, auth: bool = False, tls: bool = False
+) -> float:
     """Block until the Thrift service answers; returns the seconds waited.
 
     Without authentication the probe runs ``SELECT 1``. With it on, the server holds no
@@ -111,7 +129,9 @@ def wait_until_ready(host: str, port: int, *, timeout_s: float, auth: bool = Fal
     credentials = {"username": PROBE_USER, "password": secrets.token_urlsafe(16)} if auth else {}
     while time.monotonic() - start < timeout_s:
         try:
-            connection = connect(host, port, ssl_context=probe_context() if tls else None, **credentials)
+            connection = connect(
+                host, port, ssl_context=probe_context() if tls else None, **credentials
+            )
             try:
                 cursor = connection.cursor()
                 cursor.execute("SELECT 1")
@@ -124,7 +144,9 @@ def wait_until_ready(host: str, port: int, *, timeout_s: float, auth: bool = Fal
                 return time.monotonic() - start
             last_error = exc
             time.sleep(0.5)
-    raise ConfigError(f"Thrift server on {host}:{port} did not answer within {timeout_s:.0f}s: {last_error}")
+    raise ConfigError(
+        f"Thrift server on {host}:{port} did not answer within {timeout_s:.0f}s: {last_error}"
+    )
 
 
 def check_auth_provider(spark: SparkSession) -> None:
@@ -141,7 +163,9 @@ def check_auth_provider(spark: SparkSession) -> None:
         hive_conf = jvm.org.apache.hadoop.hive.conf.HiveConf()
         configured = hive_conf.get(HIVE_CUSTOM_AUTH_CLASS)
         if configured != PROVIDER_CLASS:
-            raise ConfigError(f"HiveServer2 would use authentication class {configured!r}, not {PROVIDER_CLASS}")
+            raise ConfigError(
+                f"HiveServer2 would use authentication class {configured!r}, not {PROVIDER_CLASS}"
+            )
         hive_conf.getClassByName(configured)  # the class loader HiveServer2 will ask
         provider = functools.reduce(getattr, PROVIDER_CLASS.split("."), jvm)()
         provider.Authenticate(PROBE_USER, secrets.token_urlsafe(16))
@@ -151,9 +175,16 @@ def check_auth_provider(spark: SparkSession) -> None:
         message = str(exc)
         if "Invalid user name or password" in message:
             return
-        java_line = next((line for line in message.splitlines() if "Exception" in line), message.splitlines()[0] if message else "")
-        raise ConfigError(f"authentication provider {PROVIDER_CLASS} does not work: {java_line.strip()}") from None
-    raise ConfigError(f"authentication provider {PROVIDER_CLASS} accepted a random password for {PROBE_USER}")
+        java_line = next(
+            (line for line in message.splitlines() if "Exception" in line),
+            message.splitlines()[0] if message else "",
+        )
+        raise ConfigError(
+            f"authentication provider {PROVIDER_CLASS} does not work: {java_line.strip()}"
+        ) from None
+    raise ConfigError(
+        f"authentication provider {PROVIDER_CLASS} accepted a random password for {PROBE_USER}"
+    )
 
 
 def server_message(exc: Exception) -> str:

@@ -37,7 +37,9 @@ def voiced_signal(
     return (mono[:, None] * gains[None, :]).astype(np.float32)
 
 
-def write_clip(path: Path, samples: np.ndarray, sample_rate: int, *, subtype: str, format: str | None = None) -> Path:
+def write_clip(
+    path: Path, samples: np.ndarray, sample_rate: int, *, subtype: str, format: str | None = None
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), samples, sample_rate, subtype=subtype, format=format)
     return path
@@ -56,7 +58,9 @@ VARIANTS = [
 ]
 
 
-def write_variants(directory: Path, rng: np.random.Generator, *, seconds: float = 1.6) -> dict[str, Path]:
+def write_variants(
+    directory: Path, rng: np.random.Generator, *, seconds: float = 1.6
+) -> dict[str, Path]:
     paths = {}
     for name, rate, channels, subtype, fmt in VARIANTS:
         samples = voiced_signal(rng, sample_rate=rate, seconds=seconds, channels=channels)
@@ -71,7 +75,9 @@ def write_bad_inputs(directory: Path, rng: np.random.Generator) -> dict[str, Pat
     paths = {}
     paths["empty.wav"] = directory / "empty.wav"
     paths["empty.wav"].write_bytes(b"")
-    paths["header_only.wav"] = write_clip(directory / "header_only.wav", np.zeros((0, 1), np.float32), 16000, subtype="PCM_16")
+    paths["header_only.wav"] = write_clip(
+        directory / "header_only.wav", np.zeros((0, 1), np.float32), 16000, subtype="PCM_16"
+    )
     full = write_clip(directory / "full.tmp.wav", good, 16000, subtype="PCM_16").read_bytes()
     (directory / "full.tmp.wav").unlink()
     paths["truncated_header.wav"] = directory / "truncated_header.wav"

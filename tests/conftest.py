@@ -24,8 +24,12 @@ def audio_root(tmp_path_factory) -> Path:
     write_variants(root / "variants", rng)
     write_bad_inputs(root / "bad", rng)
     # RAVDESS-named clips (synthetic content) for ravdess_meta and table tests.
-    for index, name in enumerate(["03-01-05-02-01-02-12", "03-01-01-01-01-01-01", "03-01-08-01-02-01-07"]):
-        samples = voiced_signal(rng, sample_rate=48000, seconds=1.2 + 0.2 * index, f0=110 + 40 * index)
+    for index, name in enumerate(
+        ["03-01-05-02-01-02-12", "03-01-01-01-01-01-01", "03-01-08-01-02-01-07"]
+    ):
+        samples = voiced_signal(
+            rng, sample_rate=48000, seconds=1.2 + 0.2 * index, f0=110 + 40 * index
+        )
         write_clip(root / "ravdess" / f"{name}.wav", samples, 48000, subtype="PCM_16")
     return root
 

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from server.auth import hash_password, parse_password_file, read_password_file
-from server.thrift import connect, tls_client_context
 from server.process import PROJECT_ROOT, ServerProcess
+from server.thrift import connect, tls_client_context
 from tests.test_clients import BEELINE
 from tests.test_startup import assert_one_line_failure, serve
 from udfs.errors import ConfigError
@@ -33,17 +33,25 @@ KEYSTORE_PASSWORD = "keystore-secret"
 TRUSTSTORE_PASSWORD = "truststore-secret"
 
 
-def passwd(auth_file: Path, user: str, password: str | None = None, *extra: str) -> subprocess.CompletedProcess:
+def passwd(
+    auth_file: Path, user: str, password: str | None = None, *extra: str
+) -> subprocess.CompletedProcess:
     """``emoticana passwd`` as a script runs it: the password on stdin."""
     return subprocess.run(
         [sys.executable, "-m", "server", "passwd", user, "--auth-file", str(auth_file), *extra],
-        cwd=PROJECT_ROOT, input="" if password is None else password + "\n", capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        input="" if password is None else password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def beeline(url: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     command = [str(BEELINE), "-u", url, "--outputformat=csv2", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 # The password file, without a server ------------------------------------------------------------
@@ -56,7 +64,10 @@ def test_passwd_writes_salted_hashes_readable_by_owner_only(tmp_path):
         assert result.returncode == 0, result.stderr
     entries = read_password_file(users)
     assert sorted(entries) == ["alice", "bob"]
-    assert entries["alice"].salt != entries["bob"].salt and entries["alice"].hash != entries["bob"].hash
+    assert (
+        entries["alice"].salt != entries["bob"].salt
+        and entries["alice"].hash != entries["bob"].hash
+    )
     assert entries["alice"].verify("same password") and not entries["alice"].verify("same passwore")
     assert "same password" not in users.read_text()
     assert users.stat().st_mode & 0o077 == 0
@@ -79,12 +90,15 @@ def test_passwd_refuses_an_empty_password(tmp_path):
     assert result.returncode == 2 and "password is empty" in result.stderr
 
 
-@pytest.mark.parametrize("line, problem", [
-    ("alice:plain:secret", "is not user:pbkdf2-sha256"),
-    ("alice:pbkdf2-sha256:many:c2FsdA==:aGFzaA==", "bad iterations"),
-    ("alice:pbkdf2-sha256:1000:not base64!:aGFzaA==", "bad iterations"),
-    (":pbkdf2-sha256:1000:c2FsdA==:aGFzaA==", "is not user:pbkdf2-sha256"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ("alice:plain:secret", "is not user:pbkdf2-sha256"),
+        ("alice:pbkdf2-sha256:many:c2FsdA==:aGFzaA==", "bad iterations"),
+        ("alice:pbkdf2-sha256:1000:not base64!:aGFzaA==", "bad iterations"),
+        (":pbkdf2-sha256:1000:c2FsdA==:aGFzaA==", "is not user:pbkdf2-sha256"),
+    ],
+)
 def test_malformed_lines_name_their_number(line, problem):
     with pytest.raises(ConfigError, match=f"line 2.*{problem}"):
         parse_password_file("# users\n" + line + "\n")
@@ -125,8 +139,12 @@ def test_keystore_without_password_stops_start_up(tmp_path, keystore):
 
 
 def test_keystore_with_wrong_password_stops_start_up(tmp_path, keystore):
-    result = serve(tmp_path, "--tls-keystore", str(keystore["keystore"]),
-                   env_overrides={"EMOTICANA_TLS_KEYSTORE_PASSWORD": "not-it"})
+    result = serve(
+        tmp_path,
+        "--tls-keystore",
+        str(keystore["keystore"]),
+        env_overrides={"EMOTICANA_TLS_KEYSTORE_PASSWORD": "not-it"},
+    )
     assert_one_line_failure(result, "does not open with EMOTICANA_TLS_KEYSTORE_PASSWORD")
 
 
@@ -143,8 +161,11 @@ def auth_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory, audio_root, auth_file):
-    running = ServerProcess(home=tmp_path_factory.mktemp("auth-home"), audio_roots=[audio_root],
-                            extra_args=["--auth-file", str(auth_file)]).start()
+    running = ServerProcess(
+        home=tmp_path_factory.mktemp("auth-home"),
+        audio_roots=[audio_root],
+        extra_args=["--auth-file", str(auth_file)],
+    ).start()
     yield running
     running.stop()
 
@@ -165,16 +186,21 @@ def test_pyhive_logs_in_with_the_password(auth_server, audio_root):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("user, password", [
-    ("alice", "correct-horse:battery-stapler"),  # wrong password
-    ("mallory", ALICE_PASSWORD),                  # unknown user
-    ("alice", ""),                                # empty password
-])
+@pytest.mark.parametrize(
+    "user, password",
+    [
+        ("alice", "correct-horse:battery-stapler"),  # wrong password
+        ("mallory", ALICE_PASSWORD),  # unknown user
+        ("alice", ""),  # empty password
+    ],
+)
 def test_wrong_password_or_unknown_user_is_refused(auth_server, user, password):
     from pyhive import hive
 
     with pytest.raises(Exception, match=REFUSED):
-        hive.connect(host="127.0.0.1", port=auth_server.port, username=user, auth="CUSTOM", password=password)
+        hive.connect(
+            host="127.0.0.1", port=auth_server.port, username=user, auth="CUSTOM", password=password
+        )
 
 
 @pytest.mark.slow
@@ -231,17 +257,24 @@ def test_sql_cli_logs_in_from_the_environment(auth_server, tmp_path):
     script.write_text("SELECT current_user() AS u;\n")
     command = [sys.executable, "-m", "server", "sql", str(script), "--port", str(auth_server.port)]
     env = {**os.environ, "EMOTICANA_USER": "alice", "EMOTICANA_PASSWORD": ALICE_PASSWORD}
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["u", "alice"]
     env["EMOTICANA_PASSWORD"] = "wrong"
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 2 and REFUSED in result.stderr and "Traceback" not in result.stderr
 
 
 def console_request(server, path, *, user=None, password=None, body=None, method=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{server.console_port}{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.console_port}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+    )
     if user is not None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -260,14 +293,30 @@ def test_console_asks_for_a_login_and_queries_as_that_user(auth_server, audio_ro
     audio = f"/api/audio?path={quote(str(clip(audio_root)))}"
     assert console_request(auth_server, audio)[0] == 401
 
-    status, _, job = console_request(auth_server, "/api/queries", user="alice", password=ALICE_PASSWORD,
-                                     body={"sql": "SELECT current_user() AS u"}, method="POST")
+    status, _, job = console_request(
+        auth_server,
+        "/api/queries",
+        user="alice",
+        password=ALICE_PASSWORD,
+        body={"sql": "SELECT current_user() AS u"},
+        method="POST",
+    )
     assert status == 202
-    status, _, job = console_request(auth_server, f"/api/queries/{job['id']}?wait=10", user="alice", password=ALICE_PASSWORD)
+    status, _, job = console_request(
+        auth_server, f"/api/queries/{job['id']}?wait=10", user="alice", password=ALICE_PASSWORD
+    )
     assert (status, job["state"], job["rows"]) == (200, "done", [["alice"]]), job
     # Another user's query is not visible.
-    assert passwd(auth_server_users(auth_server), "dave", "dave-pw", "--iterations", "1000").returncode == 0
-    assert console_request(auth_server, f"/api/queries/{job['id']}", user="dave", password="dave-pw")[0] == 404
+    assert (
+        passwd(auth_server_users(auth_server), "dave", "dave-pw", "--iterations", "1000").returncode
+        == 0
+    )
+    assert (
+        console_request(auth_server, f"/api/queries/{job['id']}", user="dave", password="dave-pw")[
+            0
+        ]
+        == 404
+    )
 
 
 def auth_server_users(server: ServerProcess) -> Path:
@@ -285,21 +334,68 @@ def keytool(*args: str) -> None:
 def keystore(tmp_path_factory) -> dict[str, Path]:
     """A self-signed server key for 127.0.0.1, its PEM certificate, and a truststore holding it."""
     directory = tmp_path_factory.mktemp("tls")
-    paths = {"keystore": directory / "server.p12", "pem": directory / "server.pem", "truststore": directory / "trust.p12"}
-    keytool("-genkeypair", "-alias", "emoticana", "-keyalg", "RSA", "-keysize", "2048", "-validity", "2",
-            "-dname", "CN=127.0.0.1", "-ext", "SAN=ip:127.0.0.1", "-storetype", "PKCS12",
-            "-keystore", str(paths["keystore"]), "-storepass", KEYSTORE_PASSWORD, "-keypass", KEYSTORE_PASSWORD)
-    keytool("-exportcert", "-rfc", "-alias", "emoticana", "-keystore", str(paths["keystore"]),
-            "-storepass", KEYSTORE_PASSWORD, "-file", str(paths["pem"]))
-    keytool("-importcert", "-noprompt", "-alias", "emoticana", "-file", str(paths["pem"]), "-storetype", "PKCS12",
-            "-keystore", str(paths["truststore"]), "-storepass", TRUSTSTORE_PASSWORD)
+    paths = {
+        "keystore": directory / "server.p12",
+        "pem": directory / "server.pem",
+        "truststore": directory / "trust.p12",
+    }
+    keytool(
+        "-genkeypair",
+        "-alias",
+        "emoticana",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-validity",
+        "2",
+        "-dname",
+        "CN=127.0.0.1",
+        "-ext",
+        "SAN=ip:127.0.0.1",
+        "-storetype",
+        "PKCS12",
+        "-keystore",
+        str(paths["keystore"]),
+        "-storepass",
+        KEYSTORE_PASSWORD,
+        "-keypass",
+        KEYSTORE_PASSWORD,
+    )
+    keytool(
+        "-exportcert",
+        "-rfc",
+        "-alias",
+        "emoticana",
+        "-keystore",
+        str(paths["keystore"]),
+        "-storepass",
+        KEYSTORE_PASSWORD,
+        "-file",
+        str(paths["pem"]),
+    )
+    keytool(
+        "-importcert",
+        "-noprompt",
+        "-alias",
+        "emoticana",
+        "-file",
+        str(paths["pem"]),
+        "-storetype",
+        "PKCS12",
+        "-keystore",
+        str(paths["truststore"]),
+        "-storepass",
+        TRUSTSTORE_PASSWORD,
+    )
     return paths
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, audio_root, auth_file, keystore):
     running = ServerProcess(
-        home=tmp_path_factory.mktemp("tls-home"), audio_roots=[audio_root],
+        home=tmp_path_factory.mktemp("tls-home"),
+        audio_roots=[audio_root],
         extra_args=["--auth-file", str(auth_file), "--tls-keystore", str(keystore["keystore"])],
         env={"EMOTICANA_TLS_KEYSTORE_PASSWORD": KEYSTORE_PASSWORD},
     ).start()
@@ -309,29 +405,60 @@ def tls_server(tmp_path_factory, audio_root, auth_file, keystore):
 
 @pytest.mark.slow
 def test_beeline_over_tls(tls_server, keystore, audio_root, alice_password_file):
-    url = (f"jdbc:hive2://127.0.0.1:{tls_server.port}/default;ssl=true;"
-           f"sslTrustStore={keystore['truststore']};trustStorePassword={TRUSTSTORE_PASSWORD}")
-    result = beeline(url, "-n", "alice", "-w", str(alice_password_file), "-e",
-                     f"SELECT audio_info('{clip(audio_root)}').sample_rate AS rate, size(mfcc('{clip(audio_root)}')) AS n")
+    url = (
+        f"jdbc:hive2://127.0.0.1:{tls_server.port}/default;ssl=true;"
+        f"sslTrustStore={keystore['truststore']};trustStorePassword={TRUSTSTORE_PASSWORD}"
+    )
+    result = beeline(
+        url,
+        "-n",
+        "alice",
+        "-w",
+        str(alice_password_file),
+        "-e",
+        f"SELECT audio_info('{clip(audio_root)}').sample_rate AS rate, size(mfcc('{clip(audio_root)}')) AS n",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rate,n\n16000,12943" in result.stdout
-    plain = beeline(f"jdbc:hive2://127.0.0.1:{tls_server.port}/default", "-n", "alice", "-w", str(alice_password_file),
-                    "-e", "SELECT 1", timeout=120)
+    plain = beeline(
+        f"jdbc:hive2://127.0.0.1:{tls_server.port}/default",
+        "-n",
+        "alice",
+        "-w",
+        str(alice_password_file),
+        "-e",
+        "SELECT 1",
+        timeout=120,
+    )
     assert plain.returncode != 0 and "16000" not in plain.stdout
 
 
 @pytest.mark.slow
 def test_pyhive_over_tls_verifies_the_certificate(tls_server, keystore):
-    connection = connect("127.0.0.1", tls_server.port, username="alice", password=ALICE_PASSWORD,
-                         ssl_context=tls_client_context(str(keystore["pem"])))
+    connection = connect(
+        "127.0.0.1",
+        tls_server.port,
+        username="alice",
+        password=ALICE_PASSWORD,
+        ssl_context=tls_client_context(str(keystore["pem"])),
+    )
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT current_user(), ravdess_meta('03-01-05-02-01-02-12.wav').gender")
         assert cursor.fetchall() == [("alice", "female")]
     finally:
         connection.close()
-    with pytest.raises(Exception):  # thrift logs the certificate failure and raises a bare transport error
-        connect("127.0.0.1", tls_server.port, username="alice", password=ALICE_PASSWORD,
-                ssl_context=tls_client_context(None))  # the system CAs do not know this certificate
+    with pytest.raises(
+        Exception
+    ):  # thrift logs the certificate failure and raises a bare transport error
+        connect(
+            "127.0.0.1",
+            tls_server.port,
+            username="alice",
+            password=ALICE_PASSWORD,
+            ssl_context=tls_client_context(None),
+        )  # the system CAs do not know this certificate
     with pytest.raises(Exception):
-        connect("127.0.0.1", tls_server.port, username="alice", password=ALICE_PASSWORD)  # plain TCP
+        connect(
+            "127.0.0.1", tls_server.port, username="alice", password=ALICE_PASSWORD
+        )  # plain TCP

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from tests.audiogen import VARIANTS, voiced_signal, write_bad_inputs, write_clip, write_variants
-from udfs.audio import AudioError, audio_info, decode_audio, probe_audio, read_audio_source, resolve_audio_path
+from udfs.audio import (
+    AudioError,
+    audio_info,
+    decode_audio,
+    probe_audio,
+    read_audio_source,
+    resolve_audio_path,
+)
 
 
 @pytest.fixture
@@ -21,11 +28,20 @@ def test_decode_every_format(variants, name, rate, channels, subtype, fmt):
     assert y.dtype == np.float32
     assert np.max(np.abs(y)) == pytest.approx(0.5, abs=0.08)
     info = probe_audio(data)
-    assert (info.sample_rate, info.channels, info.format, info.subtype, info.error) == (rate, channels, fmt, subtype, None)
+    assert (info.sample_rate, info.channels, info.format, info.subtype, info.error) == (
+        rate,
+        channels,
+        fmt,
+        subtype,
+        None,
+    )
     assert info.duration_s == pytest.approx(info.frames / rate)
 
 
-@pytest.mark.parametrize("subtype,tolerance", [("PCM_U8", 1 / 64), ("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-6), ("FLOAT", 0)])
+@pytest.mark.parametrize(
+    "subtype,tolerance",
+    [("PCM_U8", 1 / 64), ("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-6), ("FLOAT", 0)],
+)
 def test_decoded_samples_match_what_was_written(tmp_path, rng, subtype, tolerance):
     samples = voiced_signal(rng, sample_rate=16000, seconds=0.5)
     path = write_clip(tmp_path / f"{subtype}.wav", samples, 16000, subtype=subtype)
@@ -77,7 +93,12 @@ def test_path_and_bytes_decode_identically(variants, tmp_path):
 
 
 def test_file_uri_and_spaces(tmp_path, rng):
-    path = write_clip(tmp_path / "my clips" / "ünïcode köln.wav", voiced_signal(rng, sample_rate=16000, seconds=0.5), 16000, subtype="PCM_16")
+    path = write_clip(
+        tmp_path / "my clips" / "ünïcode köln.wav",
+        voiced_signal(rng, sample_rate=16000, seconds=0.5),
+        16000,
+        subtype="PCM_16",
+    )
     assert audio_info(f"file:{path}", [str(tmp_path)]).error is None
     assert audio_info(f"file://{path}", [str(tmp_path)]).error is None
     encoded = f"file:{tmp_path}/my%20clips/{path.name}"
@@ -88,21 +109,36 @@ class TestConfinement:
     def test_outside_root_refused(self, tmp_path, rng):
         root, outside = tmp_path / "root", tmp_path / "outside"
         root.mkdir()
-        secret = write_clip(outside / "secret.wav", voiced_signal(rng, sample_rate=16000, seconds=0.3), 16000, subtype="PCM_16")
+        secret = write_clip(
+            outside / "secret.wav",
+            voiced_signal(rng, sample_rate=16000, seconds=0.3),
+            16000,
+            subtype="PCM_16",
+        )
         info = audio_info(str(secret), [str(root)])
         assert "outside the readable audio roots" in info.error
 
     def test_dotdot_escape_refused(self, tmp_path, rng):
         root = tmp_path / "root"
         root.mkdir()
-        write_clip(tmp_path / "secret.wav", voiced_signal(rng, sample_rate=16000, seconds=0.3), 16000, subtype="PCM_16")
+        write_clip(
+            tmp_path / "secret.wav",
+            voiced_signal(rng, sample_rate=16000, seconds=0.3),
+            16000,
+            subtype="PCM_16",
+        )
         with pytest.raises(AudioError, match="outside"):
             resolve_audio_path(f"{root}/../secret.wav", [str(root)])
 
     def test_symlink_escape_refused(self, tmp_path, rng):
         root = tmp_path / "root"
         root.mkdir()
-        secret = write_clip(tmp_path / "secret.wav", voiced_signal(rng, sample_rate=16000, seconds=0.3), 16000, subtype="PCM_16")
+        secret = write_clip(
+            tmp_path / "secret.wav",
+            voiced_signal(rng, sample_rate=16000, seconds=0.3),
+            16000,
+            subtype="PCM_16",
+        )
         os.symlink(secret, root / "link.wav")
         with pytest.raises(AudioError, match="outside"):
             resolve_audio_path(str(root / "link.wav"), [str(root)])
@@ -118,4 +154,6 @@ class TestConfinement:
             resolve_audio_path(str(tmp_path / "x.wav"), [])
 
     def test_inside_root_allowed(self, tmp_path):
-        assert resolve_audio_path(str(tmp_path / "a" / ".." / "x.wav"), [str(tmp_path)]) == os.path.realpath(tmp_path / "x.wav")
+        assert resolve_audio_path(
+            str(tmp_path / "a" / ".." / "x.wav"), [str(tmp_path)]
+        ) == os.path.realpath(tmp_path / "x.wav")

@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.cluster import StandaloneCluster
-from tests.audiogen import voiced_signal, write_clip
-from server.cluster import free_port
+from server.cluster import StandaloneCluster, free_port
 from server.process import ServerProcess
+from tests.audiogen import voiced_signal, write_clip
 from tests.test_training import synth_dir, train, views  # noqa: F401  (module fixtures reused here)
 
 pytestmark = pytest.mark.slow
@@ -34,7 +33,9 @@ CLASSIFY = f"SELECT path, emotion(content, '{MODEL}') FROM cluster_clips ORDER B
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    running = StandaloneCluster(workers=2, cores=1, memory="2g", state_dir=tmp_path_factory.mktemp("cluster")).start()
+    running = StandaloneCluster(
+        workers=2, cores=1, memory="2g", state_dir=tmp_path_factory.mktemp("cluster")
+    ).start()
     yield running
     running.stop()
 
@@ -45,13 +46,17 @@ def clips_dir(audio_root) -> Path:
     directory = audio_root / "cluster-clips"
     rng = np.random.default_rng(5)
     for index in range(KILL_CLIPS):
-        samples = voiced_signal(rng, sample_rate=16000, seconds=1.0 + 0.5 * (index % 4), f0=80 + 3 * index)
+        samples = voiced_signal(
+            rng, sample_rate=16000, seconds=1.0 + 0.5 * (index % 4), f0=80 + 3 * index
+        )
         write_clip(directory / f"clip_{index:03d}.wav", samples, 16000, subtype="PCM_16")
     return directory
 
 
 def classify(cursor, clips: Path) -> list[tuple[str, str]]:
-    cursor.execute(f"CREATE TABLE IF NOT EXISTS cluster_clips USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')")
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS cluster_clips USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')"
+    )
     # Spark packs files into a partition while the sum so far (each file counted with
     # openCostInBytes, here Spark's default 4 MB, not the server's 64 KB) plus the next
     # file's size stays under maxPartitionBytes: one clip each.
@@ -62,7 +67,9 @@ def classify(cursor, clips: Path) -> list[tuple[str, str]]:
 
 
 def rest(port: int, path: str):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/applications{path}", timeout=10) as response:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/api/v1/applications{path}", timeout=10
+    ) as response:
         return json.loads(response.read().decode("utf-8"))
 
 
@@ -85,40 +92,80 @@ def processes_under(directory: Path) -> list[str]:
 
 def test_tfos_trains_one_node_per_executor_on_the_cluster(cluster, server, views, tmp_path):  # noqa: F811
     apps_before = [len(app_dirs(cluster, w)) for w in (1, 2)]
-    result = train(server, tmp_path, "--view", "synth_train", "--name", "clustered", "--epochs", "3", "--patience", "3",
-                   "--nodes", "2", "--master", cluster.master_url, "--hyperparam", "filters=[8,8,16,16,16,16]", timeout=600)
+    result = train(
+        server,
+        tmp_path,
+        "--view",
+        "synth_train",
+        "--name",
+        "clustered",
+        "--epochs",
+        "3",
+        "--patience",
+        "3",
+        "--nodes",
+        "2",
+        "--master",
+        cluster.master_url,
+        "--hyperparam",
+        "filters=[8,8,16,16,16,16]",
+        timeout=600,
+    )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     directory = tmp_path / "models" / "clustered" / "1"
-    for name in ("model.keras", "features.json", "labels.json", "manifest.json", "metrics.json", "view.sql"):
+    for name in (
+        "model.keras",
+        "features.json",
+        "labels.json",
+        "manifest.json",
+        "metrics.json",
+        "view.sql",
+    ):
         assert (directory / name).stat().st_size > 0, name
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["nodes"] == 2 and manifest["epochs_run"] == 3
     # The trainer was an application of this cluster, with an executor on each worker; the chief's
     # per-epoch lines are in its executor's log.
-    new_apps = [app_dirs(cluster, w)[apps_before[i]:] for i, w in enumerate((1, 2))]
+    new_apps = [app_dirs(cluster, w)[apps_before[i] :] for i, w in enumerate((1, 2))]
     assert all(len(apps) == 1 for apps in new_apps), new_apps
-    logs = "".join(p.read_text(errors="replace") for apps in new_apps for p in apps[0].glob("*/std*"))
+    logs = "".join(
+        p.read_text(errors="replace") for apps in new_apps for p in apps[0].glob("*/std*")
+    )
     assert "epoch   3/3" in logs
     print(f"\n2-node TensorFlowOnSpark on the cluster: {manifest['training_seconds']:.0f} s")
     # Each executor imported the project from the shipped zip, not from the driver's checkout.
     assert all(list(apps[0].glob("*/emoticana-*.zip")) for apps in new_apps)
 
 
-def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, server, clips_dir, tmp_path):
+def test_classification_survives_a_killed_worker_and_nothing_is_left(
+    cluster, server, clips_dir, tmp_path
+):
     local_cursor = server.connect().cursor()
     local = classify(local_cursor, clips_dir)
     assert len(local) == KILL_CLIPS and {emotion for _, emotion in local} - {None}
 
     ui_port = free_port()
-    clustered = ServerProcess(home=tmp_path / "home", audio_roots=[clips_dir], extra_args=[
-        "--master", cluster.master_url, "--conf", f"spark.ui.port={ui_port}", "--conf", "spark.executor.memory=1g"]).start()
+    clustered = ServerProcess(
+        home=tmp_path / "home",
+        audio_roots=[clips_dir],
+        extra_args=[
+            "--master",
+            cluster.master_url,
+            "--conf",
+            f"spark.ui.port={ui_port}",
+            "--conf",
+            "spark.executor.memory=1g",
+        ],
+    ).start()
     try:
         status = cluster.status()
         assert [app["name"] for app in status["activeapps"]] == ["Emoticana"]
         cursor = clustered.connect().cursor()
         started = time.monotonic()
         before = classify(cursor, clips_dir)
-        print(f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s for {KILL_CLIPS} clips")
+        print(
+            f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s for {KILL_CLIPS} clips"
+        )
         assert before == local
 
         app_id = rest(ui_port, "")[0]["id"]
@@ -135,10 +182,16 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, se
         query.start()
         deadline = time.monotonic() + QUERY_TIMEOUT_S
         while time.monotonic() < deadline and query.is_alive():
-            running = sorted(rest(ui_port, f"/{app_id}/jobs?status=running"), key=lambda job: job["numTasks"])[-1:]
+            running = sorted(
+                rest(ui_port, f"/{app_id}/jobs?status=running"), key=lambda job: job["numTasks"]
+            )[-1:]
             # Kill as soon as the classification job has tasks done: on an idle machine the
             # whole query takes only a few seconds.
-            if running and running[0]["numTasks"] >= KILL_CLIPS // 2 and running[0]["numCompletedTasks"] >= 1:
+            if (
+                running
+                and running[0]["numTasks"] >= KILL_CLIPS // 2
+                and running[0]["numCompletedTasks"] >= 1
+            ):
                 break
             time.sleep(0.05)
         assert query.is_alive(), "the query finished before a worker could be killed"
@@ -146,7 +199,9 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(cluster, se
         killed_at, tasks = running[0]["numCompletedTasks"], running[0]["numTasks"]
         query.join(QUERY_TIMEOUT_S)
         assert not query.is_alive(), "the query did not finish after the worker was killed"
-        print(f"with worker 2 killed after {killed_at} of {tasks} tasks: {time.monotonic() - started:.1f} s")
+        print(
+            f"with worker 2 killed after {killed_at} of {tasks} tasks: {time.monotonic() - started:.1f} s"
+        )
         assert "error" not in outcome, outcome.get("error")
         assert outcome["rows"] == before
         assert killed_at < tasks

@@ -10,8 +10,13 @@ from server.settings import PROJECT_ROOT
 
 
 def run_cluster(*args):
-    return subprocess.run([sys.executable, "-m", "server", "cluster", *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "server", "cluster", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -22,10 +27,13 @@ def busy_port():
         yield holder.getsockname()[1]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--workers", "0"], "at least 1 worker"),
-    (["--cores", "0"], "at least 1 worker and 1 core"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--workers", "0"], "at least 1 worker"),
+        (["--cores", "0"], "at least 1 worker and 1 core"),
+    ],
+)
 def test_bad_sizes_fail_with_one_line(args, message):
     result = run_cluster(*args)
     assert result.returncode == 2
@@ -35,4 +43,7 @@ def test_bad_sizes_fail_with_one_line(args, message):
 def test_master_port_in_use_fails_with_one_line(busy_port):
     result = run_cluster("--port", str(busy_port))
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and f"port {busy_port} on 127.0.0.1 is already in use" in result.stderr, result.stderr
+    assert (
+        result.stderr.count("\n") == 1
+        and f"port {busy_port} on 127.0.0.1 is already in use" in result.stderr
+    ), result.stderr

@@ -9,15 +9,25 @@ from server.code_zip import SHIPPED_PACKAGES, build_code_zip, code_zip_bytes
 from server.settings import PROJECT_ROOT
 
 # Imported on executors: the UDF wrappers, the model store, the TFoS node and its daemon.
-EXECUTOR_MODULES = ["udfs.spark_udfs", "udfs.inference", "udfs.model_store", "training.node", "training.tfos_daemon",
-                    "server.spark"]
+EXECUTOR_MODULES = [
+    "udfs.spark_udfs",
+    "udfs.inference",
+    "udfs.model_store",
+    "training.node",
+    "training.tfos_daemon",
+    "server.spark",
+]
 
 
 def test_zip_holds_every_module_and_a_package_marker_for_each(tmp_path):
     path = build_code_zip(tmp_path)
     names = set(zipfile.ZipFile(path).namelist())
     for package in SHIPPED_PACKAGES:
-        sources = {str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / package).rglob("*.py") if "__pycache__" not in p.parts}
+        sources = {
+            str(p.relative_to(PROJECT_ROOT))
+            for p in (PROJECT_ROOT / package).rglob("*.py")
+            if "__pycache__" not in p.parts
+        }
         assert sources and sources <= names
         assert f"{package}/__init__.py" in names
 
@@ -36,8 +46,16 @@ def test_executor_modules_import_from_the_zip_alone(tmp_path):
         f"for name in {EXECUTOR_MODULES!r}:\n"
         "    print(importlib.import_module(name).__file__)\n"
     )
-    result = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     files = result.stdout.split()
-    assert len(files) == len(EXECUTOR_MODULES) and all(f.startswith(str(path) + "/") for f in files), files
+    assert len(files) == len(EXECUTOR_MODULES) and all(
+        f.startswith(str(path) + "/") for f in files
+    ), files

@@ -18,8 +18,10 @@ pytestmark = pytest.mark.slow
 
 def api(server, path, *, method="GET", body=None):
     request = urllib.request.Request(
-        f"http://127.0.0.1:{server.console_port}{path}", method=method,
-        data=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+        f"http://127.0.0.1:{server.console_port}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -40,7 +42,10 @@ def run_query(server, sql, *, timeout_s=120):
 
 
 def test_query_results_and_server_errors(server):
-    job = run_query(server, "SELECT 1 AS one, 'a;b' AS s; SELECT ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e")
+    job = run_query(
+        server,
+        "SELECT 1 AS one, 'a;b' AS s; SELECT ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e",
+    )
     assert job["state"] == "done" and job["statements"] == 2
     assert job["columns"] == ["e"] and job["rows"] == [["angry"]]
     job = run_query(server, "SELECT * FROM no_such_table_here")
@@ -49,14 +54,22 @@ def test_query_results_and_server_errors(server):
 
 
 def test_long_query_can_be_cancelled(server):
-    status, body = api(server, "/api/queries", method="POST", body={"sql": "SELECT count(*) FROM range(0, 100000000000, 1, 2)"})
+    status, body = api(
+        server,
+        "/api/queries",
+        method="POST",
+        body={"sql": "SELECT count(*) FROM range(0, 100000000000, 1, 2)"},
+    )
     job_id = json.loads(body)["id"]
     time.sleep(3)
     assert json.loads(api(server, f"/api/queries/{job_id}")[1])["state"] == "running"
     status, body = api(server, f"/api/queries/{job_id}", method="DELETE")
     assert status == 200
     deadline = time.monotonic() + 60
-    while json.loads(api(server, f"/api/queries/{job_id}")[1])["state"] == "running" and time.monotonic() < deadline:
+    while (
+        json.loads(api(server, f"/api/queries/{job_id}")[1])["state"] == "running"
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.3)
     assert json.loads(api(server, f"/api/queries/{job_id}")[1])["state"] == "cancelled"
 
@@ -75,11 +88,24 @@ def test_examples_and_audio_confinement(server, audio_root, outside_dir):
 
 def chromium(*args, timeout=120):
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, "chromium is installed by `make test` (apt-get install chromium); see the README"
+    assert executable, (
+        "chromium is installed by `make test` (apt-get install chromium); see the README"
+    )
     profile = tempfile.mkdtemp(prefix="emoticana-chromium-")
-    command = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--window-size=1280,900", *args]
+    command = [
+        executable,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+        *args,
+    ]
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     finally:
@@ -89,7 +115,9 @@ def chromium(*args, timeout=120):
 def test_page_runs_an_example_and_draws_table_and_chart(server, audio_root):
     cursor = server.connect().cursor()
     cursor.execute("DROP TABLE IF EXISTS clips")
-    cursor.execute(f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')")
+    cursor.execute(
+        f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')"
+    )
     url = f"http://127.0.0.1:{server.console_port}/?example=02_classify.sql&run=1"
     result = chromium("--virtual-time-budget=60000", "--dump-dom", url)
     dom = result.stdout
@@ -111,7 +139,7 @@ def test_rows_with_audio_paths_get_a_player(server, audio_root):
 
 
 def test_page_draws_a_confusion_heatmap(server, audio_root):
-    sql = ("SELECT actual, predicted, n FROM VALUES ('angry','angry',5), ('angry','sad',1), ('sad','sad',4) AS t(actual, predicted, n)")
+    sql = "SELECT actual, predicted, n FROM VALUES ('angry','angry',5), ('angry','sad',1), ('sad','sad',4) AS t(actual, predicted, n)"
     url = f"http://127.0.0.1:{server.console_port}/?run=1&sql=" + urllib.request.quote(sql)
     dom = chromium("--virtual-time-budget=30000", "--dump-dom", url).stdout
     assert 'data-kind="confusion"' in dom

@@ -71,11 +71,15 @@ def test_ports_published_on_loopback_only(services):
         for port in service.get("ports", []):
             text = str(port)
             parts = text.split(":")
-            assert len(parts) == 3 and parts[0] == "127.0.0.1", f"{name} publishes {text} beyond loopback"
+            assert len(parts) == 3 and parts[0] == "127.0.0.1", (
+                f"{name} publishes {text} beyond loopback"
+            )
             _, host_port, container_port = parts
             assert host_port == container_port, text
             published.setdefault(name, set()).add(int(host_port))
-        assert "network_mode" not in service, f"{name}: host networking would bypass the loopback publishing"
+        assert "network_mode" not in service, (
+            f"{name}: host networking would bypass the loopback publishing"
+        )
     for name, ports in PUBLISHED.items():
         assert ports <= published.get(name, set()), (name, published.get(name))
 
@@ -87,7 +91,9 @@ def test_credentials_come_from_the_environment(services):
             if re.search("PASSWORD|SECRET|TOKEN", key):
                 secrets += 1
                 # Required, with no default: compose refuses to start without it.
-                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), f"{name}: {key} must be ${{VAR:?message}}, is {value!r}"
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), (
+                    f"{name}: {key} must be ${{VAR:?message}}, is {value!r}"
+                )
     assert secrets >= 2, "the database and the server both need the metastore password"
 
 
@@ -111,17 +117,27 @@ def test_volumes(compose, services):
     for key in ("EMOTICANA_WAREHOUSE", "EMOTICANA_MODELS_DIR"):
         assert any(env[key].startswith(mount + "/") for mount in server_mounts), (key, env[key])
     for worker in ("spark-worker-1", "spark-worker-2"):
-        assert {str(v) for v in services[worker]["volumes"]} >= {v for v in map(str, services["emoticana"]["volumes"]) if "conf" not in v}
-    assert "./conf:" + env["EMOTICANA_CONF_DIR"] + ":ro" in map(str, services["emoticana"]["volumes"])
+        assert {str(v) for v in services[worker]["volumes"]} >= {
+            v for v in map(str, services["emoticana"]["volumes"]) if "conf" not in v
+        }
+    assert "./conf:" + env["EMOTICANA_CONF_DIR"] + ":ro" in map(
+        str, services["emoticana"]["volumes"]
+    )
 
 
 def test_healthchecks_and_start_order(services):
     for name, service in services.items():
         check = service.get("healthcheck")
         assert check and check.get("test"), f"{name} has no healthcheck"
-    assert set(services["emoticana"]["depends_on"]) >= {"postgres", "spark-worker-1", "spark-worker-2"}
+    assert set(services["emoticana"]["depends_on"]) >= {
+        "postgres",
+        "spark-worker-1",
+        "spark-worker-2",
+    }
     for name in ("emoticana", "spark-worker-1", "spark-worker-2"):
-        assert all(dep["condition"] == "service_healthy" for dep in services[name]["depends_on"].values()), name
+        assert all(
+            dep["condition"] == "service_healthy" for dep in services[name]["depends_on"].values()
+        ), name
 
 
 def test_server_settings_exist(services):
@@ -146,7 +162,11 @@ def test_referenced_files_exist(services):
     dockerfile = dockerfiles.pop()
     text = dockerfile.read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim-bookworm\b", text, flags=re.MULTILINE)
-    assert "constraints.txt" in text and "openjdk-17-jre-headless" in text and "libpostgresql-jdbc-java" in text
+    assert (
+        "constraints.txt" in text
+        and "openjdk-17-jre-headless" in text
+        and "libpostgresql-jdbc-java" in text
+    )
     for sources in re.findall(r"^COPY\s+(.+)\s+\S+$", text, flags=re.MULTILINE):
         for source in sources.split():
             assert (PROJECT_ROOT / source).exists(), f"Dockerfile copies missing {source}"
@@ -167,7 +187,9 @@ def test_entrypoint_roles_and_commands(services):
     for role in ("master", "worker", "server"):
         body = text.split(f"  {role})", 1)[1].split(";;", 1)[0]
         assert re.search(r"^\s*exec ", body, flags=re.MULTILINE), role
-    scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"
+    ]["scripts"]
     assert scripts["emoticana"] == "server.cli:main"
     from server.cli import build_parser
 
@@ -180,7 +202,12 @@ def test_spark_launcher_classes_exist():
 
     spark_home = Path(pyspark.__file__).parent
     assert (spark_home / "bin" / "spark-class").is_file()
-    classes = set(re.findall(r"org\.apache\.spark\.deploy\.[\w.]+", (PROJECT_ROOT / "docker" / "entrypoint.sh").read_text()))
+    classes = set(
+        re.findall(
+            r"org\.apache\.spark\.deploy\.[\w.]+",
+            (PROJECT_ROOT / "docker" / "entrypoint.sh").read_text(),
+        )
+    )
     assert len(classes) == 2
     for jar in (spark_home / "jars").glob("spark-core_*.jar"):
         with zipfile.ZipFile(jar) as archive:

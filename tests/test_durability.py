@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from server.warehouse import orphaned_table_dirs
 from server.cluster import free_port
 from server.process import PROJECT_ROOT, ServerProcess
+from server.warehouse import orphaned_table_dirs
 from tests.processes import kill_tree
 from tests.test_startup import assert_one_line_failure, serve
 from udfs.model_store import DEFAULT_MODEL
@@ -18,8 +18,10 @@ SHIPPED_MODEL = PROJECT_ROOT / "models" / DEFAULT_MODEL
 #: A version the repository does not ship: the copy of the shipped model goes there.
 COPY = 90
 CTAS_ROWS = 8_000_000
-CTAS = (f"CREATE TABLE big USING parquet AS SELECT id, sha2(CAST(id AS STRING), 256) AS digest "
-        f"FROM range(0, {CTAS_ROWS}, 1, 8)")
+CTAS = (
+    f"CREATE TABLE big USING parquet AS SELECT id, sha2(CAST(id AS STRING), 256) AS digest "
+    f"FROM range(0, {CTAS_ROWS}, 1, 8)"
+)
 
 
 def copy_shipped_model(home: Path, version: int) -> Path:
@@ -61,9 +63,13 @@ def test_kill_during_ctas_leaves_all_or_nothing_and_the_active_model(tmp_path, a
         writer.start()
         table_dir = home / "warehouse" / "big"
         deadline = time.monotonic() + 120
-        while not any(table_dir.rglob("part-*")) and time.monotonic() < deadline and writer.is_alive():
+        while (
+            not any(table_dir.rglob("part-*")) and time.monotonic() < deadline and writer.is_alive()
+        ):
             time.sleep(0.2)
-        assert writer.is_alive() and any(table_dir.rglob("part-*")), "the CTAS should be writing when the server is killed"
+        assert writer.is_alive() and any(table_dir.rglob("part-*")), (
+            "the CTAS should be writing when the server is killed"
+        )
         kill_minus_nine(first)
         writer.join(60)
     finally:
@@ -92,12 +98,28 @@ def test_kill_during_ctas_leaves_all_or_nothing_and_the_active_model(tmp_path, a
 
 def test_orphaned_dirs_are_only_those_no_table_or_database_uses(tmp_path):
     warehouse = tmp_path / "warehouse"
-    for name in ("kept", "orphan", "sales.db/orders", "sales.db/stale", "ext/inner", "_tmp", ".hidden"):
+    for name in (
+        "kept",
+        "orphan",
+        "sales.db/orders",
+        "sales.db/stale",
+        "ext/inner",
+        "_tmp",
+        ".hidden",
+    ):
         (warehouse / name).mkdir(parents=True)
     (warehouse / "a_file").write_text("not a directory")
     databases = {warehouse, warehouse / "sales.db", tmp_path / "elsewhere.db"}
-    tables = {warehouse / "kept", warehouse / "sales.db" / "orders", warehouse / "ext" / "inner", tmp_path / "outside"}
-    assert orphaned_table_dirs(warehouse, databases, tables) == [warehouse / "orphan", warehouse / "sales.db" / "stale"]
+    tables = {
+        warehouse / "kept",
+        warehouse / "sales.db" / "orders",
+        warehouse / "ext" / "inner",
+        tmp_path / "outside",
+    }
+    assert orphaned_table_dirs(warehouse, databases, tables) == [
+        warehouse / "orphan",
+        warehouse / "sales.db" / "stale",
+    ]
 
 
 def break_active_model(home: Path, how: str) -> Path:
@@ -120,7 +142,9 @@ def test_broken_active_model_file_stops_startup_naming_it(tmp_path, how):
     result = serve(tmp_path, "--port", str(free_port()), "--console-port", "0")
     assert_one_line_failure(result, f"active model emoticana/{COPY}")
     line = result.stderr.strip()
-    assert str(model_file) in line or (str(model_file.parent) in line and model_file.name in line), line
+    assert str(model_file) in line or (
+        str(model_file.parent) in line and model_file.name in line
+    ), line
 
 
 def test_activation_replaces_the_pointer_whole_and_leaves_no_temporary_file(tmp_path):

@@ -15,9 +15,9 @@ from udfs.features import (
     mfcc_features,
     mfcc_matrix,
     pitch_rows,
+    speech_bounds,
     yin_f0,
     yin_track,
-    speech_bounds,
 )
 
 CFG = DEFAULT_FEATURES
@@ -31,17 +31,27 @@ def reference_mfcc(clip: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     left = (cfg.n_fft - cfg.win_length) // 2
     window = np.pad(window, (left, cfg.n_fft - cfg.win_length - left))
     n_frames = 1 + (len(padded) - cfg.n_fft) // cfg.hop_length
-    frames = np.stack([padded[i * cfg.hop_length : i * cfg.hop_length + cfg.n_fft] * window for i in range(n_frames)], axis=1)
+    frames = np.stack(
+        [
+            padded[i * cfg.hop_length : i * cfg.hop_length + cfg.n_fft] * window
+            for i in range(n_frames)
+        ],
+        axis=1,
+    )
     power = np.abs(np.fft.rfft(frames, axis=0)) ** 2
 
     def hz_to_mel(f):
         f = np.asarray(f, dtype=np.float64)
         lin = f / (200.0 / 3)
-        return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0), lin)
+        return np.where(
+            f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0), lin
+        )
 
     def mel_to_hz(m):
         m = np.asarray(m, dtype=np.float64)
-        return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+        return np.where(
+            m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3)
+        )
 
     fft_freqs = np.linspace(0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
     mel_points = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin), hz_to_mel(cfg.fmax), cfg.n_mels + 2))
@@ -49,7 +59,9 @@ def reference_mfcc(clip: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     for i in range(cfg.n_mels):
         lower = (fft_freqs - mel_points[i]) / (mel_points[i + 1] - mel_points[i])
         upper = (mel_points[i + 2] - fft_freqs) / (mel_points[i + 2] - mel_points[i + 1])
-        weights[i] = np.maximum(0, np.minimum(lower, upper)) * 2.0 / (mel_points[i + 2] - mel_points[i])
+        weights[i] = (
+            np.maximum(0, np.minimum(lower, upper)) * 2.0 / (mel_points[i + 2] - mel_points[i])
+        )
     mel = weights @ power
     db = 10 * np.log10(np.maximum(mel, 1e-10))
     db = np.maximum(db, db.max() - 80.0)
@@ -69,7 +81,9 @@ def test_mfcc_matches_independent_reference(rng):
 @pytest.mark.parametrize("channels", [1, 2, 6])
 @pytest.mark.parametrize("seconds", [0.01, 1.0, 5.0])
 def test_shape_dtype_and_finite(rng, sample_rate, channels, seconds):
-    y = voiced_signal(rng, sample_rate=sample_rate, seconds=seconds, channels=channels, lead_silence_s=0.1).T
+    y = voiced_signal(
+        rng, sample_rate=sample_rate, seconds=seconds, channels=channels, lead_silence_s=0.1
+    ).T
     features = mfcc_features(y, sample_rate)
     assert features.shape == CFG.shape == (40 + 3, 301)  # coefficients, then the prosody rows
     assert features.dtype == np.float32
@@ -108,7 +122,9 @@ def test_silence_and_mono_mix(rng):
     assert np.all(np.isfinite(mfcc_features(silence, 16000)))
     mono = voiced_signal(rng, sample_rate=16000, seconds=1.0)[:, 0]
     stereo_same = np.stack([mono, mono])
-    np.testing.assert_allclose(mfcc_features(stereo_same, 16000), mfcc_features(mono, 16000), atol=1e-4)
+    np.testing.assert_allclose(
+        mfcc_features(stereo_same, 16000), mfcc_features(mono, 16000), atol=1e-4
+    )
 
 
 def test_config_round_trip():
@@ -120,9 +136,21 @@ def test_mfcc_matches_librosa(rng):
     """The hand-written MFCC computes librosa.feature.mfcc with the documented options."""
     clip = canonical_clip(voiced_signal(rng, sample_rate=16000, seconds=2.5, f0=210.0)[:, 0], 16000)
     reference = librosa.feature.mfcc(
-        y=clip, sr=CFG.sample_rate, n_mfcc=CFG.n_mfcc, n_fft=CFG.n_fft, win_length=CFG.win_length,
-        hop_length=CFG.hop_length, n_mels=CFG.n_mels, fmin=CFG.fmin, fmax=CFG.fmax, center=True,
-        window="hann", htk=False, power=2.0, dct_type=2, norm="ortho",
+        y=clip,
+        sr=CFG.sample_rate,
+        n_mfcc=CFG.n_mfcc,
+        n_fft=CFG.n_fft,
+        win_length=CFG.win_length,
+        hop_length=CFG.hop_length,
+        n_mels=CFG.n_mels,
+        fmin=CFG.fmin,
+        fmax=CFG.fmax,
+        center=True,
+        window="hann",
+        htk=False,
+        power=2.0,
+        dct_type=2,
+        norm="ortho",
     )
     np.testing.assert_allclose(mfcc_matrix(clip), reference, atol=1e-3, rtol=0)
 
@@ -133,14 +161,24 @@ def test_mfcc_matches_librosa(rng):
 def test_speech_bounds_match_librosa_trim(rng, seconds, lead_silence_s, noise_floor):
     y = voiced_signal(rng, sample_rate=16000, seconds=seconds, lead_silence_s=lead_silence_s)[:, 0]
     y = (y + noise_floor * rng.standard_normal(y.size)).astype(np.float32)
-    _, expected = librosa.effects.trim(y, top_db=CFG.trim_top_db, frame_length=CFG.win_length, hop_length=CFG.hop_length)
+    _, expected = librosa.effects.trim(
+        y, top_db=CFG.trim_top_db, frame_length=CFG.win_length, hop_length=CFG.hop_length
+    )
     assert speech_bounds(y) == tuple(int(v) for v in expected)
 
 
 def test_frame_mean_square_is_librosa_rms_squared(rng):
     y = voiced_signal(rng, sample_rate=16000, seconds=1.3)[:, 0]
-    rms = librosa.feature.rms(y=y, frame_length=CFG.win_length, hop_length=CFG.hop_length, center=True, pad_mode="constant")[0]
-    np.testing.assert_allclose(frame_mean_square(y), rms.astype(np.float64) ** 2, rtol=1e-4, atol=1e-10)
+    rms = librosa.feature.rms(
+        y=y,
+        frame_length=CFG.win_length,
+        hop_length=CFG.hop_length,
+        center=True,
+        pad_mode="constant",
+    )[0]
+    np.testing.assert_allclose(
+        frame_mean_square(y), rms.astype(np.float64) ** 2, rtol=1e-4, atol=1e-10
+    )
 
 
 PITCH = FeatureConfig(pitch=True)
@@ -148,7 +186,9 @@ PITCH = FeatureConfig(pitch=True)
 
 @pytest.mark.parametrize("f0", [110.0, 180.0, 300.0])
 def test_pitch_rows_follow_the_fundamental(rng, f0):
-    clip = canonical_clip(voiced_signal(rng, sample_rate=16000, seconds=2.0, f0=f0, lead_silence_s=0.3)[:, 0], 16000)
+    clip = canonical_clip(
+        voiced_signal(rng, sample_rate=16000, seconds=2.0, f0=f0, lead_silence_s=0.3)[:, 0], 16000
+    )
     voiced, relative, absolute = pitch_rows(clip, config=PITCH)
     assert set(np.unique(voiced)) == {0.0, 1.0}
     on = voiced == 1
@@ -157,7 +197,9 @@ def test_pitch_rows_follow_the_fundamental(rng, f0):
     assert on[60:240].mean() > 0.6 and not on[:30].any() and not on[-30:].any()
     # The tone has a +-3 % vibrato around f0: the absolute row is log2(f0 / 200) within that.
     assert np.median(absolute[on]) == pytest.approx(np.log2(f0 / 200.0), abs=0.02)
-    assert np.abs(relative[on]).max() < 0.1 and np.median(relative[on]) == pytest.approx(0.0, abs=1e-6)
+    assert np.abs(relative[on]).max() < 0.1 and np.median(relative[on]) == pytest.approx(
+        0.0, abs=1e-6
+    )
     assert not relative[~on].any() and not absolute[~on].any()
 
 
@@ -172,14 +214,24 @@ def test_pitch_rows_of_silence_are_zero(rng):
 def test_pitch_features_are_the_mfcc_then_the_prosody_rows(rng):
     y = voiced_signal(rng, sample_rate=22050, seconds=1.8, f0=160.0)[:, 0]
     features = mfcc_features(y, 22050, config=PITCH)
-    assert features.shape == PITCH.shape == (CFG.n_mfcc + 3, CFG.n_frames) and features.dtype == np.float32
-    np.testing.assert_array_equal(features[: CFG.n_mfcc], mfcc_features(y, 22050, config=dataclasses.replace(PITCH, pitch=False)))
-    np.testing.assert_array_equal(features[CFG.n_mfcc :], pitch_rows(canonical_clip(y, 22050), config=PITCH))
+    assert (
+        features.shape == PITCH.shape == (CFG.n_mfcc + 3, CFG.n_frames)
+        and features.dtype == np.float32
+    )
+    np.testing.assert_array_equal(
+        features[: CFG.n_mfcc],
+        mfcc_features(y, 22050, config=dataclasses.replace(PITCH, pitch=False)),
+    )
+    np.testing.assert_array_equal(
+        features[CFG.n_mfcc :], pitch_rows(canonical_clip(y, 22050), config=PITCH)
+    )
 
 
 def test_a_config_written_before_the_pitch_settings_means_no_pitch():
     old = {k: v for k, v in FeatureConfig().to_dict().items() if not k.startswith("pitch")}
-    assert FeatureConfig.from_dict(old) == FeatureConfig() and not FeatureConfig.from_dict(old).pitch
+    assert (
+        FeatureConfig.from_dict(old) == FeatureConfig() and not FeatureConfig.from_dict(old).pitch
+    )
 
 
 PERIODIC = FeatureConfig(pitch=True, periodicity=True)
@@ -204,7 +256,10 @@ def test_the_periodicity_row_tells_a_voice_from_noise_of_the_same_loudness(rng):
 
 
 def test_periodicity_is_a_prosody_row_and_old_configs_have_none():
-    assert PERIODIC.shape == (CFG.n_mfcc + 4, CFG.n_frames) and FeatureConfig(pitch=True).n_rows == CFG.n_mfcc + 3
+    assert (
+        PERIODIC.shape == (CFG.n_mfcc + 4, CFG.n_frames)
+        and FeatureConfig(pitch=True).n_rows == CFG.n_mfcc + 3
+    )
     with pytest.raises(ValueError, match="periodicity is a prosody row: it needs pitch=True"):
         FeatureConfig(periodicity=True)
     # emoticana/4's features.json has pitch but no periodicity key.
@@ -213,7 +268,9 @@ def test_periodicity_is_a_prosody_row_and_old_configs_have_none():
 
 
 def test_yin_track_gives_yin_f0_and_the_lowest_normalised_difference(rng):
-    y = voiced_signal(rng, sample_rate=16000, seconds=3.0, f0=123.0, lead_silence_s=0.0)[: PITCH.clip_samples, 0]
+    y = voiced_signal(rng, sample_rate=16000, seconds=3.0, f0=123.0, lead_silence_s=0.0)[
+        : PITCH.clip_samples, 0
+    ]
     f0, aperiodicity = yin_track(y, config=PITCH)
     np.testing.assert_array_equal(f0, yin_f0(y, config=PITCH))
     mask = np.arange(PITCH.n_frames) % 3 == 0
@@ -222,9 +279,13 @@ def test_yin_track_gives_yin_f0_and_the_lowest_normalised_difference(rng):
     assert np.isnan(aperiodicity_some[~mask]).all() and np.isnan(f0_some[~mask]).all()
     # A steady harmonic tone is periodic (low: about 0.11 at 123 Hz, between integer lags), noise is not (near 1).
     t = np.arange(PITCH.clip_samples) / 16000
-    steady = sum(np.sin(2 * np.pi * k * 123.0 * t) / k for k in range(1, 8)) + 0.01 * rng.standard_normal(len(t))
+    steady = sum(
+        np.sin(2 * np.pi * k * 123.0 * t) / k for k in range(1, 8)
+    ) + 0.01 * rng.standard_normal(len(t))
     assert np.median(yin_track(steady.astype(np.float32), config=PITCH)[1]) < 0.2
-    assert np.median(yin_track(rng.standard_normal(len(t)).astype(np.float32), config=PITCH)[1]) > 0.6
+    assert (
+        np.median(yin_track(rng.standard_normal(len(t)).astype(np.float32), config=PITCH)[1]) > 0.6
+    )
 
 
 @pytest.mark.parametrize("signal", ["tone", "chirp", "noise", "silence-and-tone"])
@@ -238,10 +299,24 @@ def test_yin_f0_is_librosa_yin(rng, signal):
     elif signal == "noise":
         y = 0.2 * rng.standard_normal(n)
     else:
-        y = np.concatenate([np.zeros(n // 2), voiced_signal(rng, sample_rate=16000, seconds=1.5, f0=260.0, lead_silence_s=0.0)[:, 0]])[:n]
+        y = np.concatenate(
+            [
+                np.zeros(n // 2),
+                voiced_signal(rng, sample_rate=16000, seconds=1.5, f0=260.0, lead_silence_s=0.0)[
+                    :, 0
+                ],
+            ]
+        )[:n]
     y = np.asarray(y, dtype=np.float32)
-    expected = librosa.yin(y, fmin=PITCH.pitch_fmin, fmax=PITCH.pitch_fmax, sr=16000, frame_length=PITCH.pitch_frame,
-                           hop_length=PITCH.hop_length, center=True)
+    expected = librosa.yin(
+        y,
+        fmin=PITCH.pitch_fmin,
+        fmax=PITCH.pitch_fmax,
+        sr=16000,
+        frame_length=PITCH.pitch_frame,
+        hop_length=PITCH.hop_length,
+        center=True,
+    )
     found = yin_f0(y, config=PITCH)
     assert found.shape == expected.shape == (PITCH.n_frames,)
     # Same lag choice in (nearly) every frame; a near-tie between two troughs may go either way in float32.

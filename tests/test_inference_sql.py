@@ -32,7 +32,9 @@ def models(server):
 def clips(server, audio_root):
     cursor = server.connect().cursor()
     cursor.execute("DROP TABLE IF EXISTS clips")
-    cursor.execute(f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')")
+    cursor.execute(
+        f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')"
+    )
     return "clips"
 
 
@@ -42,7 +44,9 @@ def rows(cursor, sql):
 
 
 def test_scores_are_probabilities_for_every_clip(cursor, clips):
-    result = rows(cursor, "SELECT to_json(emotion_scores(mfcc(content))), emotion(content) FROM clips")
+    result = rows(
+        cursor, "SELECT to_json(emotion_scores(mfcc(content))), emotion(content) FROM clips"
+    )
     assert len(result) == 3
     for scores_json, label in result:
         scores = json.loads(scores_json)
@@ -53,11 +57,14 @@ def test_scores_are_probabilities_for_every_clip(cursor, clips):
 
 
 def test_null_and_bad_rows(cursor, audio_root):
-    result = rows(cursor, (
-        "SELECT emotion_scores(CAST(NULL AS ARRAY<FLOAT>)) IS NULL, emotion_scores(array(1.0f, 2.0f)) IS NULL, "
-        f"emotion(CAST(NULL AS STRING)) IS NULL, emotion('{audio_root}/bad/random.wav') IS NULL, "
-        f"emotion('{audio_root}/missing.wav') IS NULL, emotion('{audio_root}/variants/clip_16k.flac') IS NULL"
-    ))
+    result = rows(
+        cursor,
+        (
+            "SELECT emotion_scores(CAST(NULL AS ARRAY<FLOAT>)) IS NULL, emotion_scores(array(1.0f, 2.0f)) IS NULL, "
+            f"emotion(CAST(NULL AS STRING)) IS NULL, emotion('{audio_root}/bad/random.wav') IS NULL, "
+            f"emotion('{audio_root}/missing.wav') IS NULL, emotion('{audio_root}/variants/clip_16k.flac') IS NULL"
+        ),
+    )
     assert result == [(True, True, True, True, True, False)]
 
 
@@ -68,33 +75,62 @@ def test_path_and_bytes_give_the_same_emotion(cursor, clips):
 
 def test_model_list_switch_and_explicit_version(server, models, clips):
     cursor = server.connect().cursor()
-    listed = {(name, version): (active, status) for name, version, active, status in
-              rows(cursor, "SELECT name, version, active, status FROM emotion_models()")}
+    listed = {
+        (name, version): (active, status)
+        for name, version, active, status in rows(
+            cursor, "SELECT name, version, active, status FROM emotion_models()"
+        )
+    }
     default_name, default_version = DEFAULT_MODEL.split("/")
     assert listed[(default_name, int(default_version))] == (True, "ok")
     assert listed[("biased", 1)] == (False, "ok")
     assert "expects other features" in listed[("mismatched", 1)][1]
 
     assert rows(cursor, "SELECT activate_model('biased/1')") == [("biased/1",)]
-    other_session = server.connect().cursor()  # the switch is for every session, from the next query on
-    assert {label for (label,) in rows(other_session, "SELECT emotion(content) FROM clips")} == {"angry"}
+    other_session = (
+        server.connect().cursor()
+    )  # the switch is for every session, from the next query on
+    assert {label for (label,) in rows(other_session, "SELECT emotion(content) FROM clips")} == {
+        "angry"
+    }
     assert rows(cursor, "SELECT activate_model('biased')") == [("biased/2",)]  # newest version
-    assert {label for (label,) in rows(other_session, "SELECT emotion(content) FROM clips")} == {"sad"}
-    assert {label for (label,) in rows(other_session, "SELECT emotion(content, 'biased/1') FROM clips")} == {"angry"}
-    assert rows(cursor, "SELECT name, version FROM emotion_models() WHERE active") == [("biased", 2)]
+    assert {label for (label,) in rows(other_session, "SELECT emotion(content) FROM clips")} == {
+        "sad"
+    }
+    assert {
+        label for (label,) in rows(other_session, "SELECT emotion(content, 'biased/1') FROM clips")
+    } == {"angry"}
+    assert rows(cursor, "SELECT name, version FROM emotion_models() WHERE active") == [
+        ("biased", 2)
+    ]
     rows(cursor, f"SELECT activate_model('{DEFAULT_MODEL}')")
 
 
 def test_a_model_with_other_features_works_by_name_but_cannot_be_active(server, models, clips):
     cursor = server.connect().cursor()
-    with pytest.raises(Exception, match="expects other features than the server computes: n_mfcc 20 .*works by name"):
+    with pytest.raises(
+        Exception,
+        match="expects other features than the server computes: n_mfcc 20 .*works by name",
+    ):
         rows(cursor, "SELECT activate_model('mismatched/1')")
     # By name it gets its own features (20 coefficients, prosody rows the other way round), computed per row.
-    assert rows(cursor, "SELECT emotion(content, 'mismatched/1'), emotion(content, 'biased/1') FROM clips") == [("calm", "angry")] * 3
+    assert (
+        rows(
+            cursor,
+            "SELECT emotion(content, 'mismatched/1'), emotion(content, 'biased/1') FROM clips",
+        )
+        == [("calm", "angry")] * 3
+    )
     # An array of the server's features is a bad row for it (NULL); one of its own shape is scored.
-    assert rows(cursor, "SELECT emotion_scores(mfcc(content), 'mismatched/1') IS NULL FROM clips") == [(True,)] * 3
+    assert (
+        rows(cursor, "SELECT emotion_scores(mfcc(content), 'mismatched/1') IS NULL FROM clips")
+        == [(True,)] * 3
+    )
     own = int(np.prod(other_features().shape))
-    assert rows(cursor, f"SELECT emotion_scores(array_repeat(CAST(0 AS FLOAT), {own}), 'mismatched/1').calm > 0.99") == [(True,)]
+    assert rows(
+        cursor,
+        f"SELECT emotion_scores(array_repeat(CAST(0 AS FLOAT), {own}), 'mismatched/1').calm > 0.99",
+    ) == [(True,)]
     with pytest.raises(Exception, match="no model .*nonexistent/3"):
         rows(cursor, "SELECT activate_model('nonexistent/3')")
     assert rows(cursor, "SELECT name FROM emotion_models() WHERE active") == [("emoticana",)]
@@ -113,9 +149,27 @@ def run_example(cursor, name):
 def test_seed_view_is_the_sum_of_the_eight_class_scores(cursor, clips):
     run_example(cursor, "03_seed_predictions.sql")
     cursor.execute("DESCRIBE seed_predictions")
-    assert [r[0] for r in cursor.fetchall()] == ["predictions", "value", "mfccs", "neu+calm", "happy", "ang+sur", "sad+fea", "disg"]
-    seed = {r[0]: r[1:] for r in rows(cursor, "SELECT value, predictions, `neu+calm`, happy, `ang+sur`, `sad+fea`, disg, size(mfccs) FROM seed_predictions")}
-    scores = {p: json.loads(s) for p, s in rows(cursor, "SELECT path, to_json(emotion_scores(mfcc(content))) FROM clips")}
+    assert [r[0] for r in cursor.fetchall()] == [
+        "predictions",
+        "value",
+        "mfccs",
+        "neu+calm",
+        "happy",
+        "ang+sur",
+        "sad+fea",
+        "disg",
+    ]
+    seed = {
+        r[0]: r[1:]
+        for r in rows(
+            cursor,
+            "SELECT value, predictions, `neu+calm`, happy, `ang+sur`, `sad+fea`, disg, size(mfccs) FROM seed_predictions",
+        )
+    }
+    scores = {
+        p: json.loads(s)
+        for p, s in rows(cursor, "SELECT path, to_json(emotion_scores(mfcc(content))) FROM clips")
+    }
     assert set(seed) == set(scores) and len(seed) == 3
     for path, (predictions, *columns, n_mfcc) in seed.items():
         expected = [sum(scores[path][m] for m in members) for members in MERGED_CLASSES.values()]
@@ -129,11 +183,27 @@ def test_bi_view_is_scalar_and_persistent(server, cursor, clips):
     cursor.execute("DESCRIBE emotion_bi")
     described = {r[0]: r[1] for r in cursor.fetchall()}
     assert all(not t.startswith(("struct", "array", "map")) for t in described.values())
-    assert {"path", "actor", "predicted_emotion", "confidence", *(f"p_{e}" for e in EMOTIONS)} <= set(described)
-    result = rows(cursor, "SELECT actor, predicted_emotion, confidence, " + " + ".join(f"p_{e}" for e in EMOTIONS) + " FROM emotion_bi")
+    assert {
+        "path",
+        "actor",
+        "predicted_emotion",
+        "confidence",
+        *(f"p_{e}" for e in EMOTIONS),
+    } <= set(described)
+    result = rows(
+        cursor,
+        "SELECT actor, predicted_emotion, confidence, "
+        + " + ".join(f"p_{e}" for e in EMOTIONS)
+        + " FROM emotion_bi",
+    )
     assert len(result) == 3
     for actor, emotion, confidence, total in result:
-        assert actor in (12, 1, 7) and emotion in EMOTIONS and 0 < confidence <= 1 and abs(total - 1) < 1e-4
+        assert (
+            actor in (12, 1, 7)
+            and emotion in EMOTIONS
+            and 0 < confidence <= 1
+            and abs(total - 1) < 1e-4
+        )
     other = server.connect().cursor()  # persistent: another session sees it
     assert ("default", "emotion_bi", False) in [tuple(r) for r in rows(other, "SHOW TABLES")]
 
@@ -147,7 +217,9 @@ def test_evaluation_in_sql(cursor, clips):
     expected = Counter((actual, predicted or "unreadable") for actual, predicted in truth)
     assert sorted(confusion) == sorted((a, p, n) for (a, p), n in expected.items())
     expected_accuracy = sum(1 for a, p in truth if a == p) / 3
-    cursor.execute("SELECT sum(CASE WHEN predicted = actual THEN n ELSE 0 END) / sum(n) FROM emotion_confusion")
+    cursor.execute(
+        "SELECT sum(CASE WHEN predicted = actual THEN n ELSE 0 END) / sum(n) FROM emotion_confusion"
+    )
     assert cursor.fetchall()[0][0] == pytest.approx(expected_accuracy)
 
 

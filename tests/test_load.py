@@ -14,7 +14,9 @@ from server.process import PROJECT_ROOT, ServerProcess
 pytestmark = pytest.mark.slow
 
 #: Hours of work if nobody cancels it: a cross join of 10^11 rows.
-ENDLESS_QUERY = "SELECT sum(hash(a.id, b.id)) FROM range(0, 1000000) a CROSS JOIN range(0, 100000) b"
+ENDLESS_QUERY = (
+    "SELECT sum(hash(a.id, b.id)) FROM range(0, 1000000) a CROSS JOIN range(0, 100000) b"
+)
 CANCEL_WITHIN_S = 30
 
 
@@ -22,8 +24,11 @@ CANCEL_WITHIN_S = 30
 def load_server(tmp_path_factory, audio_root):
     """A server of its own, with its Spark UI on a known port (the REST API shows running jobs)."""
     ui_port = free_port()
-    running = ServerProcess(home=tmp_path_factory.mktemp("load-home"), audio_roots=[audio_root],
-                            extra_args=["--conf", f"spark.ui.port={ui_port}"]).start()
+    running = ServerProcess(
+        home=tmp_path_factory.mktemp("load-home"),
+        audio_roots=[audio_root],
+        extra_args=["--conf", f"spark.ui.port={ui_port}"],
+    ).start()
     running.ui_port = ui_port
     yield running
     running.stop()
@@ -32,9 +37,26 @@ def load_server(tmp_path_factory, audio_root):
 def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, audio_root, tmp_path):
     figures_file = tmp_path / "load.json"
     result = subprocess.run(
-        [sys.executable, "bench/load_clients.py", "--clients", "8", "--duration-s", "35", "--max-queries", "3000",
-         "--port", str(load_server.port), "--json", str(figures_file), "--audio-dir", str(audio_root)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "bench/load_clients.py",
+            "--clients",
+            "8",
+            "--duration-s",
+            "35",
+            "--max-queries",
+            "3000",
+            "--port",
+            str(load_server.port),
+            "--json",
+            str(figures_file),
+            "--audio-dir",
+            str(audio_root),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     print(result.stdout)
     assert figures_file.exists(), result.stdout + result.stderr
@@ -42,7 +64,18 @@ def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, audio_root
     assert figures["errors"] == [] and figures["violations"] == [], result.stdout + result.stderr
     assert result.returncode == 0
     # Every kind of work ran, every client checked its isolation, and the per-kind table was printed.
-    for kind in ("features", "classify", "create", "insert", "select", "show", "drop", "set", "use", "check"):
+    for kind in (
+        "features",
+        "classify",
+        "create",
+        "insert",
+        "select",
+        "show",
+        "drop",
+        "set",
+        "use",
+        "check",
+    ):
         assert figures["kinds"].get(kind, {}).get("count", 0) >= 1, (kind, figures["kinds"])
         assert f"| {kind} |" in result.stdout
     assert figures["kinds"]["check"]["count"] >= 8 * 2
@@ -53,7 +86,9 @@ def running_jobs(ui_port: int) -> list[dict]:
     base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
     with urllib.request.urlopen(base, timeout=60) as response:
         application = json.load(response)[0]["id"]
-    with urllib.request.urlopen(f"{base}/{application}/jobs?status=running", timeout=60) as response:
+    with urllib.request.urlopen(
+        f"{base}/{application}/jobs?status=running", timeout=60
+    ) as response:
         return json.load(response)
 
 
@@ -71,15 +106,25 @@ def test_statements_are_capped_in_time_by_default(load_server):
 def test_client_killed_mid_query_does_not_leave_its_job_running(load_server, run_async):
     """An asynchronous client's session is closed on disconnect, which cancels its query at once;
     a synchronous one's is noticed only when the statement ends, so the time cap stops it."""
-    session_setup = "" if run_async else f"cursor.execute('SET spark.sql.thriftServer.queryTimeout={SYNC_CLIENT_TIMEOUT_S}s')\n"
+    session_setup = (
+        ""
+        if run_async
+        else f"cursor.execute('SET spark.sql.thriftServer.queryTimeout={SYNC_CLIENT_TIMEOUT_S}s')\n"
+    )
     client = subprocess.Popen(
-        [sys.executable, "-c",
-         "from pyhive import hive\n"
-         f"cursor = hive.connect(host='127.0.0.1', port={load_server.port}, username='vanishing').cursor()\n"
-         f"{session_setup}"
-         f"cursor.execute({ENDLESS_QUERY!r}, async_={run_async})\n"
-         "import time; time.sleep(600)\n"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from pyhive import hive\n"
+            f"cursor = hive.connect(host='127.0.0.1', port={load_server.port}, username='vanishing').cursor()\n"
+            f"{session_setup}"
+            f"cursor.execute({ENDLESS_QUERY!r}, async_={run_async})\n"
+            "import time; time.sleep(600)\n",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120

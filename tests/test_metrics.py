@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from training.metrics import confusion_matrix, evaluation_summary, merged_confusion, unweighted_accuracy, weighted_accuracy
+from training.metrics import (
+    confusion_matrix,
+    evaluation_summary,
+    merged_confusion,
+    unweighted_accuracy,
+    weighted_accuracy,
+)
 from udfs.labels import EMOTIONS, MERGED_CLASSES
 
 
@@ -10,7 +16,9 @@ def test_ua_differs_from_wa_on_imbalanced_data():
     y_pred = np.array([0] * 8 + [0] * 2)
     matrix = confusion_matrix(y_true, y_pred)
     assert weighted_accuracy(matrix) == pytest.approx(0.8)
-    assert unweighted_accuracy(matrix) == pytest.approx(0.5)  # classes without examples are left out
+    assert unweighted_accuracy(matrix) == pytest.approx(
+        0.5
+    )  # classes without examples are left out
 
 
 def test_confusion_rows_are_actual(rng):
@@ -29,7 +37,9 @@ def test_merged_confusion_folds_classes(rng):
     assert merged.shape == (5, 5) and merged.sum() == 500
     groups = list(MERGED_CLASSES.values())
     to_group = {EMOTIONS.index(m): g for g, members in enumerate(groups) for m in members}
-    expected = confusion_matrix([to_group[t] for t in y_true], [to_group[p] for p in y_pred], n_classes=5)
+    expected = confusion_matrix(
+        [to_group[t] for t in y_true], [to_group[p] for p in y_pred], n_classes=5
+    )
     np.testing.assert_array_equal(merged, expected)
 
 

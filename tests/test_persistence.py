@@ -15,8 +15,12 @@ def test_restart_keeps_tables_and_views_and_lock_is_exclusive(tmp_path, audio_ro
     try:
         connection = first.connect()
         cursor = connection.cursor()
-        cursor.execute(f"CREATE TABLE kept USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}')")
-        cursor.execute("CREATE VIEW kept_emotions AS SELECT ravdess_meta(path).emotion AS emotion FROM kept")
+        cursor.execute(
+            f"CREATE TABLE kept USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}')"
+        )
+        cursor.execute(
+            "CREATE VIEW kept_emotions AS SELECT ravdess_meta(path).emotion AS emotion FROM kept"
+        )
         cursor.execute("CREATE TABLE kept_numbers USING parquet AS SELECT id FROM range(5)")
         connection.close()
 

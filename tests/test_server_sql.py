@@ -46,11 +46,18 @@ def test_functions_have_their_declared_types(cursor, audio_root):
         if function.kind == "table":
             cursor.execute(f"DESCRIBE QUERY SELECT * FROM {call}")
             declared = [(name, kind) for name, kind, _ in cursor.fetchall()]
-            expected = [tuple(column.split()) for column in function.return_ddl.removeprefix("table<").removesuffix(">").split(",")]
+            expected = [
+                tuple(column.split())
+                for column in function.return_ddl.removeprefix("table<")
+                .removesuffix(">")
+                .split(",")
+            ]
             assert declared == expected, function.name
         else:
             cursor.execute(f"SELECT typeof({call})")
-            assert cursor.fetchall()[0][0].replace(" ", "") == function.return_ddl.replace(" ", ""), function.name
+            assert cursor.fetchall()[0][0].replace(" ", "") == function.return_ddl.replace(
+                " ", ""
+            ), function.name
 
 
 def test_readme_documents_every_function():
@@ -60,8 +67,12 @@ def test_readme_documents_every_function():
 
 
 def test_audio_info_path_and_bytes_identical(cursor, audio_root):
-    cursor.execute(f"CREATE OR REPLACE TEMPORARY VIEW variants USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})")
-    cursor.execute("SELECT path, to_json(audio_info(path)), to_json(audio_info(content)) FROM variants ORDER BY path")
+    cursor.execute(
+        f"CREATE OR REPLACE TEMPORARY VIEW variants USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})"
+    )
+    cursor.execute(
+        "SELECT path, to_json(audio_info(path)), to_json(audio_info(content)) FROM variants ORDER BY path"
+    )
     rows = cursor.fetchall()
     assert len(rows) == 8
     for path, from_path, from_bytes in rows:
@@ -83,13 +94,15 @@ def variants_table(server, audio_root):
 
 
 def test_mfcc_path_bytes_and_local_agree(cursor, variants_table, audio_root):
-    cursor.execute(f"SELECT path, to_json(mfcc(path)), to_json(mfcc(content)) FROM {variants_table} ORDER BY path")
+    cursor.execute(
+        f"SELECT path, to_json(mfcc(path)), to_json(mfcc(content)) FROM {variants_table} ORDER BY path"
+    )
     rows = cursor.fetchall()
     assert len(rows) == 8
     for path, from_path, from_bytes in rows:
         assert from_path == from_bytes, path
         remote = np.asarray(json.loads(from_path), dtype=np.float32)
-        local_path = path[len("file:"):] if path.startswith("file:") else path
+        local_path = path[len("file:") :] if path.startswith("file:") else path
         with open(local_path, "rb") as handle:
             y, rate = decode_audio(handle.read())
         local = mfcc_features(y, rate).ravel()
@@ -108,7 +121,10 @@ def test_bad_rows_give_null_and_reason_while_good_rows_survive(cursor, audio_roo
         "random": (str(bad / "random.wav"), "not a readable audio file"),
         "text": (str(bad / "text.wav"), "not a readable audio file"),
         "outside": (str(outside_dir / "secret.wav"), "outside the readable audio roots"),
-        "dotdot": (f"{audio_root}/../{outside_dir.name}/secret.wav", "outside the readable audio roots"),
+        "dotdot": (
+            f"{audio_root}/../{outside_dir.name}/secret.wav",
+            "outside the readable audio roots",
+        ),
         "good": (str(audio_root / "variants" / "clip_16k.flac"), None),
     }
     values = ", ".join(f"({sql_string(k)}, {sql_string(p)})" for k, (p, _) in cases.items())
@@ -138,7 +154,9 @@ def test_null_and_non_audio_bytes(cursor):
     assert scalar(cursor, "SELECT audio_info(CAST(NULL AS BINARY)).error") == "audio is NULL"
     assert scalar(cursor, "SELECT mfcc(CAST(NULL AS STRING)) IS NULL") is True
     assert "empty path" in scalar(cursor, "SELECT audio_info('').error")
-    assert "not a readable audio file" in scalar(cursor, "SELECT audio_info(CAST('hello, world' AS BINARY)).error")
+    assert "not a readable audio file" in scalar(
+        cursor, "SELECT audio_info(CAST('hello, world' AS BINARY)).error"
+    )
 
 
 def test_ravdess_meta(cursor):
@@ -151,8 +169,12 @@ def test_ravdess_meta(cursor):
 
 
 def test_ravdess_table_query(cursor, audio_root):
-    cursor.execute(f"CREATE OR REPLACE TEMPORARY VIEW rav USING binaryFile OPTIONS (path {sql_string(audio_root / 'ravdess')})")
-    cursor.execute("SELECT ravdess_meta(path).emotion AS emotion, size(mfcc(content)) FROM rav ORDER BY emotion")
+    cursor.execute(
+        f"CREATE OR REPLACE TEMPORARY VIEW rav USING binaryFile OPTIONS (path {sql_string(audio_root / 'ravdess')})"
+    )
+    cursor.execute(
+        "SELECT ravdess_meta(path).emotion AS emotion, size(mfcc(content)) FROM rav ORDER BY emotion"
+    )
     assert cursor.fetchall() == [("angry", 12943), ("neutral", 12943), ("surprised", 12943)]
 
 
@@ -182,7 +204,9 @@ def test_sessions_are_isolated_but_share_functions(server, audio_root):
 
 def test_persistent_view_may_use_the_functions(cursor, audio_root):
     cursor.execute("DROP TABLE IF EXISTS default.variant_files")
-    cursor.execute(f"CREATE TABLE default.variant_files USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})")
+    cursor.execute(
+        f"CREATE TABLE default.variant_files USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})"
+    )
     cursor.execute(
         "CREATE OR REPLACE VIEW default.variant_info AS "
         "SELECT path, audio_info(content).sample_rate AS rate FROM default.variant_files"

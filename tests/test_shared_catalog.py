@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from server.cluster import free_port
 from server.metastore import metastore_conf, with_timeouts
+from server.process import PROJECT_ROOT, ServerProcess
 from server.settings import (
     ENV_METASTORE_PASSWORD,
     ENV_POSTGRES_JDBC_JAR,
@@ -27,8 +29,6 @@ from server.settings import (
     KEY_WAREHOUSE,
     load_settings,
 )
-from server.cluster import free_port
-from server.process import PROJECT_ROOT, ServerProcess
 from tests.pgserver import PostgresServer, start_postgres
 from tests.test_startup import assert_one_line_failure
 from udfs.errors import ConfigError
@@ -46,7 +46,9 @@ def test_postgres_conf_keeps_the_password_off_the_command_line(tmp_path):
     jar = tmp_path / "postgresql.jar"
     jar.write_bytes(b"")
     environ = {ENV_METASTORE_PASSWORD: "s3cret", ENV_POSTGRES_JDBC_JAR: str(jar)}
-    settings = load_settings(home=str(tmp_path), metastore_url=PG_URL, warehouse=str(tmp_path / "wh"), environ={})
+    settings = load_settings(
+        home=str(tmp_path), metastore_url=PG_URL, warehouse=str(tmp_path / "wh"), environ={}
+    )
     conf = metastore_conf(settings, {KEY_DRIVER_CLASSPATH: "/opt/other.jar"}, environ=environ)
     assert "s3cret" not in json.dumps(conf)
     assert conf[KEY_METASTORE_PASSWORD] == "${env.%s}" % ENV_METASTORE_PASSWORD
@@ -57,20 +59,35 @@ def test_postgres_conf_keeps_the_password_off_the_command_line(tmp_path):
     # The whole schema at start-up: a table created lazily inside a transaction deadlocks on PostgreSQL.
     autostart = conf["spark.hadoop.datanucleus.autoStartClassNames"].split(",")
     assert conf["spark.hadoop.datanucleus.autoStartMechanism"] == "Classes"
-    assert {"MDatabase", "MTable", "MTablePrivilege", "MFunction"} <= {name.rsplit(".", 1)[1] for name in autostart}
-    assert "org.apache.hadoop.hive.metastore.model.MFieldSchema" not in autostart  # embedded only: no table
+    assert {"MDatabase", "MTable", "MTablePrivilege", "MFunction"} <= {
+        name.rsplit(".", 1)[1] for name in autostart
+    }
+    assert (
+        "org.apache.hadoop.hive.metastore.model.MFieldSchema" not in autostart
+    )  # embedded only: no table
 
 
 def test_timeouts_are_not_duplicated():
-    assert with_timeouts(PG_URL + "?ssl=true&connectTimeout=3") == PG_URL + "?ssl=true&connectTimeout=3&loginTimeout=10"
+    assert (
+        with_timeouts(PG_URL + "?ssl=true&connectTimeout=3")
+        == PG_URL + "?ssl=true&connectTimeout=3&loginTimeout=10"
+    )
 
 
 @pytest.mark.parametrize(
     ("url", "environ", "expected"),
     [
-        ("jdbc:mysql://127.0.0.1/x", {ENV_METASTORE_PASSWORD: "x"}, "must be a PostgreSQL JDBC URL"),
+        (
+            "jdbc:mysql://127.0.0.1/x",
+            {ENV_METASTORE_PASSWORD: "x"},
+            "must be a PostgreSQL JDBC URL",
+        ),
         (PG_URL, {}, f"{ENV_METASTORE_PASSWORD} is not set"),
-        (PG_URL, {ENV_METASTORE_PASSWORD: "x", ENV_POSTGRES_JDBC_JAR: "/nonexistent/pg.jar"}, "make postgres"),
+        (
+            PG_URL,
+            {ENV_METASTORE_PASSWORD: "x", ENV_POSTGRES_JDBC_JAR: "/nonexistent/pg.jar"},
+            "make postgres",
+        ),
     ],
 )
 def test_bad_metastore_settings(tmp_path, url, environ, expected):
@@ -80,6 +97,7 @@ def test_bad_metastore_settings(tmp_path, url, environ, expected):
 
 
 # --- against a real PostgreSQL server ------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def postgres() -> PostgresServer:
@@ -95,8 +113,14 @@ def shared_dirs(tmp_path_factory) -> dict[str, Path]:
 
 
 def shared_args(postgres: PostgresServer, shared_dirs) -> list[str]:
-    return ["--metastore-url", postgres.jdbc_url, "--warehouse", str(shared_dirs["warehouse"]),
-            "--models-dir", str(shared_dirs["models"])]
+    return [
+        "--metastore-url",
+        postgres.jdbc_url,
+        "--warehouse",
+        str(shared_dirs["warehouse"]),
+        "--models-dir",
+        str(shared_dirs["models"]),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +132,13 @@ def two_servers(tmp_path_factory, postgres, shared_dirs, audio_root):
         servers = []
         try:
             for name in ("a", "b"):
-                servers.append(ServerProcess(home=tmp_path_factory.mktemp(f"home-{name}"), audio_roots=[audio_root],
-                                             extra_args=shared_args(postgres, shared_dirs)).start())
+                servers.append(
+                    ServerProcess(
+                        home=tmp_path_factory.mktemp(f"home-{name}"),
+                        audio_roots=[audio_root],
+                        extra_args=shared_args(postgres, shared_dirs),
+                    ).start()
+                )
             yield servers
         finally:
             for server in servers:
@@ -134,13 +163,19 @@ def test_tables_and_views_are_shared(two_servers, postgres):
     rows(a, "CREATE VIEW shared_long AS SELECT path, n * 10 AS tens FROM shared_calls WHERE n >= 2")
     tables = {row[1] for row in rows(b, "SHOW TABLES")}
     assert {"shared_calls", "shared_long"} <= tables
-    assert rows(b, "SELECT path, tens FROM shared_long ORDER BY path") == [("y.wav", 20), ("z.wav", 30)]
+    assert rows(b, "SELECT path, tens FROM shared_long ORDER BY path") == [
+        ("y.wav", 20),
+        ("z.wav", 30),
+    ]
     # And the other way round: B's table is in A's catalog.
     rows(b, "CREATE TABLE from_b USING parquet AS SELECT path FROM shared_calls WHERE n = 1")
     assert rows(a, "SELECT path FROM from_b") == [("x.wav",)]
     # The catalog is PostgreSQL's, not a Derby directory under either state directory.
     assert not (a.home / "metastore_db").exists() and not (b.home / "metastore_db").exists()
-    assert "shared_calls" in postgres.psql('SELECT "TBL_NAME" FROM "TBLS"', database=postgres.database).split()
+    assert (
+        "shared_calls"
+        in postgres.psql('SELECT "TBL_NAME" FROM "TBLS"', database=postgres.database).split()
+    )
 
 
 @pytest.mark.slow
@@ -153,7 +188,10 @@ def test_active_model_is_shared(two_servers, shared_dirs, audio_root):
         write_biased_model(shared_dirs["models"], "shared", version, favour=favour)
     for version, favour in ((1, "sad"), (2, "surprised")):
         assert rows(a, f"SELECT activate_model('shared/{version}')") == [(f"shared/{version}",)]
-        listed = {(name, int(v)): active for name, v, active, *_ in rows(b, "SELECT * FROM emotion_models()")}
+        listed = {
+            (name, int(v)): active
+            for name, v, active, *_ in rows(b, "SELECT * FROM emotion_models()")
+        }
         assert listed[("shared", version)] is True
         assert sum(listed.values()) == 1
         assert rows(b, f"SELECT emotion('{clip}')") == [(favour,)]
@@ -177,13 +215,29 @@ finally:
 @pytest.mark.slow
 def test_a_third_spark_application_reads_the_view(two_servers, postgres, shared_dirs, tmp_path):
     a, _ = two_servers
-    rows(a, "CREATE TABLE IF NOT EXISTS third_calls USING parquet AS SELECT 'q.wav' AS path, 7 AS n")
+    rows(
+        a, "CREATE TABLE IF NOT EXISTS third_calls USING parquet AS SELECT 'q.wav' AS path, 7 AS n"
+    )
     rows(a, "CREATE OR REPLACE VIEW third_view AS SELECT path, n * 10 AS tens FROM third_calls")
-    env = dict(os.environ, **{ENV_METASTORE_PASSWORD: postgres.password, "EMOTICANA_METASTORE_USER": postgres.user})
+    env = dict(
+        os.environ,
+        **{ENV_METASTORE_PASSWORD: postgres.password, "EMOTICANA_METASTORE_USER": postgres.user},
+    )
     env.pop("PYTHONPATH", None)
     result = subprocess.run(
-        [sys.executable, "-c", THIRD_PROCESS, str(tmp_path / "home-c"), postgres.jdbc_url, str(shared_dirs["warehouse"])],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            THIRD_PROCESS,
+            str(tmp_path / "home-c"),
+            postgres.jdbc_url,
+            str(shared_dirs["warehouse"]),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [["q.wav", 70]]
@@ -192,12 +246,37 @@ def test_a_third_spark_application_reads_the_view(two_servers, postgres, shared_
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", ["wrong password", "nothing listening"])
 def test_unusable_metastore_stops_start_up(tmp_path, postgres, problem):
-    url = postgres.jdbc_url if problem == "wrong password" else f"jdbc:postgresql://127.0.0.1:{free_port()}/emoticana"
-    env = dict(os.environ, **{ENV_METASTORE_PASSWORD: "not-the-password", "EMOTICANA_METASTORE_USER": postgres.user})
-    command = [sys.executable, "-m", "server", "serve", "--home", str(tmp_path / "home"), "--port", str(free_port()),
-               "--console-port", "0", "--metastore-url", url]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240)
-    expected = "password authentication failed" if problem == "wrong password" else "Connection to 127.0.0.1"
+    url = (
+        postgres.jdbc_url
+        if problem == "wrong password"
+        else f"jdbc:postgresql://127.0.0.1:{free_port()}/emoticana"
+    )
+    env = dict(
+        os.environ,
+        **{ENV_METASTORE_PASSWORD: "not-the-password", "EMOTICANA_METASTORE_USER": postgres.user},
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "serve",
+        "--home",
+        str(tmp_path / "home"),
+        "--port",
+        str(free_port()),
+        "--console-port",
+        "0",
+        "--metastore-url",
+        url,
+    ]
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    expected = (
+        "password authentication failed"
+        if problem == "wrong password"
+        else "Connection to 127.0.0.1"
+    )
     assert_one_line_failure(result, f"cannot use the metastore database {url}")
     assert expected in result.stderr
     assert "not-the-password" not in result.stderr + result.stdout

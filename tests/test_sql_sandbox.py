@@ -15,6 +15,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from server.process import ServerProcess
 from server.settings import (
     KEY_SQL_READ_ROOTS,
     KEY_SQL_SANDBOX,
@@ -24,7 +25,6 @@ from server.settings import (
     sql_sandbox_on,
     sql_sandbox_roots,
 )
-from server.process import ServerProcess
 from udfs.errors import ConfigError
 
 SPARK_JARS = Path(pyspark.__file__).parent / "jars"
@@ -35,9 +35,18 @@ SANDBOX = r"\(SQL sandbox\)"
 def canonical(roots: list[Path | str], *paths: str) -> list[tuple[str, str]]:
     """The Java side's verdict (inside, outside, refused) and canonical form for each path."""
     result = subprocess.run(
-        ["java", "-cp", f"{SERVER_JAR}{os.pathsep}{SPARK_JARS}/*", "org.emoticana.sandbox.AllowedRoots",
-         ",".join(str(r) for r in roots), *paths],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            "java",
+            "-cp",
+            f"{SERVER_JAR}{os.pathsep}{SPARK_JARS}/*",
+            "org.emoticana.sandbox.AllowedRoots",
+            ",".join(str(r) for r in roots),
+            *paths,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return [tuple(line.split("\t", 1)) for line in result.stdout.splitlines()]
 
@@ -59,10 +68,19 @@ def test_canonical_paths_resolve_dot_dot_links_and_schemes(links):
     root, outside = links
     verdicts = canonical(
         [root],
-        f"{root}/clips", f"file://{root}/clips", f"file:{root}/new/folder", str(root),
-        f"{root}/clips/../../outside/secret.txt", f"{root}/escape/secret.txt", f"{root}/escape",
-        f"{root}/clips/secret-link.txt", f"{root}2", "/etc/passwd", "hdfs://namenode/" + str(root).lstrip("/"),
-        f"{root}/{{a,b}}", "relative/path",
+        f"{root}/clips",
+        f"file://{root}/clips",
+        f"file:{root}/new/folder",
+        str(root),
+        f"{root}/clips/../../outside/secret.txt",
+        f"{root}/escape/secret.txt",
+        f"{root}/escape",
+        f"{root}/clips/secret-link.txt",
+        f"{root}2",
+        "/etc/passwd",
+        "hdfs://namenode/" + str(root).lstrip("/"),
+        f"{root}/{{a,b}}",
+        "relative/path",
     )
     real_root = root.resolve()
     assert verdicts == [
@@ -83,10 +101,21 @@ def test_canonical_paths_resolve_dot_dot_links_and_schemes(links):
 
 
 def test_remote_roots_compare_scheme_authority_and_folder(links):
-    verdicts = canonical(["hdfs://NameNode:8020/warehouse"],
-                         "hdfs://namenode:8020/warehouse/t", "hdfs://namenode:8020/warehouse/../etc",
-                         "hdfs://other:8020/warehouse/t", "s3a://namenode:8020/warehouse/t", "hdfs://namenode:8020/warehouse2")
-    assert [verdict for verdict, _ in verdicts] == ["inside", "outside", "outside", "outside", "outside"]
+    verdicts = canonical(
+        ["hdfs://NameNode:8020/warehouse"],
+        "hdfs://namenode:8020/warehouse/t",
+        "hdfs://namenode:8020/warehouse/../etc",
+        "hdfs://other:8020/warehouse/t",
+        "s3a://namenode:8020/warehouse/t",
+        "hdfs://namenode:8020/warehouse2",
+    )
+    assert [verdict for verdict, _ in verdicts] == [
+        "inside",
+        "outside",
+        "outside",
+        "outside",
+        "outside",
+    ]
 
 
 def test_sandbox_roots_and_switch_come_from_settings(tmp_path):
@@ -105,6 +134,7 @@ def test_sandbox_roots_and_switch_come_from_settings(tmp_path):
 
 # --- Against the real server -------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sandbox_paths(audio_root, outside_dir):
     """A link inside the test server's audio root to the folder outside it, and a table to write into."""
@@ -117,52 +147,151 @@ def sandbox_paths(audio_root, outside_dir):
 
 
 REFUSED = [
-    ("CREATE TABLE s_passwd USING text OPTIONS (path '/etc/passwd')",
-     rf"emoticana: table \S+s_passwd location 'file:/etc/passwd' {OUTSIDE_ROOTS} \(.*{{root}}.*\); add its folder to EMOTICANA_AUDIO_ROOTS"),
-    ("CREATE TABLE s_csv USING csv OPTIONS (path '{outside}', header 'true')", rf"location 'file:{{outside}}' {OUTSIDE_ROOTS}"),
-    ("CREATE TABLE s_loc (line STRING) USING text LOCATION '/etc'", rf"location 'file:/etc' {OUTSIDE_ROOTS}"),
-    ("CREATE TABLE s_hive (line STRING) STORED AS TEXTFILE LOCATION '/etc'", rf"location 'file:/etc' {OUTSIDE_ROOTS}"),
-    ("CREATE TEMPORARY VIEW s_view USING text OPTIONS (path '/etc/passwd')", rf"option path '/etc/passwd' {OUTSIDE_ROOTS}"),
-    ("CREATE TABLE s_link USING binaryFile OPTIONS (path '{escape}')", rf"location 'file:{{escape}}' {OUTSIDE_ROOTS}"),
-    ("CREATE TABLE s_dots USING binaryFile OPTIONS (path '{root}/variants/../../{outside_name}')",
-     rf"location 'file:{{outside}}' {OUTSIDE_ROOTS}"),
-    ("CREATE TABLE s_glob USING text OPTIONS (path '{root}/{{zz/zz,..}}/../x')", r"holds a brace glob"),
+    (
+        "CREATE TABLE s_passwd USING text OPTIONS (path '/etc/passwd')",
+        rf"emoticana: table \S+s_passwd location 'file:/etc/passwd' {OUTSIDE_ROOTS} \(.*{{root}}.*\); add its folder to EMOTICANA_AUDIO_ROOTS",
+    ),
+    (
+        "CREATE TABLE s_csv USING csv OPTIONS (path '{outside}', header 'true')",
+        rf"location 'file:{{outside}}' {OUTSIDE_ROOTS}",
+    ),
+    (
+        "CREATE TABLE s_loc (line STRING) USING text LOCATION '/etc'",
+        rf"location 'file:/etc' {OUTSIDE_ROOTS}",
+    ),
+    (
+        "CREATE TABLE s_hive (line STRING) STORED AS TEXTFILE LOCATION '/etc'",
+        rf"location 'file:/etc' {OUTSIDE_ROOTS}",
+    ),
+    (
+        "CREATE TEMPORARY VIEW s_view USING text OPTIONS (path '/etc/passwd')",
+        rf"option path '/etc/passwd' {OUTSIDE_ROOTS}",
+    ),
+    (
+        "CREATE TABLE s_link USING binaryFile OPTIONS (path '{escape}')",
+        rf"location 'file:{{escape}}' {OUTSIDE_ROOTS}",
+    ),
+    (
+        "CREATE TABLE s_dots USING binaryFile OPTIONS (path '{root}/variants/../../{outside_name}')",
+        rf"location 'file:{{outside}}' {OUTSIDE_ROOTS}",
+    ),
+    (
+        "CREATE TABLE s_glob USING text OPTIONS (path '{root}/{{zz/zz,..}}/../x')",
+        r"holds a brace glob",
+    ),
     ("ALTER TABLE sandbox_kept SET LOCATION '/etc'", rf"table location '/etc' {OUTSIDE_ROOTS}"),
-    ("ALTER TABLE sandbox_kept SET SERDEPROPERTIES ('path' = '/etc')", rf"option path '/etc' {OUTSIDE_ROOTS}"),
+    (
+        "ALTER TABLE sandbox_kept SET SERDEPROPERTIES ('path' = '/etc')",
+        rf"option path '/etc' {OUTSIDE_ROOTS}",
+    ),
     ("CREATE TABLE s_like LIKE sandbox_kept LOCATION '/etc'", rf"location '/etc' {OUTSIDE_ROOTS}"),
-    ("LOAD DATA LOCAL INPATH '/etc/passwd' INTO TABLE sandbox_kept", r"emoticana: LOAD DATA is refused"),
-    ("LOAD DATA INPATH '{root}/variants/clip_16k.flac' INTO TABLE sandbox_kept", r"emoticana: LOAD DATA is refused"),
-    ("SET spark.sql.runSQLOnFiles=true", rf"emoticana: SET spark.sql.runSQLOnFiles is refused: it would reopen reading files through SQL {SANDBOX}"),
-    ("SET spark.hadoop.fs.file.impl=org.example.Evil", r"emoticana: SET spark.hadoop.fs.file.impl is refused: settings under spark.hadoop.\*"),
-    ("SET spark.sql.catalog.evil=org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog",
-     r"emoticana: SET spark.sql.catalog.evil is refused"),
-    ("SET hive.exec.scratchdir=/tmp/emoticana-sandbox", r"emoticana: SET hive.exec.scratchdir is refused: settings under hive.exec.\* are fixed"),
-    ("SET spark.emoticana.sql.readRoots=/", r"emoticana: SET spark.emoticana.sql.readRoots is refused"),
-    ("SET spark.sql.execution.pyspark.python=/bin/sh", r"emoticana: SET spark.sql.execution.pyspark.python is refused"),
-    ("INSERT OVERWRITE LOCAL DIRECTORY '/tmp/emoticana-sandbox' SELECT 1", rf"emoticana: INSERT OVERWRITE DIRECTORY is refused: it writes files on the server {SANDBOX}"),
-    ("INSERT OVERWRITE DIRECTORY '{root}/written' USING parquet SELECT 1", r"emoticana: INSERT OVERWRITE DIRECTORY is refused"),
-    ("SELECT reflect('java.lang.System', 'getenv', 'HOME')", rf"emoticana: reflect/java_method is refused: it calls Java methods inside the server {SANDBOX}"),
-    ("SELECT java_method('java.lang.System', 'getProperty', 'user.home')", r"emoticana: reflect/java_method is refused"),
-    ("SELECT try_reflect('java.lang.System', 'getenv', 'HOME')", r"emoticana: reflect/java_method is refused"),
-    ("SELECT 1 WHERE 1 IN (SELECT length(reflect('java.lang.System', 'getenv', 'HOME')))", r"emoticana: reflect/java_method is refused"),
-    ("CREATE OR REPLACE VIEW s_reflect AS SELECT java_method('java.lang.System', 'getenv', 'HOME') AS home",
-     r"emoticana: reflect/java_method is refused"),
-    ("SELECT TRANSFORM(id) USING 'cat /etc/passwd' AS (line) FROM range(1)", rf"emoticana: TRANSFORM ... USING is refused: it runs a program on the server {SANDBOX}"),
+    (
+        "LOAD DATA LOCAL INPATH '/etc/passwd' INTO TABLE sandbox_kept",
+        r"emoticana: LOAD DATA is refused",
+    ),
+    (
+        "LOAD DATA INPATH '{root}/variants/clip_16k.flac' INTO TABLE sandbox_kept",
+        r"emoticana: LOAD DATA is refused",
+    ),
+    (
+        "SET spark.sql.runSQLOnFiles=true",
+        rf"emoticana: SET spark.sql.runSQLOnFiles is refused: it would reopen reading files through SQL {SANDBOX}",
+    ),
+    (
+        "SET spark.hadoop.fs.file.impl=org.example.Evil",
+        r"emoticana: SET spark.hadoop.fs.file.impl is refused: settings under spark.hadoop.\*",
+    ),
+    (
+        "SET spark.sql.catalog.evil=org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog",
+        r"emoticana: SET spark.sql.catalog.evil is refused",
+    ),
+    (
+        "SET hive.exec.scratchdir=/tmp/emoticana-sandbox",
+        r"emoticana: SET hive.exec.scratchdir is refused: settings under hive.exec.\* are fixed",
+    ),
+    (
+        "SET spark.emoticana.sql.readRoots=/",
+        r"emoticana: SET spark.emoticana.sql.readRoots is refused",
+    ),
+    (
+        "SET spark.sql.execution.pyspark.python=/bin/sh",
+        r"emoticana: SET spark.sql.execution.pyspark.python is refused",
+    ),
+    (
+        "INSERT OVERWRITE LOCAL DIRECTORY '/tmp/emoticana-sandbox' SELECT 1",
+        rf"emoticana: INSERT OVERWRITE DIRECTORY is refused: it writes files on the server {SANDBOX}",
+    ),
+    (
+        "INSERT OVERWRITE DIRECTORY '{root}/written' USING parquet SELECT 1",
+        r"emoticana: INSERT OVERWRITE DIRECTORY is refused",
+    ),
+    (
+        "SELECT reflect('java.lang.System', 'getenv', 'HOME')",
+        rf"emoticana: reflect/java_method is refused: it calls Java methods inside the server {SANDBOX}",
+    ),
+    (
+        "SELECT java_method('java.lang.System', 'getProperty', 'user.home')",
+        r"emoticana: reflect/java_method is refused",
+    ),
+    (
+        "SELECT try_reflect('java.lang.System', 'getenv', 'HOME')",
+        r"emoticana: reflect/java_method is refused",
+    ),
+    (
+        "SELECT 1 WHERE 1 IN (SELECT length(reflect('java.lang.System', 'getenv', 'HOME')))",
+        r"emoticana: reflect/java_method is refused",
+    ),
+    (
+        "CREATE OR REPLACE VIEW s_reflect AS SELECT java_method('java.lang.System', 'getenv', 'HOME') AS home",
+        r"emoticana: reflect/java_method is refused",
+    ),
+    (
+        "SELECT TRANSFORM(id) USING 'cat /etc/passwd' AS (line) FROM range(1)",
+        rf"emoticana: TRANSFORM ... USING is refused: it runs a program on the server {SANDBOX}",
+    ),
     ("ADD JAR /tmp/emoticana-sandbox.jar", r"emoticana: ADD JAR/FILE/ARCHIVE is refused"),
     ("ADD FILE /etc/passwd", r"emoticana: ADD JAR/FILE/ARCHIVE is refused"),
     ("ADD ARCHIVE /tmp/emoticana-sandbox.zip", r"emoticana: ADD JAR/FILE/ARCHIVE is refused"),
-    ("CREATE TEMPORARY FUNCTION s_reflect AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect'",
-     r"emoticana: CREATE FUNCTION \.\.\. AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect' is refused: it loads Java code"),
-    ("CREATE FUNCTION s_jar AS 'org.example.Udf' USING JAR '/tmp/emoticana-sandbox.jar'", r"emoticana: CREATE FUNCTION .* is refused"),
-    ("EXECUTE IMMEDIATE 'SELECT reflect(''java.lang.System'', ''getenv'', ''HOME'')'", r"emoticana: reflect/java_method is refused"),
-    ("EXECUTE IMMEDIATE 'CREATE TABLE s_imm USING text OPTIONS (path ''/etc/passwd'')'", rf"location 'file:/etc/passwd' {OUTSIDE_ROOTS}"),
-    ("EXECUTE IMMEDIATE 'SET spark.sql.runSQLOnFiles=true'", r"emoticana: SET spark.sql.runSQLOnFiles is refused"),
-    ("CREATE DATABASE s_db LOCATION '{outside}/db'", r"emoticana: database location '.*/db' is outside the warehouse \(.*\), the only place SQL may write"),
-    ("CREATE TEMPORARY VIEW s_jdbc USING jdbc OPTIONS (url 'jdbc:derby:/tmp/emoticana-sandbox', dbtable 'T')",
-     r"emoticana: data source 'jdbc' is refused"),
-    ("INSERT INTO sandbox_in_root VALUES ('x')", r"emoticana: writing to 'file:{root}/sandbox-table' is outside the warehouse"),
-    ("CREATE TABLE s_ctas USING parquet LOCATION '{root}/ctas' AS SELECT 1 AS a", r"emoticana: writing to table \S+s_ctas at '.*/ctas' is outside the warehouse"),
-    ("SELECT from_xml('<a>1</a>', 'a INT', map('rowValidationXSDPath', '/etc/passwd'))", rf"option rowValidationXSDPath '/etc/passwd' {OUTSIDE_ROOTS}"),
+    (
+        "CREATE TEMPORARY FUNCTION s_reflect AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect'",
+        r"emoticana: CREATE FUNCTION \.\.\. AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect' is refused: it loads Java code",
+    ),
+    (
+        "CREATE FUNCTION s_jar AS 'org.example.Udf' USING JAR '/tmp/emoticana-sandbox.jar'",
+        r"emoticana: CREATE FUNCTION .* is refused",
+    ),
+    (
+        "EXECUTE IMMEDIATE 'SELECT reflect(''java.lang.System'', ''getenv'', ''HOME'')'",
+        r"emoticana: reflect/java_method is refused",
+    ),
+    (
+        "EXECUTE IMMEDIATE 'CREATE TABLE s_imm USING text OPTIONS (path ''/etc/passwd'')'",
+        rf"location 'file:/etc/passwd' {OUTSIDE_ROOTS}",
+    ),
+    (
+        "EXECUTE IMMEDIATE 'SET spark.sql.runSQLOnFiles=true'",
+        r"emoticana: SET spark.sql.runSQLOnFiles is refused",
+    ),
+    (
+        "CREATE DATABASE s_db LOCATION '{outside}/db'",
+        r"emoticana: database location '.*/db' is outside the warehouse \(.*\), the only place SQL may write",
+    ),
+    (
+        "CREATE TEMPORARY VIEW s_jdbc USING jdbc OPTIONS (url 'jdbc:derby:/tmp/emoticana-sandbox', dbtable 'T')",
+        r"emoticana: data source 'jdbc' is refused",
+    ),
+    (
+        "INSERT INTO sandbox_in_root VALUES ('x')",
+        r"emoticana: writing to 'file:{root}/sandbox-table' is outside the warehouse",
+    ),
+    (
+        "CREATE TABLE s_ctas USING parquet LOCATION '{root}/ctas' AS SELECT 1 AS a",
+        r"emoticana: writing to table \S+s_ctas at '.*/ctas' is outside the warehouse",
+    ),
+    (
+        "SELECT from_xml('<a>1</a>', 'a INT', map('rowValidationXSDPath', '/etc/passwd'))",
+        rf"option rowValidationXSDPath '/etc/passwd' {OUTSIDE_ROOTS}",
+    ),
 ]
 
 
@@ -171,19 +300,28 @@ def sandbox_cursor(server, sandbox_paths):
     connection = server.connect()
     cursor = connection.cursor()
     cursor.execute("CREATE TABLE IF NOT EXISTS sandbox_kept (line STRING) USING text")
-    cursor.execute(f"CREATE TABLE IF NOT EXISTS sandbox_in_root (line STRING) USING text LOCATION '{sandbox_paths['root']}/sandbox-table'")
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS sandbox_in_root (line STRING) USING text LOCATION '{sandbox_paths['root']}/sandbox-table'"
+    )
     yield cursor
     connection.close()
 
 
 def _fill(text: str, paths: dict) -> str:
-    return text.replace("{root}", str(paths["root"])).replace("{outside_name}", paths["outside"].name) \
-        .replace("{outside}", str(paths["outside"])).replace("{escape}", str(paths["escape"])) \
-        .replace("{{", "{").replace("}}", "}")
+    return (
+        text.replace("{root}", str(paths["root"]))
+        .replace("{outside_name}", paths["outside"].name)
+        .replace("{outside}", str(paths["outside"]))
+        .replace("{escape}", str(paths["escape"]))
+        .replace("{{", "{")
+        .replace("}}", "}")
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("statement, message", REFUSED, ids=[s.split(" (")[0][:60] for s, _ in REFUSED])
+@pytest.mark.parametrize(
+    "statement, message", REFUSED, ids=[s.split(" (")[0][:60] for s, _ in REFUSED]
+)
 def test_refused_with_one_clear_message(sandbox_cursor, sandbox_paths, statement, message):
     with pytest.raises(Exception, match=_fill(message, sandbox_paths)):
         sandbox_cursor.execute(_fill(statement, sandbox_paths))
@@ -209,12 +347,19 @@ def test_sql_on_files_stays_off(sandbox_cursor, sandbox_paths):
 @pytest.mark.slow
 def test_settings_passed_when_the_session_opens_are_refused(server):
     """HiveServer2 copies ``set:hiveconf:`` keys of the session's opening into its Spark settings, with no SET."""
-    with pytest.raises(Exception, match=r"emoticana: setting spark.sql.runSQLOnFiles=true in this session is refused"):
+    with pytest.raises(
+        Exception,
+        match=r"emoticana: setting spark.sql.runSQLOnFiles=true in this session is refused",
+    ):
         connection = server.connect(configuration={"set:hiveconf:spark.sql.runSQLOnFiles": "true"})
         connection.cursor().execute("SELECT * FROM text.`/etc/passwd`")
     # Script variables (beeline --hivevar, emoticana sql --hivevar) and beeline's own settings pass.
-    connection = server.connect(configuration={"set:hivevar:audio_dir": "/data/calls",
-                                               "set:hiveconf:hive.server2.thrift.resultset.default.fetch.size": "1000"})
+    connection = server.connect(
+        configuration={
+            "set:hivevar:audio_dir": "/data/calls",
+            "set:hiveconf:hive.server2.thrift.resultset.default.fetch.size": "1000",
+        }
+    )
     cursor = connection.cursor()
     cursor.execute("SELECT '${hivevar:audio_dir}'")
     assert cursor.fetchall() == [("/data/calls",)]
@@ -249,8 +394,10 @@ def test_the_products_statements_still_work(sandbox_cursor, sandbox_paths):
     assert cursor.fetchall()[0][0] > 0
     cursor.execute("SELECT a, sandbox_db.sandbox_twice(a) FROM sandbox_db.sandbox_v")
     assert cursor.fetchall() == [(2, 4)]
-    cursor.execute("SELECT ravdess_meta(path).emotion, size(mfcc(content)) > 0, emotion(content) IS NOT NULL "
-                   "FROM sandbox_temp ORDER BY path LIMIT 1")
+    cursor.execute(
+        "SELECT ravdess_meta(path).emotion, size(mfcc(content)) > 0, emotion(content) IS NOT NULL "
+        "FROM sandbox_temp ORDER BY path LIMIT 1"
+    )
     assert cursor.fetchall() == [("neutral", True, True)]
     cursor.execute(f"SELECT audio_info('{root}/variants/clip_16k.flac').sample_rate")
     assert cursor.fetchall() == [(16000,)]
@@ -262,14 +409,20 @@ def test_beeline_shows_the_refusal(server):
 
     result = beeline(server, "-e", "CREATE TABLE s_beeline USING text OPTIONS (path '/etc/passwd')")
     assert result.returncode != 0
-    assert "emoticana: table spark_catalog.default.s_beeline location 'file:/etc/passwd' is outside the allowed roots" in result.stderr
+    assert (
+        "emoticana: table spark_catalog.default.s_beeline location 'file:/etc/passwd' is outside the allowed roots"
+        in result.stderr
+    )
 
 
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory, audio_root):
     """A server with the sandbox turned off, as an administrator would (EMOTICANA_SQL_SANDBOX=off)."""
-    running = ServerProcess(home=tmp_path_factory.mktemp("open-home"), audio_roots=[audio_root],
-                            env={"EMOTICANA_SQL_SANDBOX": "off"}).start()
+    running = ServerProcess(
+        home=tmp_path_factory.mktemp("open-home"),
+        audio_roots=[audio_root],
+        env={"EMOTICANA_SQL_SANDBOX": "off"},
+    ).start()
     yield running
     running.stop()
 

@@ -10,7 +10,10 @@ def test_semicolons_in_strings_and_comments():
 
     -- trailing comment only
     """
-    assert split_statements(script) == ["-- a comment; with a semicolon\n    SELECT 'a;b' AS s", '/* block; comment */\n    SELECT "x;y", 2']
+    assert split_statements(script) == [
+        "-- a comment; with a semicolon\n    SELECT 'a;b' AS s",
+        '/* block; comment */\n    SELECT "x;y", 2',
+    ]
 
 
 def test_last_statement_without_semicolon_and_empty():

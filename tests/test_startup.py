@@ -20,7 +20,9 @@ def serve(tmp_path, *args, env_overrides=None, timeout=120):
     env = dict(os.environ)
     env.update(env_overrides or {})
     command = [sys.executable, "-m", "server", "serve", "--home", str(tmp_path / "home"), *args]
-    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_one_line_failure(result, expected):
@@ -46,7 +48,7 @@ def test_java_not_on_path(tmp_path):
 def test_java_too_old(tmp_path):
     fake = tmp_path / "jdk11" / "bin"
     fake.mkdir(parents=True)
-    (fake / "java").write_text('#!/bin/sh\necho \'openjdk version "11.0.21" 2023-10-17\' >&2\n')
+    (fake / "java").write_text("#!/bin/sh\necho 'openjdk version \"11.0.21\" 2023-10-17' >&2\n")
     (fake / "java").chmod(0o755)
     result = serve(tmp_path, env_overrides={"JAVA_HOME": str(tmp_path / "jdk11")})
     assert_one_line_failure(result, "Java 11")
@@ -105,10 +107,18 @@ def test_bad_port_value(tmp_path):
 
 class TestSettings:
     def test_precedence_flag_over_env_over_default(self, tmp_path):
-        env = {"EMOTICANA_PORT": "12000", "EMOTICANA_HOME": str(tmp_path), "EMOTICANA_AUDIO_ROOTS": "/a:/b"}
+        env = {
+            "EMOTICANA_PORT": "12000",
+            "EMOTICANA_HOME": str(tmp_path),
+            "EMOTICANA_AUDIO_ROOTS": "/a:/b",
+        }
         assert load_settings(environ={}).port == 10000
         settings = load_settings(environ=env)
-        assert (settings.port, settings.home, settings.audio_roots) == (12000, tmp_path, ("/a", "/b"))
+        assert (settings.port, settings.home, settings.audio_roots) == (
+            12000,
+            tmp_path,
+            ("/a", "/b"),
+        )
         assert load_settings(port=13000, environ=env).port == 13000
         assert settings.host == "127.0.0.1"
         assert settings.jdbc_url == "jdbc:hive2://127.0.0.1:12000/default"
@@ -119,6 +129,9 @@ class TestSettings:
         assert settings.default_audio_root in settings.state_dirs
 
     def test_conf_pairs(self):
-        assert load_settings(conf=["a.b=1", "c = x=y"], environ={}).extra_conf == {"a.b": "1", "c": "x=y"}
+        assert load_settings(conf=["a.b=1", "c = x=y"], environ={}).extra_conf == {
+            "a.b": "1",
+            "c": "x=y",
+        }
         with pytest.raises(ConfigError, match="KEY=VALUE"):
             load_settings(conf=["novalue"], environ={})

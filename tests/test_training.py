@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.audiogen import voiced_signal, write_clip
 from server.process import PROJECT_ROOT
+from tests.audiogen import voiced_signal, write_clip
 from training import artifacts
 from training import model as recipe
-from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
 from training.node import drop_single_node_cluster
+from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
 from training.trainer import current_umask, reserve_on
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
@@ -44,8 +44,15 @@ def synth_dir(audio_root) -> Path:
     for speaker in range(1, 5):
         for index, emotion in enumerate(EMOTIONS):
             for take in (1, 2):
-                samples = voiced_signal(rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker)
-                write_clip(directory / f"spk{speaker}_{emotion}_{take}.wav", samples, 16000, subtype="PCM_16")
+                samples = voiced_signal(
+                    rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker
+                )
+                write_clip(
+                    directory / f"spk{speaker}_{emotion}_{take}.wav",
+                    samples,
+                    16000,
+                    subtype="PCM_16",
+                )
     (directory / "spk1_angry_broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
     return directory
 
@@ -53,25 +60,48 @@ def synth_dir(audio_root) -> Path:
 @pytest.fixture(scope="module")
 def views(server, synth_dir):
     cursor = server.connect().cursor()
-    cursor.execute(f"CREATE TABLE IF NOT EXISTS synth USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')")
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS synth USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
+    )
     cursor.execute(
         "CREATE OR REPLACE VIEW synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
         "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM synth"
     )
     cursor.execute("CREATE OR REPLACE VIEW synth_empty AS SELECT * FROM synth_train WHERE false")
-    cursor.execute("CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train")
-    cursor.execute("CREATE OR REPLACE VIEW synth_nospeaker AS SELECT content, label FROM synth_train")
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train"
+    )
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_nospeaker AS SELECT content, label FROM synth_train"
+    )
     # A view whose table is gone: DESCRIBE still answers, reading it fails.
-    cursor.execute(f"CREATE TABLE IF NOT EXISTS synth_gone USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')")
-    cursor.execute("CREATE OR REPLACE VIEW synth_orphan AS SELECT content, 'calm' AS label, '1' AS speaker FROM synth_gone")
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS synth_gone USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
+    )
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_orphan AS SELECT content, 'calm' AS label, '1' AS speaker FROM synth_gone"
+    )
     cursor.execute("DROP TABLE synth_gone")
     return cursor
 
 
 def train(server, tmp_path, *args, timeout=900):
-    command = [sys.executable, "-m", "server", "train", "--port", str(server.port), "--home", str(server.home),
-               "--models-dir", str(tmp_path / "models"), *args]
-    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "train",
+        "--port",
+        str(server.port),
+        "--home",
+        str(server.home),
+        "--models-dir",
+        str(tmp_path / "models"),
+        *args,
+    ]
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_trainer_features_are_the_udf_features(views, synth_dir):
@@ -82,8 +112,12 @@ def test_trainer_features_are_the_udf_features(views, synth_dir):
         assert prepared.speakers == ["1", "2", "3", "4"]
         table = pq.read_table(prepared.location.removeprefix("file:")).to_pandas()
         row = table[table.features.notna()].iloc[0]
-        views.execute(f"SELECT content FROM synth_train WHERE speaker = '{row.speaker}' AND label = '{row.label}'")
-        candidates = [mfcc_features(*decode_audio(content)).ravel() for (content,) in views.fetchall()]
+        views.execute(
+            f"SELECT content FROM synth_train WHERE speaker = '{row.speaker}' AND label = '{row.label}'"
+        )
+        candidates = [
+            mfcc_features(*decode_audio(content)).ravel() for (content,) in views.fetchall()
+        ]
         served = np.asarray(row.features, np.float32)
         # Same function; only BLAS summation order may differ between processes.
         assert min(np.abs(served - c).max() for c in candidates) < 1e-3
@@ -104,7 +138,9 @@ def test_trainer_features_are_the_udf_features(views, synth_dir):
 def test_bad_views_fail_with_one_clear_line(server, views, tmp_path, view, message):
     result = train(server, tmp_path, "--view", view, "--epochs", "1", timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")
+    ]
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
     assert not (tmp_path / "models" / "emoticana").exists()
     views.execute("SHOW TABLES IN emoticana")
@@ -115,12 +151,30 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     import signal
     import time
 
-    command = [sys.executable, "-m", "server", "train", "--port", str(server.port), "--home", str(server.home),
-               "--models-dir", str(tmp_path / "models"), "--view", "synth_train", "--epochs", "1000"]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "train",
+        "--port",
+        str(server.port),
+        "--home",
+        str(server.home),
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--view",
+        "synth_train",
+        "--epochs",
+        "1000",
+    ]
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 300
-        for line in process.stdout:  # the features table exists once the trainer says what it trains on
+        for (
+            line
+        ) in process.stdout:  # the features table exists once the trainer says what it trains on
             if line.startswith("training on ") or time.monotonic() > deadline:
                 break
         assert line.startswith("training on "), line
@@ -150,7 +204,9 @@ def non_loopback_listeners() -> dict[tuple[str, int], str]:
                 continue
             hex_address, hex_port = local.split(":")
             # The kernel prints each 32-bit word of the address in host (little-endian) order.
-            raw = b"".join(bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8))
+            raw = b"".join(
+                bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8)
+            )
             address = ipaddress.ip_address(raw)
             address = getattr(address, "ipv4_mapped", None) or address
             if not address.is_loopback:
@@ -219,7 +275,9 @@ def test_the_reservation_server_listens_on_the_driver_host_only(monkeypatch):
     from tensorflowonspark import reservation
 
     # Undone after the test: the patched method and the environment variable.
-    monkeypatch.setattr(reservation.Server, "start_listening_socket", reservation.Server.start_listening_socket)
+    monkeypatch.setattr(
+        reservation.Server, "start_listening_socket", reservation.Server.start_listening_socket
+    )
     monkeypatch.setenv(reservation.TFOS_SERVER_HOST, "unset-by-test")
     reserve_on("127.0.0.1")
     server = reservation.Server(1)
@@ -228,7 +286,9 @@ def test_the_reservation_server_listens_on_the_driver_host_only(monkeypatch):
         try:
             client = reservation.Client((host, port))
             client.register({"executor_id": 0, "host": "127.0.0.1", "port": 1})
-            assert client.await_reservations() == [{"executor_id": 0, "host": "127.0.0.1", "port": 1}]
+            assert client.await_reservations() == [
+                {"executor_id": 0, "host": "127.0.0.1", "port": 1}
+            ]
             assert host == "127.0.0.1"
             assert not opened, opened
             client.request_stop()  # closes the listening socket now (stop() waits for select's 60 s)
@@ -244,7 +304,9 @@ def test_a_reservation_port_in_use_is_one_clear_error(monkeypatch):
 
     from training.trainer import TrainingError
 
-    monkeypatch.setattr(reservation.Server, "start_listening_socket", reservation.Server.start_listening_socket)
+    monkeypatch.setattr(
+        reservation.Server, "start_listening_socket", reservation.Server.start_listening_socket
+    )
     monkeypatch.setenv(reservation.TFOS_SERVER_HOST, "unset-by-test")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -252,12 +314,19 @@ def test_a_reservation_port_in_use_is_one_clear_error(monkeypatch):
         port = taken.getsockname()[1]
         monkeypatch.setenv(reservation.TFOS_SERVER_PORT, str(port))
         reserve_on("127.0.0.1")
-        with pytest.raises(TrainingError, match=rf"reservation server cannot listen on 127.0.0.1 \(port {port}\)"):
+        with pytest.raises(
+            TrainingError, match=rf"reservation server cannot listen on 127.0.0.1 \(port {port}\)"
+        ):
             reservation.Server(1).start()
 
 
-@pytest.mark.parametrize("cluster, dropped", [({"chief": ["127.0.0.1:4000"]}, True),
-                                              ({"chief": ["127.0.0.1:4000"], "worker": ["127.0.0.1:4001"]}, False)])
+@pytest.mark.parametrize(
+    "cluster, dropped",
+    [
+        ({"chief": ["127.0.0.1:4000"]}, True),
+        ({"chief": ["127.0.0.1:4000"], "worker": ["127.0.0.1:4001"]}, False),
+    ],
+)
 def test_one_node_runs_its_strategy_without_a_tensorflow_server(cluster, dropped):
     environ = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}})}
     assert drop_single_node_cluster(environ) is dropped
@@ -267,8 +336,22 @@ def test_one_node_runs_its_strategy_without_a_tensorflow_server(cluster, dropped
 
 def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_path, synth_dir):
     with new_non_loopback_listeners() as opened:
-        result = train(server, tmp_path, "--view", "synth_train", "--name", "synthetic", "--epochs", "4", "--patience", "4",
-                       "--selection", "last", "--hyperparam", "filters=[8,8,16,16,16,16]")
+        result = train(
+            server,
+            tmp_path,
+            "--view",
+            "synth_train",
+            "--name",
+            "synthetic",
+            "--epochs",
+            "4",
+            "--patience",
+            "4",
+            "--selection",
+            "last",
+            "--hyperparam",
+            "filters=[8,8,16,16,16,16]",
+        )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     # Every server of the run (Spark, TensorFlowOnSpark's reservations, TensorFlow) on loopback only.
     assert not opened, opened
@@ -276,62 +359,113 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert "epoch   4/4" in result.stdout + result.stderr
     directory = tmp_path / "models" / "synthetic" / "1"
     assert directory.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
-    for name in ("model.keras", "features.json", "labels.json", "manifest.json", "metrics.json", "view.sql",
-                 "confusion.csv", "confusion.png", "curves.png", "history.json"):
+    for name in (
+        "model.keras",
+        "features.json",
+        "labels.json",
+        "manifest.json",
+        "metrics.json",
+        "view.sql",
+        "confusion.csv",
+        "confusion.png",
+        "curves.png",
+        "history.json",
+    ):
         assert (directory / name).stat().st_size > 0, name
     info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
     assert info.labels == EMOTIONS and info.version == 1
     manifest = info.manifest
     assert manifest["view"] == "synth_train" and manifest["skipped_unreadable"] == 1
-    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == ("last", [4, 4], 4)
+    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == (
+        "last",
+        [4, 4],
+        4,
+    )
     assert "last epoch of 4 run" in result.stdout
     assert manifest["inference_warps"] == list(recipe.INFERENCE_WARPS)  # the recipe's default
     # The recipe's default priors: the training frequencies are divided out in the saved model.
-    assert manifest["class_priors"] == "balanced" and sum(manifest["class_counts"]) == manifest["train_rows"]
+    assert (
+        manifest["class_priors"] == "balanced"
+        and sum(manifest["class_counts"]) == manifest["train_rows"]
+    )
     assert len(manifest["class_counts"]) == len(EMOTIONS)  # in label order
     assert "probabilities for equally likely emotions" in result.stdout
     assert len(manifest["files_digest_sha256"]) == 64
     assert set(manifest["validation_speakers"]).isdisjoint(manifest["train_speakers"])
     assert "synth" in (directory / "view.sql").read_text()
     metrics = json.loads((directory / "metrics.json").read_text())
-    for key in ("unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "confusion"):
+    for key in (
+        "unweighted_accuracy",
+        "weighted_accuracy",
+        "merged5_unweighted_accuracy",
+        "confusion",
+    ):
         assert key in metrics["validation"]
     assert np.asarray(metrics["validation"]["confusion"]).sum() == 16
     model = artifacts.load_keras_model(info)
-    assert model.get_layer("balance_priors").factors == pytest.approx(recipe.balancing_factors(manifest["class_counts"]))
+    assert model.get_layer("balance_priors").factors == pytest.approx(
+        recipe.balancing_factors(manifest["class_counts"])
+    )
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
-def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_from_cv(server, views, tmp_path, synth_dir):
-    result = train(server, tmp_path, "--view", "synth_train", "--name", "allspeakers", "--epochs", "2", "--cv-folds", "2",
-                   "--validation-speakers", "none", "--hyperparam", "filters=[8,8,16,16,16,16]")
+def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_from_cv(
+    server, views, tmp_path, synth_dir
+):
+    result = train(
+        server,
+        tmp_path,
+        "--view",
+        "synth_train",
+        "--name",
+        "allspeakers",
+        "--epochs",
+        "2",
+        "--cv-folds",
+        "2",
+        "--validation-speakers",
+        "none",
+        "--hyperparam",
+        "filters=[8,8,16,16,16,16]",
+    )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     assert "no validation speakers (all 4 trained on); cross-validation UA" in result.stdout
     directory = tmp_path / "models" / "allspeakers" / "1"
     info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
-    assert info.manifest["validation_speakers"] == [] and sorted(info.manifest["train_speakers"]) == ["1", "2", "3", "4"]
+    assert info.manifest["validation_speakers"] == [] and sorted(
+        info.manifest["train_speakers"]
+    ) == ["1", "2", "3", "4"]
     assert info.manifest["validation_rows"] == 0 and info.manifest["train_rows"] == 64
     assert info.manifest["best_epoch"] is None  # nothing was chosen on validation speakers
     metrics = json.loads((directory / "metrics.json").read_text())
     assert "validation" not in metrics and len(metrics["cross_validation"]["folds"]) == 2
     assert all(fold["validation_speakers"] == [] for fold in metrics["cross_validation"]["folds"])
     # Each fold also reports its model's decisions under the training priors (paired with the balanced ones).
-    assert all(0 <= fold["with_training_priors"]["unweighted_accuracy"] <= 1 for fold in metrics["cross_validation"]["folds"])
+    assert all(
+        0 <= fold["with_training_priors"]["unweighted_accuracy"] <= 1
+        for fold in metrics["cross_validation"]["folds"]
+    )
     assert result.stdout.count("(UA with training priors ") == 3  # each fold and the summary
     # Every usable clip is a test clip once: the pooled confusion is the one written out.
     assert np.asarray(metrics["cross_validation"]["confusion"]).sum() == 64
-    written = np.loadtxt(directory / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 9))
+    written = np.loadtxt(
+        directory / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 9)
+    )
     assert written.tolist() == metrics["cross_validation"]["confusion"]
     # Every clip's prediction by the fold model that did not hear its speaker, with the clip's SHA-256.
     with (directory / artifacts.CV_PREDICTIONS_FILE).open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 64 and len({row["clip_sha256"] for row in rows}) == 64
     fold_of = {row["speaker"]: row["fold"] for row in rows}
-    assert sorted(fold_of) == ["1", "2", "3", "4"] and all(fold_of[row["speaker"]] == row["fold"] for row in rows)
+    assert sorted(fold_of) == ["1", "2", "3", "4"] and all(
+        fold_of[row["speaker"]] == row["fold"] for row in rows
+    )
     for number, fold in enumerate(metrics["cross_validation"]["folds"], start=1):
-        assert sorted(s for s, f in fold_of.items() if f == str(number)) == sorted(fold["test_speakers"])
+        assert sorted(s for s, f in fold_of.items() if f == str(number)) == sorted(
+            fold["test_speakers"]
+        )
     probabilities = np.array([[float(row[e]) for e in EMOTIONS] for row in rows])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert [row["predicted"] for row in rows] == [EMOTIONS[i] for i in probabilities.argmax(axis=1)]
@@ -339,54 +473,130 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     for row in rows:
         pooled[EMOTIONS.index(row["label"]), EMOTIONS.index(row["predicted"])] += 1
     assert pooled.tolist() == metrics["cross_validation"]["confusion"]
-    clip = next(row for row in rows if row["clip_sha256"] == hashlib.sha256((synth_dir / "spk3_sad_2.wav").read_bytes()).hexdigest())
+    clip = next(
+        row
+        for row in rows
+        if row["clip_sha256"]
+        == hashlib.sha256((synth_dir / "spk3_sad_2.wav").read_bytes()).hexdigest()
+    )
     assert (clip["speaker"], clip["label"]) == ("3", "sad")
     # No validation curve of NaNs: history.json is strict JSON with the training series only.
-    history = json.loads((directory / "history.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in history.json"))
+    history = json.loads(
+        (directory / "history.json").read_text(),
+        parse_constant=lambda name: pytest.fail(f"{name} in history.json"),
+    )
     assert sorted(history) == ["accuracy", "loss"] and len(history["loss"]) == 2
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--selection", "best", "--cv-folds", "2"], "needs --selection last or average"),
-    ([], "needs --cv-folds K"),
-])
-def test_no_validation_speakers_needs_average_selection_and_cv(server, views, tmp_path, extra, message):
-    result = train(server, tmp_path, "--view", "synth_train", "--validation-speakers", "none", *extra, timeout=300)
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--selection", "best", "--cv-folds", "2"], "needs --selection last or average"),
+        ([], "needs --cv-folds K"),
+    ],
+)
+def test_no_validation_speakers_needs_average_selection_and_cv(
+    server, views, tmp_path, extra, message
+):
+    result = train(
+        server,
+        tmp_path,
+        "--view",
+        "synth_train",
+        "--validation-speakers",
+        "none",
+        *extra,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr[-3000:]
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")
+    ]
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
 
 
 def test_average_selection_and_inference_warps(server, views, tmp_path, synth_dir):
     # Patience 1 would stop "best" selection early; averaging ignores it and runs all epochs.
-    result = train(server, tmp_path, "--view", "synth_train", "--name", "averaged", "--epochs", "3", "--patience", "1",
-                   "--selection", "average", "--inference-warps", "0.94,1.06", "--class-priors", "training",
-                   "--hyperparam", "filters=[8,8,16,16,16,16]")
+    result = train(
+        server,
+        tmp_path,
+        "--view",
+        "synth_train",
+        "--name",
+        "averaged",
+        "--epochs",
+        "3",
+        "--patience",
+        "1",
+        "--selection",
+        "average",
+        "--inference-warps",
+        "0.94,1.06",
+        "--class-priors",
+        "training",
+        "--hyperparam",
+        "filters=[8,8,16,16,16,16]",
+    )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    assert "weights averaged over epochs 1-3 of 3 run; output averaged over the input and its warps 0.94, 1.06" in result.stdout
-    info = artifacts.read_model_dir(tmp_path / "models" / "averaged" / "1", expected_features=DEFAULT_FEATURES)
+    assert (
+        "weights averaged over epochs 1-3 of 3 run; output averaged over the input and its warps 0.94, 1.06"
+        in result.stdout
+    )
+    info = artifacts.read_model_dir(
+        tmp_path / "models" / "averaged" / "1", expected_features=DEFAULT_FEATURES
+    )
     manifest = info.manifest
-    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == ("average", [1, 3], 3)
+    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == (
+        "average",
+        [1, 3],
+        3,
+    )
     assert manifest["inference_warps"] == [0.94, 1.06]
     assert manifest["class_priors"] == "training" and "equally likely" not in result.stdout
     model = artifacts.load_keras_model(info)
-    assert model.get_layer("warp_variants").factors == (0.94, 1.06)  # the outermost layers: no prior correction
+    assert model.get_layer("warp_variants").factors == (
+        0.94,
+        1.06,
+    )  # the outermost layers: no prior correction
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
-def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(server, views, tmp_path, synth_dir):
-    result = train(server, tmp_path, "--view", "synth_train", "--name", "ensemble", "--epochs", "2", "--validation-speakers", "2",
-                   "--hyperparam", "members=3", "--hyperparam", "filters=[8,8,16,16,16,16]")
+def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(
+    server, views, tmp_path, synth_dir
+):
+    result = train(
+        server,
+        tmp_path,
+        "--view",
+        "synth_train",
+        "--name",
+        "ensemble",
+        "--epochs",
+        "2",
+        "--validation-speakers",
+        "2",
+        "--hyperparam",
+        "members=3",
+        "--hyperparam",
+        "filters=[8,8,16,16,16,16]",
+    )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    assert ("an ensemble of 3 networks trained side by side, their outputs averaged "
-            "(the first hears the input, the others its warps 0.94, 1.06)") in result.stdout
-    info = artifacts.read_model_dir(tmp_path / "models" / "ensemble" / "1", expected_features=DEFAULT_FEATURES)
+    assert (
+        "an ensemble of 3 networks trained side by side, their outputs averaged "
+        "(the first hears the input, the others its warps 0.94, 1.06)"
+    ) in result.stdout
+    info = artifacts.read_model_dir(
+        tmp_path / "models" / "ensemble" / "1", expected_features=DEFAULT_FEATURES
+    )
     assert info.manifest["hyperparams"]["members"] == 3
     model = artifacts.load_keras_model(info)
     paired = model.get_layer("emoticana_member_warps")
-    assert [layer.factor for layer in paired.layers if isinstance(layer, recipe.FixedWarp)] == [0.94, 1.06]
+    assert [layer.factor for layer in paired.layers if isinstance(layer, recipe.FixedWarp)] == [
+        0.94,
+        1.06,
+    ]
     assert len(recipe.members(paired)) == 3
     y, rate = decode_audio((synth_dir / "spk2_calm_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
@@ -394,32 +604,66 @@ def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(ser
 
 
 def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir):
-    result = train(server, tmp_path, "--view", "synth_train", "--name", "mixed", "--epochs", "2", "--validation-speakers", "2",
-                   "--hyperparam", "mixup=0.4", "--hyperparam", "filters=[8,8,16,16,16,16]", "--seed", "3")
+    result = train(
+        server,
+        tmp_path,
+        "--view",
+        "synth_train",
+        "--name",
+        "mixed",
+        "--epochs",
+        "2",
+        "--validation-speakers",
+        "2",
+        "--hyperparam",
+        "mixup=0.4",
+        "--hyperparam",
+        "filters=[8,8,16,16,16,16]",
+        "--seed",
+        "3",
+    )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    info = artifacts.read_model_dir(tmp_path / "models" / "mixed" / "1", expected_features=DEFAULT_FEATURES)
+    info = artifacts.read_model_dir(
+        tmp_path / "models" / "mixed" / "1", expected_features=DEFAULT_FEATURES
+    )
     # The manifest records every hyperparameter the node built with, --seed among them.
-    assert info.manifest["hyperparams"]["mixup"] == 0.4 and info.manifest["hyperparams"]["seed"] == 3
-    assert set(info.manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS) and info.manifest["seed"] == 3
+    assert (
+        info.manifest["hyperparams"]["mixup"] == 0.4 and info.manifest["hyperparams"]["seed"] == 3
+    )
+    assert (
+        set(info.manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS)
+        and info.manifest["seed"] == 3
+    )
     history = json.loads((info.path / artifacts.HISTORY_FILE).read_text())
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"])), history
     model = artifacts.load_keras_model(info)
     # ... and the node built with them: LevelShift is seeded seed + 6.
-    assert [layer.seed for layer in nested_layers(model) if layer.name == "augment_level"] == [3 + 6]
+    assert [layer.seed for layer in nested_layers(model) if layer.name == "augment_level"] == [
+        3 + 6
+    ]
     y, rate = decode_audio((synth_dir / "spk2_fearful_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
-@pytest.mark.parametrize("pair, message", [("members=0", "members must be a whole number >= 1"),
-                                           ("members=two", "members must be a whole number >= 1"),
-                                           ("mixup=-0.2", "mixup must be a number >= 0 (0: off)"),
-                                           ("pitch_shift=3", "pitch_shift must be a number of octaves in [0, 1] (0: off)"),
-                                           ("level_shift=50", "level_shift must be a number of dB in [0, 40] (0: off)"),
-                                           ("colour=1", "unknown hyperparameters: ['colour']"),
-                                           ("filters=[8,8]", "filters and kernels must have the same length")])
-def test_a_bad_or_unknown_hyperparameter_fails_with_one_clear_line(server, views, tmp_path, pair, message):
+@pytest.mark.parametrize(
+    "pair, message",
+    [
+        ("members=0", "members must be a whole number >= 1"),
+        ("members=two", "members must be a whole number >= 1"),
+        ("mixup=-0.2", "mixup must be a number >= 0 (0: off)"),
+        ("pitch_shift=3", "pitch_shift must be a number of octaves in [0, 1] (0: off)"),
+        ("level_shift=50", "level_shift must be a number of dB in [0, 40] (0: off)"),
+        ("colour=1", "unknown hyperparameters: ['colour']"),
+        ("filters=[8,8]", "filters and kernels must have the same length"),
+    ],
+)
+def test_a_bad_or_unknown_hyperparameter_fails_with_one_clear_line(
+    server, views, tmp_path, pair, message
+):
     result = train(server, tmp_path, "--view", "synth_train", "--hyperparam", pair, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")
+    ]
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]

@@ -48,7 +48,9 @@ def check_model_name(name: str) -> str:
 
 def next_version(roots: list[Path], name: str) -> int:
     """One more than the highest integer version of ``name`` under any of ``roots`` (1 for a new name)."""
-    existing = [int(p.name) for root in roots for p in (Path(root) / name).glob("*") if p.name.isdigit()]
+    existing = [
+        int(p.name) for root in roots for p in (Path(root) / name).glob("*") if p.name.isdigit()
+    ]
     return max(existing, default=0) + 1
 
 
@@ -97,8 +99,15 @@ def plot_confusion(path: Path, matrix: np.ndarray, *, title: str, labels=EMOTION
     axes.set_title(title)
     for i in range(len(labels)):
         for j in range(len(labels)):
-            axes.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
-                      color="white" if shares[i, j] > 0.5 else "black", fontsize=8)
+            axes.text(
+                j,
+                i,
+                str(int(matrix[i, j])),
+                ha="center",
+                va="center",
+                color="white" if shares[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     figure.colorbar(image, ax=axes, label="share of actual class")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -138,8 +147,16 @@ def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
         writer.writerow(["fold", "speaker", "clip_sha256", "label", "predicted", *EMOTIONS])
         for row in predictions:
             probabilities = np.asarray(row["probabilities"], dtype=np.float64)
-            writer.writerow([row["fold"], row["speaker"], row["clip_sha256"], row["label"], EMOTIONS[int(np.argmax(probabilities))],
-                             *(f"{p:.6f}" for p in probabilities)])
+            writer.writerow(
+                [
+                    row["fold"],
+                    row["speaker"],
+                    row["clip_sha256"],
+                    row["label"],
+                    EMOTIONS[int(np.argmax(probabilities))],
+                    *(f"{p:.6f}" for p in probabilities),
+                ]
+            )
 
 
 def write_reports(directory: Path, *, metrics: dict, history: dict[str, list[float]]) -> None:
@@ -147,8 +164,11 @@ def write_reports(directory: Path, *, metrics: dict, history: dict[str, list[flo
     write_json(directory / METRICS_FILE, metrics)
     write_json(directory / HISTORY_FILE, history)
     # Without validation speakers, the cross-validation's pooled test speakers.
-    source, title = (("validation", "validation speakers: confusion") if "validation" in metrics
-                     else ("cross_validation", "cross-validation, unseen speakers: confusion"))
+    source, title = (
+        ("validation", "validation speakers: confusion")
+        if "validation" in metrics
+        else ("cross_validation", "cross-validation, unseen speakers: confusion")
+    )
     matrix = np.asarray(metrics[source]["confusion"])
     write_confusion_csv(directory / "confusion.csv", matrix)
     plot_confusion(directory / "confusion.png", matrix, title=title)
@@ -175,7 +195,11 @@ class ModelInfo:
 def describe_mismatch(expected: FeatureConfig, found: FeatureConfig) -> str:
     """``expects other features than the server computes: <setting> <model's> (server: <server's>), ...``."""
     wanted, found = expected.to_dict(), found.to_dict()
-    differences = [f"{key} {found.get(key)!r} (server: {wanted.get(key)!r})" for key in sorted(set(wanted) | set(found)) if found.get(key) != wanted.get(key)]
+    differences = [
+        f"{key} {found.get(key)!r} (server: {wanted.get(key)!r})"
+        for key in sorted(set(wanted) | set(found))
+        if found.get(key) != wanted.get(key)
+    ]
     return "expects other features than the server computes: " + ", ".join(differences)
 
 
@@ -223,4 +247,6 @@ def load_keras_model_file(path: Path):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # keras raises ValueError, OSError, zipfile errors... for a bad file
-        raise ModelError(f"model file {path} cannot be loaded: {type(exc).__name__}: {exc}") from None
+        raise ModelError(
+            f"model file {path} cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from None

@@ -7,7 +7,9 @@ import numpy as np
 from udfs.labels import EMOTIONS, MERGED_CLASSES
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int = len(EMOTIONS)) -> np.ndarray:
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int = len(EMOTIONS)
+) -> np.ndarray:
     """Counts [shape=(n_classes, n_classes)], rows = actual class, columns = predicted class."""
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
@@ -51,7 +53,9 @@ def evaluation_summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         "n": int(matrix.sum()),
         "unweighted_accuracy": unweighted_accuracy(matrix),
         "weighted_accuracy": weighted_accuracy(matrix),
-        "per_class_recall": {name: (None if np.isnan(r) else float(r)) for name, r in zip(EMOTIONS, recall)},
+        "per_class_recall": {
+            name: (None if np.isnan(r) else float(r)) for name, r in zip(EMOTIONS, recall)
+        },
         "merged5_unweighted_accuracy": unweighted_accuracy(merged),
         "merged5_weighted_accuracy": weighted_accuracy(merged),
         "confusion": matrix.tolist(),

@@ -266,7 +266,9 @@ def mel_warp_matrices(factors, *, config: FeatureConfig = DEFAULT_FEATURES) -> n
     for factor in np.asarray(factors, dtype=np.float64):
         source = np.interp(centres / factor, centres, bands)  # clamped at the edge bands
         matrix = np.eye(config.n_rows)
-        matrix[: config.n_mfcc, : config.n_mfcc] = dct @ _interpolation_matrix(source, config.n_mels) @ dct.T
+        matrix[: config.n_mfcc, : config.n_mfcc] = (
+            dct @ _interpolation_matrix(source, config.n_mels) @ dct.T
+        )
         matrices.append(matrix)
     return np.stack(matrices).astype(np.float32)
 
@@ -284,14 +286,24 @@ def stretch_matrices(rates, n_frames: int) -> np.ndarray:
     """
     centre = (n_frames - 1) / 2
     frames = np.arange(n_frames, dtype=np.float64)
-    return np.stack([_interpolation_matrix(centre + (frames - centre) * rate, n_frames)
-                     for rate in np.asarray(rates, dtype=np.float64)]).astype(np.float32)
+    return np.stack(
+        [
+            _interpolation_matrix(centre + (frames - centre) * rate, n_frames)
+            for rate in np.asarray(rates, dtype=np.float64)
+        ]
+    ).astype(np.float32)
 
 
 def _layer_warp_matrices(layer, factors, *, n_rows: int) -> np.ndarray:
     """:func:`mel_warp_matrices` for a layer that records its features as ``n_mels``, ``fmin``, ``fmax``, ``prosody_rows``."""
-    config = FeatureConfig(n_mfcc=n_rows - layer.prosody_rows, n_mels=layer.n_mels, fmin=layer.fmin, fmax=layer.fmax,
-                           pitch=layer.prosody_rows > 0, periodicity=layer.prosody_rows > PITCH_ROWS)
+    config = FeatureConfig(
+        n_mfcc=n_rows - layer.prosody_rows,
+        n_mels=layer.n_mels,
+        fmin=layer.fmin,
+        fmax=layer.fmax,
+        pitch=layer.prosody_rows > 0,
+        periodicity=layer.prosody_rows > PITCH_ROWS,
+    )
     return mel_warp_matrices(factors, config=config)
 
 
@@ -324,11 +336,25 @@ class MelWarp(layers.Layer):
         Seed of the layer's random stream.
     """
 
-    def __init__(self, max_warp: float = 0.1, *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
-                 fmax: float = DEFAULT_FEATURES.fmax, prosody_rows: int = 0, pitch: bool | None = None,
-                 seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        max_warp: float = 0.1,
+        *,
+        n_mels: int = DEFAULT_FEATURES.n_mels,
+        fmin: float = DEFAULT_FEATURES.fmin,
+        fmax: float = DEFAULT_FEATURES.fmax,
+        prosody_rows: int = 0,
+        pitch: bool | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.max_warp, self.n_mels, self.fmin, self.fmax = float(max_warp), int(n_mels), float(fmin), float(fmax)
+        self.max_warp, self.n_mels, self.fmin, self.fmax = (
+            float(max_warp),
+            int(n_mels),
+            float(fmin),
+            float(fmax),
+        )
         self.prosody_rows = _prosody_rows(prosody_rows, pitch)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -340,12 +366,23 @@ class MelWarp(layers.Layer):
     def call(self, x, training=None):
         if not training or self.max_warp <= 0:
             return x
-        choice = keras.random.randint((ops.shape(x)[0],), 0, _AUGMENT_STEPS, seed=self.seed_generator)
-        return ops.einsum("bij,bjt->bit", ops.take(ops.convert_to_tensor(self.matrices), choice, axis=0), x)
+        choice = keras.random.randint(
+            (ops.shape(x)[0],), 0, _AUGMENT_STEPS, seed=self.seed_generator
+        )
+        return ops.einsum(
+            "bij,bjt->bit", ops.take(ops.convert_to_tensor(self.matrices), choice, axis=0), x
+        )
 
     def get_config(self):
-        return {**super().get_config(), "max_warp": self.max_warp, "n_mels": self.n_mels,
-                "fmin": self.fmin, "fmax": self.fmax, "prosody_rows": self.prosody_rows, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "max_warp": self.max_warp,
+            "n_mels": self.n_mels,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+            "prosody_rows": self.prosody_rows,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -377,8 +414,12 @@ class TimeStretch(layers.Layer):
     def call(self, x, training=None):
         if not training or self.max_stretch <= 0:
             return x
-        choice = keras.random.randint((ops.shape(x)[0],), 0, _AUGMENT_STEPS, seed=self.seed_generator)
-        return ops.einsum("bcs,bts->bct", x, ops.take(ops.convert_to_tensor(self.matrices), choice, axis=0))
+        choice = keras.random.randint(
+            (ops.shape(x)[0],), 0, _AUGMENT_STEPS, seed=self.seed_generator
+        )
+        return ops.einsum(
+            "bcs,bts->bct", x, ops.take(ops.convert_to_tensor(self.matrices), choice, axis=0)
+        )
 
     def get_config(self):
         return {**super().get_config(), "max_stretch": self.max_stretch, "seed": self.seed}
@@ -413,7 +454,14 @@ class PitchShift(layers.Layer):
         Seed of the layer's random stream.
     """
 
-    def __init__(self, max_shift: float = DEFAULT_HYPERPARAMS["pitch_shift"], *, prosody_rows: int = PITCH_ROWS, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        max_shift: float = DEFAULT_HYPERPARAMS["pitch_shift"],
+        *,
+        prosody_rows: int = PITCH_ROWS,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         _require_pitch_rows(int(prosody_rows))
         self.max_shift, self.prosody_rows = float(max_shift), int(prosody_rows)
@@ -430,12 +478,19 @@ class PitchShift(layers.Layer):
     def call(self, x, training=None):
         if not training or self.max_shift <= 0:
             return x
-        shift = keras.random.uniform((ops.shape(x)[0], 1, 1), -self.max_shift, self.max_shift, seed=self.seed_generator)
+        shift = keras.random.uniform(
+            (ops.shape(x)[0], 1, 1), -self.max_shift, self.max_shift, seed=self.seed_generator
+        )
         voiced = x[:, self.voiced_row : self.voiced_row + 1, :]
         return x + ops.convert_to_tensor(self.absolute) * shift * voiced
 
     def get_config(self):
-        return {**super().get_config(), "max_shift": self.max_shift, "prosody_rows": self.prosody_rows, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "max_shift": self.max_shift,
+            "prosody_rows": self.prosody_rows,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -459,7 +514,14 @@ class LevelShift(layers.Layer):
         Seed of the layer's random stream.
     """
 
-    def __init__(self, max_db: float = DEFAULT_HYPERPARAMS["level_shift"], *, n_mels: int = DEFAULT_FEATURES.n_mels, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        max_db: float = DEFAULT_HYPERPARAMS["level_shift"],
+        *,
+        n_mels: int = DEFAULT_FEATURES.n_mels,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.max_db, self.n_mels = float(max_db), int(n_mels)
         self.seed = seed
@@ -471,11 +533,18 @@ class LevelShift(layers.Layer):
     def call(self, x, training=None):
         if not training or self.max_db <= 0:
             return x
-        gain = keras.random.uniform((ops.shape(x)[0], 1, 1), -self.max_db, self.max_db, seed=self.seed_generator)
+        gain = keras.random.uniform(
+            (ops.shape(x)[0], 1, 1), -self.max_db, self.max_db, seed=self.seed_generator
+        )
         return x + ops.convert_to_tensor(self.c0) * gain
 
     def get_config(self):
-        return {**super().get_config(), "max_db": self.max_db, "n_mels": self.n_mels, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "max_db": self.max_db,
+            "n_mels": self.n_mels,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -495,8 +564,17 @@ class WarpVariants(layers.Layer):
         As :class:`MelWarp`'s.
     """
 
-    def __init__(self, factors=(), *, n_mels: int = DEFAULT_FEATURES.n_mels, fmin: float = DEFAULT_FEATURES.fmin,
-                 fmax: float = DEFAULT_FEATURES.fmax, prosody_rows: int = 0, pitch: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        factors=(),
+        *,
+        n_mels: int = DEFAULT_FEATURES.n_mels,
+        fmin: float = DEFAULT_FEATURES.fmin,
+        fmax: float = DEFAULT_FEATURES.fmax,
+        prosody_rows: int = 0,
+        pitch: bool | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.factors = tuple(float(f) for f in factors)
         self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), float(fmax)
@@ -511,8 +589,14 @@ class WarpVariants(layers.Layer):
         return ops.reshape(variants, (-1, x.shape[1], x.shape[2]))
 
     def get_config(self):
-        return {**super().get_config(), "factors": list(self.factors), "n_mels": self.n_mels,
-                "fmin": self.fmin, "fmax": self.fmax, "prosody_rows": self.prosody_rows}
+        return {
+            **super().get_config(),
+            "factors": list(self.factors),
+            "n_mels": self.n_mels,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+            "prosody_rows": self.prosody_rows,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -559,7 +643,9 @@ def one_view_each(count: int, factors) -> bool:
     return count > 1 and count == 1 + len(factors)
 
 
-def with_warp_averaging(network: keras.Model, factors, *, prosody_rows: int = DEFAULT_FEATURES.prosody_rows) -> keras.Model:
+def with_warp_averaging(
+    network: keras.Model, factors, *, prosody_rows: int = DEFAULT_FEATURES.prosody_rows
+) -> keras.Model:
     """``network`` wrapped to average its probabilities over the input and its warps at ``factors``.
 
     An ensemble (:func:`build_model` with ``members``) of exactly ``1 + len(factors)``
@@ -587,11 +673,21 @@ def with_warp_averaging(network: keras.Model, factors, *, prosody_rows: int = DE
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
     networks = members(network)
     if one_view_each(len(networks), factors):
-        views = [inputs, *(FixedWarp(f, prosody_rows=prosody_rows, name=f"warp_{m + 2}")(inputs) for m, f in enumerate(factors))]
-        stacked = _stack_members([member(view) for member, view in zip(networks, views)], network.output_shape[-1])
+        views = [
+            inputs,
+            *(
+                FixedWarp(f, prosody_rows=prosody_rows, name=f"warp_{m + 2}")(inputs)
+                for m, f in enumerate(factors)
+            ),
+        ]
+        stacked = _stack_members(
+            [member(view) for member, view in zip(networks, views)], network.output_shape[-1]
+        )
         outputs = layers.GlobalAveragePooling1D(name="warp_mean")(stacked)
         return keras.Model(inputs, outputs, name="emoticana_member_warps")
-    probabilities = network(WarpVariants(factors, prosody_rows=prosody_rows, name="warp_variants")(inputs))
+    probabilities = network(
+        WarpVariants(factors, prosody_rows=prosody_rows, name="warp_variants")(inputs)
+    )
     outputs = VariantMean(1 + len(factors), name="warp_mean")(probabilities)
     return keras.Model(inputs, outputs, name="emoticana_warp_averaged")
 
@@ -625,7 +721,9 @@ def balancing_factors(class_counts) -> tuple[float, ...]:
     """
     counts = np.asarray(class_counts, dtype=np.float64)
     if counts.ndim != 1 or len(counts) == 0 or (counts < 0).any() or counts.sum() == 0:
-        raise ValueError(f"class counts must be non-negative with at least one row, got {list(class_counts)}")
+        raise ValueError(
+            f"class counts must be non-negative with at least one row, got {list(class_counts)}"
+        )
     present = counts > 0
     mean = counts[present].mean()
     return tuple(float(mean / c) if c > 0 else 1.0 for c in counts)
@@ -650,14 +748,21 @@ def with_prior_correction(network: keras.Model, class_counts) -> keras.Model:
         return network
     factors = balancing_factors(class_counts)
     if len(factors) != network.output_shape[-1]:
-        raise ValueError(f"{len(factors)} class counts for a model with {network.output_shape[-1]} outputs")
+        raise ValueError(
+            f"{len(factors)} class counts for a model with {network.output_shape[-1]} outputs"
+        )
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
     outputs = PriorCorrection(factors, name="balance_priors")(network(inputs))
     return keras.Model(inputs, outputs, name="emoticana_balanced")
 
 
-def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_classes: int = 8,
-                prosody_rows: int = DEFAULT_FEATURES.prosody_rows, **hyperparams) -> keras.Model:
+def build_model(
+    *,
+    input_shape: tuple[int, int] = DEFAULT_FEATURES.shape,
+    n_classes: int = 8,
+    prosody_rows: int = DEFAULT_FEATURES.prosody_rows,
+    **hyperparams,
+) -> keras.Model:
     """Build the (uncompiled) emotion CNN, or an ensemble of them.
 
     Parameters
@@ -692,12 +797,22 @@ def build_model(*, input_shape: tuple[int, int] = DEFAULT_FEATURES.shape, n_clas
     seed = hp["seed"]
     networks = [
         # Augmentation layers take seed + 0..6: members 10 apart draw different augmentations.
-        _network(input_shape, n_classes, prosody_rows, {**hp, "seed": None if seed is None else seed + 10 * m}, name=f"member{m + 1}")
+        _network(
+            input_shape,
+            n_classes,
+            prosody_rows,
+            {**hp, "seed": None if seed is None else seed + 10 * m},
+            name=f"member{m + 1}",
+        )
         for m in range(count)
     ]
     inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
     stacked = _stack_members([network(inputs) for network in networks], n_classes)
-    return keras.Model(inputs, layers.GlobalAveragePooling1D(name="member_mean")(stacked), name="emoticana_ensemble")
+    return keras.Model(
+        inputs,
+        layers.GlobalAveragePooling1D(name="member_mean")(stacked),
+        name="emoticana_ensemble",
+    )
 
 
 def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
@@ -713,7 +828,9 @@ def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
         raise TypeError(f"unknown hyperparameters: {sorted(unknown)}")
     hp = {**DEFAULT_HYPERPARAMS, **hyperparams}
     for name in ("filters", "kernels"):
-        if not isinstance(hp[name], (list, tuple)) or not all(_whole(n) and n >= 1 for n in hp[name]):
+        if not isinstance(hp[name], (list, tuple)) or not all(
+            _whole(n) and n >= 1 for n in hp[name]
+        ):
             raise ValueError(f"{name} must be a list of whole numbers >= 1, got {hp[name]!r}")
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
@@ -737,7 +854,11 @@ def _amount(hyperparams: dict, name: str, *, high: float, what: str) -> float:
     ValueError ``"<name> must be <what> (0: off), got <value>"`` unless a finite number in ``[0, high]``.
     """
     value = hyperparams.get(name, DEFAULT_HYPERPARAMS[name])
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0 <= value <= high and math.isfinite(value)):
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not (0 <= value <= high and math.isfinite(value))
+    ):
         raise ValueError(f"{name} must be {what} (0: off), got {value!r}")
     return float(value)
 
@@ -793,7 +914,9 @@ def training_batches(batches, hyperparams: dict, *, n_classes: int, seed: int | 
     alpha = mixup_alpha(hyperparams)
     if not alpha:
         return batches, False
-    return batches.map(lambda x, y: mixup_batch(x, y, alpha=alpha, n_classes=n_classes, seed=seed)), True
+    return batches.map(
+        lambda x, y: mixup_batch(x, y, alpha=alpha, n_classes=n_classes, seed=seed)
+    ), True
 
 
 def pitch_shift_octaves(hyperparams: dict, *, prosody_rows: int) -> float:
@@ -819,7 +942,9 @@ def level_shift_db(hyperparams: dict) -> float:
 def _require_pitch_rows(prosody_rows: int) -> None:
     """ValueError unless the input ends in the pitch rows that :class:`PitchShift` shifts."""
     if prosody_rows < PITCH_ROWS:
-        raise ValueError(f"pitch_shift needs the pitch rows (prosody_rows >= {PITCH_ROWS}), got prosody_rows={prosody_rows}")
+        raise ValueError(
+            f"pitch_shift needs the pitch rows (prosody_rows >= {PITCH_ROWS}), got prosody_rows={prosody_rows}"
+        )
 
 
 def member_count(hyperparams: dict) -> int:
@@ -832,13 +957,20 @@ def member_count(hyperparams: dict) -> int:
 
 def _stack_members(probabilities: list, n_classes: int):
     """``(batch, n_classes)`` outputs stacked as ``(batch, len(probabilities), n_classes)``, layer ``members``."""
-    rows = [layers.Reshape((1, n_classes), name=f"member{m + 1}_row")(p) for m, p in enumerate(probabilities)]
+    rows = [
+        layers.Reshape((1, n_classes), name=f"member{m + 1}_row")(p)
+        for m, p in enumerate(probabilities)
+    ]
     return layers.Concatenate(axis=1, name="members")(rows)
 
 
 def members(model: keras.Model) -> list[keras.Model]:
     """The networks of an ensemble from :func:`build_model` (``member1``, ...), or ``[model]`` for one network."""
-    found = [layer for layer in model.layers if isinstance(layer, keras.Model) and re.fullmatch(r"member\d+", layer.name)]
+    found = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.Model) and re.fullmatch(r"member\d+", layer.name)
+    ]
     return sorted(found, key=lambda layer: int(layer.name[6:])) or [model]
 
 
@@ -850,11 +982,23 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
     x = inputs
     if hp["mel_warp"]:
         # On the raw coefficients: the warp is defined on the log-mel spectrum they encode.
-        x = MelWarp(hp["mel_warp"], prosody_rows=prosody_rows, seed=None if seed is None else seed + 3, name="augment_warp")(x)
+        x = MelWarp(
+            hp["mel_warp"],
+            prosody_rows=prosody_rows,
+            seed=None if seed is None else seed + 3,
+            name="augment_warp",
+        )(x)
     if hp["pitch_shift"]:
-        x = PitchShift(hp["pitch_shift"], prosody_rows=prosody_rows, seed=None if seed is None else seed + 5, name="augment_pitch")(x)
+        x = PitchShift(
+            hp["pitch_shift"],
+            prosody_rows=prosody_rows,
+            seed=None if seed is None else seed + 5,
+            name="augment_pitch",
+        )(x)
     if hp["level_shift"]:
-        x = LevelShift(hp["level_shift"], seed=None if seed is None else seed + 6, name="augment_level")(x)
+        x = LevelShift(
+            hp["level_shift"], seed=None if seed is None else seed + 6, name="augment_level"
+        )(x)
     # Per-coefficient statistics (axis 1 = coefficient): c0 is in the hundreds
     # and c20+ near unit scale, so without this the loudness term dominates.
     # Per-utterance standardisation (over speech frames) was tried instead and
@@ -862,22 +1006,38 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
     # angry from calm/sad.
     x = layers.Normalization(axis=1, name="normalise")(x)
     if hp["time_stretch"]:
-        x = TimeStretch(hp["time_stretch"], seed=None if seed is None else seed + 4, name="augment_stretch")(x)
-    x = layers.Permute((2, 1), name="time_major")(x)  # (frames, coefficients): coefficients are channels
+        x = TimeStretch(
+            hp["time_stretch"], seed=None if seed is None else seed + 4, name="augment_stretch"
+        )(x)
+    x = layers.Permute((2, 1), name="time_major")(
+        x
+    )  # (frames, coefficients): coefficients are channels
     if hp["time_shift"]:
         x = RandomTimeShift(hp["time_shift"], seed=seed, name="augment_shift")(x)
     if hp["time_masks"] or hp["freq_masks"]:
         x = SpecAugment(
-            hp["time_masks"], hp["time_width"], hp["freq_masks"], hp["freq_width"],
-            seed=None if seed is None else seed + 1, name="augment_mask",
+            hp["time_masks"],
+            hp["time_width"],
+            hp["freq_masks"],
+            hp["freq_width"],
+            seed=None if seed is None else seed + 1,
+            name="augment_mask",
         )(x)
     if hp["noise"]:
-        x = layers.GaussianNoise(hp["noise"], seed=None if seed is None else seed + 2, name="augment_noise")(x)
+        x = layers.GaussianNoise(
+            hp["noise"], seed=None if seed is None else seed + 2, name="augment_noise"
+        )(x)
 
     for i, (width, kernel) in enumerate(zip(hp["filters"], hp["kernels"])):
         # No bias: batch norm's beta makes it redundant.
-        x = layers.Conv1D(width, kernel, padding="same", use_bias=False,
-                          kernel_regularizer=regulariser, name=f"conv{i + 1}")(x)
+        x = layers.Conv1D(
+            width,
+            kernel,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=regulariser,
+            name=f"conv{i + 1}",
+        )(x)
         x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
         x = layers.Activation("relu", name=f"relu{i + 1}")(x)
         if i in hp["pool_after"]:
@@ -892,7 +1052,9 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
         [layers.GlobalAveragePooling1D(name="avg")(x), layers.GlobalMaxPooling1D(name="max")(x)]
     )
     x = layers.Dropout(hp["dropout"], name="drop_head")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", kernel_regularizer=regulariser, name="emotion")(x)
+    outputs = layers.Dense(
+        n_classes, activation="softmax", kernel_regularizer=regulariser, name="emotion"
+    )(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -931,7 +1093,9 @@ def set_normalisation(model: keras.Model, *, mean, variance) -> None:
     for network in members(model):
         layer = network.get_layer("normalise")
         layer.adapt_mean.assign(np.asarray(mean, dtype=np.float32).reshape(layer.adapt_mean.shape))
-        layer.adapt_variance.assign(np.asarray(variance, dtype=np.float32).reshape(layer.adapt_variance.shape))
+        layer.adapt_variance.assign(
+            np.asarray(variance, dtype=np.float32).reshape(layer.adapt_variance.shape)
+        )
         layer.finalize_state()
 
 
@@ -1003,7 +1167,9 @@ def compile_model(
         ``model`` keeps predicting the mean.
     """
     if isinstance(learning_rate, (int, float)) and steps_per_epoch:
-        learning_rate = learning_rate_schedule(steps_per_epoch, epochs=epochs, peak=float(learning_rate))
+        learning_rate = learning_rate_schedule(
+            steps_per_epoch, epochs=epochs, peak=float(learning_rate)
+        )
     if one_hot_labels:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
     elif label_smoothing:
@@ -1012,7 +1178,9 @@ def compile_model(
         loss = keras.losses.SparseCategoricalCrossentropy()
     metrics = ["accuracy"]
     if len(members(model)) > 1:
-        model = keras.Model(model.inputs, model.get_layer("members").output, name=f"{model.name}_training")
+        model = keras.Model(
+            model.inputs, model.get_layer("members").output, name=f"{model.name}_training"
+        )
         loss, metrics = _member_loss(loss), [_member_mean_accuracy(one_hot_labels)]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     return model
@@ -1029,7 +1197,11 @@ def _member_loss(loss: keras.losses.Loss):
 
 def _member_mean_accuracy(one_hot_labels: bool):
     """Accuracy of the members' mean probabilities (what the ensemble predicts)."""
-    accuracy = keras.metrics.categorical_accuracy if one_hot_labels else keras.metrics.sparse_categorical_accuracy
+    accuracy = (
+        keras.metrics.categorical_accuracy
+        if one_hot_labels
+        else keras.metrics.sparse_categorical_accuracy
+    )
 
     def accuracy_of_mean(y_true, y_pred):
         return accuracy(y_true, ops.mean(y_pred, axis=1))

@@ -24,7 +24,9 @@ class NodeArgs:
     train_rows: int
     validation_x: object  # np.ndarray [shape=(n, *input_shape), dtype=float32]
     validation_y: object  # np.ndarray [shape=(n,), dtype=int32]
-    feature_mean: object  # np.ndarray [shape=(input_shape[0],)]: per-coefficient mean of the training rows
+    feature_mean: (
+        object  # np.ndarray [shape=(input_shape[0],)]: per-coefficient mean of the training rows
+    )
     feature_variance: object
     epochs: int
     batch_size: int
@@ -69,7 +71,9 @@ class WeightAverage:
             self.weights = [np.array(w, copy=True) for w in weights]
         else:
             self.weights = [
-                ((a * n + w) / (n + 1)).astype(w.dtype) if np.issubdtype(w.dtype, np.floating) else np.array(w, copy=True)
+                ((a * n + w) / (n + 1)).astype(w.dtype)
+                if np.issubdtype(w.dtype, np.floating)
+                else np.array(w, copy=True)
                 for a, w in zip(self.weights, weights)
             ]
         self.count = n + 1
@@ -83,7 +87,12 @@ def batched_probabilities(model, x, batch: int = 64):
     """
     import numpy as np
 
-    return np.concatenate([np.asarray(model(x[start:start + batch], training=False)) for start in range(0, len(x), batch)])
+    return np.concatenate(
+        [
+            np.asarray(model(x[start : start + batch], training=False))
+            for start in range(0, len(x), batch)
+        ]
+    )
 
 
 def validation_ua(model, x, y, n_classes: int) -> float:
@@ -116,7 +125,9 @@ def allow_multi_worker_fit(model) -> None:
 
     def reduce_per_replica(values, strategy, reduction):
         if reduction == "auto" and tf_trainer._collective_all_reduce_multi_worker(strategy):
-            return tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+            return tree.map_structure(
+                lambda value: strategy.reduce("MEAN", value, axis=None), values
+            )
         return original(values, strategy, reduction)
 
     reduce_per_replica.__wrapped__ = original
@@ -149,11 +160,11 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     import os
     import time
 
+    import keras
     import numpy as np
     import tensorflow as tf
     from tensorflowonspark import TFNode
 
-    import keras
     from training import model as recipe
 
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -184,25 +195,45 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     # Spark already split the rows between the nodes.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     dataset = dataset.shuffle(shuffle_buffer(args.train_rows), seed=args.seed).batch(global_batch)
-    dataset, one_hot_labels = recipe.training_batches(dataset, args.hyperparams, n_classes=args.n_classes, seed=args.seed + ctx.task_index)
+    dataset, one_hot_labels = recipe.training_batches(
+        dataset, args.hyperparams, n_classes=args.n_classes, seed=args.seed + ctx.task_index
+    )
     dataset = dataset.with_options(options)
     steps_per_epoch = max(1, args.train_rows // global_batch)
 
     with strategy.scope():
-        model = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
+        model = recipe.build_model(
+            input_shape=shape,
+            n_classes=args.n_classes,
+            prosody_rows=args.prosody_rows,
+            **args.hyperparams,
+        )
         recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
         # An ensemble fits through a view of it whose output is every member's (each its own loss).
-        trainable = recipe.compile_model(model, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
-                                         one_hot_labels=one_hot_labels)
+        trainable = recipe.compile_model(
+            model,
+            learning_rate=args.learning_rate,
+            steps_per_epoch=steps_per_epoch,
+            epochs=args.epochs,
+            one_hot_labels=one_hot_labels,
+        )
 
     validating = len(args.validation_y) > 0
     # No validation curve without validation speakers (it would be all NaN, which is not JSON).
-    history: dict[str, list[float]] = {"loss": [], "accuracy": [], **({"val_unweighted_accuracy": []} if validating else {})}
+    history: dict[str, list[float]] = {
+        "loss": [],
+        "accuracy": [],
+        **({"val_unweighted_accuracy": []} if validating else {}),
+    }
     best = {"ua": -1.0, "epoch": 0, "weights": None}
     averaging = args.selection in ("last", "average")
-    average_from = max(1, args.epochs - (1 if args.selection == "last" else args.average_epochs) + 1)
+    average_from = max(
+        1, args.epochs - (1 if args.selection == "last" else args.average_epochs) + 1
+    )
     average = WeightAverage()
-    is_chief = ctx.job_name == "chief" or (ctx.job_name == "worker" and ctx.task_index == 0 and workers == 1)
+    is_chief = ctx.job_name == "chief" or (
+        ctx.job_name == "worker" and ctx.task_index == 0 and workers == 1
+    )
 
     class SelectBest(keras.callbacks.Callback):
         """Model selection and early stopping on the validation speakers only, or the average of the last epochs."""
@@ -214,11 +245,17 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
             if validating:
                 history["val_unweighted_accuracy"].append(ua)
             if ua > best["ua"]:
-                best.update(ua=ua, epoch=epoch + 1, weights=None if averaging else model.get_weights())
+                best.update(
+                    ua=ua, epoch=epoch + 1, weights=None if averaging else model.get_weights()
+                )
             if averaging and epoch + 1 >= average_from:
                 average.add(model.get_weights())
             if args.verbose and is_chief:
-                validated = f"  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})" if validating else ""
+                validated = (
+                    f"  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})"
+                    if validating
+                    else ""
+                )
                 print(
                     f"epoch {epoch + 1:3d}/{args.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
                     f"accuracy {logs.get('accuracy', float('nan')):.3f}{validated}",
@@ -231,22 +268,45 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     if workers > 1:
         allow_multi_worker_fit(trainable)
     with strategy.scope() if workers > 1 else contextlib.nullcontext():
-        trainable.fit(dataset, epochs=args.epochs, steps_per_epoch=steps_per_epoch, callbacks=[SelectBest()], verbose=0)
+        trainable.fit(
+            dataset,
+            epochs=args.epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=[SelectBest()],
+            verbose=0,
+        )
     if is_chief:
         # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
-        export = recipe.build_model(input_shape=shape, n_classes=args.n_classes, prosody_rows=args.prosody_rows, **args.hyperparams)
+        export = recipe.build_model(
+            input_shape=shape,
+            n_classes=args.n_classes,
+            prosody_rows=args.prosody_rows,
+            **args.hyperparams,
+        )
         export.set_weights(average.weights if averaging else best["weights"])
-        export = recipe.with_warp_averaging(export, args.inference_warps, prosody_rows=args.prosody_rows)
+        export = recipe.with_warp_averaging(
+            export, args.inference_warps, prosody_rows=args.prosody_rows
+        )
         export = recipe.with_prior_correction(export, args.class_counts)
         os.makedirs(args.output_dir, exist_ok=True)
         export.save(os.path.join(args.output_dir, "model.keras"))
-        with open(os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8") as handle:
+        with open(
+            os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8"
+        ) as handle:
             json.dump(
                 # Without validation speakers no epoch is "best": null, not epoch 0 at UA -1.
-                {"history": history, "best_epoch": best["epoch"] or None, "best_val_ua": best["ua"] if best["epoch"] else None,
-                 "selection": args.selection,
-                 "averaged_epochs": [average_from, average_from + average.count - 1] if averaging else None,
-                 "epochs_run": len(history["loss"]), "fit_seconds": time.monotonic() - started, "workers": workers},
+                {
+                    "history": history,
+                    "best_epoch": best["epoch"] or None,
+                    "best_val_ua": best["ua"] if best["epoch"] else None,
+                    "selection": args.selection,
+                    "averaged_epochs": [average_from, average_from + average.count - 1]
+                    if averaging
+                    else None,
+                    "epochs_run": len(history["loss"]),
+                    "fit_seconds": time.monotonic() - started,
+                    "workers": workers,
+                },
                 handle,
             )
     # Tell Spark to skip the epochs of data that were fed for but not needed.

@@ -61,7 +61,9 @@ def view_columns(cursor, view: str) -> dict[str, str]:
     except Exception as exc:
         message = str(exc)
         if "TABLE_OR_VIEW_NOT_FOUND" in message or "not found" in message.lower():
-            raise TrainingDataError(f"training view {view!r} does not exist on the server") from None
+            raise TrainingDataError(
+                f"training view {view!r} does not exist on the server"
+            ) from None
         raise
     columns = {}
     for name, data_type, *_ in rows:
@@ -71,7 +73,9 @@ def view_columns(cursor, view: str) -> dict[str, str]:
     return columns
 
 
-def pick_columns(columns: dict[str, str], *, view: str, audio: str | None, label: str, speaker: str) -> tuple[str, str, str]:
+def pick_columns(
+    columns: dict[str, str], *, view: str, audio: str | None, label: str, speaker: str
+) -> tuple[str, str, str]:
     if audio is None:
         audio = next((c for c in AUDIO_COLUMN_CANDIDATES if c in columns), None)
         if audio is None:
@@ -81,10 +85,18 @@ def pick_columns(columns: dict[str, str], *, view: str, audio: str | None, label
             )
     for role, column in (("audio", audio), ("label", label), ("speaker", speaker)):
         if column.lower() not in columns:
-            hint = " (validation is split by speaker, so the view must say who speaks)" if role == "speaker" else ""
-            raise TrainingDataError(f"training view {view!r} has no {role} column {column!r}{hint}; it has: {', '.join(columns)}")
+            hint = (
+                " (validation is split by speaker, so the view must say who speaks)"
+                if role == "speaker"
+                else ""
+            )
+            raise TrainingDataError(
+                f"training view {view!r} has no {role} column {column!r}{hint}; it has: {', '.join(columns)}"
+            )
     if columns[audio.lower()] not in ("binary", "string"):
-        raise TrainingDataError(f"audio column {audio!r} of {view!r} is {columns[audio.lower()]}, expected binary (bytes) or string (path)")
+        raise TrainingDataError(
+            f"audio column {audio!r} of {view!r} is {columns[audio.lower()]}, expected binary (bytes) or string (path)"
+        )
     return audio, label, speaker
 
 
@@ -99,7 +111,9 @@ def prepare_features(
     """Materialise ``mfcc`` of every row of ``view`` on the server; check labels and counts."""
     started = time.monotonic()
     columns = view_columns(cursor, view)
-    audio, label, speaker = pick_columns(columns, view=view, audio=audio_column, label=label_column, speaker=speaker_column)
+    audio, label, speaker = pick_columns(
+        columns, view=view, audio=audio_column, label=label_column, speaker=speaker_column
+    )
     # No leading underscore: Spark's file listing skips paths that start with "_" or ".".
     table = f"{FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}{uuid.uuid4().hex[:12]}"
     _rows(cursor, f"CREATE DATABASE IF NOT EXISTS {FEATURES_DATABASE}")
@@ -118,23 +132,49 @@ def prepare_features(
         # own first line, not a Thrift response with a Java stack.
         from server.thrift import server_message
 
-        raise TrainingDataError(f"training view {view!r} cannot be read on the server: {server_message(exc)}") from None
+        raise TrainingDataError(
+            f"training view {view!r} cannot be read on the server: {server_message(exc)}"
+        ) from None
     try:
         ((rows, usable),) = _rows(cursor, f"SELECT count(*), count(features) FROM {table}")
         if rows == 0:
             raise TrainingDataError(f"training view {view!r} has no rows")
         if usable == 0:
-            raise TrainingDataError(f"none of the {rows} clips of {view!r} could be decoded; see audio_info(...).error")
-        label_counts = dict(_rows(cursor, f"SELECT label, count(*) FROM {table} WHERE features IS NOT NULL GROUP BY label ORDER BY label"))
+            raise TrainingDataError(
+                f"none of the {rows} clips of {view!r} could be decoded; see audio_info(...).error"
+            )
+        label_counts = dict(
+            _rows(
+                cursor,
+                f"SELECT label, count(*) FROM {table} WHERE features IS NOT NULL GROUP BY label ORDER BY label",
+            )
+        )
         unknown = {k: v for k, v in label_counts.items() if k not in EMOTIONS}
         if unknown:
-            described = ", ".join(f"{k!r} ({v} rows)" for k, v in sorted(unknown.items(), key=lambda kv: str(kv[0])))
-            raise TrainingDataError(f"training view {view!r} has labels outside {', '.join(EMOTIONS)}: {described}")
-        speakers = [row[0] for row in _rows(cursor, f"SELECT DISTINCT speaker FROM {table} WHERE features IS NOT NULL ORDER BY speaker")]
+            described = ", ".join(
+                f"{k!r} ({v} rows)" for k, v in sorted(unknown.items(), key=lambda kv: str(kv[0]))
+            )
+            raise TrainingDataError(
+                f"training view {view!r} has labels outside {', '.join(EMOTIONS)}: {described}"
+            )
+        speakers = [
+            row[0]
+            for row in _rows(
+                cursor,
+                f"SELECT DISTINCT speaker FROM {table} WHERE features IS NOT NULL ORDER BY speaker",
+            )
+        ]
         if any(s is None for s in speakers):
             raise TrainingDataError(f"training view {view!r} has rows whose speaker is NULL")
-        ((digest,),) = _rows(cursor, f"SELECT sha2(concat_ws(',', sort_array(collect_list(digest))), 256) FROM {table}")
-        location = next(row[1] for row in _rows(cursor, f"DESCRIBE TABLE EXTENDED {table}") if row[0] == "Location")
+        ((digest,),) = _rows(
+            cursor,
+            f"SELECT sha2(concat_ws(',', sort_array(collect_list(digest))), 256) FROM {table}",
+        )
+        location = next(
+            row[1]
+            for row in _rows(cursor, f"DESCRIBE TABLE EXTENDED {table}")
+            if row[0] == "Location"
+        )
         view_sql = _rows(cursor, f"SHOW CREATE TABLE {quote_name(view)}")[0][0]
     except BaseException:
         drop_features(cursor, table)

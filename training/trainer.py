@@ -72,16 +72,24 @@ class TrainOptions:
     training_timeout_s: int = 6 * 3600
 
 
-def choose_validation_speakers(speakers: list[str], *, fraction: float, explicit: list[str] | None = None) -> list[str]:
+def choose_validation_speakers(
+    speakers: list[str], *, fraction: float, explicit: list[str] | None = None
+) -> list[str]:
     """Validation speakers: the explicit list (empty: none), or every k-th speaker in sorted order."""
     if len(speakers) < 2:
-        raise TrainingDataError(f"speaker-independent validation needs at least 2 speakers, the view has {len(speakers)}")
+        raise TrainingDataError(
+            f"speaker-independent validation needs at least 2 speakers, the view has {len(speakers)}"
+        )
     if explicit is not None:
         unknown = sorted(set(explicit) - set(speakers))
         if unknown:
-            raise TrainingDataError(f"validation speakers {unknown} are not in the view (speakers: {speakers})")
+            raise TrainingDataError(
+                f"validation speakers {unknown} are not in the view (speakers: {speakers})"
+            )
         if set(explicit) == set(speakers):
-            raise TrainingDataError("every speaker is a validation speaker: nothing is left to train on")
+            raise TrainingDataError(
+                "every speaker is a validation speaker: nothing is left to train on"
+            )
         return sorted(explicit)
     count = min(len(speakers) - 1, max(1, round(fraction * len(speakers))))
     ordered = sorted(speakers, key=lambda s: (len(s), s))
@@ -96,14 +104,19 @@ def build_trainer_spark(settings: Settings, spark_defaults: dict[str, str], *, w
     os.chdir(work_dir)  # TensorFlowOnSpark writes an executor_id file into the working directory
     # The local JVM and its Python workers inherit this process's environment; a cluster's
     # executors get spark.executorEnv.  Values already set win.
-    malloc = {name: os.environ.setdefault(name, value) for name, value in TRAINER_MALLOC_ENV.items()}
+    malloc = {
+        name: os.environ.setdefault(name, value) for name, value in TRAINER_MALLOC_ENV.items()
+    }
     spark = build_spark(
         settings,
         spark_defaults,
         app_name="Emoticana trainer",
         catalog="in-memory",
-        extra={"spark.python.daemon.module": TFOS_DAEMON_MODULE, "spark.task.maxFailures": "1",
-               **{f"spark.executorEnv.{name}": value for name, value in malloc.items()}},
+        extra={
+            "spark.python.daemon.module": TFOS_DAEMON_MODULE,
+            "spark.task.maxFailures": "1",
+            **{f"spark.executorEnv.{name}": value for name, value in malloc.items()},
+        },
     )
     # Once per application: every TFCluster.run of it (each fold, the final model) reserves there.
     conf = spark.sparkContext.getConf()
@@ -138,14 +151,20 @@ def reserve_on(host: str, bind_address: str | None = None) -> None:
             except OSError as exc:
                 listener.close()
                 failure = exc
-        raise TrainingError(f"TensorFlowOnSpark's reservation server cannot listen on {address} "
-                            f"(port {os.environ.get(reservation.TFOS_SERVER_PORT, 'any')}): {failure}")
+        raise TrainingError(
+            f"TensorFlowOnSpark's reservation server cannot listen on {address} "
+            f"(port {os.environ.get(reservation.TFOS_SERVER_PORT, 'any')}): {failure}"
+        )
 
     reservation.Server.start_listening_socket = start_listening_socket
 
 
 def _features_matrix(rows, shape) -> np.ndarray:
-    return np.stack([np.asarray(r, dtype=np.float32).reshape(shape) for r in rows]) if rows else np.zeros((0, *shape), np.float32)
+    return (
+        np.stack([np.asarray(r, dtype=np.float32).reshape(shape) for r in rows])
+        if rows
+        else np.zeros((0, *shape), np.float32)
+    )
 
 
 def train_on_features(
@@ -171,7 +190,11 @@ def train_on_features(
     shape = DEFAULT_FEATURES.shape
     label_index = {name: i for i, name in enumerate(EMOTIONS)}
     frame = spark.read.parquet(prepared.location).where(F.col("features").isNotNull())
-    validation = frame.where(F.col("speaker").isin(validation_speakers)).select("features", "label").collect()
+    validation = (
+        frame.where(F.col("speaker").isin(validation_speakers))
+        .select("features", "label")
+        .collect()
+    )
     training = frame.where(F.col("speaker").isin(train_speakers)).select("features", "label")
     validation_x = _features_matrix([r.features for r in validation], shape)
     validation_y = np.array([label_index[r.label] for r in validation], dtype=np.int32)
@@ -189,7 +212,9 @@ def train_on_features(
     train_rows = sum(class_counts)
     class_priors = options.class_priors or recipe.CLASS_PRIORS
     if train_rows == 0 or (validation_speakers and len(validation_y) == 0):
-        raise TrainingDataError(f"training needs rows on both sides of the speaker split (train {train_rows}, validation {len(validation_y)})")
+        raise TrainingDataError(
+            f"training needs rows on both sides of the speaker split (train {train_rows}, validation {len(validation_y)})"
+        )
     args = NodeArgs(
         output_dir=str(output_dir),
         input_shape=shape,
@@ -206,7 +231,9 @@ def train_on_features(
         patience=options.patience or recipe.PATIENCE,
         selection=options.selection or recipe.SELECTION,
         average_epochs=recipe.AVERAGE_EPOCHS,
-        inference_warps=tuple(recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps),
+        inference_warps=tuple(
+            recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
+        ),
         class_counts=class_counts if class_priors == "balanced" else (),
         hyperparams=run_hyperparams(options),
         seed=options.seed,
@@ -214,16 +241,29 @@ def train_on_features(
     )
     if args.batch_size % options.nodes:
         # Every node takes an equal share of each (global) batch: see training.node.
-        raise ConfigError(f"--batch-size {args.batch_size} must be divisible by --nodes {options.nodes}")
+        raise ConfigError(
+            f"--batch-size {args.batch_size} must be divisible by --nodes {options.nodes}"
+        )
     partitions = max(options.nodes * 4, 4)
-    feed = training.rdd.map(lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])).repartition(partitions)
-    validating = (f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
-                  if validation_speakers else "no validation speakers")
+    feed = training.rdd.map(
+        lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])
+    ).repartition(partitions)
+    validating = (
+        f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
+        if validation_speakers
+        else "no validation speakers"
+    )
     log(f"training on {train_rows} clips from {len(train_speakers)} speakers; {validating}")
     started = time.monotonic()
     cluster = TFCluster.run(
-        spark.sparkContext, main_fun, args.as_namespace(), options.nodes, 0,
-        tensorboard=False, input_mode=TFCluster.InputMode.SPARK, master_node="chief",
+        spark.sparkContext,
+        main_fun,
+        args.as_namespace(),
+        options.nodes,
+        0,
+        tensorboard=False,
+        input_mode=TFCluster.InputMode.SPARK,
+        master_node="chief",
         reservation_timeout=300,
     )
     try:
@@ -250,15 +290,28 @@ def train_on_features(
     model = artifacts.load_keras_model_file(output_dir / artifacts.MODEL_FILE)
     result = {}
     if len(validation_y):
-        result["validation"] = evaluation_summary(validation_y, np.argmax(model.predict(validation_x, batch_size=64, verbose=0), axis=1))
+        result["validation"] = evaluation_summary(
+            validation_y, np.argmax(model.predict(validation_x, batch_size=64, verbose=0), axis=1)
+        )
     if test_speakers:
-        test = frame.where(F.col("speaker").isin(test_speakers)).select("features", "label", "speaker", "digest").collect()
+        test = (
+            frame.where(F.col("speaker").isin(test_speakers))
+            .select("features", "label", "speaker", "digest")
+            .collect()
+        )
         test_x = _features_matrix([r.features for r in test], shape)
         test_y = np.array([label_index[r.label] for r in test], dtype=np.int32)
         probabilities = model.predict(test_x, batch_size=64, verbose=0)
         result["test"] = evaluation_summary(test_y, np.argmax(probabilities, axis=1))
-        result["test_predictions"] = [{"speaker": r.speaker, "clip_sha256": r.digest, "label": r.label, "probabilities": p.tolist()}
-                                      for r, p in zip(test, probabilities)]
+        result["test_predictions"] = [
+            {
+                "speaker": r.speaker,
+                "clip_sha256": r.digest,
+                "label": r.label,
+                "probabilities": p.tolist(),
+            }
+            for r, p in zip(test, probabilities)
+        ]
         # The same model's decisions under the other priors (paired: no retraining): the balanced
         # probabilities times the balancing factors are proportional to the training-prior ones.
         factors = np.asarray(recipe.balancing_factors(class_counts))
@@ -280,7 +333,10 @@ def train_on_features(
         "nodes": options.nodes,
         "hyperparams": args.hyperparams,
         "seed": args.seed,  # weights and batch order; hyperparams' "seed" (the augmentation layers') is this unless overridden
-        "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate, "patience": args.patience,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "patience": args.patience,
     }
 
 
@@ -302,8 +358,10 @@ def _executor_reason(exc: Exception) -> str:
     """The last ``SomeError: message`` line of an executor's traceback, which names the cause."""
     text = str(exc)
     if "Exception in worker:" in text:
-        text = text[text.rindex("Exception in worker:"):]
-    errors = [m for m in map(_ERROR_LINE.match, text.splitlines()) if m and m.group(1) != "Exception"]
+        text = text[text.rindex("Exception in worker:") :]
+    errors = [
+        m for m in map(_ERROR_LINE.match, text.splitlines()) if m and m.group(1) != "Exception"
+    ]
     if errors:
         return f"{errors[-1].group(1)}: {errors[-1].group(2)}"[:500]
     return text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
@@ -317,7 +375,9 @@ def run_hyperparams(options: TrainOptions) -> dict:
     """
     from training import model as recipe
 
-    return recipe.resolve_hyperparams({"seed": options.seed, **options.hyperparams}, prosody_rows=DEFAULT_FEATURES.prosody_rows)
+    return recipe.resolve_hyperparams(
+        {"seed": options.seed, **options.hyperparams}, prosody_rows=DEFAULT_FEATURES.prosody_rows
+    )
 
 
 def check_options(options: TrainOptions, cv_folds: int) -> None:
@@ -329,24 +389,34 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
 
     selection = options.selection or recipe.SELECTION
     if selection not in recipe.SELECTIONS:
-        raise ConfigError(f"--selection must be one of {', '.join(recipe.SELECTIONS)}, got {selection!r}")
+        raise ConfigError(
+            f"--selection must be one of {', '.join(recipe.SELECTIONS)}, got {selection!r}"
+        )
     warps = recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
     if any(not 0.5 <= factor <= 1.5 for factor in warps):
-        raise ConfigError(f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(warps)}")
+        raise ConfigError(
+            f"--inference-warps are frequency scale factors near 1 (0.5-1.5), got {list(warps)}"
+        )
     try:
         run_hyperparams(options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"--hyperparam {exc}") from None
     priors = options.class_priors or recipe.CLASS_PRIORS
     if priors not in recipe.CLASS_PRIORS_CHOICES:
-        raise ConfigError(f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got {priors!r}")
+        raise ConfigError(
+            f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got {priors!r}"
+        )
     if options.validation_speakers != []:
         return
     if selection == "best":
-        raise ConfigError("--validation-speakers none needs --selection last or average: the best epoch is chosen on validation speakers")
+        raise ConfigError(
+            "--validation-speakers none needs --selection last or average: the best epoch is chosen on validation speakers"
+        )
     if cv_folds < 2:
-        raise ConfigError("--validation-speakers none needs --cv-folds K (K >= 2): without validation speakers "
-                          "the model's figures come from cross-validation")
+        raise ConfigError(
+            "--validation-speakers none needs --cv-folds K (K >= 2): without validation speakers "
+            "the model's figures come from cross-validation"
+        )
 
 
 def chosen_weights(run: dict) -> str:
@@ -370,12 +440,14 @@ def chosen_weights(run: dict) -> str:
         else:
             chosen += f"; output averaged over the input and its warps {warps}"
     if run["class_priors"] == "balanced":
-        chosen += "; probabilities for equally likely emotions (training class frequencies divided out)"
+        chosen += (
+            "; probabilities for equally likely emotions (training class frequencies divided out)"
+        )
     return chosen
 
 
 def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
 def publish_model(
@@ -402,7 +474,28 @@ def publish_model(
         "train_speakers": train_speakers,
         "validation_speakers": validation_speakers,
         "trainer": "TensorFlowOnSpark InputMode.SPARK, MultiWorkerMirroredStrategy",
-        **{k: run[k] for k in ("train_rows", "validation_rows", "training_seconds", "nodes", "hyperparams", "seed", "epochs", "batch_size", "learning_rate", "patience", "selection", "averaged_epochs", "inference_warps", "class_priors", "class_counts", "best_epoch", "epochs_run")},
+        **{
+            k: run[k]
+            for k in (
+                "train_rows",
+                "validation_rows",
+                "training_seconds",
+                "nodes",
+                "hyperparams",
+                "seed",
+                "epochs",
+                "batch_size",
+                "learning_rate",
+                "patience",
+                "selection",
+                "averaged_epochs",
+                "inference_warps",
+                "class_priors",
+                "class_counts",
+                "best_epoch",
+                "epochs_run",
+            )
+        },
         "feature_seconds": prepared.seconds,
     }
     metrics = {"validation": run["validation"]} if "validation" in run else {}
@@ -448,12 +541,22 @@ def discard(path: Path) -> None:
 def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
     """Test speakers of each fold: every ``folds``-th speaker in sorted order."""
     if folds < 2 or folds > len(speakers):
-        raise TrainingDataError(f"--cv-folds must be between 2 and the number of speakers ({len(speakers)}), got {folds}")
+        raise TrainingDataError(
+            f"--cv-folds must be between 2 and the number of speakers ({len(speakers)}), got {folds}"
+        )
     ordered = sorted(speakers, key=lambda s: (len(s), s))
     return [ordered[k::folds] for k in range(folds)]
 
 
-def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, folds: int, work_dir: Path, log=print) -> tuple[dict, list[dict]]:
+def cross_validate(
+    spark,
+    prepared: PreparedFeatures,
+    options: TrainOptions,
+    *,
+    folds: int,
+    work_dir: Path,
+    log=print,
+) -> tuple[dict, list[dict]]:
     """Actor-level cross-validation with the same trainer: UA on each fold's unseen speakers.
 
     Returns the summary (``metrics.json``'s ``cross_validation``) and every test clip's prediction
@@ -463,40 +566,81 @@ def cross_validate(spark, prepared: PreparedFeatures, options: TrainOptions, *, 
 
     results, confusions, predictions = [], [], []
     # Each fold also scores its model under the other priors: the same model, so the pair is exact.
-    other_priors = "training" if (options.class_priors or recipe.CLASS_PRIORS) == "balanced" else "balanced"
+    other_priors = (
+        "training" if (options.class_priors or recipe.CLASS_PRIORS) == "balanced" else "balanced"
+    )
     other_key = f"with_{other_priors}_priors"
-    for number, test_speakers in enumerate(cross_validation_folds(prepared.speakers, folds), start=1):
+    for number, test_speakers in enumerate(
+        cross_validation_folds(prepared.speakers, folds), start=1
+    ):
         remaining = [s for s in prepared.speakers if s not in test_speakers]
         # Each fold is trained like the final model: without validation speakers if it has none.
-        validation = [] if options.validation_speakers == [] else choose_validation_speakers(remaining, fraction=options.validation_fraction)
+        validation = (
+            []
+            if options.validation_speakers == []
+            else choose_validation_speakers(remaining, fraction=options.validation_fraction)
+        )
         train = [s for s in remaining if s not in validation]
         log(f"cross-validation fold {number}/{folds}: test speakers {', '.join(test_speakers)}")
         fold_dir = work_dir / f"fold-{number}"
-        run = train_on_features(spark, prepared, options, train_speakers=train, validation_speakers=validation,
-                                test_speakers=test_speakers, output_dir=fold_dir, log=log)
+        run = train_on_features(
+            spark,
+            prepared,
+            options,
+            train_speakers=train,
+            validation_speakers=validation,
+            test_speakers=test_speakers,
+            output_dir=fold_dir,
+            log=log,
+        )
         test, other = run["test"], run["test_other_priors"]
-        log(f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
+        log(
+            f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
             f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  (UA with {other_priors} priors "
-            f"{other['unweighted_accuracy']:.3f})  ({run['training_seconds']:.0f}s)")
-        results.append({"test_speakers": test_speakers, "validation_speakers": validation, "best_epoch": run["best_epoch"],
-                        "selection": run["selection"], "averaged_epochs": run["averaged_epochs"],
-                        "training_seconds": run["training_seconds"], **{k: test[k] for k in (
-                            "unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy", "n")},
-                        "class_priors": run["class_priors"],
-                        other_key: {k: other[k] for k in ("unweighted_accuracy", "weighted_accuracy")}})
+            f"{other['unweighted_accuracy']:.3f})  ({run['training_seconds']:.0f}s)"
+        )
+        results.append(
+            {
+                "test_speakers": test_speakers,
+                "validation_speakers": validation,
+                "best_epoch": run["best_epoch"],
+                "selection": run["selection"],
+                "averaged_epochs": run["averaged_epochs"],
+                "training_seconds": run["training_seconds"],
+                **{
+                    k: test[k]
+                    for k in (
+                        "unweighted_accuracy",
+                        "weighted_accuracy",
+                        "merged5_unweighted_accuracy",
+                        "merged5_weighted_accuracy",
+                        "n",
+                    )
+                },
+                "class_priors": run["class_priors"],
+                other_key: {k: other[k] for k in ("unweighted_accuracy", "weighted_accuracy")},
+            }
+        )
         confusions.append(np.asarray(test["confusion"]))
         predictions.extend({"fold": number, **row} for row in run["test_predictions"])
         discard(fold_dir)
     # Every speaker is a test speaker exactly once: the pooled confusion covers the whole view.
     summary = {"folds": results, "confusion": np.sum(confusions, axis=0).tolist()}
-    for key in ("unweighted_accuracy", "weighted_accuracy", "merged5_unweighted_accuracy", "merged5_weighted_accuracy"):
+    for key in (
+        "unweighted_accuracy",
+        "weighted_accuracy",
+        "merged5_unweighted_accuracy",
+        "merged5_weighted_accuracy",
+    ):
         values = np.array([r[key] for r in results])
         summary[f"{key}_mean"] = float(values.mean())
         summary[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     others = np.array([r[other_key]["unweighted_accuracy"] for r in results])
     summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
-    log(f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds"
-        f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})")
+    log(
+        f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds"
+        f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})"
+    )
     return summary, predictions
 
 
@@ -524,17 +668,33 @@ def run_training(
     try:
         connection = connect(settings.host, settings.port, **client_options())
     except Exception as exc:
-        raise TrainingError(f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with `make serve`): {exc}") from None
+        raise TrainingError(
+            f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with `make serve`): {exc}"
+        ) from None
     started = time.monotonic()
     try:
         cursor = connection.cursor()
         log(f"computing features of view {view!r} on the server ...")
-        prepared = prepare_features(cursor, view, audio_column=audio_column, label_column=label_column, speaker_column=speaker_column)
+        prepared = prepare_features(
+            cursor,
+            view,
+            audio_column=audio_column,
+            label_column=label_column,
+            speaker_column=speaker_column,
+        )
         try:
-            log(f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in {prepared.seconds:.1f}s"
-                f" ({prepared.unreadable} unreadable clips skipped)")
-            log("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(prepared.label_counts.items())))
-            validation = choose_validation_speakers(prepared.speakers, fraction=options.validation_fraction, explicit=options.validation_speakers)
+            log(
+                f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in {prepared.seconds:.1f}s"
+                f" ({prepared.unreadable} unreadable clips skipped)"
+            )
+            log(
+                "labels: " + ", ".join(f"{k} {v}" for k, v in sorted(prepared.label_counts.items()))
+            )
+            validation = choose_validation_speakers(
+                prepared.speakers,
+                fraction=options.validation_fraction,
+                explicit=options.validation_speakers,
+            )
             train = [s for s in prepared.speakers if s not in validation]
             work_dir = Path(tempfile.mkdtemp(prefix="emoticana-train-"))
             spark = build_trainer_spark(settings, spark_defaults, work_dir=work_dir)
@@ -544,13 +704,35 @@ def run_training(
 
                     # TensorFlowOnSpark places one node per executor: all of them must be there first.
                     wait_for_executors(spark, minimum=options.nodes)
-                cv, cv_predictions = cross_validate(spark, prepared, options, folds=cv_folds, work_dir=work_dir, log=log) if cv_folds else (None, None)
+                cv, cv_predictions = (
+                    cross_validate(
+                        spark, prepared, options, folds=cv_folds, work_dir=work_dir, log=log
+                    )
+                    if cv_folds
+                    else (None, None)
+                )
                 staged = staging_dir(models_dir)
                 try:
-                    run = train_on_features(spark, prepared, options, train_speakers=train, validation_speakers=validation,
-                                            output_dir=staged, log=log)
-                    path = publish_model(models_dir, options, prepared, run, staged=staged, validation_speakers=validation,
-                                         train_speakers=train, cross_validation=cv, cv_predictions=cv_predictions)
+                    run = train_on_features(
+                        spark,
+                        prepared,
+                        options,
+                        train_speakers=train,
+                        validation_speakers=validation,
+                        output_dir=staged,
+                        log=log,
+                    )
+                    path = publish_model(
+                        models_dir,
+                        options,
+                        prepared,
+                        run,
+                        staged=staged,
+                        validation_speakers=validation,
+                        train_speakers=train,
+                        cross_validation=cv,
+                        cv_predictions=cv_predictions,
+                    )
                 except BaseException:
                     discard(staged)
                     raise
@@ -563,11 +745,15 @@ def run_training(
         connection.close()
     if "validation" in run:
         v = run["validation"]
-        figures = (f"validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
-                   f"5-class UA {v['merged5_unweighted_accuracy']:.3f}")
+        figures = (
+            f"validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
+            f"5-class UA {v['merged5_unweighted_accuracy']:.3f}"
+        )
     else:
-        figures = (f"no validation speakers (all {len(train)} trained on); cross-validation UA "
-                   f"{cv['unweighted_accuracy_mean']:.3f} ± {cv['unweighted_accuracy_std']:.3f}")
+        figures = (
+            f"no validation speakers (all {len(train)} trained on); cross-validation UA "
+            f"{cv['unweighted_accuracy_mean']:.3f} ± {cv['unweighted_accuracy_std']:.3f}"
+        )
     size_kb = sum(f.stat().st_size for f in path.iterdir()) / 1024
     log(
         f"\nmodel {options.name} version {path.name} written to {path} ({size_kb:.0f} KB)\n"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 from urllib.parse import unquote
 
 import numpy as np
@@ -41,16 +42,16 @@ class AudioInfo(NamedTuple):
     error: str | None
 
     @classmethod
-    def failed(cls, reason: str) -> "AudioInfo":
+    def failed(cls, reason: str) -> AudioInfo:
         return cls(None, None, None, None, None, None, reason)
 
 
 def _local_path(path: str) -> str:
     """Turn a ``file:`` URI (as in a binaryFile table's ``path`` column) into a local path."""
     if path.startswith("file://"):
-        path = path[len("file://"):]
+        path = path[len("file://") :]
     elif path.startswith("file:"):
-        path = path[len("file:"):]
+        path = path[len("file:") :]
     if not os.path.lexists(path) and "%" in path:
         path = unquote(path)
     return path
@@ -78,7 +79,9 @@ def resolve_audio_path(path: str, roots: Sequence[str]) -> str:
     )
 
 
-def read_audio_source(source: str | bytes | bytearray | memoryview | None, roots: Sequence[str]) -> bytes:
+def read_audio_source(
+    source: str | bytes | bytearray | memoryview | None, roots: Sequence[str]
+) -> bytes:
     """The bytes of an ``audio`` argument: the value itself, or the file a path names."""
     if source is None:
         raise AudioError("audio is NULL")
@@ -96,7 +99,9 @@ def read_audio_source(source: str | bytes | bytearray | memoryview | None, roots
         except OSError as exc:
             raise AudioError(f"cannot read {source!r}: {exc.strerror}") from None
     else:
-        raise AudioError(f"audio must be a path string or binary content, got {type(source).__name__}")
+        raise AudioError(
+            f"audio must be a path string or binary content, got {type(source).__name__}"
+        )
     if not data:
         raise AudioError("empty audio (0 bytes)")
     return data

@@ -87,7 +87,7 @@ class FeatureConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "FeatureConfig":
+    def from_dict(cls, values: dict) -> FeatureConfig:
         return cls(**values)
 
 
@@ -153,7 +153,9 @@ def speech_bounds(y: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     return int(loud[0] * hop), min(y.size, int((loud[-1] + 1) * hop))
 
 
-def canonical_clip(y: np.ndarray, sample_rate: int, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+def canonical_clip(
+    y: np.ndarray, sample_rate: int, *, config: FeatureConfig = DEFAULT_FEATURES
+) -> np.ndarray:
     """Steps 1-3: mono, resampled, silence-trimmed, centred in a fixed window.
 
     Parameters
@@ -168,7 +170,9 @@ def canonical_clip(y: np.ndarray, sample_rate: int, *, config: FeatureConfig = D
     """
     mono = np.asarray(to_mono(y), dtype=np.float32)
     if sample_rate != config.sample_rate:
-        mono = librosa.resample(mono, orig_sr=sample_rate, target_sr=config.sample_rate, res_type="soxr_hq")
+        mono = librosa.resample(
+            mono, orig_sr=sample_rate, target_sr=config.sample_rate, res_type="soxr_hq"
+        )
     if mono.size and np.any(mono):
         start, end = speech_bounds(mono, config=config)
         mono = mono[start:end]
@@ -184,8 +188,14 @@ def canonical_clip(y: np.ndarray, sample_rate: int, *, config: FeatureConfig = D
 def _mel_basis(config: FeatureConfig) -> np.ndarray:
     """Slaney mel filterbank [shape=(n_fft // 2 + 1, n_mels), dtype=float32], built once per config."""
     basis = librosa.filters.mel(
-        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-        fmin=config.fmin, fmax=config.fmax, htk=False, norm="slaney", dtype=np.float32,
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        n_mels=config.n_mels,
+        fmin=config.fmin,
+        fmax=config.fmax,
+        htk=False,
+        norm="slaney",
+        dtype=np.float32,
     )
     return np.ascontiguousarray(basis.T)
 
@@ -236,7 +246,9 @@ def mfcc_matrix(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -
 YIN_THRESHOLD = 0.1
 
 
-def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, only: np.ndarray | None = None) -> np.ndarray:
+def yin_f0(
+    samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, only: np.ndarray | None = None
+) -> np.ndarray:
     """F0 in Hz of each frame: ``librosa.yin(samples, fmin=config.pitch_fmin, fmax=config.pitch_fmax,
     sr=config.sample_rate, frame_length=config.pitch_frame, hop_length=config.hop_length, center=True)``.
 
@@ -256,8 +268,9 @@ def yin_f0(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, onl
     return yin_track(samples, config=config, only=only)[0]
 
 
-def yin_track(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES,
-              only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def yin_track(
+    samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, only: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`yin_f0`'s F0 and, from the same pass, each frame's aperiodicity.
 
     The aperiodicity is the smallest cumulative mean normalised difference over the lags of
@@ -291,11 +304,17 @@ def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, 
     size = scipy.fft.next_fast_len(frame + max_period, real=True)
     spectrum = scipy.fft.rfft(frames, n=size, axis=-1)
     acf = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=size, axis=-1)[:, : max_period + 1]
-    energy = np.cumsum(np.square(frames[:, :max_period]), axis=-1)  # energy[:, k - 1] = sum of x[0:k]^2
+    energy = np.cumsum(
+        np.square(frames[:, :max_period]), axis=-1
+    )  # energy[:, k - 1] = sum of x[0:k]^2
     # d(k) = 2 (r(0) - r(k)) - sum_{m<k} x(m)^2, for k = 1..max_period
     difference = 2 * (acf[:, :1] - acf[:, 1:]) - energy
-    cumulative_mean = np.cumsum(difference, axis=-1) / np.arange(1, max_period + 1, dtype=np.float32)
-    cmnd = difference[:, min_period - 1 :] / (cumulative_mean[:, min_period - 1 :] + np.finfo(np.float32).tiny)
+    cumulative_mean = np.cumsum(difference, axis=-1) / np.arange(
+        1, max_period + 1, dtype=np.float32
+    )
+    cmnd = difference[:, min_period - 1 :] / (
+        cumulative_mean[:, min_period - 1 :] + np.finfo(np.float32).tiny
+    )
     # Local minima: x[i] < x[i-1] and x[i] <= x[i+1]; the first lag against its right
     # neighbour only, the last against its left one only.
     left, centre, right = cmnd[:, :-2], cmnd[:, 1:-1], cmnd[:, 2:]
@@ -362,7 +381,9 @@ def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     return rows
 
 
-def mfcc_features(y: np.ndarray, sample_rate: int, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+def mfcc_features(
+    y: np.ndarray, sample_rate: int, *, config: FeatureConfig = DEFAULT_FEATURES
+) -> np.ndarray:
     """The model's input for decoded samples: :func:`canonical_clip`, :func:`mfcc_matrix`
     and, if ``config.pitch``, :func:`pitch_rows` below it.
 

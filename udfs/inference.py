@@ -11,16 +11,16 @@ from before a feature change): ``emotion`` computes that model's own features, a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql.functions import arrow_udf
 
+from training.artifacts import ModelInfo
 from udfs import model_cache
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
-from training.artifacts import ModelInfo
 from udfs.model_store import ModelStore
 from udfs.spark_udfs import clip_features_or_none
 
@@ -39,7 +39,9 @@ def predict_probabilities(model, features: np.ndarray, shape: tuple[int, int]) -
     return np.asarray(model.predict_on_batch(batch), dtype=np.float32)
 
 
-def _models_per_row(store: ModelStore, references: tuple[pa.Array, ...], n: int) -> tuple[list[str], dict[str, ModelInfo]]:
+def _models_per_row(
+    store: ModelStore, references: tuple[pa.Array, ...], n: int
+) -> tuple[list[str], dict[str, ModelInfo]]:
     """Each row's model reference (the active one where none is given) and every referenced model, checked.
 
     A model asked for by name may expect other features than the server's ``mfcc``
@@ -49,10 +51,15 @@ def _models_per_row(store: ModelStore, references: tuple[pa.Array, ...], n: int)
         models = [store.active_reference()] * n
     else:
         models = [store.active_reference() if v is None else v for v in references[0].to_pylist()]
-    return models, {reference: store.resolve(reference, same_features=False) for reference in sorted(set(models))}
+    return models, {
+        reference: store.resolve(reference, same_features=False)
+        for reference in sorted(set(models))
+    }
 
 
-def _predict_rows(info: ModelInfo, rows: list[int], features: list[np.ndarray], out: np.ndarray) -> None:
+def _predict_rows(
+    info: ModelInfo, rows: list[int], features: list[np.ndarray], out: np.ndarray
+) -> None:
     """Write the probabilities of ``rows`` (flattened features in the same order) into ``out``."""
     if rows:
         model = model_cache.get_model(info)
@@ -69,7 +76,9 @@ def make_emotion_scores_udf(store: ModelStore):
     def emotion_scores(mfccs: pa.Array, *model: pa.Array) -> pa.Array:
         model_cache.warm(store)
         n = len(mfccs)
-        if not (pa.types.is_list(mfccs.type) or pa.types.is_large_list(mfccs.type)) or not pa.types.is_floating(mfccs.type.value_type):
+        if not (
+            pa.types.is_list(mfccs.type) or pa.types.is_large_list(mfccs.type)
+        ) or not pa.types.is_floating(mfccs.type.value_type):
             return pa.nulls(n, type=_struct(np.zeros((0, len(EMOTIONS))), np.zeros(0, bool)).type)
         lengths = pc.fill_null(pc.list_value_length(mfccs), 0).to_numpy(zero_copy_only=False)
         flat = pc.list_flatten(mfccs).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
@@ -78,7 +87,9 @@ def make_emotion_scores_udf(store: ModelStore):
         probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
         valid = np.zeros(n, dtype=bool)
         for reference, info in infos.items():
-            expected = int(np.prod(info.features.shape))  # an array of another model's features is a bad row
+            expected = int(
+                np.prod(info.features.shape)
+            )  # an array of another model's features is a bad row
             rows, features = [], []
             for i in range(n):
                 if models[i] == reference and lengths[i] == expected and mfccs[i].is_valid:
@@ -107,13 +118,19 @@ def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str], *, strict: b
         for config in dict.fromkeys(info.features for info in infos.values()):
             # Each clip is decoded and featurised once per feature configuration its models need.
             needing = [i for i in range(n) if infos[models[i]].features == config]
-            computed = {i: clip_features_or_none(values[i], roots, config, strict=strict) for i in needing}
+            computed = {
+                i: clip_features_or_none(values[i], roots, config, strict=strict) for i in needing
+            }
             for reference, info in infos.items():
                 if info.features == config:
-                    rows = [i for i in needing if models[i] == reference and computed[i] is not None]
+                    rows = [
+                        i for i in needing if models[i] == reference and computed[i] is not None
+                    ]
                     _predict_rows(info, rows, [computed[i] for i in rows], probabilities)
                     valid[rows] = True
-        labels = [EMOTIONS[int(np.argmax(probabilities[i]))] if valid[i] else None for i in range(n)]
+        labels = [
+            EMOTIONS[int(np.argmax(probabilities[i]))] if valid[i] else None for i in range(n)
+        ]
         return pa.array(labels, type=pa.string())
 
     return emotion
@@ -146,19 +163,46 @@ def model_rows(store: ModelStore):
             info = store.resolve(reference, same_features=False)
             status = "ok"
             if info.features != store.features:
-                status = "ok by name only, cannot be active: " + describe_mismatch(store.features, info.features)
-            metrics = read_json(info.path / "metrics.json") if (info.path / "metrics.json").exists() else {}
+                status = "ok by name only, cannot be active: " + describe_mismatch(
+                    store.features, info.features
+                )
+            metrics = (
+                read_json(info.path / "metrics.json")
+                if (info.path / "metrics.json").exists()
+                else {}
+            )
             validation = metrics.get("validation", {})
             cv = metrics.get("cross_validation", {})
             manifest = info.manifest
             yield (
-                path.parent.name, int(path.name), reference == active, manifest.get("created_utc"), manifest.get("view"),
-                validation.get("unweighted_accuracy"), validation.get("weighted_accuracy"),
-                cv.get("unweighted_accuracy_mean"), cv.get("unweighted_accuracy_std"),
-                manifest.get("train_rows"), str(path), status,
+                path.parent.name,
+                int(path.name),
+                reference == active,
+                manifest.get("created_utc"),
+                manifest.get("view"),
+                validation.get("unweighted_accuracy"),
+                validation.get("weighted_accuracy"),
+                cv.get("unweighted_accuracy_mean"),
+                cv.get("unweighted_accuracy_std"),
+                manifest.get("train_rows"),
+                str(path),
+                status,
             )
         except Exception as exc:  # a broken directory is listed, not hidden
-            yield (path.parent.name, int(path.name), reference == active, None, None, None, None, None, None, None, str(path), str(exc))
+            yield (
+                path.parent.name,
+                int(path.name),
+                reference == active,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                str(path),
+                str(exc),
+            )
 
 
 def make_emotion_models_udtf(store: ModelStore):

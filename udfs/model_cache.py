@@ -73,4 +73,3 @@ def warm(store) -> None:
         get_model(store.active())
     except Exception:
         pass  # reported with its reason by emotion()/emotion_scores(), which need the model
-

@@ -28,7 +28,9 @@ def parse_reference(reference: str) -> tuple[str, int | None]:
     """``name/version`` or ``name`` (its newest version)."""
     name, _, version = (reference or "").strip().partition("/")
     if not name:
-        raise ModelError(f"model reference {reference!r} should look like 'name/version', e.g. {DEFAULT_MODEL!r}")
+        raise ModelError(
+            f"model reference {reference!r} should look like 'name/version', e.g. {DEFAULT_MODEL!r}"
+        )
     if version and not version.isdigit():
         raise ModelError(f"model version in {reference!r} must be a whole number")
     return name, int(version) if version else None
@@ -49,12 +51,21 @@ class ModelStore:
         for root in self.roots:
             for name_dir in sorted(Path(root).glob("*")):
                 if name_dir.is_dir() and not name_dir.name.startswith("."):
-                    found.extend(sorted((p for p in name_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)))
+                    found.extend(
+                        sorted(
+                            (p for p in name_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+                            key=lambda p: int(p.name),
+                        )
+                    )
         return found
 
     def locate(self, reference: str) -> Path:
         name, version = parse_reference(reference)
-        candidates = [p for p in self.versions() if p.parent.name == name and (version is None or int(p.name) == version)]
+        candidates = [
+            p
+            for p in self.versions()
+            if p.parent.name == name and (version is None or int(p.name) == version)
+        ]
         if not candidates:
             raise ModelError(f"no model {reference!r} under {', '.join(self.roots)}")
         if version is None:
@@ -68,7 +79,9 @@ class ModelStore:
         model expects (``info.features``); the active model must match the server's, since
         ``emotion_scores(mfcc(...))`` feeds it what the server's ``mfcc`` computes.
         """
-        return read_model_dir(self.locate(reference), expected_features=self.features if same_features else None)
+        return read_model_dir(
+            self.locate(reference), expected_features=self.features if same_features else None
+        )
 
     def active_reference(self) -> str:
         try:
@@ -85,8 +98,10 @@ class ModelStore:
         info = self.resolve(reference, same_features=False)
         canonical = f"{info.path.parent.name}/{info.path.name}"
         if info.features != self.features:
-            raise ModelError(f"model {canonical} {describe_mismatch(self.features, info.features)}; it cannot be "
-                             f"the active model, but works by name: emotion(content, '{canonical}')")
+            raise ModelError(
+                f"model {canonical} {describe_mismatch(self.features, info.features)}; it cannot be "
+                f"the active model, but works by name: emotion(content, '{canonical}')"
+            )
         check_model_file(info)
         self.home.mkdir(parents=True, exist_ok=True)
         write_atomically(self.home / ACTIVE_FILE, canonical + "\n")

@@ -6,8 +6,8 @@ them, and a test calls every one over JDBC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from udfs.audio import AUDIO_INFO_DDL
 from udfs.features import FeatureConfig
@@ -61,8 +61,10 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         signature="mfcc(audio)",
         return_ddl=MFCC_DDL,
         summary="The model's input, flattened row-major from (rows, n_frames): the MFCCs, then the prosody rows "
-                "(voiced, relative log2 F0, log2 F0/200 Hz); NULL for a bad row.",
-        factory=lambda ctx: make_mfcc_udf(ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict),
+        "(voiced, relative log2 F0, log2 F0/200 Hz); NULL for a bad row.",
+        factory=lambda ctx: make_mfcc_udf(
+            ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict
+        ),
     ),
     SqlFunction(
         name="ravdess_meta",
@@ -84,7 +86,9 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         signature="emotion(audio [, model])",
         return_ddl="string",
         summary="The most likely emotion of a clip (path or bytes); NULL for a bad row.",
-        factory=lambda ctx: _inference().make_emotion_udf(ctx.model_store, ctx.audio_roots, strict=ctx.strict),
+        factory=lambda ctx: _inference().make_emotion_udf(
+            ctx.model_store, ctx.audio_roots, strict=ctx.strict
+        ),
     ),
     SqlFunction(
         name="activate_model",
@@ -111,4 +115,3 @@ def _inference():
     from udfs import inference
 
     return inference
-

@@ -8,7 +8,7 @@ the reason) instead of raising: one bad clip never fails a query or kills a work
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -22,11 +22,30 @@ from udfs.ravdess import RAVDESS_META_DDL, RavdessMeta, parse_ravdess_name
 
 MFCC_DDL = "array<float>"
 
-_AUDIO_INFO_TYPES = (pa.int32(), pa.int32(), pa.int64(), pa.float64(), pa.string(), pa.string(), pa.string())
-_RAVDESS_TYPES = (pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int32(), pa.int32(), pa.string())
+_AUDIO_INFO_TYPES = (
+    pa.int32(),
+    pa.int32(),
+    pa.int64(),
+    pa.float64(),
+    pa.string(),
+    pa.string(),
+    pa.string(),
+)
+_RAVDESS_TYPES = (
+    pa.string(),
+    pa.string(),
+    pa.string(),
+    pa.string(),
+    pa.string(),
+    pa.int32(),
+    pa.int32(),
+    pa.string(),
+)
 
 
-def clip_features(source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+def clip_features(
+    source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES
+) -> np.ndarray:
     """Flattened MFCC matrix of one ``audio`` value (path or bytes); raises AudioError."""
     y, sample_rate = decode_audio(read_audio_source(source, roots))
     return mfcc_features(y, sample_rate, config=config).ravel()
@@ -40,7 +59,9 @@ def describe_source(source) -> str:
     return "NULL audio" if source is None else type(source).__name__
 
 
-def clip_features_or_none(source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, *, strict: bool = False):
+def clip_features_or_none(
+    source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, *, strict: bool = False
+):
     """Features of a row, or None for a bad row; in strict mode a bad row fails the query, naming it."""
     try:
         return clip_features(source, roots, config)
@@ -50,9 +71,18 @@ def clip_features_or_none(source, roots: Sequence[str], config: FeatureConfig = 
         return None
 
 
-def struct_array(records: list, names: Sequence[str], types: Sequence[pa.DataType], *, nulls: list[bool] | None = None) -> pa.StructArray:
+def struct_array(
+    records: list,
+    names: Sequence[str],
+    types: Sequence[pa.DataType],
+    *,
+    nulls: list[bool] | None = None,
+) -> pa.StructArray:
     """Arrow struct column from row tuples; ``nulls`` marks rows that are NULL as a whole."""
-    columns = [pa.array([None if r is None else r[i] for r in records], type=t) for i, t in enumerate(types)]
+    columns = [
+        pa.array([None if r is None else r[i] for r in records], type=t)
+        for i, t in enumerate(types)
+    ]
     mask = None if nulls is None else pa.array(nulls, type=pa.bool_())
     return pa.StructArray.from_arrays(columns, names=list(names), mask=mask)
 
@@ -79,13 +109,24 @@ def make_audio_info_udf(roots: Sequence[str], store=None):
     return audio_info_udf
 
 
-def make_mfcc_udf(roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, store=None, *, strict: bool = False):
+def make_mfcc_udf(
+    roots: Sequence[str],
+    config: FeatureConfig = DEFAULT_FEATURES,
+    store=None,
+    *,
+    strict: bool = False,
+):
     roots = tuple(roots)
 
     @arrow_udf(MFCC_DDL)
     def mfcc_udf(audio: pa.Array) -> pa.Array:
         model_cache.warm(store)
-        return float_lists([clip_features_or_none(value, roots, config, strict=strict) for value in audio.to_pylist()])
+        return float_lists(
+            [
+                clip_features_or_none(value, roots, config, strict=strict)
+                for value in audio.to_pylist()
+            ]
+        )
 
     return mfcc_udf
 
@@ -95,6 +136,8 @@ def make_ravdess_meta_udf(store=None):
     def ravdess_meta(path: pa.Array) -> pa.Array:
         model_cache.warm(store)
         metas = [parse_ravdess_name(value) for value in path.to_pylist()]
-        return struct_array(metas, RavdessMeta._fields, _RAVDESS_TYPES, nulls=[m is None for m in metas])
+        return struct_array(
+            metas, RavdessMeta._fields, _RAVDESS_TYPES, nulls=[m is None for m in metas]
+        )
 
     return ravdess_meta
