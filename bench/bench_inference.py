@@ -37,11 +37,11 @@ def _raw_worker(job):
     files, model_dir = job
     import numpy as np
 
-    from training.artifacts import read_model_dir
     from udfs import model_cache
     from udfs.audio import decode_audio
     from udfs.features import mfcc_features
     from udfs.inference import predict_probabilities
+    from udfs.model_format import read_model_dir
 
     info = read_model_dir(Path(model_dir))
     model = model_cache.get_model(info)
@@ -117,7 +117,7 @@ def seed_baseline(clip_dir: Path, model_dir: Path, cores: int) -> float:
         from udfs.labels import EMOTIONS
 
         if _seed_model is None:
-            from training.artifacts import load_keras_model, read_model_dir
+            from udfs.model_format import load_keras_model, read_model_dir
 
             info = read_model_dir(Path(model_path))
             _seed_model = (load_keras_model(info), info.features)

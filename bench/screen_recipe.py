@@ -1,23 +1,21 @@
 """Screen a training-recipe change quickly: speaker-level K-fold CV fed from memory.
 
 Not the product's trainer (that is ``emoticana train``, TensorFlowOnSpark through the
-server): the same recipe (``training.model``), the same features (``udfs.features``, the
+server): the same recipe (``training.recipe``, ``training.network``), the same features (``udfs.features``, the
 ``mfcc`` UDF's code, computed once and cached), the same folds and validation speakers
 (``training.trainer``), but the rows are fed from numpy arrays in this one process, so an
 idea is screened without a server. After every epoch it records the probabilities on the
 fold's unseen test speakers for the input and for each inference warp of it, so the weight
-selections (best validation epoch, last epoch, mean of the last epochs' weights) and the
-inference warps are compared within the same training run:
+selections (best validation epoch, last epoch) and the inference warps are compared within
+the same training run:
 
     .venv/bin/python bench/screen_recipe.py --audio ../shared/ravdess --folds 1,2,3 \
-        [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--pitch] [--periodicity] [--out DIR]
+        [--validation none] [--hyperparam dropout=0.5] [--epochs 60] [--no-pitch] [--out DIR]
 
-About 12 min a fold of 60 epochs on this 2-core machine (the recipe's default is now 90). Scores
-are the arg-max of the network's probabilities under the training priors: the trainer's balanced
-priors (``--class-priors``) are not applied here, and an ensemble (``--hyperparam members=3``)
-hears every warp with every member (the trainer's saved ensemble gives each member one view).
-One fold moves by several points from run to run (batches and augmentation draws): compare
-recipes over the same folds and seed, and decide with whole 5-fold runs. Not part of the tests.
+Scores are the arg-max of the network's probabilities under the training priors: the
+trainer's balanced priors (``--class-priors``) are not applied here.  One fold moves by
+several points from run to run (batches and augmentation draws): compare recipes over the
+same folds and seed, and decide with whole 5-fold runs.  Not part of the tests.
 """
 
 from __future__ import annotations
@@ -96,8 +94,11 @@ def screen_fold(
     import keras
     import tensorflow as tf
 
-    from training import model as recipe
-    from training.node import WeightAverage, batched_probabilities, shuffle_buffer, validation_ua
+    from training import recipe
+    from training.network import adapt_normalisation, build_model
+    from training.node import batched_probabilities, shuffle_buffer, validation_ua
+    from training.schedule import compile_model
+    from udfs.model_layers import WarpVariants
 
     train = [s for s in sorted(set(speaker)) if s not in test and s not in validation]
     pick = lambda speakers: np.isin(speaker, speakers)  # noqa: E731
@@ -111,17 +112,17 @@ def screen_fold(
     )
     # The input, then its warps: what the saved model's WarpVariants layer feeds the network.
     test_variants = np.asarray(
-        recipe.WarpVariants(args.warps, prosody_rows=config.prosody_rows)(xs)
+        WarpVariants(args.warps, prosody_rows=config.prosody_rows)(xs)
     ).reshape(1 + len(args.warps), *xs.shape)
 
     keras.utils.set_random_seed(args.seed)
-    model = recipe.build_model(
+    model = build_model(
         input_shape=x.shape[1:],
         n_classes=len(EMOTIONS),
         prosody_rows=config.prosody_rows,
         **hyperparams,
     )
-    recipe.adapt_normalisation(model, xt)
+    adapt_normalisation(model, xt)
     steps = max(1, len(xt) // args.batch_size)
     batches = (
         tf.data.Dataset.from_tensor_slices((xt, yt))
@@ -129,21 +130,11 @@ def screen_fold(
         .repeat()
         .batch(args.batch_size)
     )
-    # Mixed (--hyperparam mixup=A) as the trainer's node mixes them.
-    dataset, one_hot_labels = recipe.training_batches(
-        batches, hyperparams, n_classes=len(EMOTIONS), seed=args.seed
-    )
-    # An ensemble (--hyperparam members=N) fits through a view of it; ``model`` predicts the members' mean.
-    trainable = recipe.compile_model(
-        model,
-        learning_rate=recipe.LEARNING_RATE,
-        steps_per_epoch=steps,
-        epochs=args.epochs,
-        one_hot_labels=one_hot_labels,
+    compile_model(
+        model, learning_rate=recipe.LEARNING_RATE, steps_per_epoch=steps, epochs=args.epochs
     )
 
     record = {"validation_ua": [], "test": []}
-    average = WeightAverage()
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -151,8 +142,6 @@ def screen_fold(
                 np.stack([batched_probabilities(model, v) for v in test_variants])
             )
             record["validation_ua"].append(validation_ua(model, xv, yv, len(EMOTIONS)))
-            if epoch + 1 > args.epochs - args.average_epochs:
-                average.add(model.get_weights())
             if (epoch + 1) % 10 == 0:
                 print(
                     f"  fold {number} epoch {epoch + 1}: train accuracy {logs['accuracy']:.3f}  "
@@ -161,26 +150,17 @@ def screen_fold(
                 )
 
     started = time.monotonic()
-    trainable.fit(
-        dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0
-    )
-    model.set_weights(average.weights)
-    averaged = np.stack([batched_probabilities(model, v) for v in test_variants])
+    model.fit(batches, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Record()], verbose=0)
     test_p = np.stack(record["test"])  # (epochs, variants, clips, classes)
     best = int(np.nanargmax(record["validation_ua"])) if len(yv) else len(test_p) - 1
     result = {
         "best validation epoch": ua(ys, test_p[best, 0]),
         "last epoch": ua(ys, test_p[-1, 0]),
         "last epoch + warps": ua(ys, test_p[-1].mean(axis=0)),
-        f"mean of last {args.average_epochs} epochs' weights": ua(ys, averaged[0]),
-        f"mean of last {args.average_epochs} epochs' weights + warps": ua(
-            ys, averaged.mean(axis=0)
-        ),
     }
     np.savez(
         out / f"fold{number}.npz",
         test=test_p,
-        averaged=averaged,
         test_y=ys,
         validation_ua=np.array(record["validation_ua"]),
         test_speakers=np.array(test),
@@ -197,7 +177,7 @@ def screen_fold(
 
 
 def main(argv=None) -> int:
-    from training import model as recipe
+    from training import recipe
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -225,7 +205,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--epochs", type=int, default=recipe.EPOCHS)
     parser.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE)
-    parser.add_argument("--average-epochs", type=int, default=recipe.AVERAGE_EPOCHS)
     parser.add_argument(
         "--warps", help="inference warps to score, e.g. 0.94,1.06, or none (default: the recipe's)"
     )
@@ -243,12 +222,6 @@ def main(argv=None) -> int:
         default=DEFAULT_FEATURES.pitch,
         help="with the prosody rows (FeatureConfig.pitch; default: the product's features)",
     )
-    parser.add_argument(
-        "--periodicity",
-        action=argparse.BooleanOptionalAction,
-        default=DEFAULT_FEATURES.periodicity,
-        help="with the periodicity row (FeatureConfig.periodicity, needs --pitch; default: the product's features)",
-    )
     args = parser.parse_args(argv)
 
     from server.cli import hyperparam_pair, warp_factors
@@ -261,12 +234,7 @@ def main(argv=None) -> int:
         hyperparams = dict(hyperparam_pair(pair) for pair in args.hyperparam)
     except EmoticanaError as exc:
         parser.error(str(exc))
-    try:
-        config = FeatureConfig.from_dict(
-            {**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch, "periodicity": args.periodicity}
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
+    config = FeatureConfig.from_dict({**DEFAULT_FEATURES.to_dict(), "pitch": args.pitch})
     overrides = hyperparams
     try:
         # As emoticana train resolves them: --seed seeds the augmentation layers too.
@@ -275,7 +243,7 @@ def main(argv=None) -> int:
         )
     except (TypeError, ValueError) as exc:
         parser.error(f"--hyperparam {exc}")
-    suffix = "-periodicity" if config.periodicity else "-pitch" if config.pitch else ""
+    suffix = "-pitch" if config.pitch else ""
     cache = args.cache.with_name(f"{args.cache.stem}{suffix}{args.cache.suffix}")
     x, y, speaker = cached_features(args.audio, cache, config)
     speakers = sorted(set(speaker.tolist()), key=lambda s: (len(s), s))

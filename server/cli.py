@@ -331,27 +331,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--selection",
-        choices=("best", "last", "average"),
-        help="weights kept: the best validation epoch (early stopping), the last epoch, or the average "
-        "of the last epochs' weights (all epochs run); default: last (training.model.SELECTION)",
+        help="weights kept: 'best' (the best validation epoch, early stopping) or 'last' (the "
+        "last epoch); default: the recipe's (training.recipe.SELECTION)",
     )
     train.add_argument(
         "--inference-warps",
         metavar="F1,F2,...",
         help="the saved model averages its output over the input and these vocal-tract warps of it, "
-        "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.model.INFERENCE_WARPS)",
+        "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.recipe.INFERENCE_WARPS)",
     )
     train.add_argument(
         "--class-priors",
-        choices=("balanced", "training"),
-        help="class priors the saved model's probabilities assume: balanced (the training set's class "
-        "frequencies divided out, so emotion() maximises unweighted accuracy) or training; "
-        "default: balanced (training.model.CLASS_PRIORS)",
+        help="class priors the saved model's probabilities assume: 'balanced' (the training set's "
+        "class frequencies divided out, so emotion() maximises unweighted accuracy) or "
+        "'training'; default: the recipe's (training.recipe.CLASS_PRIORS)",
     )
     train.add_argument(
         "--validation-speakers",
         help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
-        "speaker (needs --selection last or average, and --cv-folds)",
+        "speaker (needs --selection last, and --cv-folds)",
     )
     train.add_argument(
         "--cv-folds",

@@ -37,11 +37,6 @@ def code_zip_bytes(root: Path = PROJECT_ROOT) -> bytes:
         for source in sorted((root / package).rglob("*.py")):
             if "__pycache__" not in source.parts:
                 files[str(source.relative_to(root))] = source.read_bytes()
-    # zipimport has no namespace packages: a package directory without __init__.py
-    # (``training/``) gets an empty one in the zip.
-    for name in list(files):
-        package = str(Path(name).parent)
-        files.setdefault(f"{package}/__init__.py", b"")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):

@@ -130,7 +130,7 @@ def metastore_conf(
             KEY_METASTORE_USER: settings.metastore_user
             or spark_defaults.get(KEY_METASTORE_USER)
             or DEFAULT_METASTORE_USER,
-            KEY_METASTORE_PASSWORD: "${env.%s}" % ENV_METASTORE_PASSWORD,
+            KEY_METASTORE_PASSWORD: "${env." + ENV_METASTORE_PASSWORD + "}",
             KEY_DRIVER_CLASSPATH: os.pathsep.join(p for p in classpath if p),
             KEY_AUTOSTART: "Classes",
             KEY_AUTOSTART_CLASSES: ",".join(metastore_model_classes()),
@@ -199,7 +199,7 @@ def check_metastore(settings: Settings, spark_defaults: dict[str, str], environ=
         reason = (
             errors[0][len("Error: ") :]
             if errors
-            else (result.stderr.strip().splitlines() or ["exit %d" % result.returncode])[-1]
+            else (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
         )
         raise ConfigError(
             f"cannot use the metastore database {url}: {re.sub(r' [(]state=.*[)]$', '', reason)}"

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from training import artifacts
-from training.model import build_model
+from training.network import build_model
 from udfs.features import DEFAULT_FEATURES, FeatureConfig
 from udfs.labels import EMOTIONS
+from udfs.model_format import MODEL_FILE
 
 
 def write_biased_model(
@@ -37,7 +38,7 @@ def write_biased_model(
     output.set_weights([np.zeros_like(kernel), bias])
     directory = models_dir / name / str(version)
     directory.mkdir(parents=True)
-    model.save(directory / artifacts.MODEL_FILE)
+    model.save(directory / MODEL_FILE)
     manifest = {
         "name": name,
         "version": version,
@@ -52,6 +53,4 @@ def write_biased_model(
 
 def other_features() -> FeatureConfig:
     """Not the server's features: fewer coefficients, and the prosody rows switched the other way."""
-    return dataclasses.replace(
-        DEFAULT_FEATURES, n_mfcc=20, pitch=not DEFAULT_FEATURES.pitch, periodicity=False
-    )
+    return dataclasses.replace(DEFAULT_FEATURES, n_mfcc=20, pitch=not DEFAULT_FEATURES.pitch)

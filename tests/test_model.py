@@ -1,4 +1,5 @@
-"""The emotion CNN's augmentation layers (inert at inference, the intended transform in training) and weight averaging."""
+"""The emotion CNN: its augmentation layers (inert at inference, the intended transform in
+training), the inference wrappers a saved model holds, and the recipe's hyperparameter checks."""
 
 import re
 
@@ -6,16 +7,22 @@ import keras
 import numpy as np
 import pytest
 
-from training.model import (
+from training.network import (
+    balancing_factors,
+    build_model,
+    with_prior_correction,
+    with_warp_averaging,
+)
+from training.recipe import DEFAULT_HYPERPARAMS, resolve_hyperparams
+from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features, mfcc_matrix
+from udfs.model_layers import (
     LevelShift,
     MelWarp,
     PitchShift,
     TimeStretch,
-    build_model,
     mel_warp_matrices,
     stretch_matrices,
 )
-from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features, mfcc_matrix
 
 SMALL = dict(filters=(4, 4, 4, 4, 4, 4))
 MFCC_ONLY = FeatureConfig(pitch=False)
@@ -33,7 +40,10 @@ def test_mel_warp_moves_a_tone_like_the_same_tone_at_a_scaled_frequency(factor):
     # A tone at f warped by the factor should look like a tone at f * factor.
     sr, n = DEFAULT_FEATURES.sample_rate, DEFAULT_FEATURES.clip_samples
     t = np.arange(n) / sr
-    tone = lambda f: 0.3 * np.sin(2 * np.pi * f * t).astype(np.float32)
+
+    def tone(f):
+        return 0.3 * np.sin(2 * np.pi * f * t).astype(np.float32)
+
     source, target, other = (
         mfcc_matrix(tone(1500.0)),
         mfcc_matrix(tone(1500.0 * factor)),
@@ -41,7 +51,10 @@ def test_mel_warp_moves_a_tone_like_the_same_tone_at_a_scaled_frequency(factor):
     )
     warped = mel_warp_matrices([factor], config=MFCC_ONLY)[0] @ source
     # Compare spectral shape (c1..), the centre frame: the warp is nearer the scaled tone than the unscaled one.
-    distance = lambda a, b: np.linalg.norm(a[1:, 150] - b[1:, 150])
+
+    def distance(a, b):
+        return np.linalg.norm(a[1:, 150] - b[1:, 150])
+
     assert distance(warped, target) < 0.5 * distance(source, target)
     assert distance(warped, target) < distance(warped, other)
 
@@ -90,56 +103,17 @@ def test_augmentation_can_be_turned_off():
     assert not {"augment_warp", "augment_stretch"} & {l.name for l in model.layers}
 
 
-def test_weight_average_is_the_mean_of_float_weights_and_keeps_other_dtypes(rng):
-    from training.node import WeightAverage
-
-    epochs = [
-        [rng.normal(size=(3, 2)).astype(np.float32), np.array(7 + i, dtype=np.int64)]
-        for i in range(4)
-    ]
-    average = WeightAverage()
-    for weights in epochs:
-        average.add(weights)
-    assert average.count == 4
-    np.testing.assert_allclose(
-        average.weights[0], np.mean([w[0] for w in epochs], axis=0), rtol=1e-6
-    )
-    assert average.weights[0].dtype == np.float32
-    assert average.weights[1].dtype == np.int64 and int(average.weights[1]) == 10
-    epochs[0][0][:] = 0  # the average holds copies, not the caller's arrays
-    assert np.any(average.weights[0] != np.mean([w[0] for w in epochs], axis=0))
-
-
-def test_averaged_weights_load_into_the_model_and_predict(rng):
-    from training.node import WeightAverage
-
-    model = build_model(**SMALL)
-    average = WeightAverage()
-    for scale in (0.5, 1.5):
-        average.add(
-            [w * scale if np.issubdtype(w.dtype, np.floating) else w for w in model.get_weights()]
-        )
-    model.set_weights(average.weights)
-    probabilities = model.predict(
-        rng.normal(size=(2, *DEFAULT_FEATURES.shape)).astype(np.float32), verbose=0
-    )
-    assert probabilities.shape == (2, 8) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
-
-
 @pytest.mark.parametrize(
     "factors, config",
     [
         ((0.94, 1.06), MFCC_ONLY),
         ((0.9,), MFCC_ONLY),
         ((0.94, 1.06), FeatureConfig(pitch=True)),
-        ((0.94, 1.06), FeatureConfig(pitch=True, periodicity=True)),
     ],
 )
 def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(
     tmp_path, rng, factors, config
 ):
-    from training.model import with_warp_averaging
-
     network = build_model(input_shape=config.shape, prosody_rows=config.prosody_rows, **SMALL)
     features = (rng.normal(size=(3, *config.shape)) * 10).astype(np.float32)
     averaged = with_warp_averaging(network, factors, prosody_rows=config.prosody_rows)
@@ -155,8 +129,6 @@ def test_warp_averaging_is_the_mean_over_the_warped_inputs_and_survives_saving(
 
 
 def test_prior_correction_divides_out_the_training_frequencies_and_survives_saving(tmp_path, rng):
-    from training.model import balancing_factors, with_prior_correction, with_warp_averaging
-
     counts = (80, 160, 160, 160, 160, 160, 160, 160)  # RAVDESS: half as many neutral clips
     assert balancing_factors(counts) == pytest.approx((1.875,) + (0.9375,) * 7)
     network = with_warp_averaging(build_model(**SMALL), (0.94, 1.06))
@@ -176,8 +148,6 @@ def test_prior_correction_divides_out_the_training_frequencies_and_survives_savi
 
 
 def test_balancing_factors_leave_balanced_and_absent_classes_alone():
-    from training.model import balancing_factors, with_prior_correction
-
     assert balancing_factors([5, 5, 5]) == (1.0, 1.0, 1.0)
     assert balancing_factors([0, 10, 30]) == (1.0, 2.0, 2.0 / 3.0)
     for bad in ([], [0, 0], [3, -1]):
@@ -187,10 +157,8 @@ def test_balancing_factors_leave_balanced_and_absent_classes_alone():
         with_prior_correction(build_model(**SMALL), [1, 2, 3])
 
 
-@pytest.mark.parametrize(
-    "config", [FeatureConfig(pitch=True), FeatureConfig(pitch=True, periodicity=True)]
-)
-def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng, config):
+def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng):
+    config = DEFAULT_FEATURES
     matrices = mel_warp_matrices([0.9, 1.1], config=config)
     assert matrices.shape == (2, config.n_rows, config.n_rows)
     np.testing.assert_array_equal(
@@ -206,18 +174,12 @@ def test_the_vocal_tract_warp_leaves_the_prosody_rows_alone(rng, config):
     np.testing.assert_array_equal(warped[:, config.n_mfcc :], features[:, config.n_mfcc :])
     assert not np.allclose(warped[:, : config.n_mfcc], features[:, : config.n_mfcc])
     assert MelWarp.from_config(layer.get_config()).prosody_rows == config.prosody_rows
-    # How models saved before the periodicity row (emoticana/4) recorded their three rows.
-    assert (
-        MelWarp(0.1, pitch=True).prosody_rows == 3 and MelWarp(0.1, pitch=False).prosody_rows == 0
-    )
 
 
-@pytest.mark.parametrize(
-    "config", [FeatureConfig(pitch=True), FeatureConfig(pitch=True, periodicity=True)]
-)
 def test_the_pitch_shift_moves_only_the_absolute_pitch_of_voiced_frames_by_one_amount_per_clip(
-    rng, config
+    rng,
 ):
+    config = DEFAULT_FEATURES
     features = rng.normal(size=(6, *config.shape)).astype(np.float32)
     voiced_row = config.n_mfcc
     features[:, voiced_row] = rng.random(size=(6, config.n_frames)) > 0.5
@@ -234,6 +196,8 @@ def test_the_pitch_shift_moves_only_the_absolute_pitch_of_voiced_frames_by_one_a
     assert PitchShift.from_config(layer.get_config()).prosody_rows == config.prosody_rows
     with pytest.raises(ValueError, match="pitch rows"):
         build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, pitch_shift=0.25, **SMALL)
+    with pytest.raises(ValueError, match="PitchShift needs the pitch rows"):
+        PitchShift(0.25, prosody_rows=0)
     for bad in (-0.1, 1.5, True, "0.25"):
         with pytest.raises(
             ValueError, match=r"pitch_shift must be a number of octaves in \[0, 1\]"
@@ -249,8 +213,6 @@ def test_the_pitch_shift_moves_only_the_absolute_pitch_of_voiced_frames_by_one_a
 
 def test_resolved_hyperparameters_are_the_whole_set_and_build_the_same_model():
     """The trainer hands the nodes every hyperparameter resolved, not only the overrides."""
-    from training.model import DEFAULT_HYPERPARAMS, resolve_hyperparams
-
     resolved = resolve_hyperparams({"seed": 3, "level_shift": 2}, prosody_rows=0)
     assert set(resolved) == set(DEFAULT_HYPERPARAMS)
     assert (
@@ -259,8 +221,10 @@ def test_resolved_hyperparameters_are_the_whole_set_and_build_the_same_model():
     built = build_model(input_shape=MFCC_ONLY.shape, prosody_rows=0, **{**resolved, **SMALL})
     assert built.get_layer("augment_level").get_config()["seed"] == 3 + 6
     assert "augment_pitch" not in {l.name for l in built.layers}
-    with pytest.raises(TypeError, match=r"unknown hyperparameters: \['colour'\]"):
-        resolve_hyperparams({"colour": 1}, prosody_rows=0)
+    # The experiments measured as no gain are gone, not hidden options.
+    for removed in ("colour", "members", "mixup"):
+        with pytest.raises(TypeError, match=rf"unknown hyperparameters: \['{removed}'\]"):
+            resolve_hyperparams({removed: 1}, prosody_rows=0)
     for bad, message in (
         ({"filters": 8}, "filters must be a list of whole numbers >= 1, got 8"),
         ({"kernels": [5, 0, 5, 5, 3, 3]}, "kernels must be a list of whole numbers >= 1"),
@@ -269,143 +233,6 @@ def test_resolved_hyperparameters_are_the_whole_set_and_build_the_same_model():
     ):
         with pytest.raises(ValueError, match=re.escape(message)):
             resolve_hyperparams(bad, prosody_rows=0)
-
-
-def test_an_ensemble_averages_independent_members_each_trained_on_its_own_loss(rng):
-    from training.model import compile_model, members, set_normalisation
-
-    ensemble = build_model(members=3, **SMALL)
-    networks = members(ensemble)
-    assert [n.name for n in networks] == ["member1", "member2", "member3"]
-    first_kernels = [n.get_layer("conv1").get_weights()[0] for n in networks]
-    assert not np.allclose(first_kernels[0], first_kernels[1])  # own initial weights
-    set_normalisation(
-        ensemble,
-        mean=np.full(DEFAULT_FEATURES.shape[0], 2.0),
-        variance=np.full(DEFAULT_FEATURES.shape[0], 4.0),
-    )
-    assert all(np.allclose(n.get_layer("normalise").mean, 2.0) for n in networks)
-    features = (rng.normal(size=(16, *DEFAULT_FEATURES.shape)) * 10).astype(np.float32)
-    labels = rng.integers(0, 8, size=16).astype(np.int32)
-    expected = np.mean([n.predict(features, verbose=0) for n in networks], axis=0)
-    np.testing.assert_allclose(ensemble.predict(features, verbose=0), expected, atol=1e-6)
-
-    trainable = compile_model(ensemble, learning_rate=1e-3)
-    assert trainable is not ensemble and trainable.output_shape == (None, 3, 8)
-    per_member = trainable.predict(features, verbose=0)
-    cross_entropy = keras.losses.SparseCategoricalCrossentropy()
-    summed = sum(float(cross_entropy(labels, per_member[:, m])) for m in range(3)) + sum(
-        float(l) for l in trainable.losses
-    )
-    loss, accuracy = trainable.evaluate(features, labels, batch_size=16, verbose=0)
-    assert loss == pytest.approx(summed, rel=1e-4)
-    assert accuracy == pytest.approx(
-        float(np.mean(per_member.mean(axis=1).argmax(axis=1) == labels))
-    )
-    before = [n.get_layer("emotion").get_weights()[0].copy() for n in networks]
-    trainable.fit(features, labels, batch_size=8, epochs=1, verbose=0)
-    # Fitting the view trains the ensemble's own layers, every member.
-    assert all(
-        not np.allclose(b, n.get_layer("emotion").get_weights()[0])
-        for b, n in zip(before, networks)
-    )
-    assert compile_model(build_model(**SMALL)).output_shape == (None, 8)
-
-
-def test_ensemble_members_hear_one_view_each_and_the_model_survives_saving(tmp_path, rng):
-    from training.model import FixedWarp, members, with_prior_correction, with_warp_averaging
-
-    ensemble = build_model(members=3, **SMALL)
-    features = (rng.normal(size=(3, *DEFAULT_FEATURES.shape)) * 10).astype(np.float32)
-    prosody = DEFAULT_FEATURES.prosody_rows
-    views = [features] + [
-        np.einsum("ij,njt->nit", m, features)
-        for m in mel_warp_matrices((0.94, 1.06), config=DEFAULT_FEATURES)
-    ]
-    np.testing.assert_allclose(FixedWarp(0.94, prosody_rows=prosody)(features), views[1], atol=1e-4)
-    paired = with_warp_averaging(ensemble, (0.94, 1.06), prosody_rows=prosody)
-    expected = np.mean([n.predict(v, verbose=0) for n, v in zip(members(ensemble), views)], axis=0)
-    np.testing.assert_allclose(paired.predict(features, verbose=0), expected, atol=1e-5)
-    model = with_prior_correction(paired, (80,) + (160,) * 7)
-    model.save(tmp_path / "ensemble.keras")
-    loaded = keras.models.load_model(tmp_path / "ensemble.keras", compile=False)
-    np.testing.assert_allclose(
-        loaded.predict(features, verbose=0), model.predict(features, verbose=0), atol=1e-6
-    )
-    # Any other number of views: every member hears every view.
-    everything = with_warp_averaging(ensemble, (0.94,), prosody_rows=prosody)
-    expected = np.mean([ensemble.predict(v, verbose=0) for v in views[:2]], axis=0)
-    np.testing.assert_allclose(everything.predict(features, verbose=0), expected, atol=1e-5)
-
-
-@pytest.mark.parametrize("count", [0, -1, 2.5, "3", True])
-def test_a_bad_member_count_is_refused(count):
-    with pytest.raises(ValueError, match="members must be a whole number >= 1"):
-        build_model(members=count, **SMALL)
-
-
-def test_mixup_mixes_each_clip_with_a_partner_by_one_weight_for_features_and_labels():
-    from training.model import mixup_batch
-
-    # Clip i is the constant i and has class i: a mixed row names its weight and partner.
-    n = 8
-    features = np.broadcast_to(
-        np.arange(n, dtype=np.float32)[:, None, None], (n, *DEFAULT_FEATURES.shape)
-    ).copy()
-    labels = np.arange(n, dtype=np.int32)
-    weights = []
-    for seed in range(20):
-        mixed_x, mixed_y = (
-            np.asarray(t) for t in mixup_batch(features, labels, alpha=0.4, n_classes=n, seed=seed)
-        )
-        assert (
-            mixed_x.shape == features.shape
-            and mixed_y.shape == (n, n)
-            and mixed_y.dtype == np.float32
-        )
-        np.testing.assert_allclose(mixed_y.sum(axis=1), 1.0, atol=1e-6)
-        for i in range(n):
-            others = [j for j in np.flatnonzero(mixed_y[i] > 1e-6) if j != i]
-            assert len(others) <= 1  # one partner
-            partner = others[0] if others else i
-            weight = mixed_y[i, i]
-            # The features are mixed by the labels' weight, with the same partner.
-            np.testing.assert_allclose(mixed_x[i], weight * i + (1 - weight) * partner, atol=1e-4)
-            weights.append(weight)
-    weights = np.array(weights)
-    # Beta(0.4, 0.4): mostly near 0 or 1, but a real share of even mixes.
-    assert 0.1 < np.mean((weights > 0.2) & (weights < 0.8)) < 0.7
-    assert abs(float(np.mean(weights)) - 0.5) < 0.1
-
-
-def test_mixed_batches_train_through_the_one_hot_loss():
-    import tensorflow as tf
-
-    from training.model import compile_model, training_batches
-
-    rng = np.random.default_rng(3)
-    features = rng.normal(size=(8, *DEFAULT_FEATURES.shape)).astype(np.float32)
-    batches = tf.data.Dataset.from_tensor_slices(
-        (features, rng.integers(0, 8, size=8).astype(np.int32))
-    ).batch(8)
-    assert training_batches(batches, {}, n_classes=8) == (batches, False)  # the default: no mixup
-    mixed, one_hot_labels = training_batches(batches, {"mixup": 0.4}, n_classes=8, seed=1)
-    x, y = next(iter(mixed))
-    assert one_hot_labels and y.shape == (8, 8) and not np.allclose(x, features)
-    model = compile_model(
-        build_model(mixup=0.4, **SMALL), learning_rate=1e-3, one_hot_labels=one_hot_labels
-    )
-    loss, _ = model.evaluate(x, y, batch_size=8, verbose=0)
-    expected = float(keras.losses.CategoricalCrossentropy()(y, model.predict(x, verbose=0))) + sum(
-        float(l) for l in model.losses
-    )
-    assert loss == pytest.approx(expected, rel=1e-4)
-
-
-@pytest.mark.parametrize("alpha", [-0.1, "0.2", True, float("inf"), float("nan")])
-def test_a_bad_mixup_is_refused(alpha):
-    with pytest.raises(ValueError, match=r"mixup must be a number >= 0 \(0: off\)"):
-        build_model(mixup=alpha, **SMALL)
 
 
 def test_the_level_shift_is_what_a_louder_or_quieter_recording_does_to_the_features(rng):

@@ -51,7 +51,7 @@ def test_postgres_conf_keeps_the_password_off_the_command_line(tmp_path):
     )
     conf = metastore_conf(settings, {KEY_DRIVER_CLASSPATH: "/opt/other.jar"}, environ=environ)
     assert "s3cret" not in json.dumps(conf)
-    assert conf[KEY_METASTORE_PASSWORD] == "${env.%s}" % ENV_METASTORE_PASSWORD
+    assert conf[KEY_METASTORE_PASSWORD] == "${env." + ENV_METASTORE_PASSWORD + "}"
     assert conf[KEY_METASTORE_URL] == PG_URL + "?connectTimeout=10&loginTimeout=10"
     assert conf[KEY_METASTORE_USER] == "emoticana"
     assert conf[KEY_DRIVER_CLASSPATH] == f"/opt/other.jar:{jar}"

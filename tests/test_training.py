@@ -17,14 +17,14 @@ import pytest
 
 from server.process import PROJECT_ROOT
 from tests.audiogen import voiced_signal, write_clip
-from training import artifacts
-from training import model as recipe
+from training import recipe
 from training.node import drop_single_node_cluster
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
 from training.trainer import current_umask, reserve_on
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
+from udfs.model_format import CV_PREDICTIONS_FILE, HISTORY_FILE, load_keras_model, read_model_dir
 
 pytestmark = pytest.mark.slow
 
@@ -372,13 +372,13 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
         "history.json",
     ):
         assert (directory / name).stat().st_size > 0, name
-    info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
+    info = read_model_dir(directory, expected_features=DEFAULT_FEATURES)
     assert info.labels == EMOTIONS and info.version == 1
     manifest = info.manifest
     assert manifest["view"] == "synth_train" and manifest["skipped_unreadable"] == 1
-    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == (
+    assert (manifest["selection"], manifest["best_epoch"], manifest["epochs_run"]) == (
         "last",
-        [4, 4],
+        None,
         4,
     )
     assert "last epoch of 4 run" in result.stdout
@@ -402,7 +402,7 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     ):
         assert key in metrics["validation"]
     assert np.asarray(metrics["validation"]["confusion"]).sum() == 16
-    model = artifacts.load_keras_model(info)
+    model = load_keras_model(info)
     assert model.get_layer("balance_priors").factors == pytest.approx(
         recipe.balancing_factors(manifest["class_counts"])
     )
@@ -433,7 +433,7 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     assert "no validation speakers (all 4 trained on); cross-validation UA" in result.stdout
     directory = tmp_path / "models" / "allspeakers" / "1"
-    info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
+    info = read_model_dir(directory, expected_features=DEFAULT_FEATURES)
     assert info.manifest["validation_speakers"] == [] and sorted(
         info.manifest["train_speakers"]
     ) == ["1", "2", "3", "4"]
@@ -455,7 +455,7 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     )
     assert written.tolist() == metrics["cross_validation"]["confusion"]
     # Every clip's prediction by the fold model that did not hear its speaker, with the clip's SHA-256.
-    with (directory / artifacts.CV_PREDICTIONS_FILE).open() as handle:
+    with (directory / CV_PREDICTIONS_FILE).open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 64 and len({row["clip_sha256"] for row in rows}) == 64
     fold_of = {row["speaker"]: row["fold"] for row in rows}
@@ -491,11 +491,12 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
 @pytest.mark.parametrize(
     "extra,message",
     [
-        (["--selection", "best", "--cv-folds", "2"], "needs --selection last or average"),
+        (["--selection", "best", "--cv-folds", "2"], "needs --selection last"),
+        (["--selection", "average", "--cv-folds", "2"], "--selection must be one of best, last"),
         ([], "needs --cv-folds K"),
     ],
 )
-def test_no_validation_speakers_needs_average_selection_and_cv(
+def test_no_validation_speakers_needs_last_selection_and_cv(
     server, views, tmp_path, extra, message
 ):
     result = train(
@@ -515,21 +516,21 @@ def test_no_validation_speakers_needs_average_selection_and_cv(
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
 
 
-def test_average_selection_and_inference_warps(server, views, tmp_path, synth_dir):
-    # Patience 1 would stop "best" selection early; averaging ignores it and runs all epochs.
+def test_best_selection_and_inference_warps(server, views, tmp_path, synth_dir):
+    # Patience 1 stops "best" selection after the first epoch without a better validation UA.
     result = train(
         server,
         tmp_path,
         "--view",
         "synth_train",
         "--name",
-        "averaged",
+        "best",
         "--epochs",
-        "3",
+        "4",
         "--patience",
         "1",
         "--selection",
-        "average",
+        "best",
         "--inference-warps",
         "0.94,1.06",
         "--class-priors",
@@ -538,22 +539,19 @@ def test_average_selection_and_inference_warps(server, views, tmp_path, synth_di
         "filters=[8,8,16,16,16,16]",
     )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    assert (
-        "weights averaged over epochs 1-3 of 3 run; output averaged over the input and its warps 0.94, 1.06"
-        in result.stdout
-    )
-    info = artifacts.read_model_dir(
-        tmp_path / "models" / "averaged" / "1", expected_features=DEFAULT_FEATURES
-    )
+    info = read_model_dir(tmp_path / "models" / "best" / "1", expected_features=DEFAULT_FEATURES)
     manifest = info.manifest
-    assert (manifest["selection"], manifest["averaged_epochs"], manifest["epochs_run"]) == (
-        "average",
-        [1, 3],
-        3,
+    best, run = manifest["best_epoch"], manifest["epochs_run"]
+    assert manifest["selection"] == "best" and 1 <= best <= run <= 4
+    # Stopped at the patience, or ran out of epochs.
+    assert run == 4 or run - best == 1
+    assert (
+        f"best epoch {best} of {run} run; output averaged over the input and its warps 0.94, 1.06"
+        in result.stdout
     )
     assert manifest["inference_warps"] == [0.94, 1.06]
     assert manifest["class_priors"] == "training" and "equally likely" not in result.stdout
-    model = artifacts.load_keras_model(info)
+    model = load_keras_model(info)
     assert model.get_layer("warp_variants").factors == (
         0.94,
         1.06,
@@ -563,7 +561,7 @@ def test_average_selection_and_inference_warps(server, views, tmp_path, synth_di
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
 
 
-def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(
+def test_the_node_builds_with_every_resolved_hyperparameter_and_the_seed(
     server, views, tmp_path, synth_dir
 ):
     result = train(
@@ -572,75 +570,38 @@ def test_an_ensemble_trains_its_members_side_by_side_and_each_hears_one_view(
         "--view",
         "synth_train",
         "--name",
-        "ensemble",
+        "seeded",
         "--epochs",
         "2",
         "--validation-speakers",
         "2",
         "--hyperparam",
-        "members=3",
-        "--hyperparam",
-        "filters=[8,8,16,16,16,16]",
-    )
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    assert (
-        "an ensemble of 3 networks trained side by side, their outputs averaged "
-        "(the first hears the input, the others its warps 0.94, 1.06)"
-    ) in result.stdout
-    info = artifacts.read_model_dir(
-        tmp_path / "models" / "ensemble" / "1", expected_features=DEFAULT_FEATURES
-    )
-    assert info.manifest["hyperparams"]["members"] == 3
-    model = artifacts.load_keras_model(info)
-    paired = model.get_layer("emoticana_member_warps")
-    assert [layer.factor for layer in paired.layers if isinstance(layer, recipe.FixedWarp)] == [
-        0.94,
-        1.06,
-    ]
-    assert len(recipe.members(paired)) == 3
-    y, rate = decode_audio((synth_dir / "spk2_calm_1.wav").read_bytes())
-    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
-    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
-
-
-def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir):
-    result = train(
-        server,
-        tmp_path,
-        "--view",
-        "synth_train",
-        "--name",
-        "mixed",
-        "--epochs",
-        "2",
-        "--validation-speakers",
-        "2",
-        "--hyperparam",
-        "mixup=0.4",
+        "level_shift=3",
         "--hyperparam",
         "filters=[8,8,16,16,16,16]",
         "--seed",
         "3",
     )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    info = artifacts.read_model_dir(
-        tmp_path / "models" / "mixed" / "1", expected_features=DEFAULT_FEATURES
-    )
+    info = read_model_dir(tmp_path / "models" / "seeded" / "1", expected_features=DEFAULT_FEATURES)
     # The manifest records every hyperparameter the node built with, --seed among them.
     assert (
-        info.manifest["hyperparams"]["mixup"] == 0.4 and info.manifest["hyperparams"]["seed"] == 3
+        info.manifest["hyperparams"]["level_shift"] == 3
+        and info.manifest["hyperparams"]["seed"] == 3
     )
     assert (
         set(info.manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS)
         and info.manifest["seed"] == 3
     )
-    history = json.loads((info.path / artifacts.HISTORY_FILE).read_text())
+    history = json.loads((info.path / HISTORY_FILE).read_text())
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"])), history
-    model = artifacts.load_keras_model(info)
-    # ... and the node built with them: LevelShift is seeded seed + 6.
-    assert [layer.seed for layer in nested_layers(model) if layer.name == "augment_level"] == [
-        3 + 6
-    ]
+    model = load_keras_model(info)
+    # ... and the node built with them: LevelShift is seeded seed + 6, with the given amount.
+    assert [
+        (layer.seed, layer.max_db)
+        for layer in nested_layers(model)
+        if layer.name == "augment_level"
+    ] == [(3 + 6, 3.0)]
     y, rate = decode_audio((synth_dir / "spk2_fearful_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
@@ -649,9 +610,7 @@ def test_mixup_trains_on_mixed_one_hot_labels(server, views, tmp_path, synth_dir
 @pytest.mark.parametrize(
     "pair, message",
     [
-        ("members=0", "members must be a whole number >= 1"),
-        ("members=two", "members must be a whole number >= 1"),
-        ("mixup=-0.2", "mixup must be a number >= 0 (0: off)"),
+        ("members=3", "unknown hyperparameters: ['members']"),
         ("pitch_shift=3", "pitch_shift must be a number of octaves in [0, 1] (0: off)"),
         ("level_shift=50", "level_shift must be a number of dB in [0, 40] (0: off)"),
         ("colour=1", "unknown hyperparameters: ['colour']"),

@@ -2,11 +2,12 @@
 
 ``main_fun(args, ctx)`` is what ``TFCluster.run`` starts once per executor.
 Spark feeds ``(features_bytes, label_index)`` rows (InputMode.SPARK); every
-node trains under ``MultiWorkerMirroredStrategy`` on what it is fed, evaluates
-on the same validation speakers after each epoch, keeps the weights of the best
-epoch by validation unweighted accuracy and stops early.  The chief writes the
-model file and the training history to ``args.output_dir``.  Imports of
-TensorFlow stay inside the function: they happen on the executor.
+node trains under ``MultiWorkerMirroredStrategy`` on what it is fed and evaluates
+on the same validation speakers (if any) after each epoch.  It keeps the last
+epoch's weights, or with ``selection="best"`` the best epoch's by validation
+unweighted accuracy, stopping early.  The chief writes the model file and the
+training history to ``args.output_dir``.  Imports of TensorFlow stay inside the
+function: they happen on the executor.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ class NodeArgs:
     batch_size: int
     learning_rate: float
     patience: int
-    selection: str = "best"  # training.model.SELECTIONS
-    average_epochs: int = 10  # with selection "average"; "last" is the average of 1
-    inference_warps: tuple = ()  # training.model.INFERENCE_WARPS
+    selection: str = "best"  # training.recipe.SELECTIONS
+    inference_warps: tuple = ()  # training.recipe.INFERENCE_WARPS
     class_counts: tuple = ()  # training rows per class; given: the saved model assumes balanced priors
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
@@ -49,34 +49,6 @@ class NodeArgs:
 def shuffle_buffer(train_rows: int) -> int:
     """Rows held for shuffling: the whole training set when it is small, capped for memory."""
     return min(train_rows, 2048)
-
-
-class WeightAverage:
-    """Running mean of a model's weights over epochs (stochastic weight averaging).
-
-    ``add`` takes ``model.get_weights()``: a list of numpy arrays.  Float arrays
-    (kernels, biases, batch-norm statistics) are averaged in their own dtype;
-    others (the normalisation layer's integer sample count) keep the latest value.
-    """
-
-    def __init__(self):
-        self.count = 0
-        self.weights: list | None = None
-
-    def add(self, weights: list) -> None:
-        import numpy as np
-
-        n = self.count
-        if n == 0:
-            self.weights = [np.array(w, copy=True) for w in weights]
-        else:
-            self.weights = [
-                ((a * n + w) / (n + 1)).astype(w.dtype)
-                if np.issubdtype(w.dtype, np.floating)
-                else np.array(w, copy=True)
-                for a, w in zip(self.weights, weights)
-            ]
-        self.count = n + 1
 
 
 def batched_probabilities(model, x, batch: int = 64):
@@ -165,7 +137,13 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     import tensorflow as tf
     from tensorflowonspark import TFNode
 
-    from training import model as recipe
+    from training.network import (
+        build_model,
+        set_normalisation,
+        with_prior_correction,
+        with_warp_averaging,
+    )
+    from training.schedule import compile_model
 
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(args.seed + ctx.task_index)
@@ -195,27 +173,22 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
     # Spark already split the rows between the nodes.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     dataset = dataset.shuffle(shuffle_buffer(args.train_rows), seed=args.seed).batch(global_batch)
-    dataset, one_hot_labels = recipe.training_batches(
-        dataset, args.hyperparams, n_classes=args.n_classes, seed=args.seed + ctx.task_index
-    )
     dataset = dataset.with_options(options)
     steps_per_epoch = max(1, args.train_rows // global_batch)
 
     with strategy.scope():
-        model = recipe.build_model(
+        model = build_model(
             input_shape=shape,
             n_classes=args.n_classes,
             prosody_rows=args.prosody_rows,
             **args.hyperparams,
         )
-        recipe.set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
-        # An ensemble fits through a view of it whose output is every member's (each its own loss).
-        trainable = recipe.compile_model(
+        set_normalisation(model, mean=args.feature_mean, variance=args.feature_variance)
+        compile_model(
             model,
             learning_rate=args.learning_rate,
             steps_per_epoch=steps_per_epoch,
             epochs=args.epochs,
-            one_hot_labels=one_hot_labels,
         )
 
     validating = len(args.validation_y) > 0
@@ -226,17 +199,14 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         **({"val_unweighted_accuracy": []} if validating else {}),
     }
     best = {"ua": -1.0, "epoch": 0, "weights": None}
-    averaging = args.selection in ("last", "average")
-    average_from = max(
-        1, args.epochs - (1 if args.selection == "last" else args.average_epochs) + 1
-    )
-    average = WeightAverage()
+    keep_last = args.selection == "last"
     is_chief = ctx.job_name == "chief" or (
         ctx.job_name == "worker" and ctx.task_index == 0 and workers == 1
     )
 
     class SelectBest(keras.callbacks.Callback):
-        """Model selection and early stopping on the validation speakers only, or the average of the last epochs."""
+        """The history, and with ``selection="best"`` model selection and early stopping on the
+        validation speakers only."""
 
         def on_epoch_end(self, epoch, logs=None):
             ua = validation_ua(model, args.validation_x, args.validation_y, args.n_classes)
@@ -246,10 +216,8 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                 history["val_unweighted_accuracy"].append(ua)
             if ua > best["ua"]:
                 best.update(
-                    ua=ua, epoch=epoch + 1, weights=None if averaging else model.get_weights()
+                    ua=ua, epoch=epoch + 1, weights=None if keep_last else model.get_weights()
                 )
-            if averaging and epoch + 1 >= average_from:
-                average.add(model.get_weights())
             if args.verbose and is_chief:
                 validated = (
                     f"  val UA {ua:.3f}  (best {best['ua']:.3f} @ {best['epoch']})"
@@ -261,14 +229,14 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                     f"accuracy {logs.get('accuracy', float('nan')):.3f}{validated}",
                     flush=True,
                 )
-            if not averaging and epoch + 1 - best["epoch"] >= args.patience:
+            if not keep_last and epoch + 1 - best["epoch"] >= args.patience:
                 self.model.stop_training = True
 
     started = time.monotonic()
     if workers > 1:
-        allow_multi_worker_fit(trainable)
+        allow_multi_worker_fit(model)
     with strategy.scope() if workers > 1 else contextlib.nullcontext():
-        trainable.fit(
+        model.fit(
             dataset,
             epochs=args.epochs,
             steps_per_epoch=steps_per_epoch,
@@ -277,17 +245,15 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         )
     if is_chief:
         # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
-        export = recipe.build_model(
+        export = build_model(
             input_shape=shape,
             n_classes=args.n_classes,
             prosody_rows=args.prosody_rows,
             **args.hyperparams,
         )
-        export.set_weights(average.weights if averaging else best["weights"])
-        export = recipe.with_warp_averaging(
-            export, args.inference_warps, prosody_rows=args.prosody_rows
-        )
-        export = recipe.with_prior_correction(export, args.class_counts)
+        export.set_weights(model.get_weights() if keep_last else best["weights"])
+        export = with_warp_averaging(export, args.inference_warps, prosody_rows=args.prosody_rows)
+        export = with_prior_correction(export, args.class_counts)
         os.makedirs(args.output_dir, exist_ok=True)
         export.save(os.path.join(args.output_dir, "model.keras"))
         with open(
@@ -300,9 +266,6 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                     "best_epoch": best["epoch"] or None,
                     "best_val_ua": best["ua"] if best["epoch"] else None,
                     "selection": args.selection,
-                    "averaged_epochs": [average_from, average_from + average.count - 1]
-                    if averaging
-                    else None,
                     "epochs_run": len(history["loss"]),
                     "fit_seconds": time.monotonic() - started,
                     "workers": workers,

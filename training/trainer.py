@@ -28,13 +28,21 @@ import numpy as np
 
 from server.code_zip import is_local_master
 from server.settings import SHIPPED_MODELS_DIR, Settings
-from training import artifacts
+from training import artifacts, recipe
 from training.metrics import evaluation_summary
 from training.node import NodeArgs, main_fun, shuffle_buffer
 from training.sources import PreparedFeatures, TrainingDataError
 from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
+from udfs.model_format import (
+    CV_PREDICTIONS_FILE,
+    MODEL_FILE,
+    VIEW_FILE,
+    check_model_name,
+    load_keras_model_file,
+    read_json,
+)
 
 TFOS_DAEMON_MODULE = "training.tfos_daemon"
 # glibc malloc returns TensorFlow's large per-step tensors to the kernel (heap trimming, the
@@ -60,9 +68,9 @@ class TrainOptions:
     batch_size: int | None = None
     learning_rate: float | None = None
     patience: int | None = None
-    selection: str | None = None  # training.model.SELECTIONS; None: the recipe's
-    inference_warps: tuple[float, ...] | None = None  # None: training.model.INFERENCE_WARPS
-    class_priors: str | None = None  # training.model.CLASS_PRIORS_CHOICES; None: the recipe's
+    selection: str | None = None  # training.recipe.SELECTIONS; None: the recipe's
+    inference_warps: tuple[float, ...] | None = None  # None: training.recipe.INFERENCE_WARPS
+    class_priors: str | None = None  # training.recipe.CLASS_PRIORS_CHOICES; None: the recipe's
     validation_speakers: list[str] | None = None
     validation_fraction: float = 0.15
     nodes: int = 1
@@ -185,8 +193,6 @@ def train_on_features(
     from pyspark.sql import functions as F
     from tensorflowonspark import TFCluster
 
-    from training import model as recipe
-
     shape = DEFAULT_FEATURES.shape
     label_index = {name: i for i, name in enumerate(EMOTIONS)}
     frame = spark.read.parquet(prepared.location).where(F.col("features").isNotNull())
@@ -230,7 +236,6 @@ def train_on_features(
         learning_rate=options.learning_rate or recipe.LEARNING_RATE,
         patience=options.patience or recipe.PATIENCE,
         selection=options.selection or recipe.SELECTION,
-        average_epochs=recipe.AVERAGE_EPOCHS,
         inference_warps=tuple(
             recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
         ),
@@ -286,8 +291,8 @@ def train_on_features(
             # later run of this process (the next fold, the final model) that outlasts the timeout.
             signal.alarm(0)
     seconds = time.monotonic() - started
-    node_history = artifacts.read_json(output_dir / "node_history.json")
-    model = artifacts.load_keras_model_file(output_dir / artifacts.MODEL_FILE)
+    node_history = read_json(output_dir / "node_history.json")
+    model = load_keras_model_file(output_dir / MODEL_FILE)
     result = {}
     if len(validation_y):
         result["validation"] = evaluation_summary(
@@ -314,7 +319,9 @@ def train_on_features(
         ]
         # The same model's decisions under the other priors (paired: no retraining): the balanced
         # probabilities times the balancing factors are proportional to the training-prior ones.
-        factors = np.asarray(recipe.balancing_factors(class_counts))
+        from training.network import balancing_factors
+
+        factors = np.asarray(balancing_factors(class_counts))
         other = probabilities / factors if class_priors == "balanced" else probabilities * factors
         result["test_other_priors"] = evaluation_summary(test_y, np.argmax(other, axis=1))
     return {
@@ -325,7 +332,6 @@ def train_on_features(
         "inference_warps": list(args.inference_warps),
         "class_priors": class_priors,
         "class_counts": list(class_counts),  # in label order (labels.json)
-        "averaged_epochs": node_history["averaged_epochs"],
         "epochs_run": node_history["epochs_run"],
         "train_rows": int(train_rows),
         "validation_rows": int(len(validation_y)),
@@ -373,7 +379,6 @@ def run_hyperparams(options: TrainOptions) -> dict:
     The augmentation layers' ``seed`` is ``--seed`` unless ``--hyperparam seed=N`` says otherwise
     (runs from before 2026-11-29 seeded them with 0 whatever ``--seed`` was).
     """
-    from training import model as recipe
 
     return recipe.resolve_hyperparams(
         {"seed": options.seed, **options.hyperparams}, prosody_rows=DEFAULT_FEATURES.prosody_rows
@@ -385,7 +390,6 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
 
     Training without validation speakers needs weights that do not depend on them, and figures from CV.
     """
-    from training import model as recipe
 
     selection = options.selection or recipe.SELECTION
     if selection not in recipe.SELECTIONS:
@@ -410,7 +414,8 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
         return
     if selection == "best":
         raise ConfigError(
-            "--validation-speakers none needs --selection last or average: the best epoch is chosen on validation speakers"
+            "--validation-speakers none needs --selection last: the best epoch is chosen on "
+            "validation speakers"
         )
     if cv_folds < 2:
         raise ConfigError(
@@ -421,24 +426,14 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
 
 def chosen_weights(run: dict) -> str:
     """Which weights a run kept, for the console."""
-    from training import model as recipe
 
     if run["selection"] == "last":
         chosen = f"last epoch of {run['epochs_run']} run"
-    elif run["selection"] == "average":
-        first, last = run["averaged_epochs"]
-        chosen = f"weights averaged over epochs {first}-{last} of {run['epochs_run']} run"
     else:
         chosen = f"best epoch {run['best_epoch']} of {run['epochs_run']} run"
-    count = recipe.member_count(run["hyperparams"])
-    if count > 1:
-        chosen += f"; an ensemble of {count} networks trained side by side, their outputs averaged"
     if run["inference_warps"]:
         warps = ", ".join(map(str, run["inference_warps"]))
-        if recipe.one_view_each(count, run["inference_warps"]):
-            chosen += f" (the first hears the input, the others its warps {warps})"
-        else:
-            chosen += f"; output averaged over the input and its warps {warps}"
+        chosen += f"; output averaged over the input and its warps {warps}"
     if run["class_priors"] == "balanced":
         chosen += (
             "; probabilities for equally likely emotions (training class frequencies divided out)"
@@ -488,7 +483,6 @@ def publish_model(
                 "learning_rate",
                 "patience",
                 "selection",
-                "averaged_epochs",
                 "inference_warps",
                 "class_priors",
                 "class_counts",
@@ -501,10 +495,10 @@ def publish_model(
     metrics = {"validation": run["validation"]} if "validation" in run else {}
     if cross_validation:
         metrics["cross_validation"] = cross_validation
-    (staged / artifacts.VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
+    (staged / VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     if cv_predictions:
-        artifacts.write_cv_predictions(staged / artifacts.CV_PREDICTIONS_FILE, cv_predictions)
+        artifacts.write_cv_predictions(staged / CV_PREDICTIONS_FILE, cv_predictions)
     (staged / "node_history.json").unlink(missing_ok=True)
     (models_dir / options.name).mkdir(parents=True, exist_ok=True)
     # mkdtemp made the staging directory 0700; a published version is as readable as any
@@ -562,7 +556,6 @@ def cross_validate(
     Returns the summary (``metrics.json``'s ``cross_validation``) and every test clip's prediction
     (:func:`training.artifacts.write_cv_predictions`' rows).
     """
-    from training import model as recipe
 
     results, confusions, predictions = [], [], []
     # Each fold also scores its model under the other priors: the same model, so the pair is exact.
@@ -605,7 +598,6 @@ def cross_validate(
                 "validation_speakers": validation,
                 "best_epoch": run["best_epoch"],
                 "selection": run["selection"],
-                "averaged_epochs": run["averaged_epochs"],
                 "training_seconds": run["training_seconds"],
                 **{
                     k: test[k]
@@ -661,7 +653,7 @@ def run_training(
     from server.thrift import client_options, connect
     from training.sources import drop_features, prepare_features
 
-    artifacts.check_model_name(options.name)
+    check_model_name(options.name)
     check_options(options, cv_folds)
     models_dir = Path(models_dir).absolute()
     spark_defaults = check_conf_dir(settings.conf_dir)

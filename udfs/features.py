@@ -17,8 +17,7 @@ SQL sees it flattened row-major (coefficient by coefficient) as ``array<float>``
 With ``pitch=True`` three prosody rows follow the coefficients (:func:`pitch_rows`, on the
 same canonical clip and frames): voiced flag, log2 F0 relative to the clip's median voiced
 F0 (the intonation contour, in octaves, free of the speaker's register) and log2 (F0 / 200 Hz);
-``periodicity=True`` adds a fourth, YIN's periodicity of the loud frames (voice quality); the
-shape is then ``(n_mfcc + 3 or 4, n_frames)``.  MFCCs from 64 mel bands keep the spectral
+the shape is then ``(n_mfcc + 3, n_frames)``.  MFCCs from 64 mel bands keep the spectral
 envelope but hardly any of the harmonics that carry the pitch.
 """
 
@@ -46,20 +45,11 @@ class FeatureConfig:
     n_mels: int = 64
     fmin: float = 20.0
     fmax: float = 8000.0
-    #: Prosody rows after the coefficients (see :func:`pitch_rows`).  False for every model
-    #: trained before they existed: their features.json has no such key.
-    pitch: bool = False
+    #: Prosody rows after the coefficients (see :func:`pitch_rows`).
+    pitch: bool = True
     pitch_fmin: float = 70.0
     pitch_fmax: float = 450.0
     pitch_frame: int = 640
-    #: A fourth prosody row, YIN's periodicity (see :func:`pitch_rows`); needs ``pitch``.  Off in
-    #: DEFAULT_FEATURES: a 5-fold speaker CV with it gave no gain (README, "The shipped model").
-    #: A features.json without the key (every model so far) means off.
-    periodicity: bool = False
-
-    def __post_init__(self):
-        if self.periodicity and not self.pitch:
-            raise ValueError("periodicity is a prosody row: it needs pitch=True")
 
     @property
     def clip_samples(self) -> int:
@@ -71,8 +61,8 @@ class FeatureConfig:
 
     @property
     def prosody_rows(self) -> int:
-        """Rows after the coefficients: :data:`PITCH_ROWS` with ``pitch``, one more with ``periodicity``."""
-        return (PITCH_ROWS + int(self.periodicity)) if self.pitch else 0
+        """Rows after the coefficients: :data:`PITCH_ROWS` with ``pitch``, else none."""
+        return PITCH_ROWS if self.pitch else 0
 
     @property
     def n_rows(self) -> int:
@@ -91,14 +81,14 @@ class FeatureConfig:
         return cls(**values)
 
 
-#: Number of prosody rows a ``pitch=True`` configuration adds (``periodicity`` adds one more).
+#: Number of prosody rows a ``pitch=True`` configuration adds.
 PITCH_ROWS = 3
 #: Voiced frames: no quieter than this far below the clip's loudest frame (dB).
 VOICED_TOP_DB = 30.0
 #: log2 F0 of the absolute pitch row is taken relative to this frequency (Hz).
 PITCH_REFERENCE_HZ = 200.0
 
-DEFAULT_FEATURES = FeatureConfig(pitch=True)
+DEFAULT_FEATURES = FeatureConfig()
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:
@@ -265,37 +255,19 @@ def yin_f0(
     -------
     np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
     """
-    return yin_track(samples, config=config, only=only)[0]
-
-
-def yin_track(
-    samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, only: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`yin_f0`'s F0 and, from the same pass, each frame's aperiodicity.
-
-    The aperiodicity is the smallest cumulative mean normalised difference over the lags of
-    [``pitch_fmin``, ``pitch_fmax``]: near 0 for a periodic frame (a clear voice), near 1 or
-    above for noise, breath or whisper (YIN's measure; roughly 1 / (1 + harmonics-to-noise ratio)).
-
-    Returns
-    -------
-    f0, aperiodicity : np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
-        NaN outside ``only``.
-    """
     frame = config.pitch_frame
     padded = np.pad(np.asarray(samples, dtype=np.float32), frame // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[:: config.hop_length]
     if only is None:
         return _yin_frames(frames, config)
     f0 = np.full(len(frames), np.nan, dtype=np.float32)
-    aperiodicity = f0.copy()
     if only.any():
-        f0[only], aperiodicity[only] = _yin_frames(frames[only], config)
-    return f0, aperiodicity
+        f0[only] = _yin_frames(frames[only], config)
+    return f0
 
 
-def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`yin_track` of frames given as rows (float32, ``config.pitch_frame`` samples each)."""
+def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """:func:`yin_f0` of frames given as rows (float32, ``config.pitch_frame`` samples each)."""
     frame, sr = config.pitch_frame, config.sample_rate
     min_period = int(np.floor(sr / config.pitch_fmax))
     max_period = min(int(np.ceil(sr / config.pitch_fmin)), frame - 1)
@@ -335,7 +307,7 @@ def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, 
     with np.errstate(divide="ignore", invalid="ignore"):
         shift = np.where(inner & (np.abs(b) < np.abs(a)), -b / a, 0.0)
     period = min_period + lag + shift
-    return (sr / period).astype(np.float32), cmnd[rows, lowest].astype(np.float32)
+    return (sr / period).astype(np.float32)
 
 
 def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
@@ -345,19 +317,14 @@ def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     in centred frames of ``pitch_frame`` samples every ``hop_length``.  A frame is loud when it is
     within :data:`VOICED_TOP_DB` of the clip's loudest frame (:func:`frame_mean_square`), and counts
     as voiced when it is loud and its F0 is not pinned to either end of the search range.  That
-    flag is a loudness gate, not a periodicity test: loud noise passes it with some F0.  With
-    ``config.periodicity`` a fourth row gives YIN's periodicity of the loud frames,
-    ``1 - min(aperiodicity, 1)`` (:func:`yin_track`): near 1 for a clear voice, lower for a
-    breathy, creaky or whispered one, near 0 for noise; voice quality that neither the MFCCs
-    nor F0 carry.
+    flag is a loudness gate, not a periodicity test: loud noise passes it with some F0.
 
     Returns
     -------
     np.ndarray [shape=(config.prosody_rows, config.n_frames), dtype=float32]
         Voiced flag (0/1); log2 F0 minus the median log2 F0 of the voiced frames;
-        log2 (F0 / :data:`PITCH_REFERENCE_HZ`); with ``periodicity``, the periodicity.
-        The pitch rows are 0 on unvoiced frames, the periodicity on quiet ones, and
-        everything is 0 for a silent clip.
+        log2 (F0 / :data:`PITCH_REFERENCE_HZ`).  0 on unvoiced frames, everything 0 for a
+        silent clip.
     """
     samples = np.asarray(clip, dtype=np.float32)
     rows = np.zeros((config.prosody_rows, config.n_frames), dtype=np.float32)
@@ -366,10 +333,7 @@ def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     mean_square = frame_mean_square(samples, config=config)
     loud = mean_square > mean_square.max() * 10.0 ** (-VOICED_TOP_DB / 10.0)
     # Quiet frames are unvoiced whatever their F0: YIN runs on the loud ones only (about half).
-    f0, aperiodicity = yin_track(samples, config=config, only=loud)
-    if config.periodicity:
-        # Quiet frames are NaN in the track: np.where sets them to 0.
-        rows[PITCH_ROWS] = np.where(loud, 1.0 - np.clip(aperiodicity, 0.0, 1.0), 0.0)
+    f0 = yin_f0(samples, config=config, only=loud)
     with np.errstate(invalid="ignore"):
         voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)
     if not voiced.any():

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql.functions import arrow_udf
 
-from training.artifacts import ModelInfo
 from udfs import model_cache
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
+from udfs.model_format import ModelInfo
 from udfs.model_store import ModelStore
 from udfs.spark_udfs import clip_features_or_none
 
@@ -154,7 +154,7 @@ def model_rows(store: ModelStore):
     A model whose features differ from the server's works by name only (``emotion(content,
     'name/version')``) and cannot be activated; its status says so and why.
     """
-    from training.artifacts import describe_mismatch, read_json
+    from udfs.model_format import describe_mismatch, read_json
 
     active = store.active_reference()
     for path in store.versions():

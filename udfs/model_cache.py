@@ -12,7 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 
-from training.artifacts import ModelInfo, load_keras_model
+from udfs.model_format import ModelInfo, load_keras_model
 
 #: TensorFlow threads per Python worker; Spark already runs one worker per core.
 ENV_TF_THREADS = "EMOTICANA_TF_THREADS"

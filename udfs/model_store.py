@@ -16,9 +16,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.artifacts import MODEL_FILE, ModelInfo, describe_mismatch, read_model_dir
 from udfs.errors import ModelError
 from udfs.features import FeatureConfig
+from udfs.model_format import MODEL_FILE, ModelInfo, describe_mismatch, read_model_dir
 
 DEFAULT_MODEL = "emoticana/8"
 ACTIVE_FILE = "ACTIVE"

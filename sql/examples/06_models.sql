@@ -5,6 +5,6 @@ FROM emotion_models()
 ORDER BY name, version;
 
 -- To switch every session to another version from the next query on:
---   SELECT activate_model('emoticana/1');
+--   SELECT activate_model('mymodel/1');
 -- To use a version in one query only:
---   SELECT emotion(content, 'emoticana/1') FROM clips;
+--   SELECT emotion(content, 'mymodel/1') FROM clips;
