@@ -75,14 +75,16 @@ def main() -> int:
     ]
     same = all(r["results"] == rows[0]["results"] for r in rows)
     print(
-        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
-        f"{args.clips} clips; standalone workers of 1 core, executors 1g; same predictions on every cluster: {same}\n"
+        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores (shared), "
+        f"Python {platform.python_version()}; {args.clips} clips; standalone workers of 1 core, "
+        f"executors 1g; same predictions on every cluster: {same}\n"
     )
     print("| workers | server start to ready | first query | warm (best of the rest) |")
     print("| --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['workers']} | {r['ready_s']:.1f} s | {r['first']:.1f} files/s | {r['best']:.1f} files/s |"
+            f"| {r['workers']} | {r['ready_s']:.1f} s | {r['first']:.1f} files/s | "
+            f"{r['best']:.1f} files/s |"
         )
     return 0
 

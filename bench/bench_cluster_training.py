@@ -136,10 +136,12 @@ def main() -> int:
         else:
             cursor = server.connect().cursor()
             cursor.execute(
-                f"CREATE TABLE bench_synth USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')"
+                f"CREATE TABLE bench_synth USING binaryFile OPTIONS (path '{clips}', "
+                "pathGlobFilter '*.wav')"
             )
             cursor.execute(
-                "CREATE OR REPLACE VIEW bench_synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
+                "CREATE OR REPLACE VIEW bench_synth_train AS SELECT content, "
+                "regexp_extract(path, '_([a-z]+)_', 1) AS label, "
                 "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM bench_synth"
             )
         local = train(port, home, work / "models", "local", 1, None, args)
@@ -148,13 +150,15 @@ def main() -> int:
         ) as cluster:
             clustered = train(port, home, work / "models", "cluster", 2, cluster.master_url, args)
     print(
-        f"\nMachine: {os.cpu_count()} cores (shared); view {args.view}; {args.epochs} epochs; validation speakers {args.validation_speakers}\n"
+        f"\nMachine: {os.cpu_count()} cores (shared); view {args.view}; {args.epochs} epochs; "
+        f"validation speakers {args.validation_speakers}\n"
     )
     print("| run | TF nodes | trainer wall time | TensorFlowOnSpark run | validation UA |")
     print("| --- | --- | --- | --- | --- |")
     for r in (local, clustered):
         print(
-            f"| {r['name']} | {r['nodes']} | {r['wall']:.0f} s | {r['tfos']:.0f} s | {r['ua']:.3f} |"
+            f"| {r['name']} | {r['nodes']} | {r['wall']:.0f} s | {r['tfos']:.0f} s | "
+            f"{r['ua']:.3f} |"
         )
     return 0
 

@@ -288,38 +288,49 @@ def main() -> int:
         print(f"(c) done: {seed_fps:.1f} files/s", file=sys.stderr)
 
     print(
-        f"\nMachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; {len(files)} files\n"
+        f"\nMachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; "
+        f"{len(files)} files\n"
     )
     print("| measure | value | target |")
     print("| --- | --- | --- |")
     if raw_fps is not None:
         print(
-            f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | {raw_fps:.1f} files/s | |"
+            f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | "
+            f"{raw_fps:.1f} files/s | |"
         )
     if server is not None:
         target = (
             ""
             if raw_fps is None
-            else f">= 0.7 x (a) = {0.7 * raw_fps:.1f}: {'met' if server['server_fps'] >= 0.7 * raw_fps else 'NOT met'}"
+            else f">= 0.7 x (a) = {0.7 * raw_fps:.1f}: "
+            f"{'met' if server['server_fps'] >= 0.7 * raw_fps else 'NOT met'}"
         )
         print(
-            f"| (b) server over JDBC, `SELECT path, emotion(content)`, warm | {server['server_fps']:.1f} files/s (first run {server['server_cold_fps']:.1f}) | {target} |"
+            "| (b) server over JDBC, `SELECT path, emotion(content)`, warm | "
+            f"{server['server_fps']:.1f} files/s (first run {server['server_cold_fps']:.1f}) | "
+            f"{target} |"
         )
     if seed_fps is not None:
         target = (
             ""
             if server is None
-            else f"(b) >= 10 x (c) = {10 * seed_fps:.1f}: {'met' if server['server_fps'] >= 10 * seed_fps else 'NOT met'}"
+            else f"(b) >= 10 x (c) = {10 * seed_fps:.1f}: "
+            f"{'met' if server['server_fps'] >= 10 * seed_fps else 'NOT met'}"
         )
         print(
-            f"| (c) seed-style row-at-a-time UDF, `model.predict` per row | {seed_fps:.1f} files/s | {target} |"
+            "| (c) seed-style row-at-a-time UDF, `model.predict` per row | "
+            f"{seed_fps:.1f} files/s | {target} |"
         )
     if server is not None:
         print(
-            f"| (d) first classification query after ready ({server['first_rows']} clips) | {server['first_s']:.2f} s | <= 5 s: {'met' if server['first_s'] <= 5 else 'NOT met'} |"
+            f"| (d) first classification query after ready ({server['first_rows']} clips) | "
+            f"{server['first_s']:.2f} s | <= 5 s: "
+            f"{'met' if server['first_s'] <= 5 else 'NOT met'} |"
         )
         print(
-            f"| (e) `SELECT 1` over PyHive, 200 queries | p50 {1000 * server['select1_p50']:.1f} ms, p99 {1000 * server['select1_p99']:.1f} ms | |"
+            "| (e) `SELECT 1` over PyHive, 200 queries | "
+            f"p50 {1000 * server['select1_p50']:.1f} ms, "
+            f"p99 {1000 * server['select1_p99']:.1f} ms | |"
         )
         print(f"| server start to ready | {server['ready_s']:.1f} s | |")
     return 0

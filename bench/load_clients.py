@@ -238,7 +238,8 @@ def run_load(
     clips = sorted(clip_dir.glob("*.wav"))
     admin = hive.connect(host=HOST, port=port, username="load_admin").cursor()
     admin.execute(
-        f"CREATE TABLE IF NOT EXISTS {AUDIO_TABLE} USING binaryFile OPTIONS (path '{clip_dir}', pathGlobFilter '*.wav')"
+        f"CREATE TABLE IF NOT EXISTS {AUDIO_TABLE} USING binaryFile OPTIONS (path '{clip_dir}', "
+        "pathGlobFilter '*.wav')"
     )
     for number in range(clients):  # left over by an interrupted earlier run
         admin.execute(f"DROP DATABASE IF EXISTS load_c{number} CASCADE")
@@ -277,8 +278,8 @@ def run_load(
 
 def print_figures(figures: dict) -> None:
     print(
-        f"{figures['clients']} clients, {figures['seconds']} s, {figures['statements']} statements, "
-        f"{figures['clips']} clips in the audio table"
+        f"{figures['clients']} clients, {figures['seconds']} s, "
+        f"{figures['statements']} statements, {figures['clips']} clips in the audio table"
     )
     print()
     print("| kind | count | p50 ms | p99 ms | max ms |")
@@ -306,8 +307,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--audio-dir",
         type=Path,
-        help="with --port: a folder inside the server's EMOTICANA_AUDIO_ROOTS for the generated clips "
-        "(the SQL sandbox refuses tables elsewhere); default: a temporary folder",
+        help="with --port: a folder inside the server's EMOTICANA_AUDIO_ROOTS for the generated "
+        "clips (the SQL sandbox refuses tables elsewhere); default: a temporary folder",
     )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="emoticana-load-"))

@@ -145,7 +145,8 @@ def screen_fold(
             if (epoch + 1) % 10 == 0:
                 print(
                     f"  fold {number} epoch {epoch + 1}: train accuracy {logs['accuracy']:.3f}  "
-                    f"validation UA {record['validation_ua'][-1]:.3f}  test UA {ua(ys, record['test'][-1][0]):.3f}",
+                    f"validation UA {record['validation_ua'][-1]:.3f}  test UA "
+                    f"{ua(ys, record['test'][-1][0]):.3f}",
                     flush=True,
                 )
 
@@ -168,8 +169,8 @@ def screen_fold(
         warps=np.array(args.warps),
     )
     print(
-        f"fold {number} (test {', '.join(test)}; validation {', '.join(validation) or 'none'}; best epoch {best + 1}; "
-        f"{time.monotonic() - started:.0f}s): "
+        f"fold {number} (test {', '.join(test)}; validation {', '.join(validation) or 'none'}; "
+        f"best epoch {best + 1}; {time.monotonic() - started:.0f}s): "
         + "  ".join(f"{k} {v * 100:.1f}" for k, v in result.items()),
         flush=True,
     )
@@ -279,7 +280,8 @@ def main(argv=None) -> int:
             )
         )
     print(
-        f"\n| 8-class UA on unseen speakers | {' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |"
+        "\n| 8-class UA on unseen speakers | "
+        f"{' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |"
     )
     print("| --- |" + " --- |" * (len(chosen) + 1))
     for key in results[0]:

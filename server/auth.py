@@ -88,7 +88,8 @@ def read_password_file(path: Path) -> dict[str, PasswordEntry]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"password file {path} does not exist; create it with: emoticana passwd USER --auth-file {path}"
+            f"password file {path} does not exist; create it with: emoticana passwd USER "
+            f"--auth-file {path}"
         ) from None
     except IsADirectoryError:
         raise ConfigError(f"password file {path} is a directory") from None
@@ -104,7 +105,8 @@ def check_password_file(path: Path) -> int:
     users = read_password_file(path)
     if not users:
         raise ConfigError(
-            f"password file {path} has no users; add one with: emoticana passwd USER --auth-file {path}"
+            f"password file {path} has no users; add one with: emoticana passwd USER --auth-file "
+            f"{path}"
         )
     return len(users)
 

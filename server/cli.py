@@ -172,7 +172,8 @@ def warp_factors(text: str | None) -> tuple[float, ...] | None:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
         raise EmoticanaError(
-            f"--inference-warps takes comma-separated numbers such as 0.94,1.06 or 'none', got {text!r}"
+            "--inference-warps takes comma-separated numbers such as 0.94,1.06 or 'none', got "
+            f"{text!r}"
         ) from None
 
 
@@ -260,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--auth-file",
-        help="password file (emoticana passwd); turns on password authentication (env EMOTICANA_AUTH_FILE)",
+        help="password file (emoticana passwd); turns on password authentication (env "
+        "EMOTICANA_AUTH_FILE)",
     )
     serve.add_argument(
         "--tls-keystore",
@@ -274,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--warehouse",
-        help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default HOME/warehouse)",
+        help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default "
+        "HOME/warehouse)",
     )
     serve.add_argument(
         "--models-dir",
@@ -283,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--sql-sandbox",
         choices=("on", "off"),
-        help="refuse SQL that reaches server files, programs or code (env EMOTICANA_SQL_SANDBOX, default on)",
+        help="refuse SQL that reaches server files, programs or code (env EMOTICANA_SQL_SANDBOX, "
+        "default on)",
     )
     serve.set_defaults(run=_serve)
 
@@ -321,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", default="emoticana", help="model name (default emoticana)")
     train.add_argument(
         "--models-dir",
-        help="where versions are written (env EMOTICANA_MODELS_DIR, default $EMOTICANA_HOME/models)",
+        help="where versions are written (env EMOTICANA_MODELS_DIR, default "
+        "$EMOTICANA_HOME/models)",
     )
     train.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
     train.add_argument("--batch-size", type=int)
@@ -337,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--inference-warps",
         metavar="F1,F2,...",
-        help="the saved model averages its output over the input and these vocal-tract warps of it, "
-        "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.recipe.INFERENCE_WARPS)",
+        help="the saved model averages its output over the input and these vocal-tract warps of "
+        "it, e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 "
+        "(training.recipe.INFERENCE_WARPS)",
     )
     train.add_argument(
         "--class-priors",
@@ -348,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--validation-speakers",
-        help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
-        "speaker (needs --selection last, and --cv-folds)",
+        help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on "
+        "every speaker (needs --selection last, and --cv-folds)",
     )
     train.add_argument(
         "--cv-folds",

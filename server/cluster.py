@@ -113,7 +113,8 @@ class StandaloneCluster:
     ):
         if workers < 1 or cores < 1:
             raise ConfigError(
-                f"a cluster needs at least 1 worker and 1 core each, got {workers} workers, {cores} cores"
+                f"a cluster needs at least 1 worker and 1 core each, got {workers} workers, "
+                f"{cores} cores"
             )
         self.workers_wanted = workers
         self.cores = cores

@@ -62,7 +62,8 @@ def configured_url(settings: Settings, spark_defaults: dict[str, str]) -> str | 
         return None
     if not url.startswith(POSTGRES_PREFIX):
         raise ConfigError(
-            f"{ENV_METASTORE_URL} must be a PostgreSQL JDBC URL (jdbc:postgresql://HOST:PORT/DATABASE), got {url!r}"
+            f"{ENV_METASTORE_URL} must be a PostgreSQL JDBC URL "
+            f"(jdbc:postgresql://HOST:PORT/DATABASE), got {url!r}"
         )
     return url
 
@@ -120,7 +121,8 @@ def metastore_conf(
         return conf
     if ENV_METASTORE_PASSWORD not in environ:
         raise ConfigError(
-            f"{ENV_METASTORE_PASSWORD} is not set: the PostgreSQL metastore {url} needs its password"
+            f"{ENV_METASTORE_PASSWORD} is not set: the PostgreSQL metastore {url} needs its "
+            "password"
         )
     classpath = [spark_defaults.get(KEY_DRIVER_CLASSPATH, ""), str(postgres_jar(environ))]
     conf.update(

@@ -33,13 +33,15 @@ def java_executable() -> str:
         candidate = Path(java_home) / "bin" / "java"
         if not os.access(candidate, os.X_OK):
             raise ConfigError(
-                f"JAVA_HOME={java_home} has no bin/java; install Java {MIN_JAVA_MAJOR}+ or fix JAVA_HOME"
+                f"JAVA_HOME={java_home} has no bin/java; install Java {MIN_JAVA_MAJOR}+ or fix "
+                "JAVA_HOME"
             )
         return str(candidate)
     found = shutil.which("java")
     if not found:
         raise ConfigError(
-            f"Java not found: install a JDK {MIN_JAVA_MAJOR}+ (e.g. apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
+            f"Java not found: install a JDK {MIN_JAVA_MAJOR}+ (e.g. apt-get install "
+            "openjdk-17-jdk-headless) or set JAVA_HOME"
         )
     return found
 
@@ -71,7 +73,8 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ConfigError(
-                    f"port {port} on {host} is already in use; stop that process or choose another port"
+                    f"port {port} on {host} is already in use; stop that process or choose another "
+                    "port"
                 ) from None
             raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
 

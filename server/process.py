@@ -115,7 +115,8 @@ class ServerProcess:
         self.stop()
         tail = "".join(self.lines[-40:])
         raise ServerNotReady(
-            f"the server did not become ready within {timeout_s:.0f} s (exit {self.process.returncode}):\n{tail}"
+            f"the server did not become ready within {timeout_s:.0f} s (exit "
+            f"{self.process.returncode}):\n{tail}"
         )
 
     def _pump(self) -> None:

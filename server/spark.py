@@ -228,5 +228,6 @@ def wait_for_executors(
     master = spark.sparkContext.master
     raise ConfigError(
         f"only {count} of {minimum} executor(s) registered with {master} within {timeout_s:.0f}s: "
-        "are the workers running, with free cores and memory (spark.cores.max, spark.executor.memory)?"
+        "are the workers running, with free cores and memory (spark.cores.max, "
+        "spark.executor.memory)?"
     )

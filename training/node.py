@@ -225,7 +225,8 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                     else ""
                 )
                 print(
-                    f"epoch {epoch + 1:3d}/{args.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+                    f"epoch {epoch + 1:3d}/{args.epochs}  loss "
+                    f"{logs.get('loss', float('nan')):.4f}  "
                     f"accuracy {logs.get('accuracy', float('nan')):.3f}{validated}",
                     flush=True,
                 )

@@ -86,7 +86,8 @@ def choose_validation_speakers(
     """Validation speakers: the explicit list (empty: none), or every k-th speaker in sorted order."""
     if len(speakers) < 2:
         raise TrainingDataError(
-            f"speaker-independent validation needs at least 2 speakers, the view has {len(speakers)}"
+            "speaker-independent validation needs at least 2 speakers, the view has "
+            f"{len(speakers)}"
         )
     if explicit is not None:
         unknown = sorted(set(explicit) - set(speakers))
@@ -219,7 +220,8 @@ def train_on_features(
     class_priors = options.class_priors or recipe.CLASS_PRIORS
     if train_rows == 0 or (validation_speakers and len(validation_y) == 0):
         raise TrainingDataError(
-            f"training needs rows on both sides of the speaker split (train {train_rows}, validation {len(validation_y)})"
+            f"training needs rows on both sides of the speaker split (train {train_rows}, "
+            f"validation {len(validation_y)})"
         )
     args = NodeArgs(
         output_dir=str(output_dir),
@@ -408,7 +410,8 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
     priors = options.class_priors or recipe.CLASS_PRIORS
     if priors not in recipe.CLASS_PRIORS_CHOICES:
         raise ConfigError(
-            f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got {priors!r}"
+            f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got "
+            f"{priors!r}"
         )
     if options.validation_speakers != []:
         return
@@ -536,7 +539,8 @@ def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
     """Test speakers of each fold: every ``folds``-th speaker in sorted order."""
     if folds < 2 or folds > len(speakers):
         raise TrainingDataError(
-            f"--cv-folds must be between 2 and the number of speakers ({len(speakers)}), got {folds}"
+            f"--cv-folds must be between 2 and the number of speakers ({len(speakers)}), got "
+            f"{folds}"
         )
     ordered = sorted(speakers, key=lambda s: (len(s), s))
     return [ordered[k::folds] for k in range(folds)]
@@ -588,7 +592,8 @@ def cross_validate(
         )
         test, other = run["test"], run["test_other_priors"]
         log(
-            f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
+            f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA "
+            f"{test['weighted_accuracy']:.3f}  "
             f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  (UA with {other_priors} priors "
             f"{other['unweighted_accuracy']:.3f})  ({run['training_seconds']:.0f}s)"
         )
@@ -630,7 +635,8 @@ def cross_validate(
     others = np.array([r[other_key]["unweighted_accuracy"] for r in results])
     summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
     log(
-        f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds"
+        f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± "
+        f"{summary['unweighted_accuracy_std']:.3f} over {folds} folds"
         f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})"
     )
     return summary, predictions
@@ -661,7 +667,8 @@ def run_training(
         connection = connect(settings.host, settings.port, **client_options())
     except Exception as exc:
         raise TrainingError(
-            f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with `make serve`): {exc}"
+            f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with "
+            f"`make serve`): {exc}"
         ) from None
     started = time.monotonic()
     try:
@@ -676,7 +683,8 @@ def run_training(
         )
         try:
             log(
-                f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in {prepared.seconds:.1f}s"
+                f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in "
+                f"{prepared.seconds:.1f}s"
                 f" ({prepared.unreadable} unreadable clips skipped)"
             )
             log(
@@ -738,7 +746,8 @@ def run_training(
     if "validation" in run:
         v = run["validation"]
         figures = (
-            f"validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
+            f"validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA "
+            f"{v['weighted_accuracy']:.3f}, "
             f"5-class UA {v['merged5_unweighted_accuracy']:.3f}"
         )
     else:

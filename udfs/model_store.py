@@ -99,8 +99,8 @@ class ModelStore:
         canonical = f"{info.path.parent.name}/{info.path.name}"
         if info.features != self.features:
             raise ModelError(
-                f"model {canonical} {describe_mismatch(self.features, info.features)}; it cannot be "
-                f"the active model, but works by name: emotion(content, '{canonical}')"
+                f"model {canonical} {describe_mismatch(self.features, info.features)}; it cannot "
+                f"be the active model, but works by name: emotion(content, '{canonical}')"
             )
         check_model_file(info)
         self.home.mkdir(parents=True, exist_ok=True)
