@@ -1,6 +1,7 @@
 """Classification throughput on a standalone cluster of 1 and of 2 workers (not part of the tests).
 
-    .venv/bin/python bench/bench_cluster.py [--audio ../shared/ravdess] [--clips 200] [--workers 1,2]
+    .venv/bin/python bench/bench_cluster.py [--audio ../shared/ravdess] [--clips 200] \\
+        [--workers 1,2]
 
 For each worker count: starts a Spark standalone master and that many 1-core workers
 on 127.0.0.1 (``server.cluster``), the server against it, and times

@@ -1,6 +1,7 @@
 """TensorFlowOnSpark training: local (1 node) against a 2-worker standalone cluster (2 nodes).
 
-    .venv/bin/python bench/bench_cluster_training.py [--view ravdess_train --ravdess DIR] [--epochs 3]
+    .venv/bin/python bench/bench_cluster_training.py [--view ravdess_train --ravdess DIR] \\
+        [--epochs 3]
 
 Starts a local-mode server (it computes the features), defines a training view (by default
 4 generated speakers x 8 emotions x 4 clips, each emotion its own pitch; with ``--ravdess``

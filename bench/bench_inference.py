@@ -1,7 +1,9 @@
 """Classification throughput and latency benchmark (not part of the test suite).
 
-    .venv/bin/python bench/bench_inference.py [--audio ../shared/ravdess] [--limit N]   # or: make bench
-    .venv/bin/python bench/bench_inference.py --limit 300 --parts ab --runs 4          # a quick comparison
+    # or: make bench
+    .venv/bin/python bench/bench_inference.py [--audio ../shared/ravdess] [--limit N]
+    # a quick comparison
+    .venv/bin/python bench/bench_inference.py --limit 300 --parts ab --runs 4
 
 Prints one table:
   (a) the raw pipeline without Spark, same cores: decode + MFCC + batched model, files/s
@@ -59,7 +61,8 @@ def _raw_worker(job):
 
 @contextlib.contextmanager
 def executor_environment():
-    """Run with the server's Python-worker environment (``spark.executorEnv.*`` in conf/spark-defaults.conf).
+    """Run with the server's Python-worker environment (``spark.executorEnv.*`` in
+    conf/spark-defaults.conf).
 
     (a) and (c) start their processes inside this, so all three measures use the same settings
     (one BLAS/OpenMP thread per process).  Without them two processes oversubscribe two cores:
@@ -146,7 +149,8 @@ def seed_baseline(clip_dir: Path, model_dir: Path, cores: int) -> float:
 
 # (b), (d), (e) ------------------------------------------------------------------------------------
 def process_tree_cpu(root: int) -> dict[str, float]:
-    """CPU seconds (user + system) so far of ``root`` and its descendants, by command (Linux /proc; {} elsewhere).
+    """CPU seconds (user + system) so far of ``root`` and its descendants, by command (Linux /proc;
+    {} elsewhere).
 
     Other work on the machine stretches wall time but hardly CPU time, so CPU per file
     compares two builds of the server better than files/s on a busy machine.

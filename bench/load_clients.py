@@ -1,12 +1,13 @@
 """Many clients at once: concurrent JDBC sessions with mixed work, errors and isolation counted.
 
-    .venv/bin/python bench/load_clients.py [--clients 8] [--duration-s 300] [--max-queries 5000] [--port 10000]
+    .venv/bin/python bench/load_clients.py [--clients 8] [--duration-s 300] \\
+        [--max-queries 5000] [--port 10000]
 
 Each client is its own PyHive connection (its own HiveServer2 session) in a thread and goes
-round after round, in a seeded shuffled order, through: feature queries (``audio_info``/``mfcc`` over a generated audio
-table), classification (``emotion``/``emotion_scores``), DDL on its own tables
-(CREATE/INSERT/SELECT/DROP inside its own database), ``SET`` of a session variable and ``USE``.
-After every step it checks that its session still sees only its own ``SET`` value, current
+round after round, in a seeded shuffled order, through: feature queries (``audio_info``/``mfcc``
+over a generated audio table), classification (``emotion``/``emotion_scores``), DDL on its own
+tables (CREATE/INSERT/SELECT/DROP inside its own database), ``SET`` of a session variable and
+``USE``. After every step it checks that its session still sees only its own ``SET`` value, current
 database and temporary view, and that every result is right.  Starts no new step after
 ``--duration-s`` seconds or ``--max-queries`` statements in all, whichever comes first (a step
 under way finishes: a few statements); loopback only.
@@ -69,7 +70,8 @@ def write_clips(
 
 @dataclass
 class Tally:
-    """Shared by the client threads: latencies per kind, failures, and the global statement budget."""
+    """Shared by the client threads: latencies per kind, failures, and the global statement
+    budget."""
 
     max_queries: int
     deadline: float
@@ -80,7 +82,8 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def may_start_step(self) -> bool:
-        """False once the time or the statement count is used up (a step under way still finishes)."""
+        """False once the time or the statement count is used up (a step under way still
+        finishes)."""
         with self.lock:
             return self.issued < self.max_queries and time.monotonic() < self.deadline
 

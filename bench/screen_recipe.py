@@ -1,11 +1,11 @@
 """Screen a training-recipe change quickly: speaker-level K-fold CV fed from memory.
 
 Not the product's trainer (that is ``emoticana train``, TensorFlowOnSpark through the
-server): the same recipe (``training.recipe``, ``training.network``), the same features (``udfs.features``, the
-``mfcc`` UDF's code, computed once and cached), the same folds and validation speakers
-(``training.trainer``), but the rows are fed from numpy arrays in this one process, so an
-idea is screened without a server. After every epoch it records the probabilities on the
-fold's unseen test speakers for the input and for each inference warp of it, so the weight
+server): the same recipe (``training.recipe``, ``training.network``), the same features
+(``udfs.features``, the ``mfcc`` UDF's code, computed once and cached), the same folds and
+validation speakers (``training.trainer``), but the rows are fed from numpy arrays in this one
+process, so an idea is screened without a server. After every epoch it records the probabilities on
+the fold's unseen test speakers for the input and for each inference warp of it, so the weight
 selections (best validation epoch, last epoch) and the inference warps are compared within
 the same training run:
 
@@ -40,7 +40,8 @@ from udfs.ravdess import parse_ravdess_name  # noqa: E402
 def cached_features(
     audio: Path, cache: Path, config: FeatureConfig = DEFAULT_FEATURES
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features, label indices, speakers) of every RAVDESS clip under ``audio``, cached in ``cache``."""
+    """(features, label indices, speakers) of every RAVDESS clip under ``audio``, cached in
+    ``cache``."""
     settings = json.dumps(config.to_dict(), sort_keys=True)
     if cache.exists():
         data = np.load(cache)

@@ -111,7 +111,8 @@ class EmoticanaServer:
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         check_metastore(self.settings, spark_defaults)
-        # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark starts.
+        # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark
+        # starts.
         context = UdfContext(
             self.settings.audio_roots,
             DEFAULT_FEATURES,

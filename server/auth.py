@@ -62,7 +62,8 @@ def hash_password(
 
 
 def parse_password_file(text: str, *, source: str = "password file") -> dict[str, PasswordEntry]:
-    """Users and their entries; ConfigError naming the line for anything the Java side would refuse."""
+    """Users and their entries; ConfigError naming the line for anything the Java side would
+    refuse."""
     users: dict[str, PasswordEntry] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

@@ -124,8 +124,9 @@ def _train(args: argparse.Namespace) -> int:
     received = []
 
     def stop(signum, _frame):
-        # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards the
-        # staged model and drops the features table on the server.  A second signal kills at once.
+        # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards
+        # the staged model and drops the features table on the server.  A second signal kills at
+        # once.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         received.append(signum)
@@ -156,14 +157,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _speakers(text: str | None) -> list[str] | None:
-    """``--validation-speakers``: None (the trainer chooses), ``none`` (no validation) or a comma-separated list."""
+    """``--validation-speakers``: None (the trainer chooses), ``none`` (no validation) or a
+    comma-separated list."""
     if text is None:
         return None
     return [] if text.strip().lower() == "none" else text.split(",")
 
 
 def warp_factors(text: str | None) -> tuple[float, ...] | None:
-    """``--inference-warps``: None (the recipe's), ``none`` (no averaging) or comma-separated factors."""
+    """``--inference-warps``: None (the recipe's), ``none`` (no averaging) or comma-separated
+    factors."""
     if text is None:
         return None
     if text.strip().lower() == "none":

@@ -114,7 +114,8 @@ def check_conf_dir(conf_dir: Path) -> dict[str, str]:
 
 
 def check_tls_keystore(keystore: Path, password: str | None) -> None:
-    """The keystore must open with its password: keytool says so before the Thrift port would fail."""
+    """The keystore must open with its password: keytool says so before the Thrift port would
+    fail."""
     if password is None:
         raise ConfigError(f"TLS keystore {keystore} is set but {ENV_TLS_KEYSTORE_PASSWORD} is not")
     if not keystore.is_file():
@@ -150,7 +151,8 @@ def check_tls_keystore(keystore: Path, password: str | None) -> None:
 
 
 def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
-    """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are turned on."""
+    """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are
+    turned on."""
     if settings.auth_file is not None:
         check_password_file(settings.auth_file)
     if (
@@ -194,7 +196,8 @@ def lock_state_dir(home: Path) -> IO[str]:
 
 
 def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
-    """All start-up checks, in the order a user would fix them; returns spark-defaults and the lock."""
+    """All start-up checks, in the order a user would fix them; returns spark-defaults and the
+    lock."""
     check_java()
     spark_defaults = check_conf_dir(settings.conf_dir)
     check_access(settings, spark_defaults)

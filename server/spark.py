@@ -208,7 +208,8 @@ def wait_for_executors(
     settle_s: float = EXECUTOR_SETTLE_S,
     timeout_s: float = EXECUTOR_WAIT_S,
 ) -> int:
-    """On a cluster, wait until ``minimum`` executors registered and no new one came for ``settle_s``.
+    """On a cluster, wait until ``minimum`` executors registered and no new one came for
+    ``settle_s``.
 
     Executors register after the application starts; warming the Python workers (or
     placing one TensorFlowOnSpark node per executor) before they are all there would

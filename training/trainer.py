@@ -83,7 +83,8 @@ class TrainOptions:
 def choose_validation_speakers(
     speakers: list[str], *, fraction: float, explicit: list[str] | None = None
 ) -> list[str]:
-    """Validation speakers: the explicit list (empty: none), or every k-th speaker in sorted order."""
+    """Validation speakers: the explicit list (empty: none), or every k-th speaker in sorted
+    order."""
     if len(speakers) < 2:
         raise TrainingDataError(
             "speaker-independent validation needs at least 2 speakers, the view has "
@@ -289,8 +290,9 @@ def train_on_features(
         except SystemExit:
             raise TrainingError("TensorFlowOnSpark nodes did not finish in time") from None
         finally:
-            # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would stop a
-            # later run of this process (the next fold, the final model) that outlasts the timeout.
+            # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would
+            # stop a later run of this process (the next fold, the final model) that outlasts the
+            # timeout.
             signal.alarm(0)
     seconds = time.monotonic() - started
     node_history = read_json(output_dir / "node_history.json")
@@ -340,7 +342,9 @@ def train_on_features(
         "training_seconds": seconds,
         "nodes": options.nodes,
         "hyperparams": args.hyperparams,
-        "seed": args.seed,  # weights and batch order; hyperparams' "seed" (the augmentation layers') is this unless overridden
+        # weights and batch order; hyperparams' "seed" (the augmentation layers') is this unless
+        # overridden
+        "seed": args.seed,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
@@ -390,7 +394,8 @@ def run_hyperparams(options: TrainOptions) -> dict:
 def check_options(options: TrainOptions, cv_folds: int) -> None:
     """One line for options that cannot work, before any feature is computed.
 
-    Training without validation speakers needs weights that do not depend on them, and figures from CV.
+    Training without validation speakers needs weights that do not depend on them, and figures from
+    CV.
     """
 
     selection = options.selection or recipe.SELECTION
@@ -702,7 +707,8 @@ def run_training(
                 if not is_local_master(settings.master):
                     from server.spark import wait_for_executors
 
-                    # TensorFlowOnSpark places one node per executor: all of them must be there first.
+                    # TensorFlowOnSpark places one node per executor: all of them must be there
+                    # first.
                     wait_for_executors(spark, minimum=options.nodes)
                 cv, cv_predictions = (
                     cross_validate(

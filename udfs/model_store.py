@@ -73,7 +73,8 @@ class ModelStore:
         return candidates[0]
 
     def resolve(self, reference: str, *, same_features: bool = True) -> ModelInfo:
-        """A checked model: files present, labels, and (``same_features``) the server's feature configuration.
+        """A checked model: files present, labels, and (``same_features``) the server's feature
+        configuration.
 
         ``same_features=False`` is for inference by name, which computes whatever features the
         model expects (``info.features``); the active model must match the server's, since
