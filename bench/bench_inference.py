@@ -65,8 +65,8 @@ def executor_environment():
     conf/spark-defaults.conf).
 
     (a) and (c) start their processes inside this, so all three measures use the same settings
-    (one BLAS/OpenMP thread per process).  Without them two processes oversubscribe two cores:
-    (a) measured 110.9 instead of 252.2 files/s on the 2-core machine.
+    (one BLAS/OpenMP thread per process).  Without them two processes oversubscribe two cores
+    and (a) would measure the contention rather than the pipeline.
     """
     from server.preflight import read_spark_defaults
 

@@ -47,9 +47,9 @@ from udfs.model_format import (
 TFOS_DAEMON_MODULE = "training.tfos_daemon"
 # glibc malloc returns TensorFlow's large per-step tensors to the kernel (heap trimming, the
 # dynamic mmap threshold) and faults them in again on the next step: under the node's
-# tf.distribute strategy that was 8.7 million page faults and twice the time an epoch.  These keep
-# freed memory for reuse (README "Training", memory and speed).  Environment variables, because
-# glibc reads them once, when a process starts; only the trainer's application gets them.
+# tf.distribute strategy those page faults make every epoch much slower.  These keep freed memory
+# for reuse (docs/training.md, "Memory and speed").  Environment variables, because glibc reads
+# them once, when a process starts; only the trainer's application gets them.
 TRAINER_MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # the largest threshold glibc takes (64-bit)
     "MALLOC_TRIM_THRESHOLD_": str(4 << 30),
@@ -382,8 +382,8 @@ def _executor_reason(exc: Exception) -> str:
 def run_hyperparams(options: TrainOptions) -> dict:
     """Every hyperparameter of the run, resolved here for the nodes and the manifest alike.
 
-    The augmentation layers' ``seed`` is ``--seed`` unless ``--hyperparam seed=N`` says otherwise
-    (runs from before 2026-11-29 seeded them with 0 whatever ``--seed`` was).
+    The augmentation layers' ``seed`` is ``--seed`` unless ``--hyperparam seed=N`` says otherwise,
+    so runs with another ``--seed`` also differ in their augmentation.
     """
 
     return recipe.resolve_hyperparams(
