@@ -70,12 +70,13 @@ train-default: venv
 	$(PY) -m server sql sql/training/ravdess.sql --port $(PORT) --hivevar ravdess_dir=$(RAVDESS)
 	$(PY) -m server train --view ravdess_train --port $(PORT) --models-dir models --cv-folds 5 --validation-speakers none $(ARGS)
 
-# Throughput and latency table (README "Benchmarks"); not part of the tests.
+# Throughput and latency table (docs/operations.md, "Benchmarks"); not part of the tests.
 bench: venv
 	$(PY) bench/bench_inference.py --audio $(RAVDESS) $(ARGS)
 
-# 8 concurrent JDBC clients with mixed work for 5 minutes against a server of its own (README
-# "Load and durability"); ARGS="--port 10000 --audio-dir DIR" uses a running server instead (DIR inside its audio roots). Not part of the tests.
+# 8 concurrent JDBC clients with mixed work for 5 minutes against a server of its own
+# (docs/operations.md, "Many clients"); ARGS="--port 10000 --audio-dir DIR" uses a running server
+# instead (DIR inside its audio roots). Not part of the tests.
 .PHONY: load
 load: venv
 	$(PY) bench/load_clients.py $(ARGS)

@@ -58,12 +58,14 @@ def main() -> int:
             times = login_times(port, user, args.logins)
             print(
                 f"login + SELECT 1 + close, PBKDF2 {iterations} iterations, {args.logins} logins: "
-                f"p50 {1000 * statistics.median(times):.0f} ms, p90 {1000 * percentile(times, 90):.0f} ms"
+                f"p50 {1000 * statistics.median(times):.0f} ms, p90 "
+                f"{1000 * percentile(times, 90):.0f} ms"
             )
         cursor = connect("127.0.0.1", port, username="low_cost", password=PASSWORD).cursor()
         select1 = select1_latencies(cursor)
         print(
-            f"SELECT 1 on an open authenticated connection, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, "
+            "SELECT 1 on an open authenticated connection, 200 queries: p50 "
+            f"{1000 * statistics.median(select1):.1f} ms, "
             f"p99 {1000 * percentile(select1, 99):.1f} ms"
         )
     return 0

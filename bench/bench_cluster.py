@@ -1,6 +1,7 @@
 """Classification throughput on a standalone cluster of 1 and of 2 workers (not part of the tests).
 
-    .venv/bin/python bench/bench_cluster.py [--audio ../shared/ravdess] [--clips 200] [--workers 1,2]
+    .venv/bin/python bench/bench_cluster.py [--audio ../shared/ravdess] [--clips 200] \\
+        [--workers 1,2]
 
 For each worker count: starts a Spark standalone master and that many 1-core workers
 on 127.0.0.1 (``server.cluster``), the server against it, and times
@@ -75,14 +76,16 @@ def main() -> int:
     ]
     same = all(r["results"] == rows[0]["results"] for r in rows)
     print(
-        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
-        f"{args.clips} clips; standalone workers of 1 core, executors 1g; same predictions on every cluster: {same}\n"
+        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores (shared), "
+        f"Python {platform.python_version()}; {args.clips} clips; standalone workers of 1 core, "
+        f"executors 1g; same predictions on every cluster: {same}\n"
     )
     print("| workers | server start to ready | first query | warm (best of the rest) |")
     print("| --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['workers']} | {r['ready_s']:.1f} s | {r['first']:.1f} files/s | {r['best']:.1f} files/s |"
+            f"| {r['workers']} | {r['ready_s']:.1f} s | {r['first']:.1f} files/s | "
+            f"{r['best']:.1f} files/s |"
         )
     return 0
 

@@ -1,6 +1,7 @@
 """TensorFlowOnSpark training: local (1 node) against a 2-worker standalone cluster (2 nodes).
 
-    .venv/bin/python bench/bench_cluster_training.py [--view ravdess_train --ravdess DIR] [--epochs 3]
+    .venv/bin/python bench/bench_cluster_training.py [--view ravdess_train --ravdess DIR] \\
+        [--epochs 3]
 
 Starts a local-mode server (it computes the features), defines a training view (by default
 4 generated speakers x 8 emotions x 4 clips, each emotion its own pitch; with ``--ravdess``
@@ -136,10 +137,12 @@ def main() -> int:
         else:
             cursor = server.connect().cursor()
             cursor.execute(
-                f"CREATE TABLE bench_synth USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')"
+                f"CREATE TABLE bench_synth USING binaryFile OPTIONS (path '{clips}', "
+                "pathGlobFilter '*.wav')"
             )
             cursor.execute(
-                "CREATE OR REPLACE VIEW bench_synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
+                "CREATE OR REPLACE VIEW bench_synth_train AS SELECT content, "
+                "regexp_extract(path, '_([a-z]+)_', 1) AS label, "
                 "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM bench_synth"
             )
         local = train(port, home, work / "models", "local", 1, None, args)
@@ -148,13 +151,15 @@ def main() -> int:
         ) as cluster:
             clustered = train(port, home, work / "models", "cluster", 2, cluster.master_url, args)
     print(
-        f"\nMachine: {os.cpu_count()} cores (shared); view {args.view}; {args.epochs} epochs; validation speakers {args.validation_speakers}\n"
+        f"\nMachine: {os.cpu_count()} cores (shared); view {args.view}; {args.epochs} epochs; "
+        f"validation speakers {args.validation_speakers}\n"
     )
     print("| run | TF nodes | trainer wall time | TensorFlowOnSpark run | validation UA |")
     print("| --- | --- | --- | --- | --- |")
     for r in (local, clustered):
         print(
-            f"| {r['name']} | {r['nodes']} | {r['wall']:.0f} s | {r['tfos']:.0f} s | {r['ua']:.3f} |"
+            f"| {r['name']} | {r['nodes']} | {r['wall']:.0f} s | {r['tfos']:.0f} s | "
+            f"{r['ua']:.3f} |"
         )
     return 0
 

@@ -1,7 +1,9 @@
 """Classification throughput and latency benchmark (not part of the test suite).
 
-    .venv/bin/python bench/bench_inference.py [--audio ../shared/ravdess] [--limit N]   # or: make bench
-    .venv/bin/python bench/bench_inference.py --limit 300 --parts ab --runs 4          # a quick comparison
+    # or: make bench
+    .venv/bin/python bench/bench_inference.py [--audio ../shared/ravdess] [--limit N]
+    # a quick comparison
+    .venv/bin/python bench/bench_inference.py --limit 300 --parts ab --runs 4
 
 Prints one table:
   (a) the raw pipeline without Spark, same cores: decode + MFCC + batched model, files/s
@@ -59,11 +61,12 @@ def _raw_worker(job):
 
 @contextlib.contextmanager
 def executor_environment():
-    """Run with the server's Python-worker environment (``spark.executorEnv.*`` in conf/spark-defaults.conf).
+    """Run with the server's Python-worker environment (``spark.executorEnv.*`` in
+    conf/spark-defaults.conf).
 
     (a) and (c) start their processes inside this, so all three measures use the same settings
-    (one BLAS/OpenMP thread per process).  Without them two processes oversubscribe two cores:
-    (a) measured 110.9 instead of 252.2 files/s on the 2-core machine.
+    (one BLAS/OpenMP thread per process).  Without them two processes oversubscribe two cores
+    and (a) would measure the contention rather than the pipeline.
     """
     from server.preflight import read_spark_defaults
 
@@ -146,7 +149,8 @@ def seed_baseline(clip_dir: Path, model_dir: Path, cores: int) -> float:
 
 # (b), (d), (e) ------------------------------------------------------------------------------------
 def process_tree_cpu(root: int) -> dict[str, float]:
-    """CPU seconds (user + system) so far of ``root`` and its descendants, by command (Linux /proc; {} elsewhere).
+    """CPU seconds (user + system) so far of ``root`` and its descendants, by command (Linux /proc;
+    {} elsewhere).
 
     Other work on the machine stretches wall time but hardly CPU time, so CPU per file
     compares two builds of the server better than files/s on a busy machine.
@@ -288,38 +292,49 @@ def main() -> int:
         print(f"(c) done: {seed_fps:.1f} files/s", file=sys.stderr)
 
     print(
-        f"\nMachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; {len(files)} files\n"
+        f"\nMachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; "
+        f"{len(files)} files\n"
     )
     print("| measure | value | target |")
     print("| --- | --- | --- |")
     if raw_fps is not None:
         print(
-            f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | {raw_fps:.1f} files/s | |"
+            f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | "
+            f"{raw_fps:.1f} files/s | |"
         )
     if server is not None:
         target = (
             ""
             if raw_fps is None
-            else f">= 0.7 x (a) = {0.7 * raw_fps:.1f}: {'met' if server['server_fps'] >= 0.7 * raw_fps else 'NOT met'}"
+            else f">= 0.7 x (a) = {0.7 * raw_fps:.1f}: "
+            f"{'met' if server['server_fps'] >= 0.7 * raw_fps else 'NOT met'}"
         )
         print(
-            f"| (b) server over JDBC, `SELECT path, emotion(content)`, warm | {server['server_fps']:.1f} files/s (first run {server['server_cold_fps']:.1f}) | {target} |"
+            "| (b) server over JDBC, `SELECT path, emotion(content)`, warm | "
+            f"{server['server_fps']:.1f} files/s (first run {server['server_cold_fps']:.1f}) | "
+            f"{target} |"
         )
     if seed_fps is not None:
         target = (
             ""
             if server is None
-            else f"(b) >= 10 x (c) = {10 * seed_fps:.1f}: {'met' if server['server_fps'] >= 10 * seed_fps else 'NOT met'}"
+            else f"(b) >= 10 x (c) = {10 * seed_fps:.1f}: "
+            f"{'met' if server['server_fps'] >= 10 * seed_fps else 'NOT met'}"
         )
         print(
-            f"| (c) seed-style row-at-a-time UDF, `model.predict` per row | {seed_fps:.1f} files/s | {target} |"
+            "| (c) seed-style row-at-a-time UDF, `model.predict` per row | "
+            f"{seed_fps:.1f} files/s | {target} |"
         )
     if server is not None:
         print(
-            f"| (d) first classification query after ready ({server['first_rows']} clips) | {server['first_s']:.2f} s | <= 5 s: {'met' if server['first_s'] <= 5 else 'NOT met'} |"
+            f"| (d) first classification query after ready ({server['first_rows']} clips) | "
+            f"{server['first_s']:.2f} s | <= 5 s: "
+            f"{'met' if server['first_s'] <= 5 else 'NOT met'} |"
         )
         print(
-            f"| (e) `SELECT 1` over PyHive, 200 queries | p50 {1000 * server['select1_p50']:.1f} ms, p99 {1000 * server['select1_p99']:.1f} ms | |"
+            "| (e) `SELECT 1` over PyHive, 200 queries | "
+            f"p50 {1000 * server['select1_p50']:.1f} ms, "
+            f"p99 {1000 * server['select1_p99']:.1f} ms | |"
         )
         print(f"| server start to ready | {server['ready_s']:.1f} s | |")
     return 0

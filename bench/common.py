@@ -9,7 +9,8 @@ from pathlib import Path
 
 from server.process import ServerProcess
 
-#: How long a benchmark waits for ``Emoticana ready:`` before it gives up (a loaded 2-core machine needs minutes).
+#: How long a benchmark waits for ``Emoticana ready:`` before it gives up (a loaded 2-core machine
+#: needs minutes).
 SERVER_START_TIMEOUT_S = 600
 
 
@@ -31,7 +32,8 @@ def select1_latencies(cursor, count: int = 200) -> list[float]:
 
 
 def linked_clips(audio: str, count: int, prefix: str) -> tuple[Path, Path]:
-    """A fresh work directory with ``clips/`` holding symlinks to the first ``count`` clips under ``audio``.
+    """A fresh work directory with ``clips/`` holding symlinks to the first ``count`` clips under
+    ``audio``.
 
     Exits with one line when there are fewer clips than asked for.
     """
@@ -47,7 +49,8 @@ def linked_clips(audio: str, count: int, prefix: str) -> tuple[Path, Path]:
 
 
 def bench_server(home: Path, audio_roots, *extra_args: str) -> ServerProcess:
-    """A server for one benchmark, not yet started (use it as a context manager): no console, a long start timeout."""
+    """A server for one benchmark, not yet started (use it as a context manager): no console, a long
+    start timeout."""
     return ServerProcess(
         home=home,
         audio_roots=audio_roots,

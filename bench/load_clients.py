@@ -1,12 +1,13 @@
 """Many clients at once: concurrent JDBC sessions with mixed work, errors and isolation counted.
 
-    .venv/bin/python bench/load_clients.py [--clients 8] [--duration-s 300] [--max-queries 5000] [--port 10000]
+    .venv/bin/python bench/load_clients.py [--clients 8] [--duration-s 300] \\
+        [--max-queries 5000] [--port 10000]
 
 Each client is its own PyHive connection (its own HiveServer2 session) in a thread and goes
-round after round, in a seeded shuffled order, through: feature queries (``audio_info``/``mfcc`` over a generated audio
-table), classification (``emotion``/``emotion_scores``), DDL on its own tables
-(CREATE/INSERT/SELECT/DROP inside its own database), ``SET`` of a session variable and ``USE``.
-After every step it checks that its session still sees only its own ``SET`` value, current
+round after round, in a seeded shuffled order, through: feature queries (``audio_info``/``mfcc``
+over a generated audio table), classification (``emotion``/``emotion_scores``), DDL on its own
+tables (CREATE/INSERT/SELECT/DROP inside its own database), ``SET`` of a session variable and
+``USE``. After every step it checks that its session still sees only its own ``SET`` value, current
 database and temporary view, and that every result is right.  Starts no new step after
 ``--duration-s`` seconds or ``--max-queries`` statements in all, whichever comes first (a step
 under way finishes: a few statements); loopback only.
@@ -69,7 +70,8 @@ def write_clips(
 
 @dataclass
 class Tally:
-    """Shared by the client threads: latencies per kind, failures, and the global statement budget."""
+    """Shared by the client threads: latencies per kind, failures, and the global statement
+    budget."""
 
     max_queries: int
     deadline: float
@@ -80,7 +82,8 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def may_start_step(self) -> bool:
-        """False once the time or the statement count is used up (a step under way still finishes)."""
+        """False once the time or the statement count is used up (a step under way still
+        finishes)."""
         with self.lock:
             return self.issued < self.max_queries and time.monotonic() < self.deadline
 
@@ -238,7 +241,8 @@ def run_load(
     clips = sorted(clip_dir.glob("*.wav"))
     admin = hive.connect(host=HOST, port=port, username="load_admin").cursor()
     admin.execute(
-        f"CREATE TABLE IF NOT EXISTS {AUDIO_TABLE} USING binaryFile OPTIONS (path '{clip_dir}', pathGlobFilter '*.wav')"
+        f"CREATE TABLE IF NOT EXISTS {AUDIO_TABLE} USING binaryFile OPTIONS (path '{clip_dir}', "
+        "pathGlobFilter '*.wav')"
     )
     for number in range(clients):  # left over by an interrupted earlier run
         admin.execute(f"DROP DATABASE IF EXISTS load_c{number} CASCADE")
@@ -277,8 +281,8 @@ def run_load(
 
 def print_figures(figures: dict) -> None:
     print(
-        f"{figures['clients']} clients, {figures['seconds']} s, {figures['statements']} statements, "
-        f"{figures['clips']} clips in the audio table"
+        f"{figures['clients']} clients, {figures['seconds']} s, "
+        f"{figures['statements']} statements, {figures['clips']} clips in the audio table"
     )
     print()
     print("| kind | count | p50 ms | p99 ms | max ms |")
@@ -306,8 +310,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--audio-dir",
         type=Path,
-        help="with --port: a folder inside the server's EMOTICANA_AUDIO_ROOTS for the generated clips "
-        "(the SQL sandbox refuses tables elsewhere); default: a temporary folder",
+        help="with --port: a folder inside the server's EMOTICANA_AUDIO_ROOTS for the generated "
+        "clips (the SQL sandbox refuses tables elsewhere); default: a temporary folder",
     )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="emoticana-load-"))

@@ -1,11 +1,11 @@
 """Screen a training-recipe change quickly: speaker-level K-fold CV fed from memory.
 
 Not the product's trainer (that is ``emoticana train``, TensorFlowOnSpark through the
-server): the same recipe (``training.recipe``, ``training.network``), the same features (``udfs.features``, the
-``mfcc`` UDF's code, computed once and cached), the same folds and validation speakers
-(``training.trainer``), but the rows are fed from numpy arrays in this one process, so an
-idea is screened without a server. After every epoch it records the probabilities on the
-fold's unseen test speakers for the input and for each inference warp of it, so the weight
+server): the same recipe (``training.recipe``, ``training.network``), the same features
+(``udfs.features``, the ``mfcc`` UDF's code, computed once and cached), the same folds and
+validation speakers (``training.trainer``), but the rows are fed from numpy arrays in this one
+process, so an idea is screened without a server. After every epoch it records the probabilities on
+the fold's unseen test speakers for the input and for each inference warp of it, so the weight
 selections (best validation epoch, last epoch) and the inference warps are compared within
 the same training run:
 
@@ -40,7 +40,8 @@ from udfs.ravdess import parse_ravdess_name  # noqa: E402
 def cached_features(
     audio: Path, cache: Path, config: FeatureConfig = DEFAULT_FEATURES
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features, label indices, speakers) of every RAVDESS clip under ``audio``, cached in ``cache``."""
+    """(features, label indices, speakers) of every RAVDESS clip under ``audio``, cached in
+    ``cache``."""
     settings = json.dumps(config.to_dict(), sort_keys=True)
     if cache.exists():
         data = np.load(cache)
@@ -145,7 +146,8 @@ def screen_fold(
             if (epoch + 1) % 10 == 0:
                 print(
                     f"  fold {number} epoch {epoch + 1}: train accuracy {logs['accuracy']:.3f}  "
-                    f"validation UA {record['validation_ua'][-1]:.3f}  test UA {ua(ys, record['test'][-1][0]):.3f}",
+                    f"validation UA {record['validation_ua'][-1]:.3f}  test UA "
+                    f"{ua(ys, record['test'][-1][0]):.3f}",
                     flush=True,
                 )
 
@@ -168,8 +170,8 @@ def screen_fold(
         warps=np.array(args.warps),
     )
     print(
-        f"fold {number} (test {', '.join(test)}; validation {', '.join(validation) or 'none'}; best epoch {best + 1}; "
-        f"{time.monotonic() - started:.0f}s): "
+        f"fold {number} (test {', '.join(test)}; validation {', '.join(validation) or 'none'}; "
+        f"best epoch {best + 1}; {time.monotonic() - started:.0f}s): "
         + "  ".join(f"{k} {v * 100:.1f}" for k, v in result.items()),
         flush=True,
     )
@@ -279,7 +281,8 @@ def main(argv=None) -> int:
             )
         )
     print(
-        f"\n| 8-class UA on unseen speakers | {' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |"
+        "\n| 8-class UA on unseen speakers | "
+        f"{' | '.join(f'fold {k}' for k in chosen)} | mean ± sd |"
     )
     print("| --- |" + " --- |" * (len(chosen) + 1))
     for key in results[0]:

@@ -43,12 +43,14 @@ def main() -> int:
         print(f"machine: {os.cpu_count()} cores; clips from {args.audio}")
         print(f"server start to ready (warm venv): {server.ready_s:.1f} s")
         print(
-            f"SELECT 1 over PyHive, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, p99 {1000 * percentile(select1, 99):.1f} ms"
+            f"SELECT 1 over PyHive, 200 queries: p50 {1000 * statistics.median(select1):.1f} ms, "
+            f"p99 {1000 * percentile(select1, 99):.1f} ms"
         )
         print(
             f"SELECT path, mfcc(content) over {args.clips} clips: "
             + ", ".join(f"{s:.2f} s" for s in mfcc_runs)
-            + f" (first run includes Python worker start; best {args.clips / min(mfcc_runs):.0f} clips/s)"
+            + f" (first run includes Python worker start; best {args.clips / min(mfcc_runs):.0f} "
+            "clips/s)"
         )
     return 0
 

@@ -78,8 +78,8 @@ def check_active_model(context: UdfContext) -> str:
     reference = store.active_reference()
     if not store.versions():
         print(
-            f"emoticana: warning: no model under {', '.join(store.roots)}; emotion() and emotion_scores() "
-            "fail until one is trained (emoticana train)",
+            f"emoticana: warning: no model under {', '.join(store.roots)}; emotion() and "
+            "emotion_scores() fail until one is trained (emoticana train)",
             file=sys.stderr,
             flush=True,
         )
@@ -111,7 +111,8 @@ class EmoticanaServer:
         for directory in self.settings.state_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         check_metastore(self.settings, spark_defaults)
-        # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark starts.
+        # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark
+        # starts.
         context = UdfContext(
             self.settings.audio_roots,
             DEFAULT_FEATURES,
@@ -175,8 +176,9 @@ class EmoticanaServer:
         )
         if moved:
             print(
-                f"emoticana: warning: moved {len(moved)} table director{'y' if len(moved) == 1 else 'ies'} that no table "
-                f"uses (left by an interrupted CREATE TABLE AS SELECT) to {self.settings.home / 'orphaned'}",
+                f"emoticana: warning: moved {len(moved)} table "
+                f"director{'y' if len(moved) == 1 else 'ies'} that no table uses (left by an "
+                f"interrupted CREATE TABLE AS SELECT) to {self.settings.home / 'orphaned'}",
                 file=sys.stderr,
                 flush=True,
             )

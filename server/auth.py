@@ -62,7 +62,8 @@ def hash_password(
 
 
 def parse_password_file(text: str, *, source: str = "password file") -> dict[str, PasswordEntry]:
-    """Users and their entries; ConfigError naming the line for anything the Java side would refuse."""
+    """Users and their entries; ConfigError naming the line for anything the Java side would
+    refuse."""
     users: dict[str, PasswordEntry] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -88,7 +89,8 @@ def read_password_file(path: Path) -> dict[str, PasswordEntry]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"password file {path} does not exist; create it with: emoticana passwd USER --auth-file {path}"
+            f"password file {path} does not exist; create it with: emoticana passwd USER "
+            f"--auth-file {path}"
         ) from None
     except IsADirectoryError:
         raise ConfigError(f"password file {path} is a directory") from None
@@ -104,7 +106,8 @@ def check_password_file(path: Path) -> int:
     users = read_password_file(path)
     if not users:
         raise ConfigError(
-            f"password file {path} has no users; add one with: emoticana passwd USER --auth-file {path}"
+            f"password file {path} has no users; add one with: emoticana passwd USER --auth-file "
+            f"{path}"
         )
     return len(users)
 

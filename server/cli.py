@@ -124,8 +124,9 @@ def _train(args: argparse.Namespace) -> int:
     received = []
 
     def stop(signum, _frame):
-        # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards the
-        # staged model and drops the features table on the server.  A second signal kills at once.
+        # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards
+        # the staged model and drops the features table on the server.  A second signal kills at
+        # once.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         received.append(signum)
@@ -156,14 +157,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _speakers(text: str | None) -> list[str] | None:
-    """``--validation-speakers``: None (the trainer chooses), ``none`` (no validation) or a comma-separated list."""
+    """``--validation-speakers``: None (the trainer chooses), ``none`` (no validation) or a
+    comma-separated list."""
     if text is None:
         return None
     return [] if text.strip().lower() == "none" else text.split(",")
 
 
 def warp_factors(text: str | None) -> tuple[float, ...] | None:
-    """``--inference-warps``: None (the recipe's), ``none`` (no averaging) or comma-separated factors."""
+    """``--inference-warps``: None (the recipe's), ``none`` (no averaging) or comma-separated
+    factors."""
     if text is None:
         return None
     if text.strip().lower() == "none":
@@ -172,7 +175,8 @@ def warp_factors(text: str | None) -> tuple[float, ...] | None:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
         raise EmoticanaError(
-            f"--inference-warps takes comma-separated numbers such as 0.94,1.06 or 'none', got {text!r}"
+            "--inference-warps takes comma-separated numbers such as 0.94,1.06 or 'none', got "
+            f"{text!r}"
         ) from None
 
 
@@ -260,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--auth-file",
-        help="password file (emoticana passwd); turns on password authentication (env EMOTICANA_AUTH_FILE)",
+        help="password file (emoticana passwd); turns on password authentication (env "
+        "EMOTICANA_AUTH_FILE)",
     )
     serve.add_argument(
         "--tls-keystore",
@@ -274,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--warehouse",
-        help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default HOME/warehouse)",
+        help="warehouse directory, any Hadoop path (env EMOTICANA_WAREHOUSE, default "
+        "HOME/warehouse)",
     )
     serve.add_argument(
         "--models-dir",
@@ -283,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--sql-sandbox",
         choices=("on", "off"),
-        help="refuse SQL that reaches server files, programs or code (env EMOTICANA_SQL_SANDBOX, default on)",
+        help="refuse SQL that reaches server files, programs or code (env EMOTICANA_SQL_SANDBOX, "
+        "default on)",
     )
     serve.set_defaults(run=_serve)
 
@@ -321,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", default="emoticana", help="model name (default emoticana)")
     train.add_argument(
         "--models-dir",
-        help="where versions are written (env EMOTICANA_MODELS_DIR, default $EMOTICANA_HOME/models)",
+        help="where versions are written (env EMOTICANA_MODELS_DIR, default "
+        "$EMOTICANA_HOME/models)",
     )
     train.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
     train.add_argument("--batch-size", type=int)
@@ -337,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--inference-warps",
         metavar="F1,F2,...",
-        help="the saved model averages its output over the input and these vocal-tract warps of it, "
-        "e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 (training.recipe.INFERENCE_WARPS)",
+        help="the saved model averages its output over the input and these vocal-tract warps of "
+        "it, e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 "
+        "(training.recipe.INFERENCE_WARPS)",
     )
     train.add_argument(
         "--class-priors",
@@ -348,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--validation-speakers",
-        help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on every "
-        "speaker (needs --selection last, and --cv-folds)",
+        help="comma-separated speakers to validate on (default: 15%% of them); 'none': train on "
+        "every speaker (needs --selection last, and --cv-folds)",
     )
     train.add_argument(
         "--cv-folds",

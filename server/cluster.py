@@ -113,7 +113,8 @@ class StandaloneCluster:
     ):
         if workers < 1 or cores < 1:
             raise ConfigError(
-                f"a cluster needs at least 1 worker and 1 core each, got {workers} workers, {cores} cores"
+                f"a cluster needs at least 1 worker and 1 core each, got {workers} workers, "
+                f"{cores} cores"
             )
         self.workers_wanted = workers
         self.cores = cores
@@ -275,7 +276,8 @@ class StandaloneCluster:
         return sum(1 for worker in status.get("workers", []) if worker.get("state") == "ALIVE")
 
     def kill_worker(self, index: int) -> None:
-        """SIGKILL a worker's whole process group: the Worker JVM, its executor and their Python workers."""
+        """SIGKILL a worker's whole process group: the Worker JVM, its executor and their Python
+        workers."""
         self.workers[index].signal_group(signal.SIGKILL)
         self.workers[index].process.wait(STOP_TIMEOUT_S)
 
@@ -284,7 +286,8 @@ class StandaloneCluster:
         return [d.name for d in [self.master, *self.workers] if d is not None and d.group_alive()]
 
     def stop(self) -> None:
-        """Stop workers (and their executors), then the master; SIGKILL what does not stop in time."""
+        """Stop workers (and their executors), then the master; SIGKILL what does not stop in
+        time."""
         daemons = [d for d in [*self.workers, self.master] if d is not None]
         for daemon in daemons:
             daemon.signal_group(signal.SIGTERM)

@@ -212,7 +212,8 @@ class Console:
         )
         while True:
             if job.cancel_requested:
-                # Cancelled from this thread: a PyHive connection must not be used by two threads at once.
+                # Cancelled from this thread: a PyHive connection must not be used by two threads at
+                # once.
                 job.cursor.cancel()
                 return
             status = job.cursor.poll()
@@ -253,7 +254,8 @@ class Console:
 
 
 def basic_credentials(header: str) -> tuple[str | None, str]:
-    """User and password from an HTTP Basic ``Authorization`` header; (None, "") if there are none."""
+    """User and password from an HTTP Basic ``Authorization`` header; (None, "") if there are
+    none."""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None, ""

@@ -62,13 +62,15 @@ def configured_url(settings: Settings, spark_defaults: dict[str, str]) -> str | 
         return None
     if not url.startswith(POSTGRES_PREFIX):
         raise ConfigError(
-            f"{ENV_METASTORE_URL} must be a PostgreSQL JDBC URL (jdbc:postgresql://HOST:PORT/DATABASE), got {url!r}"
+            f"{ENV_METASTORE_URL} must be a PostgreSQL JDBC URL "
+            f"(jdbc:postgresql://HOST:PORT/DATABASE), got {url!r}"
         )
     return url
 
 
 def with_timeouts(url: str) -> str:
-    """Bounded connect and login waits, so an unreachable database fails start-up instead of hanging it."""
+    """Bounded connect and login waits, so an unreachable database fails start-up instead of hanging
+    it."""
     extra = [
         f"{key}={METASTORE_CONNECT_TIMEOUT_S}"
         for key in ("connectTimeout", "loginTimeout")
@@ -81,7 +83,8 @@ def with_timeouts(url: str) -> str:
 
 @cache
 def metastore_model_classes() -> tuple[str, ...]:
-    """The persistent classes of Hive's metastore model, from ``package.jdo`` in pyspark's hive-metastore jar.
+    """The persistent classes of Hive's metastore model, from ``package.jdo`` in pyspark's
+    hive-metastore jar.
 
     Embedded-only classes have no table of their own and are left out.
     """
@@ -120,7 +123,8 @@ def metastore_conf(
         return conf
     if ENV_METASTORE_PASSWORD not in environ:
         raise ConfigError(
-            f"{ENV_METASTORE_PASSWORD} is not set: the PostgreSQL metastore {url} needs its password"
+            f"{ENV_METASTORE_PASSWORD} is not set: the PostgreSQL metastore {url} needs its "
+            "password"
         )
     classpath = [spark_defaults.get(KEY_DRIVER_CLASSPATH, ""), str(postgres_jar(environ))]
     conf.update(
@@ -140,7 +144,8 @@ def metastore_conf(
 
 
 def check_metastore(settings: Settings, spark_defaults: dict[str, str], environ=os.environ) -> None:
-    """Log in to a PostgreSQL metastore once before Spark starts, so a bad URL or password is one clear line.
+    """Log in to a PostgreSQL metastore once before Spark starts, so a bad URL or password is one
+    clear line.
 
     Hive's own client retries for minutes and logs stack traces from inside the server's JVM.
     This probe is a short-lived JVM of its own, Hive's beeline (shipped in pyspark) with the

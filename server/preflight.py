@@ -33,13 +33,15 @@ def java_executable() -> str:
         candidate = Path(java_home) / "bin" / "java"
         if not os.access(candidate, os.X_OK):
             raise ConfigError(
-                f"JAVA_HOME={java_home} has no bin/java; install Java {MIN_JAVA_MAJOR}+ or fix JAVA_HOME"
+                f"JAVA_HOME={java_home} has no bin/java; install Java {MIN_JAVA_MAJOR}+ or fix "
+                "JAVA_HOME"
             )
         return str(candidate)
     found = shutil.which("java")
     if not found:
         raise ConfigError(
-            f"Java not found: install a JDK {MIN_JAVA_MAJOR}+ (e.g. apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
+            f"Java not found: install a JDK {MIN_JAVA_MAJOR}+ (e.g. apt-get install "
+            "openjdk-17-jdk-headless) or set JAVA_HOME"
         )
     return found
 
@@ -71,7 +73,8 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ConfigError(
-                    f"port {port} on {host} is already in use; stop that process or choose another port"
+                    f"port {port} on {host} is already in use; stop that process or choose another "
+                    "port"
                 ) from None
             raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
 
@@ -111,7 +114,8 @@ def check_conf_dir(conf_dir: Path) -> dict[str, str]:
 
 
 def check_tls_keystore(keystore: Path, password: str | None) -> None:
-    """The keystore must open with its password: keytool says so before the Thrift port would fail."""
+    """The keystore must open with its password: keytool says so before the Thrift port would
+    fail."""
     if password is None:
         raise ConfigError(f"TLS keystore {keystore} is set but {ENV_TLS_KEYSTORE_PASSWORD} is not")
     if not keystore.is_file():
@@ -147,7 +151,8 @@ def check_tls_keystore(keystore: Path, password: str | None) -> None:
 
 
 def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
-    """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are turned on."""
+    """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are
+    turned on."""
     if settings.auth_file is not None:
         check_password_file(settings.auth_file)
     if (
@@ -191,7 +196,8 @@ def lock_state_dir(home: Path) -> IO[str]:
 
 
 def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
-    """All start-up checks, in the order a user would fix them; returns spark-defaults and the lock."""
+    """All start-up checks, in the order a user would fix them; returns spark-defaults and the
+    lock."""
     check_java()
     spark_defaults = check_conf_dir(settings.conf_dir)
     check_access(settings, spark_defaults)

@@ -28,7 +28,8 @@ class ServerNotReady(RuntimeError):
 
 
 class ServerProcess:
-    """``python -m server serve`` on free loopback ports, as a child process; also a context manager.
+    """``python -m server serve`` on free loopback ports, as a child process; also a context
+    manager.
 
     Parameters
     ----------
@@ -90,7 +91,8 @@ class ServerProcess:
         ]
 
     def start(self, *, timeout_s: float | None = None) -> ServerProcess:
-        """Start the child and wait for its ready line; :class:`ServerNotReady` with its last lines otherwise."""
+        """Start the child and wait for its ready line; :class:`ServerNotReady` with its last lines
+        otherwise."""
         timeout_s = self.start_timeout_s if timeout_s is None else timeout_s
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env.update(self.env)
@@ -115,7 +117,8 @@ class ServerProcess:
         self.stop()
         tail = "".join(self.lines[-40:])
         raise ServerNotReady(
-            f"the server did not become ready within {timeout_s:.0f} s (exit {self.process.returncode}):\n{tail}"
+            f"the server did not become ready within {timeout_s:.0f} s (exit "
+            f"{self.process.returncode}):\n{tail}"
         )
 
     def _pump(self) -> None:
@@ -125,7 +128,8 @@ class ServerProcess:
                 self._ready.set()
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 90) -> int | None:
-        """Send ``sig``, then SIGKILL if the child has not exited within ``timeout_s``; its exit code."""
+        """Send ``sig``, then SIGKILL if the child has not exited within ``timeout_s``; its exit
+        code."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         self.process.send_signal(sig)

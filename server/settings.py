@@ -38,7 +38,8 @@ ENV_METASTORE_PASSWORD = "EMOTICANA_METASTORE_PASSWORD"
 ENV_WAREHOUSE = "EMOTICANA_WAREHOUSE"
 ENV_MODELS_DIR = "EMOTICANA_MODELS_DIR"
 ENV_POSTGRES_JDBC_JAR = "EMOTICANA_POSTGRES_JDBC_JAR"
-#: on (the default) or off: the SQL sandbox (server/java/org/emoticana/sandbox), see README "Threat model".
+#: on (the default) or off: the SQL sandbox (server/java/org/emoticana/sandbox), see
+#: docs/security.md, "Threat model".
 ENV_SQL_SANDBOX = "EMOTICANA_SQL_SANDBOX"
 
 DEFAULT_PORT = 10000
@@ -73,7 +74,8 @@ KEY_WAREHOUSE = "spark.sql.warehouse.dir"
 KEY_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
 KEY_DRIVER_CLASSPATH = "spark.driver.extraClassPath"
 KEY_DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
-# Access: HiveServer2 authentication and TLS (Hive names; HiveConf reads them without the spark.hadoop. prefix).
+# Access: HiveServer2 authentication and TLS (Hive names; HiveConf reads them without the
+# spark.hadoop. prefix).
 HIVE_AUTHENTICATION = "hive.server2.authentication"
 HIVE_CUSTOM_AUTH_CLASS = "hive.server2.custom.authentication.class"
 HIVE_USE_SSL = "hive.server2.use.SSL"
@@ -85,12 +87,14 @@ KEY_METASTORE_DRIVER = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
 KEY_PYSPARK_PYTHON = "spark.pyspark.python"
 KEY_SQL_EXTENSIONS = "spark.sql.extensions"
 # The SQL sandbox: the switch (conf/spark-defaults.conf), and the folders it lets SQL read and
-# write, which the server derives and the Java side reads (SqlSandbox.KEY_READ_ROOTS, KEY_WRITE_ROOTS).
+# write, which the server derives and the Java side reads (SqlSandbox.KEY_READ_ROOTS,
+# KEY_WRITE_ROOTS).
 KEY_SQL_SANDBOX = "spark.emoticana.sql.sandbox"
 KEY_SQL_READ_ROOTS = "spark.emoticana.sql.readRoots"
 KEY_SQL_WRITE_ROOTS = "spark.emoticana.sql.writeRoots"
 SQL_SANDBOX_CLASS = "org.emoticana.sandbox.SqlSandbox"
-#: The server's Java classes (password provider, SQL sandbox), built by ``make server-jar`` into the virtual environment.
+#: The server's Java classes (password provider, SQL sandbox), built by ``make server-jar`` into the
+#: virtual environment.
 SERVER_JAR = Path(sys.prefix) / "share" / "emoticana" / "emoticana-server.jar"
 
 
@@ -119,7 +123,8 @@ class Settings:
     warehouse: str | None = None
     #: Trained versions and the ACTIVE pointer; None: ``home/models``.
     models_home: Path | None = None
-    #: The SQL sandbox on or off from a flag or the environment; None: ``spark-defaults.conf``, else on.
+    #: The SQL sandbox on or off from a flag or the environment; None: ``spark-defaults.conf``, else
+    #: on.
     sql_sandbox: bool | None = None
 
     @property
@@ -198,7 +203,8 @@ def load_settings(
     sql_sandbox: bool | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
-    """Resolve the settings from flags (the keyword arguments) over the environment over defaults."""
+    """Resolve the settings from flags (the keyword arguments) over the environment over
+    defaults."""
     env = os.environ if environ is None else environ
     resolved_port = (
         port if port is not None else _port(env.get(ENV_PORT, str(DEFAULT_PORT)), ENV_PORT)

@@ -75,13 +75,16 @@ def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str,
         conf[f"spark.hadoop.{HIVE_USE_SSL}"] = "true"
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PATH}"] = str(settings.tls_keystore)
         # A Spark setting, so a spark-submit argument that local users can see in ps: the only
-        # way that reached the Thrift service's HiveConf (see README, TLS).
+        # way that reached the Thrift service's HiveConf (see docs/security.md, "TLS").
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PASSWORD}"] = settings.tls_keystore_password or ""
     return conf
 
 
 def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str, str]:
-    """The SQL sandbox extension and its roots, unless turned off (README, "Threat model")."""
+    """The SQL sandbox extension and its roots, unless turned off.
+
+    See docs/security.md, "Threat model".
+    """
     if not sql_sandbox_on(settings, spark_defaults):
         return {}
     extensions = [e for e in (spark_defaults.get(KEY_SQL_EXTENSIONS, ""), SQL_SANDBOX_CLASS) if e]
@@ -208,7 +211,8 @@ def wait_for_executors(
     settle_s: float = EXECUTOR_SETTLE_S,
     timeout_s: float = EXECUTOR_WAIT_S,
 ) -> int:
-    """On a cluster, wait until ``minimum`` executors registered and no new one came for ``settle_s``.
+    """On a cluster, wait until ``minimum`` executors registered and no new one came for
+    ``settle_s``.
 
     Executors register after the application starts; warming the Python workers (or
     placing one TensorFlowOnSpark node per executor) before they are all there would
@@ -228,5 +232,6 @@ def wait_for_executors(
     master = spark.sparkContext.master
     raise ConfigError(
         f"only {count} of {minimum} executor(s) registered with {master} within {timeout_s:.0f}s: "
-        "are the workers running, with free cores and memory (spark.cores.max, spark.executor.memory)?"
+        "are the workers running, with free cores and memory (spark.cores.max, "
+        "spark.executor.memory)?"
     )

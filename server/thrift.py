@@ -75,7 +75,8 @@ def client_options(environ: dict[str, str] | None = None) -> dict:
 def tls_transport(
     host: str, port: int, *, username: str, password: str | None, ssl_context: ssl.SSLContext
 ):
-    """HiveServer2's binary protocol (SASL PLAIN) over TLS, for ``hive.connect(thrift_transport=...)``.
+    """HiveServer2's binary protocol (SASL PLAIN) over TLS, for
+    ``hive.connect(thrift_transport=...)``.
 
     PyHive speaks TLS only in HTTP mode; the binary port with ``hive.server2.use.SSL`` needs
     its SASL transport over a TLS socket, which is all this builds.
@@ -102,7 +103,8 @@ def tls_client_context(ca_file: str | None) -> ssl.SSLContext:
 
 
 def probe_context() -> ssl.SSLContext:
-    """For the server's probe of its own port only: it checks the service answers and sends no secret."""
+    """For the server's probe of its own port only: it checks the service answers and sends no
+    secret."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -195,7 +197,8 @@ def server_message(exc: Exception) -> str:
 
 
 def clean_message(message: str) -> str:
-    """First meaningful line of a HiveServer2 error message (a UDF's cause rather than its traceback)."""
+    """First meaningful line of a HiveServer2 error message (a UDF's cause rather than its
+    traceback)."""
     message = (message or "").removeprefix("Error running query: ")
     lines = [line for line in message.strip().splitlines() if line.strip()]
     if not lines:

@@ -33,7 +33,8 @@ from udfs.model_format import (
 
 
 def next_version(roots: list[Path], name: str) -> int:
-    """One more than the highest integer version of ``name`` under any of ``roots`` (1 for a new name)."""
+    """One more than the highest integer version of ``name`` under any of ``roots`` (1 for a new
+    name)."""
     existing = [
         int(p.name) for root in roots for p in (Path(root) / name).glob("*") if p.name.isdigit()
     ]
@@ -113,11 +114,13 @@ def plot_curves(path: Path, history: dict[str, list[float]]) -> None:
 
 
 def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
-    """One row per cross-validation test clip: fold, speaker, the clip's SHA-256, label, decision, probabilities.
+    """One row per cross-validation test clip: fold, speaker, the clip's SHA-256, label, decision,
+    probabilities.
 
     ``predictions``: dicts with ``fold``, ``speaker``, ``clip_sha256``, ``label`` (name) and
     ``probabilities`` (the fold model's, in :data:`EMOTIONS` order).  The SHA-256 is of the clip's
-    audio bytes, so ``sha2(content, 256)`` finds the clip in its table, and runs can be compared clip by clip.
+    audio bytes, so ``sha2(content, 256)`` finds the clip in its table, and runs can be compared
+    clip by clip.
     """
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

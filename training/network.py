@@ -140,7 +140,8 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
         if i in hp["pool_after"]:
             x = layers.MaxPooling1D(2, name=f"pool{i + 1}")(x)
             if hp["conv_dropout"]:
-                # Whole-channel dropout: neighbouring frames are too correlated for unit dropout to regularise.
+                # Whole-channel dropout: neighbouring frames are too correlated for unit dropout to
+                # regularise.
                 x = layers.SpatialDropout1D(hp["conv_dropout"], name=f"drop{i + 1}")(x)
 
     # Mean and max over time: the mean summarises the utterance, the max keeps

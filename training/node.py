@@ -35,7 +35,8 @@ class NodeArgs:
     patience: int
     selection: str = "best"  # training.recipe.SELECTIONS
     inference_warps: tuple = ()  # training.recipe.INFERENCE_WARPS
-    class_counts: tuple = ()  # training rows per class; given: the saved model assumes balanced priors
+    # training rows per class; given: the saved model assumes balanced priors
+    class_counts: tuple = ()
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
     nodes: int = 1
@@ -225,7 +226,8 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                     else ""
                 )
                 print(
-                    f"epoch {epoch + 1:3d}/{args.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+                    f"epoch {epoch + 1:3d}/{args.epochs}  loss "
+                    f"{logs.get('loss', float('nan')):.4f}  "
                     f"accuracy {logs.get('accuracy', float('nan')):.3f}{validated}",
                     flush=True,
                 )

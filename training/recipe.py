@@ -78,7 +78,8 @@ DEFAULT_HYPERPARAMS: dict = {
 
 
 def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
-    """Every hyperparameter a model trains with: :data:`DEFAULT_HYPERPARAMS` with ``hyperparams`` over them, checked.
+    """Every hyperparameter a model trains with: :data:`DEFAULT_HYPERPARAMS` with ``hyperparams``
+    over them, checked.
 
     ``pitch_shift`` is what :func:`pitch_shift_octaves` makes of it (the default is 0 without the
     pitch rows).  The trainer resolves them once and hands the whole dict to the TF nodes: Spark
@@ -109,9 +110,11 @@ def _whole(value) -> bool:
 
 
 def _amount(hyperparams: dict, name: str, *, high: float, what: str) -> float:
-    """The ``name`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'), an amount where 0 turns it off.
+    """The ``name`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'), an amount where 0
+    turns it off.
 
-    ValueError ``"<name> must be <what> (0: off), got <value>"`` unless a finite number in ``[0, high]``.
+    ValueError ``"<name> must be <what> (0: off), got <value>"`` unless a finite number in
+    ``[0, high]``.
     """
     value = hyperparams.get(name, DEFAULT_HYPERPARAMS[name])
     if (
@@ -124,7 +127,8 @@ def _amount(hyperparams: dict, name: str, *, high: float, what: str) -> float:
 
 
 def pitch_shift_octaves(hyperparams: dict, *, prosody_rows: int) -> float:
-    """The register shift :func:`training.network.build_model` trains with: ``pitch_shift`` of ``hyperparams``.
+    """The register shift :func:`training.network.build_model` trains with: ``pitch_shift`` of
+    ``hyperparams``.
 
     The default (:data:`DEFAULT_HYPERPARAMS`') becomes 0 for a feature matrix without the pitch
     rows (``prosody_rows`` < :data:`udfs.features.PITCH_ROWS`: nothing to shift); a value given
@@ -139,7 +143,8 @@ def pitch_shift_octaves(hyperparams: dict, *, prosody_rows: int) -> float:
 
 
 def level_shift_db(hyperparams: dict) -> float:
-    """The ``level_shift`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError unless a number of dB in [0, 40]."""
+    """The ``level_shift`` of ``hyperparams`` (default :data:`DEFAULT_HYPERPARAMS`'); ValueError
+    unless a number of dB in [0, 40]."""
     return _amount(hyperparams, "level_shift", high=40, what="a number of dB in [0, 40]")
 
 

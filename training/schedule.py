@@ -14,7 +14,8 @@ def learning_rate_schedule(
     peak: float = LEARNING_RATE,
     warmup_epochs: int = WARMUP_EPOCHS,
 ) -> keras.optimizers.schedules.LearningRateSchedule:
-    """Linear warm-up from ``peak / 10`` to ``peak``, then cosine decay to 1 % of it by the last epoch.
+    """Linear warm-up from ``peak / 10`` to ``peak``, then cosine decay to 1 % of it by the last
+    epoch.
 
     The short warm-up avoids large first steps while batch-norm statistics
     are still unsettled; the decay to a small rate is where the best

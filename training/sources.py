@@ -80,7 +80,8 @@ def pick_columns(
         audio = next((c for c in AUDIO_COLUMN_CANDIDATES if c in columns), None)
         if audio is None:
             raise TrainingDataError(
-                f"training view {view!r} needs an audio column named one of {', '.join(AUDIO_COLUMN_CANDIDATES)} "
+                f"training view {view!r} needs an audio column named one of "
+                f"{', '.join(AUDIO_COLUMN_CANDIDATES)} "
                 f"(has: {', '.join(columns)}); or pass --audio-column"
             )
     for role, column in (("audio", audio), ("label", label), ("speaker", speaker)):
@@ -91,11 +92,13 @@ def pick_columns(
                 else ""
             )
             raise TrainingDataError(
-                f"training view {view!r} has no {role} column {column!r}{hint}; it has: {', '.join(columns)}"
+                f"training view {view!r} has no {role} column {column!r}{hint}; it has: "
+                f"{', '.join(columns)}"
             )
     if columns[audio.lower()] not in ("binary", "string"):
         raise TrainingDataError(
-            f"audio column {audio!r} of {view!r} is {columns[audio.lower()]}, expected binary (bytes) or string (path)"
+            f"audio column {audio!r} of {view!r} is {columns[audio.lower()]}, expected binary "
+            "(bytes) or string (path)"
         )
     return audio, label, speaker
 
@@ -146,7 +149,8 @@ def prepare_features(
         label_counts = dict(
             _rows(
                 cursor,
-                f"SELECT label, count(*) FROM {table} WHERE features IS NOT NULL GROUP BY label ORDER BY label",
+                f"SELECT label, count(*) FROM {table} WHERE features IS NOT NULL GROUP BY label "
+                "ORDER BY label",
             )
         )
         unknown = {k: v for k, v in label_counts.items() if k not in EMOTIONS}

@@ -47,9 +47,9 @@ from udfs.model_format import (
 TFOS_DAEMON_MODULE = "training.tfos_daemon"
 # glibc malloc returns TensorFlow's large per-step tensors to the kernel (heap trimming, the
 # dynamic mmap threshold) and faults them in again on the next step: under the node's
-# tf.distribute strategy that was 8.7 million page faults and twice the time an epoch.  These keep
-# freed memory for reuse (README "Training", memory and speed).  Environment variables, because
-# glibc reads them once, when a process starts; only the trainer's application gets them.
+# tf.distribute strategy those page faults make every epoch much slower.  These keep freed memory
+# for reuse (docs/training.md, "Memory and speed").  Environment variables, because glibc reads
+# them once, when a process starts; only the trainer's application gets them.
 TRAINER_MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # the largest threshold glibc takes (64-bit)
     "MALLOC_TRIM_THRESHOLD_": str(4 << 30),
@@ -83,10 +83,12 @@ class TrainOptions:
 def choose_validation_speakers(
     speakers: list[str], *, fraction: float, explicit: list[str] | None = None
 ) -> list[str]:
-    """Validation speakers: the explicit list (empty: none), or every k-th speaker in sorted order."""
+    """Validation speakers: the explicit list (empty: none), or every k-th speaker in sorted
+    order."""
     if len(speakers) < 2:
         raise TrainingDataError(
-            f"speaker-independent validation needs at least 2 speakers, the view has {len(speakers)}"
+            "speaker-independent validation needs at least 2 speakers, the view has "
+            f"{len(speakers)}"
         )
     if explicit is not None:
         unknown = sorted(set(explicit) - set(speakers))
@@ -219,7 +221,8 @@ def train_on_features(
     class_priors = options.class_priors or recipe.CLASS_PRIORS
     if train_rows == 0 or (validation_speakers and len(validation_y) == 0):
         raise TrainingDataError(
-            f"training needs rows on both sides of the speaker split (train {train_rows}, validation {len(validation_y)})"
+            f"training needs rows on both sides of the speaker split (train {train_rows}, "
+            f"validation {len(validation_y)})"
         )
     args = NodeArgs(
         output_dir=str(output_dir),
@@ -287,8 +290,9 @@ def train_on_features(
         except SystemExit:
             raise TrainingError("TensorFlowOnSpark nodes did not finish in time") from None
         finally:
-            # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would stop a
-            # later run of this process (the next fold, the final model) that outlasts the timeout.
+            # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would
+            # stop a later run of this process (the next fold, the final model) that outlasts the
+            # timeout.
             signal.alarm(0)
     seconds = time.monotonic() - started
     node_history = read_json(output_dir / "node_history.json")
@@ -338,7 +342,9 @@ def train_on_features(
         "training_seconds": seconds,
         "nodes": options.nodes,
         "hyperparams": args.hyperparams,
-        "seed": args.seed,  # weights and batch order; hyperparams' "seed" (the augmentation layers') is this unless overridden
+        # weights and batch order; hyperparams' "seed" (the augmentation layers') is this unless
+        # overridden
+        "seed": args.seed,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
@@ -376,8 +382,8 @@ def _executor_reason(exc: Exception) -> str:
 def run_hyperparams(options: TrainOptions) -> dict:
     """Every hyperparameter of the run, resolved here for the nodes and the manifest alike.
 
-    The augmentation layers' ``seed`` is ``--seed`` unless ``--hyperparam seed=N`` says otherwise
-    (runs from before 2026-11-29 seeded them with 0 whatever ``--seed`` was).
+    The augmentation layers' ``seed`` is ``--seed`` unless ``--hyperparam seed=N`` says otherwise,
+    so runs with another ``--seed`` also differ in their augmentation.
     """
 
     return recipe.resolve_hyperparams(
@@ -388,7 +394,8 @@ def run_hyperparams(options: TrainOptions) -> dict:
 def check_options(options: TrainOptions, cv_folds: int) -> None:
     """One line for options that cannot work, before any feature is computed.
 
-    Training without validation speakers needs weights that do not depend on them, and figures from CV.
+    Training without validation speakers needs weights that do not depend on them, and figures from
+    CV.
     """
 
     selection = options.selection or recipe.SELECTION
@@ -408,7 +415,8 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
     priors = options.class_priors or recipe.CLASS_PRIORS
     if priors not in recipe.CLASS_PRIORS_CHOICES:
         raise ConfigError(
-            f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got {priors!r}"
+            f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got "
+            f"{priors!r}"
         )
     if options.validation_speakers != []:
         return
@@ -536,7 +544,8 @@ def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
     """Test speakers of each fold: every ``folds``-th speaker in sorted order."""
     if folds < 2 or folds > len(speakers):
         raise TrainingDataError(
-            f"--cv-folds must be between 2 and the number of speakers ({len(speakers)}), got {folds}"
+            f"--cv-folds must be between 2 and the number of speakers ({len(speakers)}), got "
+            f"{folds}"
         )
     ordered = sorted(speakers, key=lambda s: (len(s), s))
     return [ordered[k::folds] for k in range(folds)]
@@ -588,7 +597,8 @@ def cross_validate(
         )
         test, other = run["test"], run["test_other_priors"]
         log(
-            f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA {test['weighted_accuracy']:.3f}  "
+            f"fold {number}: unseen-speaker UA {test['unweighted_accuracy']:.3f}  WA "
+            f"{test['weighted_accuracy']:.3f}  "
             f"5-class UA {test['merged5_unweighted_accuracy']:.3f}  (UA with {other_priors} priors "
             f"{other['unweighted_accuracy']:.3f})  ({run['training_seconds']:.0f}s)"
         )
@@ -630,7 +640,8 @@ def cross_validate(
     others = np.array([r[other_key]["unweighted_accuracy"] for r in results])
     summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
     log(
-        f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± {summary['unweighted_accuracy_std']:.3f} over {folds} folds"
+        f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± "
+        f"{summary['unweighted_accuracy_std']:.3f} over {folds} folds"
         f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})"
     )
     return summary, predictions
@@ -661,7 +672,8 @@ def run_training(
         connection = connect(settings.host, settings.port, **client_options())
     except Exception as exc:
         raise TrainingError(
-            f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with `make serve`): {exc}"
+            f"cannot reach the Emoticana server at {settings.host}:{settings.port} (start it with "
+            f"`make serve`): {exc}"
         ) from None
     started = time.monotonic()
     try:
@@ -676,7 +688,8 @@ def run_training(
         )
         try:
             log(
-                f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in {prepared.seconds:.1f}s"
+                f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in "
+                f"{prepared.seconds:.1f}s"
                 f" ({prepared.unreadable} unreadable clips skipped)"
             )
             log(
@@ -694,7 +707,8 @@ def run_training(
                 if not is_local_master(settings.master):
                     from server.spark import wait_for_executors
 
-                    # TensorFlowOnSpark places one node per executor: all of them must be there first.
+                    # TensorFlowOnSpark places one node per executor: all of them must be there
+                    # first.
                     wait_for_executors(spark, minimum=options.nodes)
                 cv, cv_predictions = (
                     cross_validate(
@@ -738,7 +752,8 @@ def run_training(
     if "validation" in run:
         v = run["validation"]
         figures = (
-            f"validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA {v['weighted_accuracy']:.3f}, "
+            f"validation speakers {', '.join(validation)}: UA {v['unweighted_accuracy']:.3f}, WA "
+            f"{v['weighted_accuracy']:.3f}, "
             f"5-class UA {v['merged5_unweighted_accuracy']:.3f}"
         )
     else:

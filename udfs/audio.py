@@ -67,7 +67,8 @@ def resolve_audio_path(path: str, roots: Sequence[str]) -> str:
         raise AudioError("empty path")
     if not roots:
         raise AudioError(
-            f"path reads are disabled: {path!r} is not inside any of EMOTICANA_AUDIO_ROOTS (none set)"
+            f"path reads are disabled: {path!r} is not inside any of EMOTICANA_AUDIO_ROOTS "
+            "(none set)"
         )
     real = os.path.realpath(_local_path(path))
     for root in roots:
@@ -75,7 +76,8 @@ def resolve_audio_path(path: str, roots: Sequence[str]) -> str:
         if os.path.commonpath([real, real_root]) == real_root:
             return real
     raise AudioError(
-        f"{path!r} is outside the readable audio roots ({':'.join(roots)}); set EMOTICANA_AUDIO_ROOTS"
+        f"{path!r} is outside the readable audio roots ({':'.join(roots)}); set "
+        "EMOTICANA_AUDIO_ROOTS"
     )
 
 

@@ -176,7 +176,8 @@ def canonical_clip(
 
 @functools.lru_cache(maxsize=8)
 def _mel_basis(config: FeatureConfig) -> np.ndarray:
-    """Slaney mel filterbank [shape=(n_fft // 2 + 1, n_mels), dtype=float32], built once per config."""
+    """Slaney mel filterbank [shape=(n_fft // 2 + 1, n_mels), dtype=float32], built once per
+    config."""
     basis = librosa.filters.mel(
         sr=config.sample_rate,
         n_fft=config.n_fft,
@@ -192,7 +193,8 @@ def _mel_basis(config: FeatureConfig) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _stft_window(config: FeatureConfig) -> np.ndarray:
-    """Periodic Hann window of ``win_length`` centred in ``n_fft`` zeros [shape=(n_fft,), dtype=float32]."""
+    """Periodic Hann window of ``win_length`` centred in ``n_fft`` zeros
+    [shape=(n_fft,), dtype=float32]."""
     window = scipy.signal.get_window("hann", config.win_length, fftbins=True)
     left = (config.n_fft - config.win_length) // 2
     return np.pad(window, (left, config.n_fft - config.win_length - left)).astype(np.float32)
@@ -239,8 +241,9 @@ YIN_THRESHOLD = 0.1
 def yin_f0(
     samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, only: np.ndarray | None = None
 ) -> np.ndarray:
-    """F0 in Hz of each frame: ``librosa.yin(samples, fmin=config.pitch_fmin, fmax=config.pitch_fmax,
-    sr=config.sample_rate, frame_length=config.pitch_frame, hop_length=config.hop_length, center=True)``.
+    """F0 in Hz of each frame: ``librosa.yin(samples, fmin=config.pitch_fmin,
+    fmax=config.pitch_fmax, sr=config.sample_rate, frame_length=config.pitch_frame,
+    hop_length=config.hop_length, center=True)``.
 
     The same YIN steps and options (de Cheveigne & Kawahara 2002: difference function,
     cumulative mean normalisation, the first local minimum below :data:`YIN_THRESHOLD`

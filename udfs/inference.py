@@ -32,7 +32,8 @@ MODEL_LIST_DDL = (
 
 
 def predict_probabilities(model, features: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Class probabilities [shape=(n, 8)] for flattened feature rows [shape=(n, rows * n_frames)]."""
+    """Class probabilities [shape=(n, 8)] for flattened feature rows
+    [shape=(n, rows * n_frames)]."""
     if len(features) == 0:
         return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
     batch = np.asarray(features, dtype=np.float32).reshape((-1, *shape))
@@ -42,7 +43,8 @@ def predict_probabilities(model, features: np.ndarray, shape: tuple[int, int]) -
 def _models_per_row(
     store: ModelStore, references: tuple[pa.Array, ...], n: int
 ) -> tuple[list[str], dict[str, ModelInfo]]:
-    """Each row's model reference (the active one where none is given) and every referenced model, checked.
+    """Each row's model reference (the active one where none is given) and every referenced model,
+    checked.
 
     A model asked for by name may expect other features than the server's ``mfcc``
     computes (e.g. a version from before a feature change): it is used with its own.

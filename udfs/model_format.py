@@ -71,7 +71,8 @@ class ModelInfo:
 
 
 def describe_mismatch(expected: FeatureConfig, found: FeatureConfig) -> str:
-    """``expects other features than the server computes: <setting> <model's> (server: <server's>), ...``."""
+    """The mismatch as ``expects other features than the server computes: <setting> <model's>
+    (server: <server's>), ...``."""
     wanted, found = expected.to_dict(), found.to_dict()
     differences = [
         f"{key} {found.get(key)!r} (server: {wanted.get(key)!r})"
@@ -98,7 +99,8 @@ def read_model_dir(path: Path, *, expected_features: FeatureConfig | None = None
         config = FeatureConfig.from_dict(features)
     except TypeError as exc:
         raise ModelError(f"model {path} has an unreadable {FEATURES_FILE}: {exc}") from None
-    # Compared as configurations: a features.json written before a setting existed means its default.
+    # Compared as configurations: a features.json written before a setting existed means its
+    # default.
     if expected_features is not None and config != expected_features:
         raise ModelError(f"model {path} {describe_mismatch(expected_features, config)}")
     return ModelInfo(

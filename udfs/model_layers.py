@@ -121,7 +121,8 @@ class SpecAugment(layers.Layer):
 
 
 def _interpolation_matrix(positions: np.ndarray, length: int) -> np.ndarray:
-    """Linear interpolation as a matrix [shape=(len(positions), length)]: row i reads ``x[positions[i]]``.
+    """Linear interpolation as a matrix [shape=(len(positions), length)]: row i reads
+    ``x[positions[i]]``.
 
     Positions outside ``[0, length - 1]`` read zero.
     """
@@ -189,7 +190,8 @@ def stretch_matrices(rates, n_frames: int) -> np.ndarray:
 
 
 def _layer_warp_matrices(layer, factors, *, n_rows: int) -> np.ndarray:
-    """:func:`mel_warp_matrices` for a layer that records its features as ``n_mels``, ``fmin``, ``fmax``, ``prosody_rows``."""
+    """:func:`mel_warp_matrices` for a layer that records its features as ``n_mels``, ``fmin``,
+    ``fmax``, ``prosody_rows``."""
     config = FeatureConfig(
         n_mfcc=n_rows - layer.prosody_rows,
         n_mels=layer.n_mels,
@@ -312,7 +314,8 @@ class TimeStretch(layers.Layer):
 
 
 def _row_selector(rows: int, row: int) -> np.ndarray:
-    """float32 ``(1, rows, 1)``: 1 at ``row``, 0 elsewhere; times a ``(batch, 1, 1)`` amount it moves that row alone."""
+    """float32 ``(1, rows, 1)``: 1 at ``row``, 0 elsewhere; times a ``(batch, 1, 1)`` amount it
+    moves that row alone."""
     selector = np.zeros((1, rows, 1), dtype=np.float32)
     selector[0, row, 0] = 1.0
     return selector
@@ -439,7 +442,8 @@ class LevelShift(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class WarpVariants(layers.Layer):
-    """The input, then fixed frequency warps of it, stacked on the batch axis (inference-time averaging).
+    """The input, then fixed frequency warps of it, stacked on the batch axis (inference-time
+    averaging).
 
     Input ``(batch, n_mfcc, frames)`` raw coefficients; output
     ``((1 + len(factors)) * batch, n_mfcc, frames)``, variant-major: rows
@@ -490,7 +494,8 @@ class WarpVariants(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class VariantMean(layers.Layer):
-    """Mean over the ``variants`` blocks that :class:`WarpVariants` stacked: ``(variants * batch, C)`` to ``(batch, C)``."""
+    """Mean over the ``variants`` blocks that :class:`WarpVariants` stacked:
+    ``(variants * batch, C)`` to ``(batch, C)``."""
 
     def __init__(self, variants: int = 1, **kwargs):
         super().__init__(**kwargs)

@@ -73,7 +73,8 @@ class ModelStore:
         return candidates[0]
 
     def resolve(self, reference: str, *, same_features: bool = True) -> ModelInfo:
-        """A checked model: files present, labels, and (``same_features``) the server's feature configuration.
+        """A checked model: files present, labels, and (``same_features``) the server's feature
+        configuration.
 
         ``same_features=False`` is for inference by name, which computes whatever features the
         model expects (``info.features``); the active model must match the server's, since
@@ -99,8 +100,8 @@ class ModelStore:
         canonical = f"{info.path.parent.name}/{info.path.name}"
         if info.features != self.features:
             raise ModelError(
-                f"model {canonical} {describe_mismatch(self.features, info.features)}; it cannot be "
-                f"the active model, but works by name: emotion(content, '{canonical}')"
+                f"model {canonical} {describe_mismatch(self.features, info.features)}; it cannot "
+                f"be the active model, but works by name: emotion(content, '{canonical}')"
             )
         check_model_file(info)
         self.home.mkdir(parents=True, exist_ok=True)

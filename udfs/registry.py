@@ -60,8 +60,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         name="mfcc",
         signature="mfcc(audio)",
         return_ddl=MFCC_DDL,
-        summary="The model's input, flattened row-major from (rows, n_frames): the MFCCs, then the prosody rows "
-        "(voiced, relative log2 F0, log2 F0/200 Hz); NULL for a bad row.",
+        summary="The model's input, flattened row-major from (rows, n_frames): the MFCCs, then the "
+        "prosody rows (voiced, relative log2 F0, log2 F0/200 Hz); NULL for a bad row.",
         factory=lambda ctx: make_mfcc_udf(
             ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict
         ),
@@ -77,7 +77,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         name="emotion_scores",
         signature="emotion_scores(mfccs [, model])",
         return_ddl=EMOTION_SCORES_DDL,
-        summary="Probability of each emotion for an mfcc(...) value; they sum to 1. NULL in, NULL out.",
+        summary="Probability of each emotion for an mfcc(...) value; they sum to 1. "
+        "NULL in, NULL out.",
         factory=lambda ctx: _inference().make_emotion_scores_udf(ctx.model_store),
         example_args="mfcc({clip})",
     ),
@@ -94,7 +95,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         name="activate_model",
         signature="activate_model(model)",
         return_ddl="string",
-        summary="Make 'name/version' the active model for every session from the next query on; fails on a mismatched model.",
+        summary="Make 'name/version' the active model for every session from the next query on; "
+        "fails on a mismatched model.",
         factory=lambda ctx: _inference().make_activate_model_udf(ctx.model_store),
         example_args=f"'{DEFAULT_MODEL}'",  # the one shipped model that can be active
     ),
@@ -102,7 +104,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         name="emotion_models",
         signature="emotion_models()",
         return_ddl=f"table<{MODEL_LIST_DDL}>",
-        summary="Table function: every model version on disk with its metrics, training view, creation time and whether it is active.",
+        summary="Table function: every model version on disk with its metrics, training view, "
+        "creation time and whether it is active.",
         factory=lambda ctx: _inference().make_emotion_models_udtf(ctx.model_store),
         kind="table",
         example_args="",

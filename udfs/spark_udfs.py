@@ -62,7 +62,8 @@ def describe_source(source) -> str:
 def clip_features_or_none(
     source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES, *, strict: bool = False
 ):
-    """Features of a row, or None for a bad row; in strict mode a bad row fails the query, naming it."""
+    """Features of a row, or None for a bad row; in strict mode a bad row fails the query, naming
+    it."""
     try:
         return clip_features(source, roots, config)
     except AudioError as exc:
@@ -88,7 +89,8 @@ def struct_array(
 
 
 def float_lists(rows: list[np.ndarray | None]) -> pa.ListArray:
-    """Arrow ``array<float>`` column from 1-D float32 arrays (None for NULL), without per-value Python objects."""
+    """Arrow ``array<float>`` column from 1-D float32 arrays (None for NULL), without per-value
+    Python objects."""
     lengths = np.array([0 if r is None else len(r) for r in rows], dtype=np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)]).astype(np.int32)
     present = [r for r in rows if r is not None]
