@@ -15,7 +15,13 @@ from udfs.inference import MODEL_LIST_DDL
 from udfs.labels import EMOTION_SCORES_DDL
 from udfs.model_store import DEFAULT_MODEL
 from udfs.ravdess import RAVDESS_META_DDL
-from udfs.spark_udfs import MFCC_DDL, make_audio_info_udf, make_mfcc_udf, make_ravdess_meta_udf
+from udfs.spark_udfs import (
+    MFCC_DDL,
+    make_audio_info_udf,
+    make_degrade_udf,
+    make_mfcc_udf,
+    make_ravdess_meta_udf,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,16 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         factory=lambda ctx: make_mfcc_udf(
             ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict
         ),
+    ),
+    SqlFunction(
+        name="degrade",
+        signature="degrade(audio, condition [, seed [, background]])",
+        return_ddl="binary",
+        summary="The clip as recorded under a condition (WAV bytes): 'telephone', "
+        "'noise:SNR', 'babble:SNR', 'reverb:T60', 'codec:NAME', 'gain:DB', 'crop:SECONDS', "
+        "joined with '+'; 'lo..hi' draws from a range with the seed. NULL for a bad row.",
+        factory=lambda ctx: make_degrade_udf(ctx.audio_roots, ctx.model_store),
+        example_args="{clip}, 'telephone+noise:10', 7",
     ),
     SqlFunction(
         name="ravdess_meta",

@@ -16,6 +16,7 @@ from pyspark.sql.functions import arrow_udf
 
 from udfs import model_cache
 from udfs.audio import AUDIO_INFO_DDL, AudioInfo, audio_info, decode_audio, read_audio_source
+from udfs.degrade import degrade_samples, encode_wav, resolve_condition
 from udfs.errors import AudioError
 from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features
 from udfs.ravdess import RAVDESS_META_DDL, RavdessMeta, parse_ravdess_name
@@ -131,6 +132,43 @@ def make_mfcc_udf(
         )
 
     return mfcc_udf
+
+
+def degraded_clip(source, roots: Sequence[str], condition: str, seed: int, background=None):
+    """WAV bytes of one ``audio`` value under ``condition``; raises AudioError for a bad row."""
+    y, sample_rate = decode_audio(read_audio_source(source, roots))
+    mono = y.mean(axis=0)
+    crowd = None
+    if background is not None:
+        other, other_rate = decode_audio(read_audio_source(background, roots))
+        crowd = other.mean(axis=0)
+        if other_rate != sample_rate:
+            import soxr
+
+            crowd = soxr.resample(crowd, other_rate, sample_rate)
+    return encode_wav(*degrade_samples(mono, sample_rate, condition, seed=seed, background=crowd))
+
+
+def make_degrade_udf(roots: Sequence[str], store=None):
+    roots = tuple(roots)
+
+    @arrow_udf("binary")
+    def degrade(audio: pa.Array, condition: pa.Array, *rest: pa.Array) -> pa.Array:
+        model_cache.warm(store)
+        values, conditions = audio.to_pylist(), condition.to_pylist()
+        seeds = rest[0].to_pylist() if rest else [0] * len(values)
+        backgrounds = rest[1].to_pylist() if len(rest) > 1 else [None] * len(values)
+        out = []
+        for value, text, seed, background in zip(values, conditions, seeds, backgrounds):
+            # A bad condition is a bad argument, not a bad row: the query fails naming it.
+            resolve_condition(text, int(seed or 0))
+            try:
+                out.append(degraded_clip(value, roots, text, int(seed or 0), background))
+            except AudioError:
+                out.append(None)  # audio_info(audio).error says why
+        return pa.array(out, type=pa.binary())
+
+    return degrade
 
 
 def make_ravdess_meta_udf(store=None):
