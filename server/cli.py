@@ -116,6 +116,7 @@ def _train(args: argparse.Namespace) -> int:
         class_priors=args.class_priors,
         validation_speakers=_speakers(args.validation_speakers),
         nodes=args.nodes,
+        cv_by=args.cv_by,
         seed=args.seed,
         hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
@@ -365,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="first estimate accuracy by speaker-level cross-validation",
+    )
+    train.add_argument(
+        "--cv-by",
+        default="speaker",
+        help="'speaker' (--cv-folds K groups of speakers) or 'corpus': leave one corpus out, each "
+        "corpus of the view's corpus column in turn (no --cv-folds)",
     )
     train.add_argument(
         "--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor"

@@ -264,3 +264,41 @@ def test_the_level_shift_is_what_a_louder_or_quieter_recording_does_to_the_featu
             build_model(level_shift=bad, **SMALL)
     assert "augment_level" in {l.name for l in build_model(**SMALL).layers}  # on by default
     assert "augment_level" not in {l.name for l in build_model(level_shift=0.0, **SMALL).layers}
+
+
+def test_the_partial_label_loss_is_the_cross_entropy_among_the_corpus_emotions(rng):
+    from training.schedule import partial_label_loss, partial_targets
+
+    probabilities = rng.dirichlet(np.ones(8), size=6).astype(np.float32)
+    labels = np.array([0, 1, 4, 4, 5, 7])
+    every = np.ones((6, 8))
+    full = np.asarray(partial_label_loss(partial_targets(labels, every), probabilities))
+    np.testing.assert_allclose(full, -np.log(probabilities[np.arange(6), labels]), rtol=1e-5)
+    # A corpus of four emotions: the other four's probability is no evidence either way.
+    four = np.zeros((6, 8))
+    four[:, [0, 1, 4, 7]] = 1
+    four[:, 5] = labels == 5
+    partial = np.asarray(partial_label_loss(partial_targets(labels, four), probabilities))
+    kept = (probabilities * four)[np.arange(6), labels] / (probabilities * four).sum(axis=1)
+    np.testing.assert_allclose(partial, -np.log(kept), rtol=1e-5)
+    assert (partial <= full + 1e-6).all()
+    moved = probabilities.copy()
+    moved[:, 2] += 5.0  # more weight on an emotion the corpus lacks changes nothing
+    moved /= moved.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        np.asarray(partial_label_loss(partial_targets(labels, four), moved)), partial, rtol=1e-4
+    )
+    with pytest.raises(ValueError, match="outside its corpus"):
+        partial_targets([2], four[:1])
+
+
+def test_a_model_trains_on_partial_label_targets(rng):
+    from training.schedule import compile_model, partial_targets
+
+    model = compile_model(build_model(**SMALL), learning_rate=1e-3)
+    features = rng.normal(size=(8, *DEFAULT_FEATURES.shape)).astype(np.float32)
+    masks = np.ones((8, 8))
+    masks[4:, :4] = 0  # half the clips from a corpus without the first four emotions
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    history = model.fit(features, partial_targets(labels, masks), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all() and "accuracy" in history.history

@@ -61,3 +61,88 @@ def evaluation_summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         "confusion": matrix.tolist(),
         "merged5_confusion": merged.tolist(),
     }
+
+
+#: Confidence bins of the expected calibration error.
+CALIBRATION_BINS = 15
+#: Users filter on confidence at this level; how often such answers are right is reported.
+CONFIDENT = 0.9
+
+
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, *, bins: int = CALIBRATION_BINS
+) -> float:
+    """Mean gap between confidence and accuracy over equal-width confidence bins, weighted by
+    the share of answers in each bin (Guo et al. 2017); NaN without answers."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    if confidence.size == 0:
+        return float("nan")
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(gap)
+
+
+def corpus_figures(y_true: np.ndarray, probabilities: np.ndarray, emotions) -> dict:
+    """A corpus's figures: decisions among its own ``emotions``, and the calibration of answers.
+
+    Parameters
+    ----------
+    y_true : np.ndarray [shape=(n,), dtype=int]
+        Class indices (label order of :data:`udfs.labels.EMOTIONS`).
+    probabilities : np.ndarray [shape=(n, n_classes)]
+        The model's output.
+    emotions : iterable of str
+        The emotions the corpus has: UA, recall and confusion count decisions among these
+        (the most probable of them), so a corpus of four emotions is not charged for answers
+        it has no label for.  Calibration is of the model's own answer (the most probable of
+        all) and its probability, as a user filtering on confidence sees it.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    mask = np.array([name in set(emotions) for name in EMOTIONS], dtype=float)
+    decided = np.argmax(probabilities * mask, axis=1)
+    matrix = confusion_matrix(y_true, decided)
+    recall = per_class_recall(matrix)
+    answer = np.argmax(probabilities, axis=1)
+    confidence = probabilities.max(axis=1)
+    correct = answer == y_true
+    confident = confidence >= CONFIDENT
+    return {
+        "n": int(len(y_true)),
+        "emotions": [name for name in EMOTIONS if name in set(emotions)],
+        "unweighted_accuracy": unweighted_accuracy(matrix),
+        "weighted_accuracy": weighted_accuracy(matrix),
+        "per_class_recall": {
+            name: float(r) for name, r in zip(EMOTIONS, recall) if not np.isnan(r)
+        },
+        "confusion": matrix.tolist(),
+        "expected_calibration_error": expected_calibration_error(confidence, correct),
+        "confident_share": float(confident.mean()) if len(y_true) else float("nan"),
+        "confident_accuracy": float(correct[confident].mean()) if confident.any() else None,
+    }
+
+
+def figures_by_corpus(predictions: list[dict], corpora: dict[str, list[str]]) -> dict:
+    """:func:`corpus_figures` for each corpus of ``predictions`` (rows with ``corpus``,
+    ``label`` and ``probabilities``), and their mean UA and calibration error."""
+    by_corpus = {}
+    for name in sorted({row["corpus"] for row in predictions}):
+        rows = [row for row in predictions if row["corpus"] == name]
+        by_corpus[name] = corpus_figures(
+            np.array([EMOTIONS.index(row["label"]) for row in rows]),
+            np.array([row["probabilities"] for row in rows]),
+            corpora[name],
+        )
+    figures = list(by_corpus.values())
+    return {
+        "corpora": by_corpus,
+        "unweighted_accuracy_mean": float(np.mean([f["unweighted_accuracy"] for f in figures])),
+        "unweighted_accuracy_min": float(np.min([f["unweighted_accuracy"] for f in figures])),
+        "expected_calibration_error_mean": float(
+            np.mean([f["expected_calibration_error"] for f in figures])
+        ),
+    }

@@ -1,7 +1,7 @@
 """The TensorFlowOnSpark node: runs on an executor, trains the model from the Spark feed.
 
 ``main_fun(args, ctx)`` is what ``TFCluster.run`` starts once per executor.
-Spark feeds ``(features_bytes, label_index)`` rows (InputMode.SPARK); every
+Spark feeds ``(features_bytes, label_index, corpus_index)`` rows (InputMode.SPARK); every
 node trains under ``MultiWorkerMirroredStrategy`` on what it is fed and evaluates
 on the same validation speakers (if any) after each epoch.  It keeps the last
 epoch's weights, or with ``selection="best"`` the best epoch's by validation
@@ -25,6 +25,8 @@ class NodeArgs:
     train_rows: int
     validation_x: object  # np.ndarray [shape=(n, *input_shape), dtype=float32]
     validation_y: object  # np.ndarray [shape=(n,), dtype=int32]
+    #: Per corpus (fed rows carry its index): 1 for each emotion it has, in label order.
+    label_masks: tuple
     feature_mean: (
         object  # np.ndarray [shape=(input_shape[0],)]: per-coefficient mean of the training rows
     )
@@ -163,12 +165,24 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
             batch = feed.next_batch(64)
             if not batch:
                 return
-            for features, label in batch:
-                yield np.frombuffer(features, dtype=np.float32).reshape(shape), np.int32(label)
+            for features, label, corpus in batch:
+                yield (
+                    np.frombuffer(features, dtype=np.float32).reshape(shape),
+                    targets[label, corpus],
+                )
 
+    # Every (label, corpus) target of the partial-label loss, looked up per row.
+    targets = np.zeros((args.n_classes, len(args.label_masks), 2 * args.n_classes), np.float32)
+    for corpus, mask in enumerate(args.label_masks):
+        for label in range(args.n_classes):
+            targets[label, corpus, label] = 1.0
+            targets[label, corpus, args.n_classes :] = mask
     dataset = tf.data.Dataset.from_generator(
         fed_rows,
-        output_signature=(tf.TensorSpec(shape, tf.float32), tf.TensorSpec((), tf.int32)),
+        output_signature=(
+            tf.TensorSpec(shape, tf.float32),
+            tf.TensorSpec((2 * args.n_classes,), tf.float32),
+        ),
     )
     options = tf.data.Options()
     # Spark already split the rows between the nodes.

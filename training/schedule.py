@@ -1,8 +1,18 @@
-"""How the network is optimised: Adam on a warm-up and cosine learning-rate schedule."""
+"""How the network is optimised: Adam on a warm-up and cosine learning-rate schedule, and the
+partial-label loss that lets corpora with different emotion sets train one network.
+
+Targets are ``(batch, 2 * n_classes)`` float32: the one-hot label, then the mask of the emotions
+the clip's corpus has (:func:`partial_targets`).  The loss is the cross-entropy of the network's
+probabilities renormalised over the masked emotions, so a clip says "this one, among these"
+and nothing about emotions its corpus never recorded: a corpus without ``calm`` does not teach
+that calm never happens.  A corpus with every emotion gives the plain cross-entropy.
+"""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
+from keras import ops
 
 from training.recipe import EPOCHS, FINAL_LEARNING_RATE_FRACTION, LEARNING_RATE, WARMUP_EPOCHS
 
@@ -37,6 +47,54 @@ def learning_rate_schedule(
     )
 
 
+def partial_targets(labels, masks) -> np.ndarray:
+    """Targets for :func:`partial_label_loss`: one-hot ``labels`` beside the corpus ``masks``.
+
+    Parameters
+    ----------
+    labels : array-like [shape=(n,), dtype=int]
+        Class indices.
+    masks : array-like [shape=(n, n_classes)]
+        1 for every emotion the row's corpus has (its label among them), else 0.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, 2 * n_classes), dtype=float32]
+    """
+    masks = np.asarray(masks, dtype=np.float32)
+    one_hot = np.eye(masks.shape[1], dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
+    if np.any(one_hot * (1 - masks)):
+        raise ValueError("a label outside its corpus's emotions")
+    return np.concatenate([one_hot, masks], axis=1)
+
+
+def _split(targets):
+    n_classes = targets.shape[-1] // 2
+    return targets[:, :n_classes], targets[:, n_classes:]
+
+
+def _renormalised(probabilities, mask):
+    masked = probabilities * mask
+    return masked / ops.maximum(ops.sum(masked, axis=-1, keepdims=True), 1e-12)
+
+
+def partial_label_loss(targets, probabilities):
+    """Cross-entropy of the probabilities renormalised over each row's corpus emotions."""
+    one_hot, mask = _split(targets)
+    chosen = ops.sum(_renormalised(probabilities, mask) * one_hot, axis=-1)
+    return -ops.log(ops.clip(chosen, 1e-7, 1.0))
+
+
+def partial_label_accuracy(targets, probabilities):
+    """Whether the most probable of the row's corpus emotions is its label."""
+    one_hot, mask = _split(targets)
+    predicted = ops.argmax(_renormalised(probabilities, mask), axis=-1)
+    return ops.cast(ops.equal(predicted, ops.argmax(one_hot, axis=-1)), "float32")
+
+
+partial_label_accuracy.__name__ = "accuracy"
+
+
 def compile_model(
     model: keras.Model,
     *,
@@ -44,7 +102,7 @@ def compile_model(
     steps_per_epoch: int | None = None,
     epochs: int = EPOCHS,
 ) -> keras.Model:
-    """Compile ``model`` with Adam and sparse categorical cross-entropy (integer labels).
+    """Compile ``model`` with Adam and the partial-label loss (targets: :func:`partial_targets`).
 
     Parameters
     ----------
@@ -69,7 +127,7 @@ def compile_model(
         )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
+        loss=partial_label_loss,
+        metrics=[partial_label_accuracy],
     )
     return model

@@ -18,6 +18,9 @@ from udfs.errors import EmoticanaError
 from udfs.labels import EMOTIONS
 
 AUDIO_COLUMN_CANDIDATES = ("content", "audio", "path")
+#: A view's optional column naming the corpus of each clip: a clip teaches only about the
+#: emotions its corpus has (training.schedule), and figures are reported per corpus.
+CORPUS_COLUMN = "corpus"
 FEATURES_DATABASE = "emoticana"
 FEATURES_TABLE_PREFIX = "train_features_"
 
@@ -48,6 +51,10 @@ class PreparedFeatures:
     speakers: list[str]
     files_digest: str
     seconds: float
+    #: Corpus -> the emotions it has (sorted); a view without a corpus column is one corpus.
+    corpora: dict[str, list[str]]
+    #: Speaker -> corpus.
+    speaker_corpus: dict[str, str]
 
 
 def _rows(cursor, sql: str) -> list[tuple]:
@@ -119,6 +126,11 @@ def prepare_features(
     )
     # No leading underscore: Spark's file listing skips paths that start with "_" or ".".
     table = f"{FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}{uuid.uuid4().hex[:12]}"
+    corpus = (
+        f"CAST({quote(CORPUS_COLUMN)} AS STRING)"
+        if CORPUS_COLUMN in columns
+        else "'" + view.replace("'", "") + "'"
+    )
     _rows(cursor, f"CREATE DATABASE IF NOT EXISTS {FEATURES_DATABASE}")
     try:
         _rows(
@@ -127,6 +139,7 @@ def prepare_features(
             f"mfcc({quote(audio)}) AS features, "
             f"CAST({quote(label)} AS STRING) AS label, "
             f"CAST({quote(speaker)} AS STRING) AS speaker, "
+            f"{corpus} AS corpus, "
             f"sha2(CAST({quote(audio)} AS BINARY), 256) AS digest "
             f"FROM {quote_name(view)}",
         )
@@ -170,6 +183,25 @@ def prepare_features(
         ]
         if any(s is None for s in speakers):
             raise TrainingDataError(f"training view {view!r} has rows whose speaker is NULL")
+        corpora = {
+            str(name): labels.split(",")
+            for name, labels in _rows(
+                cursor,
+                f"SELECT corpus, concat_ws(',', sort_array(collect_set(label))) FROM {table} "
+                "WHERE features IS NOT NULL GROUP BY corpus",
+            )
+        }
+        if None in corpora or "None" in corpora:
+            raise TrainingDataError(f"training view {view!r} has rows whose corpus is NULL")
+        speaker_corpus = {}
+        for speaker_name, corpus_name in _rows(
+            cursor, f"SELECT DISTINCT speaker, corpus FROM {table} WHERE features IS NOT NULL"
+        ):
+            if speaker_corpus.setdefault(str(speaker_name), str(corpus_name)) != corpus_name:
+                raise TrainingDataError(
+                    f"speaker {speaker_name!r} of {view!r} appears in more than one corpus; "
+                    "speakers are split between folds, so name them per corpus"
+                )
         ((digest,),) = _rows(
             cursor,
             f"SELECT sha2(concat_ws(',', sort_array(collect_list(digest))), 256) FROM {table}",
@@ -195,6 +227,8 @@ def prepare_features(
         speakers=[str(s) for s in speakers],
         files_digest=digest,
         seconds=time.monotonic() - started,
+        corpora=corpora,
+        speaker_corpus=speaker_corpus,
     )
 
 

@@ -29,9 +29,9 @@ import numpy as np
 from server.code_zip import is_local_master
 from server.settings import SHIPPED_MODELS_DIR, Settings
 from training import artifacts, recipe
-from training.metrics import evaluation_summary
+from training.metrics import evaluation_summary, figures_by_corpus
 from training.node import NodeArgs, main_fun, shuffle_buffer
-from training.sources import PreparedFeatures, TrainingDataError
+from training.sources import CORPUS_COLUMN, PreparedFeatures, TrainingDataError
 from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
@@ -76,6 +76,9 @@ class TrainOptions:
     nodes: int = 1
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
+    #: Cross-validation folds by "speaker" (``--cv-folds K`` groups of speakers) or by "corpus"
+    #: (leave one corpus out: each corpus in turn is the test set).
+    cv_by: str = "speaker"
     feed_timeout_s: int = 600
     training_timeout_s: int = 6 * 3600
 
@@ -169,6 +172,11 @@ def reserve_on(host: str, bind_address: str | None = None) -> None:
     reservation.Server.start_listening_socket = start_listening_socket
 
 
+def corpus_mask(labels) -> tuple[int, ...]:
+    """1 for each emotion (in label order) that a corpus has."""
+    return tuple(int(name in labels) for name in EMOTIONS)
+
+
 def _features_matrix(rows, shape) -> np.ndarray:
     return (
         np.stack([np.asarray(r, dtype=np.float32).reshape(shape) for r in rows])
@@ -197,13 +205,18 @@ def train_on_features(
 
     shape = DEFAULT_FEATURES.shape
     label_index = {name: i for i, name in enumerate(EMOTIONS)}
+    corpus_names = sorted(prepared.corpora)
+    corpus_index = {name: i for i, name in enumerate(corpus_names)}
+    label_masks = tuple(corpus_mask(prepared.corpora[name]) for name in corpus_names)
     frame = spark.read.parquet(prepared.location).where(F.col("features").isNotNull())
     validation = (
         frame.where(F.col("speaker").isin(validation_speakers))
-        .select("features", "label")
+        .select("features", "label", "corpus")
         .collect()
     )
-    training = frame.where(F.col("speaker").isin(train_speakers)).select("features", "label")
+    training = frame.where(F.col("speaker").isin(train_speakers)).select(
+        "features", "label", "corpus"
+    )
     validation_x = _features_matrix([r.features for r in validation], shape)
     validation_y = np.array([label_index[r.label] for r in validation], dtype=np.int32)
 
@@ -232,6 +245,7 @@ def train_on_features(
         train_rows=int(train_rows),
         validation_x=validation_x,
         validation_y=validation_y,
+        label_masks=label_masks,
         feature_mean=np.array([s.mean for s in stats], dtype=np.float32),
         feature_variance=np.array([s.variance for s in stats], dtype=np.float32),
         epochs=options.epochs or recipe.EPOCHS,
@@ -254,7 +268,11 @@ def train_on_features(
         )
     partitions = max(options.nodes * 4, 4)
     feed = training.rdd.map(
-        lambda r: (np.asarray(r.features, dtype=np.float32).tobytes(), label_index[r.label])
+        lambda r: (
+            np.asarray(r.features, dtype=np.float32).tobytes(),
+            label_index[r.label],
+            corpus_index[r.corpus],
+        )
     ).repartition(partitions)
     validating = (
         f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
@@ -305,7 +323,7 @@ def train_on_features(
     if test_speakers:
         test = (
             frame.where(F.col("speaker").isin(test_speakers))
-            .select("features", "label", "speaker", "digest")
+            .select("features", "label", "speaker", "corpus", "digest")
             .collect()
         )
         test_x = _features_matrix([r.features for r in test], shape)
@@ -315,6 +333,7 @@ def train_on_features(
         result["test_predictions"] = [
             {
                 "speaker": r.speaker,
+                "corpus": r.corpus,
                 "clip_sha256": r.digest,
                 "label": r.label,
                 "probabilities": p.tolist(),
@@ -418,6 +437,10 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
             f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got "
             f"{priors!r}"
         )
+    if options.cv_by not in ("speaker", "corpus"):
+        raise ConfigError(f"--cv-by must be speaker or corpus, got {options.cv_by!r}")
+    if options.cv_by == "corpus" and cv_folds:
+        raise ConfigError("--cv-by corpus makes one fold per corpus: leave out --cv-folds")
     if options.validation_speakers != []:
         return
     if selection == "best":
@@ -425,10 +448,10 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
             "--validation-speakers none needs --selection last: the best epoch is chosen on "
             "validation speakers"
         )
-    if cv_folds < 2:
+    if cv_folds < 2 and options.cv_by != "corpus":
         raise ConfigError(
-            "--validation-speakers none needs --cv-folds K (K >= 2): without validation speakers "
-            "the model's figures come from cross-validation"
+            "--validation-speakers none needs --cv-folds K (K >= 2) or --cv-by corpus: without "
+            "validation speakers the model's figures come from cross-validation"
         )
 
 
@@ -551,18 +574,33 @@ def cross_validation_folds(speakers: list[str], folds: int) -> list[list[str]]:
     return [ordered[k::folds] for k in range(folds)]
 
 
+def corpus_folds(prepared: PreparedFeatures) -> list[list[str]]:
+    """Leave one corpus out: each fold's test speakers are one corpus's."""
+    if len(prepared.corpora) < 2:
+        raise TrainingDataError(
+            f"--cv-by corpus needs a view with a {CORPUS_COLUMN} column naming at least two "
+            f"corpora; {prepared.view!r} has {len(prepared.corpora)}"
+        )
+    return [
+        sorted(s for s, c in prepared.speaker_corpus.items() if c == corpus)
+        for corpus in sorted(prepared.corpora)
+    ]
+
+
 def cross_validate(
     spark,
     prepared: PreparedFeatures,
     options: TrainOptions,
     *,
-    folds: int,
+    folds: list[list[str]],
     work_dir: Path,
     log=print,
 ) -> tuple[dict, list[dict]]:
-    """Actor-level cross-validation with the same trainer: UA on each fold's unseen speakers.
+    """Cross-validation with the same trainer: UA on each fold's unseen speakers.
 
-    Returns the summary (``metrics.json``'s ``cross_validation``) and every test clip's prediction
+    ``folds`` are the test speakers of each fold (:func:`cross_validation_folds`,
+    :func:`corpus_folds`).  Returns the summary (``metrics.json``'s ``cross_validation``, with
+    figures per corpus) and every test clip's prediction
     (:func:`training.artifacts.write_cv_predictions`' rows).
     """
 
@@ -572,9 +610,7 @@ def cross_validate(
         "training" if (options.class_priors or recipe.CLASS_PRIORS) == "balanced" else "balanced"
     )
     other_key = f"with_{other_priors}_priors"
-    for number, test_speakers in enumerate(
-        cross_validation_folds(prepared.speakers, folds), start=1
-    ):
+    for number, test_speakers in enumerate(folds, start=1):
         remaining = [s for s in prepared.speakers if s not in test_speakers]
         # Each fold is trained like the final model: without validation speakers if it has none.
         validation = (
@@ -583,7 +619,9 @@ def cross_validate(
             else choose_validation_speakers(remaining, fraction=options.validation_fraction)
         )
         train = [s for s in remaining if s not in validation]
-        log(f"cross-validation fold {number}/{folds}: test speakers {', '.join(test_speakers)}")
+        log(
+            f"cross-validation fold {number}/{len(folds)}: test speakers {', '.join(test_speakers)}"
+        )
         fold_dir = work_dir / f"fold-{number}"
         run = train_on_features(
             spark,
@@ -627,7 +665,12 @@ def cross_validate(
         predictions.extend({"fold": number, **row} for row in run["test_predictions"])
         discard(fold_dir)
     # Every speaker is a test speaker exactly once: the pooled confusion covers the whole view.
-    summary = {"folds": results, "confusion": np.sum(confusions, axis=0).tolist()}
+    summary = {
+        "by": options.cv_by,
+        "folds": results,
+        "confusion": np.sum(confusions, axis=0).tolist(),
+        "by_corpus": figures_by_corpus(predictions, prepared.corpora),
+    }
     for key in (
         "unweighted_accuracy",
         "weighted_accuracy",
@@ -641,7 +684,7 @@ def cross_validate(
     summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
     log(
         f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± "
-        f"{summary['unweighted_accuracy_std']:.3f} over {folds} folds"
+        f"{summary['unweighted_accuracy_std']:.3f} over {len(folds)} folds"
         f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})"
     )
     return summary, predictions
@@ -710,11 +753,17 @@ def run_training(
                     # TensorFlowOnSpark places one node per executor: all of them must be there
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
+                if options.cv_by == "corpus":
+                    folds = corpus_folds(prepared)
+                elif cv_folds:
+                    folds = cross_validation_folds(prepared.speakers, cv_folds)
+                else:
+                    folds = []
                 cv, cv_predictions = (
                     cross_validate(
-                        spark, prepared, options, folds=cv_folds, work_dir=work_dir, log=log
+                        spark, prepared, options, folds=folds, work_dir=work_dir, log=log
                     )
-                    if cv_folds
+                    if folds
                     else (None, None)
                 )
                 staged = staging_dir(models_dir)
