@@ -21,6 +21,10 @@ AUDIO_COLUMN_CANDIDATES = ("content", "audio", "path")
 #: A view's optional column naming the corpus of each clip: a clip teaches only about the
 #: emotions its corpus has (training.schedule), and figures are reported per corpus.
 CORPUS_COLUMN = "corpus"
+#: A view's optional column saying how a row's audio was made: rows other than ``'clean'``
+#: (augmented copies, e.g. ``degrade(content, ...)``) are trained on but never validated or
+#: tested on, so figures are always of audio as recorded.
+CONDITION_COLUMN = "condition"
 FEATURES_DATABASE = "emoticana"
 FEATURES_TABLE_PREFIX = "train_features_"
 
@@ -126,6 +130,9 @@ def prepare_features(
     )
     # No leading underscore: Spark's file listing skips paths that start with "_" or ".".
     table = f"{FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}{uuid.uuid4().hex[:12]}"
+    condition = (
+        f"CAST({quote(CONDITION_COLUMN)} AS STRING)" if CONDITION_COLUMN in columns else "'clean'"
+    )
     corpus = (
         f"CAST({quote(CORPUS_COLUMN)} AS STRING)"
         if CORPUS_COLUMN in columns
@@ -140,6 +147,7 @@ def prepare_features(
             f"CAST({quote(label)} AS STRING) AS label, "
             f"CAST({quote(speaker)} AS STRING) AS speaker, "
             f"{corpus} AS corpus, "
+            f"{condition} AS condition, "
             f"sha2(CAST({quote(audio)} AS BINARY), 256) AS digest "
             f"FROM {quote_name(view)}",
         )

@@ -209,8 +209,9 @@ def train_on_features(
     corpus_index = {name: i for i, name in enumerate(corpus_names)}
     label_masks = tuple(corpus_mask(prepared.corpora[name]) for name in corpus_names)
     frame = spark.read.parquet(prepared.location).where(F.col("features").isNotNull())
+    as_recorded = frame.where(F.col("condition") == "clean")
     validation = (
-        frame.where(F.col("speaker").isin(validation_speakers))
+        as_recorded.where(F.col("speaker").isin(validation_speakers))
         .select("features", "label", "corpus")
         .collect()
     )
@@ -322,7 +323,7 @@ def train_on_features(
         )
     if test_speakers:
         test = (
-            frame.where(F.col("speaker").isin(test_speakers))
+            as_recorded.where(F.col("speaker").isin(test_speakers))
             .select("features", "label", "speaker", "corpus", "digest")
             .collect()
         )
