@@ -8,9 +8,11 @@
 -- Every view has: content (audio bytes), label, speaker (named <corpus>_<id>), corpus, language.
 -- A clip teaches only about the emotions its corpus has (emoticana train reads `corpus`).
 -- EmoDB's `boredom` is none of the eight emotions: those clips are left out.
+-- Refuses to run, before anything changes, unless both variables are set (an unset one is
+-- substituted as '' by the server, or left as the literal text by some clients).
 SELECT assert_true(
-  '${hivevar:corpora_dir}' NOT LIKE '$%' AND '${hivevar:ravdess_dir}' NOT LIKE '$%',
-  'set --hivevar corpora_dir=... and --hivevar ravdess_dir=...') AS variables_set;
+  '${hivevar:corpora_dir}' RLIKE '^/' AND '${hivevar:ravdess_dir}' RLIKE '^/',
+  'set --hivevar corpora_dir=/abs/path and --hivevar ravdess_dir=/abs/path') AS variables_set;
 
 CREATE DATABASE IF NOT EXISTS emoticana;
 
