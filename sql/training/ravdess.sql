@@ -3,6 +3,11 @@
 --   emoticana sql sql/training/ravdess.sql --hivevar ravdess_dir=/abs/path/to/ravdess
 --   emoticana train --view ravdess_train
 -- (beeline -f works the same with --hivevar ravdess_dir=...)
+-- Refuses to run, before anything changes, unless the folder is given as an absolute path (an
+-- unset variable is substituted as '' by the server, or left as the literal text by some clients).
+SELECT assert_true('${hivevar:ravdess_dir}' RLIKE '^/',
+                   'set --hivevar ravdess_dir=/abs/path/to/ravdess') AS variables_set;
+
 CREATE DATABASE IF NOT EXISTS emoticana;
 
 DROP TABLE IF EXISTS emoticana.ravdess_clips;
@@ -15,6 +20,7 @@ CREATE OR REPLACE VIEW ravdess_train AS
 SELECT
   content,
   ravdess_meta(path).emotion          AS label,
-  CAST(ravdess_meta(path).actor AS STRING) AS speaker
+  CAST(ravdess_meta(path).actor AS STRING) AS speaker,
+  'ravdess'                           AS corpus
 FROM emoticana.ravdess_clips
 WHERE ravdess_meta(path).vocal_channel = 'speech';
