@@ -302,3 +302,29 @@ def test_a_model_trains_on_partial_label_targets(rng):
     labels = np.array([0, 1, 2, 3, 4, 5, 6, 7])
     history = model.fit(features, partial_targets(labels, masks), epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all() and "accuracy" in history.history
+
+
+def test_the_fitted_temperature_makes_overconfident_predictions_honest(rng):
+    from training.calibration import fit_temperature, scaled
+    from training.metrics import expected_calibration_error
+    from udfs.model_layers import Temperature
+
+    # Labels drawn from softened probabilities, shown to the fit sharpened by 1/3: it finds ~3.
+    logits = rng.normal(size=(4000, 8)) * 1.5
+    honest = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(8, p=p) for p in honest])
+    overconfident = scaled(honest, 1 / 3)
+    temperature = fit_temperature(overconfident, labels)
+    assert temperature == pytest.approx(3.0, rel=0.1)
+    before = expected_calibration_error(
+        overconfident.max(axis=1), overconfident.argmax(1) == labels
+    )
+    fixed = scaled(overconfident, temperature)
+    after = expected_calibration_error(fixed.max(axis=1), fixed.argmax(1) == labels)
+    assert after < 0.03 < before
+    np.testing.assert_array_equal(fixed.argmax(axis=1), overconfident.argmax(axis=1))
+    layer = Temperature(temperature)
+    np.testing.assert_allclose(
+        np.asarray(layer(overconfident[:5].astype(np.float32))), fixed[:5], atol=1e-5
+    )
+    assert Temperature.from_config(layer.get_config()).temperature == temperature

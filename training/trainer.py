@@ -527,6 +527,10 @@ def publish_model(
     metrics = {"validation": run["validation"]} if "validation" in run else {}
     if cross_validation:
         metrics["cross_validation"] = cross_validation
+    if cv_predictions:
+        calibration = calibrate(staged / MODEL_FILE, cv_predictions, prepared.corpora)
+        manifest["temperature"] = calibration["temperature"]
+        metrics["calibration"] = calibration
     (staged / VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     if cv_predictions:
@@ -546,6 +550,31 @@ def publish_model(
         except OSError:
             continue  # another trainer took that version meanwhile
     raise TrainingError(f"could not publish a new version of {options.name} under {models_dir}")
+
+
+def calibrate(model_file: Path, predictions: list[dict], corpora: dict[str, list[str]]) -> dict:
+    """Fit a temperature on the cross-validation's held-out predictions and wrap the saved model
+    in it; returns the temperature and the held-out figures before and after."""
+    import keras
+
+    from training.calibration import fit_temperature, scaled
+    from udfs.model_layers import Temperature
+
+    probabilities = np.array([row["probabilities"] for row in predictions])
+    labels = np.array([EMOTIONS.index(row["label"]) for row in predictions])
+    temperature = fit_temperature(probabilities, labels)
+    model = load_keras_model_file(model_file)
+    inputs = keras.Input(shape=model.input_shape[1:], name="mfcc")
+    outputs = Temperature(temperature, name="calibrate")(model(inputs))
+    keras.Model(inputs, outputs, name="emoticana_calibrated").save(model_file)
+    after = [{**row, "probabilities": scaled(probabilities[i : i + 1], temperature)[0].tolist()}
+             for i, row in enumerate(predictions)]  # fmt: skip
+    return {
+        "temperature": temperature,
+        "fitted_on": "cross-validation predictions (held-out speakers or corpora)",
+        "before": figures_by_corpus(predictions, corpora),
+        "after": figures_by_corpus(after, corpora),
+    }
 
 
 def current_umask() -> int:

@@ -527,3 +527,24 @@ class PriorCorrection(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factors": list(self.factors)}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Temperature(layers.Layer):
+    """Soften (``temperature`` > 1) or sharpen class probabilities: ``p ** (1 / T)`` renormalised.
+
+    The same as dividing a softmax's logits by ``T`` (temperature scaling, Guo et al. 2017),
+    written on probabilities because the saved model's output is already a mean of softmaxes.
+    The trainer fits ``T`` on held-out predictions so that confidence means what it says.
+    """
+
+    def __init__(self, temperature: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = float(temperature)
+
+    def call(self, x):
+        scaled = ops.log(ops.maximum(x, 1e-12)) / self.temperature
+        return ops.softmax(scaled, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}

@@ -1,0 +1,221 @@
+"""Training on several corpora from SQL (sql/training/corpora.sql), on generated corpora laid
+out as ../shared's: one view per corpus, their union, augmented copies, the partial-label loss
+and leave-one-corpus-out figures, end to end through the server and TensorFlowOnSpark."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.process import PROJECT_ROOT
+from tests.audiogen import voiced_signal, write_clip
+from udfs.labels import EMOTIONS
+
+pytestmark = pytest.mark.slow
+
+#: Generated corpora: (folder, speaker prefix, emotions, language); as in ../shared/corpora.
+CORPORA = (
+    ("emodb", "emodb", ("angry", "boredom", "disgust", "happy", "neutral", "sad"), "de"),
+    ("nemo", "nemo", ("angry", "fearful", "happy", "neutral", "sad", "surprised"), "pl"),
+    ("indian_emospeech", "indemo", ("angry", "calm", "fearful", "happy"), "en"),
+)
+
+
+def clip(rng, emotion: str, speaker: int) -> np.ndarray:
+    # Each emotion its own pitch (learnable); 'boredom' is not one of the eight.
+    index = EMOTIONS.index(emotion) if emotion in EMOTIONS else 3
+    return voiced_signal(rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker)
+
+
+@pytest.fixture(scope="module")
+def shared(audio_root) -> Path:
+    """RAVDESS-named clips and three labelled corpora, under the server's audio root."""
+    root = audio_root / "shared"
+    rng = np.random.default_rng(30)
+    for actor in (1, 2):
+        for number, emotion in enumerate(EMOTIONS, start=1):
+            name = f"03-01-{number:02d}-01-01-01-{actor:02d}.flac"
+            write_clip(root / "ravdess" / name, clip(rng, emotion, actor), 16000, subtype="PCM_16")
+    for folder, prefix, emotions, language in CORPORA:
+        rows = []
+        for speaker in (1, 2):
+            for emotion in emotions:
+                # Nested folders, as Indian EmoSpeech has.
+                path = f"audio/room{speaker}/{prefix}{speaker}_{emotion}.flac"
+                write_clip(
+                    root / "corpora" / folder / path,
+                    clip(rng, emotion, speaker),
+                    16000,
+                    subtype="PCM_16",
+                )
+                rows.append((path, emotion, f"{prefix}_{speaker}", language))
+        with open(root / "corpora" / folder / "labels.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(("path", "emotion", "speaker", "language"))
+            writer.writerows(rows)
+    return root
+
+
+def emoticana(server, *args, timeout=900):
+    home = ["--home", str(server.home)] if args[0] == "train" else []
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args, "--port", str(server.port), *home],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus_views(server, shared):
+    result = emoticana(
+        server,
+        "sql",
+        "sql/training/corpora.sql",
+        "--hivevar",
+        f"corpora_dir={shared / 'corpora'}",
+        "--hivevar",
+        f"ravdess_dir={shared / 'ravdess'}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return server.connect().cursor()
+
+
+def test_the_script_refuses_to_run_without_its_folders_before_changing_anything(server, shared):
+    cursor = server.connect().cursor()
+    cursor.execute("CREATE DATABASE IF NOT EXISTS emoticana")
+    cursor.execute("CREATE OR REPLACE VIEW emoticana.sentinel AS SELECT 1 AS one")
+    cursor.execute("DROP TABLE IF EXISTS emoticana.emodb_clips")
+    cursor.execute(
+        f"CREATE TABLE emoticana.emodb_clips USING binaryFile OPTIONS (path "
+        f"'{shared / 'corpora' / 'emodb' / 'audio'}', recursiveFileLookup 'true')"
+    )
+    result = emoticana(server, "sql", "sql/training/corpora.sql", timeout=120)
+    assert result.returncode != 0
+    assert "set --hivevar corpora_dir=/abs/path" in result.stderr
+    cursor.execute("SELECT count(*) FROM emoticana.emodb_clips")  # still there
+    assert cursor.fetchall()[0][0] == 12
+
+
+def test_every_corpus_is_a_view_and_the_union_has_them_all(corpus_views):
+    corpus_views.execute(
+        "SELECT corpus, concat_ws(',', sort_array(collect_set(label))), count(*), "
+        "count(DISTINCT speaker), count(DISTINCT language) FROM emotion_train GROUP BY corpus"
+    )
+    found = {row[0]: row[1:] for row in corpus_views.fetchall()}
+    assert found == {
+        "ravdess": (",".join(sorted(EMOTIONS)), 16, 2, 1),
+        # boredom is none of the eight emotions: left out.
+        "emodb": ("angry,disgust,happy,neutral,sad", 10, 2, 1),
+        "nemo": ("angry,fearful,happy,neutral,sad,surprised", 12, 2, 1),
+        "indemo": ("angry,calm,fearful,happy", 8, 2, 1),
+    }
+    corpus_views.execute("SELECT DISTINCT speaker FROM emotion_train WHERE corpus = 'indemo'")
+    assert sorted(row[0] for row in corpus_views.fetchall()) == ["indemo_1", "indemo_2"]
+
+
+def test_the_augmented_view_adds_one_degraded_copy_of_every_clip(corpus_views):
+    corpus_views.execute(
+        "SELECT condition, count(*), count(audio_info(content).sample_rate), "
+        "count(mfcc(content)) FROM emotion_train_augmented GROUP BY condition"
+    )
+    assert {row[0]: row[1:] for row in corpus_views.fetchall()} == {
+        "clean": (46, 46, 46),
+        "degraded": (46, 46, 46),
+    }
+
+
+def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
+    server, corpus_views, tmp_path
+):
+    result = emoticana(
+        server,
+        "train",
+        "--view",
+        "emotion_train_augmented",
+        "--cv-by",
+        "corpus",
+        "--validation-speakers",
+        "none",
+        "--epochs",
+        "2",
+        "--hyperparam",
+        "filters=[8,8,16,16,16,16]",
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--name",
+        "corpora",
+    )
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    directory = tmp_path / "models" / "corpora" / "1"
+    metrics = json.loads((directory / "metrics.json").read_text())
+    cv = metrics["cross_validation"]
+    assert cv["by"] == "corpus" and len(cv["folds"]) == 4
+    # Each fold's test speakers are one corpus's, and only its clips as recorded are tested.
+    assert sorted(fold["n"] for fold in cv["folds"]) == [8, 10, 12, 16]
+    figures = cv["by_corpus"]["corpora"]
+    assert sorted(figures) == ["emodb", "indemo", "nemo", "ravdess"]
+    assert figures["indemo"]["emotions"] == ["calm", "happy", "angry", "fearful"]
+    assert sorted(figures["emodb"]["per_class_recall"]) == sorted(
+        ["neutral", "happy", "sad", "angry", "disgust"]
+    )
+    for corpus in figures.values():
+        assert 0 <= corpus["unweighted_accuracy"] <= 1
+        assert 0 <= corpus["expected_calibration_error"] <= 1
+        # Decisions are among the corpus's own emotions.
+        confusion = np.array(corpus["confusion"])
+        absent = [EMOTIONS.index(name) for name in EMOTIONS if name not in corpus["emotions"]]
+        assert confusion[:, absent].sum() == 0
+    with open(directory / "cv_predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 46 and {row["corpus"] for row in rows} == set(figures)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["train_rows"] == 92  # the final model trains on clean and degraded rows
+    # Calibrated on the held-out predictions: the saved model ends in the fitted temperature.
+    calibration = metrics["calibration"]
+    assert manifest["temperature"] == calibration["temperature"] > 0
+    assert sorted(calibration["after"]["corpora"]) == sorted(figures)
+    from udfs.model_format import load_keras_model_file
+
+    model = load_keras_model_file(directory / "model.keras")
+    assert model.layers[-1].name == "calibrate"
+    assert model.layers[-1].temperature == pytest.approx(calibration["temperature"])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--cv-by", "corpus", "--cv-folds", "2"], "--cv-by corpus makes one fold per corpus"),
+        (["--cv-by", "accent"], "--cv-by must be speaker or corpus"),
+    ],
+)
+def test_bad_cross_validation_options_fail_with_one_line(server, corpus_views, extra, message):
+    result = emoticana(server, "train", "--view", "emotion_train", *extra, timeout=300)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+
+
+def test_leave_one_corpus_out_needs_two_corpora(server, corpus_views, tmp_path):
+    result = emoticana(
+        server,
+        "train",
+        "--view",
+        "nemo_corpus",
+        "--cv-by",
+        "corpus",
+        "--validation-speakers",
+        "none",
+        "--models-dir",
+        str(tmp_path),
+        timeout=600,
+    )
+    assert result.returncode == 2
+    assert "--cv-by corpus needs a view with a corpus column naming at least two corpora" in (
+        result.stderr
+    )
