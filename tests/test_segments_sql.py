@@ -171,3 +171,18 @@ def test_summary_view_is_persistent_and_scalar(server, calls):
     assert sum(call[f"share_{e}"] for e in EMOTIONS) == pytest.approx(1.0)
     assert call["dominant_emotion"] in EMOTIONS and call["last_30s_emotion"] in EMOTIONS
     assert 0 <= call["angriest_start_s"] < 30 and 0 < call["angriest_confidence"] <= 1
+
+
+def test_console_draws_a_timeline_of_segments(server, calls):
+    import urllib.request
+
+    from tests.test_console import chromium
+
+    sql = (
+        "SELECT c.path, s.start_s, s.end_s, s.emotion, s.confidence "
+        "FROM calls c, LATERAL emotion_segments(c.path) s WHERE c.path LIKE '%call.flac'"
+    )
+    url = f"http://127.0.0.1:{server.console_port}/?run=1&sql=" + urllib.request.quote(sql)
+    dom = chromium("--virtual-time-budget=60000", "--dump-dom", url).stdout
+    assert 'data-state="done"' in dom and 'data-kind="timeline"' in dom, dom[-2000:]
+    assert dom.count("data-start=") >= 4 and 'class="play"' in dom
