@@ -62,9 +62,9 @@ def build_recordings(audio: Path, out: Path, files: int, minutes: float, seed: i
 def _loop_worker(paths: list[str]) -> tuple[int, float]:
     os.environ.setdefault("EMOTICANA_TF_THREADS", "1")
     from udfs import model_cache
+    from udfs.features import DEFAULT_FEATURES
     from udfs.inference import _predictor
     from udfs.model_store import ModelStore
-    from udfs.features import DEFAULT_FEATURES
     from udfs.segments import source_segments
 
     info = ModelStore((str(PROJECT_ROOT / "models"),), DEFAULT_FEATURES).active()
@@ -109,7 +109,7 @@ def over_jdbc(work: Path, directory: Path, files: int, runs: int) -> list[tuple[
         for _ in range(runs + 1):
             started = time.monotonic()
             cursor.execute(query)
-            (count, speech), = cursor.fetchall()
+            ((count, speech),) = cursor.fetchall()
             results.append((time.monotonic() - started, int(count), float(speech)))
     return results[1:]
 
@@ -135,15 +135,21 @@ def main() -> None:
         loop_rtf = audio_s / wall
         lines.append(("(a) plain loop, 2 processes", wall, loop_rtf, rows, speech))
     if "b" in args.parts:
-        for run, (wall, rows, speech) in enumerate(over_jdbc(work, directory, args.files, args.runs)):
-            lines.append((f"(b) JDBC emotion_segments, run {run + 1}", wall, audio_s / wall, rows, speech))
+        for run, (wall, rows, speech) in enumerate(
+            over_jdbc(work, directory, args.files, args.runs)
+        ):
+            lines.append(
+                (f"(b) JDBC emotion_segments, run {run + 1}", wall, audio_s / wall, rows, speech)
+            )
     print("| measure | wall s | x real time | rows | speech s |")
     print("| --- | --- | --- | --- | --- |")
     for name, wall, rtf, rows, speech in lines:
         print(f"| {name} | {wall:.1f} | {rtf:.0f} | {rows} | {speech:.0f} |")
     sql = [rtf for name, _, rtf, _, _ in lines if name.startswith("(b)")]
     if loop_rtf and sql:
-        print(f"(b) / (a): {max(sql) / loop_rtf:.2f} (target >= 0.8); (b) target >= 500 x real time")
+        print(
+            f"(b) / (a): {max(sql) / loop_rtf:.2f} (target >= 0.8); (b) target >= 500 x real time"
+        )
 
 
 if __name__ == "__main__":

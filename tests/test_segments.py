@@ -149,7 +149,9 @@ def test_whole_recording_scores_are_the_duration_weighted_mean(recording):
     y, _ = recording
     found = list(segments.source_segments(encode(y), (), energy_predict))
     weights = np.array([s.end_s - s.start_s for s in found])
-    expected = (weights[:, None] * np.stack([s.probabilities for s in found])).sum(0) / weights.sum()
+    expected = (weights[:, None] * np.stack([s.probabilities for s in found])).sum(
+        0
+    ) / weights.sum()
     np.testing.assert_allclose(segments.weighted_scores(found), expected, rtol=1e-6)
     assert segments.weighted_scores([]) is None
 
@@ -166,7 +168,7 @@ def test_short_clip_features_are_exactly_mfcc_features(rng):
 
 def test_bad_inputs_raise_audio_errors(tmp_path, rng):
     paths = write_bad_inputs(tmp_path / "bad", rng)
-    for name, path in paths.items():
+    for path in paths.values():
         with pytest.raises(AudioError):
             list(segments.source_segments(str(path), (str(tmp_path),), energy_predict))
     with pytest.raises(AudioError, match="outside the readable audio roots"):
@@ -184,7 +186,9 @@ def test_batches_never_exceed_the_batch_size(rng):
         return energy_predict(features)
 
     found = list(segments.source_segments(encode(y), (), predict))
-    assert max(sizes) <= segments.BATCH_WINDOWS and sum(sizes) == len(found) > segments.BATCH_WINDOWS
+    assert (
+        max(sizes) <= segments.BATCH_WINDOWS and sum(sizes) == len(found) > segments.BATCH_WINDOWS
+    )
 
 
 TWO_HOURS_PLAN = [

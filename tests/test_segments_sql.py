@@ -9,7 +9,7 @@ import pytest
 
 from server.sqlscript import read_script
 from tests.audiogen import voiced_signal, write_clip
-from tests.segmentgen import SAMPLE_RATE, compose, write_plan_in_blocks
+from tests.segmentgen import write_plan_in_blocks
 from udfs.labels import EMOTIONS
 from udfs.segments import EMOTION_SEGMENTS_DDL
 
@@ -40,7 +40,9 @@ def calls(server, audio_root):
             directory / "call.flac", np.random.default_rng(21), CALL_PLAN
         ),
         "silent_hour.wav": write_plan_in_blocks(
-            directory / "silent_hour.wav", np.random.default_rng(22), [("silence", 3600.0)],
+            directory / "silent_hour.wav",
+            np.random.default_rng(22),
+            [("silence", 3600.0)],
             format="WAV",
         ),
     }
@@ -107,16 +109,16 @@ def test_bad_row_is_one_row_with_a_reason(cursor, calls):
     assert len(broken) == 1
     assert broken[0][:-1] == [None] * (4 + len(EMOTIONS))
     assert "not a readable audio file" in broken[0][-1]
-    assert rows(cursor, "SELECT emotion(path) IS NULL FROM calls WHERE path LIKE '%broken.wav'") == [
-        (True,)
-    ]
+    assert rows(
+        cursor, "SELECT emotion(path) IS NULL FROM calls WHERE path LIKE '%broken.wav'"
+    ) == [(True,)]
 
 
 def test_whole_recording_is_the_duration_weighted_mean_of_its_segments(cursor, calls):
     call = segments_by_file(cursor)["call.flac"]
     durations = np.array([r[1] - r[0] for r in call])
     expected = durations @ np.array([r[4:-1] for r in call], dtype=float) / durations.sum()
-    (scores_json, label, label_of_bytes), = rows(
+    ((scores_json, label, label_of_bytes),) = rows(
         cursor,
         "SELECT to_json(emotion_scores(path)), emotion(path), emotion(content) FROM calls "
         "WHERE path LIKE '%call.flac'",
@@ -132,11 +134,10 @@ def test_whole_recording_is_the_duration_weighted_mean_of_its_segments(cursor, c
 
 
 def test_short_clip_answers_as_before(cursor, calls):
-    (same_scores, same_label), = rows(
+    ((same_scores, same_label),) = rows(
         cursor,
         "SELECT to_json(emotion_scores(path)) = to_json(emotion_scores(mfcc(path))), "
-        "emotion(path) = emotion_scores(mfcc(content)) IS NOT NULL AND emotion(content) = "
-        "emotion(path) FROM calls WHERE path LIKE '%short.wav'",
+        "emotion(content) = emotion(path) FROM calls WHERE path LIKE '%short.wav'",
     )
     assert same_scores and same_label
 
@@ -152,7 +153,9 @@ def test_summary_view_is_persistent_and_scalar(server, calls):
     # The example runs on `clips`; here clips are the calls.
     cursor.execute("DROP TABLE IF EXISTS clips")
     cursor.execute(f"CREATE TABLE clips USING binaryFile OPTIONS (path '{calls[0]}')")
-    statements = read_script(Path(__file__).resolve().parent.parent / "sql/examples/07_call_summary.sql")
+    statements = read_script(
+        Path(__file__).resolve().parent.parent / "sql/examples/07_call_summary.sql"
+    )
     for statement in statements:
         cursor.execute(statement)
     other = server.connect().cursor()  # a persistent view: every session sees it
@@ -161,8 +164,9 @@ def test_summary_view_is_persistent_and_scalar(server, calls):
     assert all(kind in ("string", "double") for kind in columns.values()), columns
     summary = {
         row[0]: dict(zip(columns, row[1:], strict=False))
-        for row in rows(other, f"SELECT file, {', '.join(list(columns)[1:])} FROM "
-                        "call_emotion_summary")
+        for row in rows(
+            other, f"SELECT file, {', '.join(list(columns)[1:])} FROM call_emotion_summary"
+        )
     }
     assert set(summary) == {"call.flac", "short.wav"}
     call = summary["call.flac"]

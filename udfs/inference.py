@@ -233,7 +233,9 @@ def make_emotion_segments_udtf(
             if isinstance(audio, (bytearray, memoryview)):
                 audio = bytes(audio)
             try:
-                for segment in source_segments(audio, roots, _predictor(info), config=info.features):
+                for segment in source_segments(
+                    audio, roots, _predictor(info), config=info.features
+                ):
                     yield segment.row()
             except AudioError as exc:
                 _bad_row(audio, exc, strict)

@@ -52,8 +52,8 @@ from udfs.errors import AudioError
 from udfs.features import (
     DEFAULT_FEATURES,
     FeatureConfig,
-    cepstra_from_mel_db,
     centred_speech,
+    cepstra_from_mel_db,
     frame_mean_square,
     loud_frames,
     mel_db_frames,
@@ -237,9 +237,7 @@ class FrameLevels:
 
     def push(self, block: np.ndarray) -> np.ndarray:
         self.samples += block.size
-        return self._complete(
-            np.concatenate((self.pending, np.square(block.astype(np.float64))))
-        )
+        return self._complete(np.concatenate((self.pending, np.square(block.astype(np.float64)))))
 
     def finish(self) -> np.ndarray:
         total = 1 + self.samples // self.hop
@@ -269,7 +267,9 @@ def speech_threshold_db(handle: sf.SoundFile, *, config: FeatureConfig = DEFAULT
     levels = FrameLevels(config)
 
     def count(mean_square):
-        index = np.clip(((level_db(mean_square) - LEVEL_MIN_DB) / LEVEL_STEP_DB).astype(int), 0, bins - 1)
+        index = np.clip(
+            ((level_db(mean_square) - LEVEL_MIN_DB) / LEVEL_STEP_DB).astype(int), 0, bins - 1
+        )
         histogram[:] += np.bincount(index, minlength=bins)
 
     for block in mono_blocks(handle, config=config):
@@ -406,14 +406,17 @@ def chunk_windows(
     f0, aperiodicity = yin_frames(samples, config=config, only=needed)
     if config.pitch:
         prosody = np.stack(
-            [prosody_from_frames(mean_square[k : k + width], f0[k : k + width], config=config)
-             for k in first_frames]
+            [
+                prosody_from_frames(mean_square[k : k + width], f0[k : k + width], config=config)
+                for k in first_frames
+            ]
         )
         features = np.concatenate([features, prosody], axis=1)
     shares = np.array(
         [
             _voiced_share(
-                mean_square[a // hop : -(-b // hop)], aperiodicity[a // hop : -(-b // hop)],
+                mean_square[a // hop : -(-b // hop)],
+                aperiodicity[a // hop : -(-b // hop)],
                 loud_threshold,
             )
             for a, b in stretches
@@ -446,7 +449,7 @@ def analyse_recording(
     threshold_db = speech_threshold_db(handle, config=config)
     regions, _ = speech_regions(handle, threshold_db, config=config)
     loud_threshold = 10.0 ** (threshold_db / 10.0)
-    rate, clip, hop = config.sample_rate, config.clip_samples, config.hop_length
+    rate, clip = config.sample_rate, config.clip_samples
     pending_bounds: list[tuple[float, float]] = []
     pending_features: list[np.ndarray] = []
 
