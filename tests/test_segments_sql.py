@@ -163,9 +163,10 @@ def test_summary_view_is_persistent_and_scalar(server, calls):
     columns = {name: kind for name, kind, _ in other.fetchall()}
     assert all(kind in ("string", "double") for kind in columns.values()), columns
     summary = {
-        row[0]: dict(zip(columns, row[1:], strict=False))
-        for row in rows(
-            other, f"SELECT file, {', '.join(list(columns)[1:])} FROM call_emotion_summary"
+        values["file"]: values
+        for values in (
+            dict(zip(columns, row, strict=True))
+            for row in rows(other, "SELECT * FROM call_emotion_summary")
         )
     }
     assert set(summary) == {"call.flac", "short.wav"}

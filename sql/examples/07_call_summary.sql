@@ -49,7 +49,7 @@ SELECT
   regexp_extract(path, '[^/]+$', 0) AS file,
   CAST(speech_s AS DOUBLE) AS speech_s,
   element_at(array('neutral', 'calm', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised'),
-    array_position(array(neutral_s, calm_s, happy_s, sad_s, angry_s, fearful_s, disgust_s, surprised_s), greatest(neutral_s, calm_s, happy_s, sad_s, angry_s, fearful_s, disgust_s, surprised_s))) AS dominant_emotion,
+    CAST(array_position(array(neutral_s, calm_s, happy_s, sad_s, angry_s, fearful_s, disgust_s, surprised_s), greatest(neutral_s, calm_s, happy_s, sad_s, angry_s, fearful_s, disgust_s, surprised_s)) AS INT)) AS dominant_emotion,
   CAST(neutral_s / speech_s AS DOUBLE) AS share_neutral,
   CAST(calm_s / speech_s AS DOUBLE) AS share_calm,
   CAST(happy_s / speech_s AS DOUBLE) AS share_happy,
@@ -61,7 +61,7 @@ SELECT
   CAST(angriest_start_s AS DOUBLE) AS angriest_start_s,
   CAST(angriest_confidence AS DOUBLE) AS angriest_confidence,
   element_at(array('neutral', 'calm', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised'),
-    array_position(array(last_neutral, last_calm, last_happy, last_sad, last_angry, last_fearful, last_disgust, last_surprised), greatest(last_neutral, last_calm, last_happy, last_sad, last_angry, last_fearful, last_disgust, last_surprised))) AS last_30s_emotion
+    CAST(array_position(array(last_neutral, last_calm, last_happy, last_sad, last_angry, last_fearful, last_disgust, last_surprised), greatest(last_neutral, last_calm, last_happy, last_sad, last_angry, last_fearful, last_disgust, last_surprised)) AS INT)) AS last_30s_emotion
 FROM per_recording;
 
 SELECT file, round(speech_s, 1) AS speech_s, dominant_emotion, round(share_angry, 3) AS share_angry,
