@@ -84,11 +84,12 @@ def test_examples_run_unchanged_with_beeline_f(server, audio_root):
         assert result.returncode == 0, (script.name, result.stderr[-2000:])
         assert "Error" not in result.stderr, (script.name, result.stderr[-2000:])
         outputs[script.name] = result.stdout
-    assert len(outputs) == 7
+    assert len(outputs) == 8
     assert "WAV,3" in outputs["01_audio_functions.sql"]  # three WAV clips, none unreadable
     assert "03-01-05-02-01-02-12.wav,WAV,48000,1" in outputs["01_audio_functions.sql"]
     assert "predicted_emotion,clips,mean_confidence" in outputs["04_emotion_bi.sql"]
     assert "accuracy,unweighted_accuracy,clips" in outputs["05_evaluate.sql"]
+    assert "file,speech_s,dominant_emotion,share_angry" in outputs["07_call_summary.sql"]
     default_name, default_version = DEFAULT_MODEL.split("/")
     assert (
         f"{default_name},{default_version},true" in outputs["06_models.sql"]

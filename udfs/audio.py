@@ -109,6 +109,33 @@ def read_audio_source(
     return data
 
 
+def open_audio(source: str | bytes | bytearray | memoryview | None, roots: Sequence[str]):
+    """An open ``soundfile.SoundFile`` on an ``audio`` argument, for reading in blocks.
+
+    A path is opened in place (any length, nothing read yet); bytes are wrapped without a copy.
+    Raises AudioError naming the problem, as :func:`read_audio_source` does.
+    """
+    if isinstance(source, str):
+        real = resolve_audio_path(source, roots)
+        if not os.path.exists(real):
+            raise AudioError(f"no such file: {source!r}")
+        if os.path.isdir(real):
+            raise AudioError(f"{source!r} is a directory, not an audio file")
+        if os.path.getsize(real) == 0:
+            raise AudioError("empty audio (0 bytes)")
+        try:
+            handle = sf.SoundFile(real)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioError(f"not a readable audio file: {source!r}: {_reason(exc)}") from None
+    else:
+        data = read_audio_source(source, roots)
+        handle = _open(data)
+    if handle.frames <= 0:
+        handle.close()
+        raise AudioError(f"no audio samples ({handle.format} header only)")
+    return handle
+
+
 def _open(data: bytes) -> sf.SoundFile:
     try:
         return sf.SoundFile(io.BytesIO(data))

@@ -143,6 +143,46 @@ def speech_bounds(y: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
     return int(loud[0] * hop), min(y.size, int((loud[-1] + 1) * hop))
 
 
+def mono_at_rate(
+    y: np.ndarray, sample_rate: int, *, config: FeatureConfig = DEFAULT_FEATURES
+) -> np.ndarray:
+    """Step 1: mono (mean of channels), resampled to ``config.sample_rate`` (soxr, high quality).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float32]
+    """
+    mono = np.asarray(to_mono(y), dtype=np.float32)
+    if sample_rate != config.sample_rate:
+        mono = librosa.resample(
+            mono, orig_sr=sample_rate, target_sr=config.sample_rate, res_type="soxr_hq"
+        )
+    return mono
+
+
+def centred_speech(mono: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """Steps 2-3: trim silence (:func:`speech_bounds`) and centre in ``clip_samples``.
+
+    Parameters
+    ----------
+    mono : np.ndarray [shape=(n,), dtype=float32]
+        Output of :func:`mono_at_rate`.
+
+    Returns
+    -------
+    np.ndarray [shape=(config.clip_samples,), dtype=float32]
+    """
+    if mono.size and np.any(mono):
+        start, end = speech_bounds(mono, config=config)
+        mono = mono[start:end]
+    n = config.clip_samples
+    if mono.size >= n:
+        offset = (mono.size - n) // 2
+        return np.ascontiguousarray(mono[offset : offset + n], dtype=np.float32)
+    before = (n - mono.size) // 2
+    return np.pad(mono, (before, n - mono.size - before)).astype(np.float32)
+
+
 def canonical_clip(
     y: np.ndarray, sample_rate: int, *, config: FeatureConfig = DEFAULT_FEATURES
 ) -> np.ndarray:
@@ -158,20 +198,7 @@ def canonical_clip(
     -------
     np.ndarray [shape=(config.clip_samples,), dtype=float32]
     """
-    mono = np.asarray(to_mono(y), dtype=np.float32)
-    if sample_rate != config.sample_rate:
-        mono = librosa.resample(
-            mono, orig_sr=sample_rate, target_sr=config.sample_rate, res_type="soxr_hq"
-        )
-    if mono.size and np.any(mono):
-        start, end = speech_bounds(mono, config=config)
-        mono = mono[start:end]
-    n = config.clip_samples
-    if mono.size >= n:
-        offset = (mono.size - n) // 2
-        return np.ascontiguousarray(mono[offset : offset + n], dtype=np.float32)
-    before = (n - mono.size) // 2
-    return np.pad(mono, (before, n - mono.size - before)).astype(np.float32)
+    return centred_speech(mono_at_rate(y, sample_rate, config=config), config=config)
 
 
 @functools.lru_cache(maxsize=8)
@@ -221,17 +248,47 @@ def mfcc_matrix(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -
     np.ndarray [shape=(config.n_mfcc, config.n_frames), dtype=float32]
         Cepstral coefficients (dB scale), coefficient by row.
     """
-    samples = np.asarray(clip, dtype=np.float32)
+    return cepstra_from_mel_db(mel_db_frames(clip, config=config), config=config)
+
+
+def mel_db_frames(samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """Mel power in dB of centred frames of any stretch of samples, before the clip's 80 dB floor.
+
+    The first half of :func:`mfcc_matrix`; a long recording computes it once and slices the
+    frames of each window from it (``udfs/segments.py``).
+
+    Returns
+    -------
+    np.ndarray [shape=(1 + len(samples) // hop_length, n_mels), dtype=float32]
+        ``10 log10(max(mel power, 1e-10))``, frame by row.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
     pad = config.n_fft // 2
     padded = np.pad(samples, pad, mode="constant")
     frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft)[:: config.hop_length]
     spectrum = scipy.fft.rfft(frames * _stft_window(config), axis=-1)
     power = spectrum.real**2 + spectrum.imag**2
     mel = power @ _mel_basis(config)
-    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
-    db = np.maximum(db, db.max() - 80.0)
-    cepstrum = scipy.fft.dct(db, type=2, norm="ortho", axis=-1)[:, : config.n_mfcc]
-    return np.ascontiguousarray(cepstrum.T, dtype=np.float32)
+    return 10.0 * np.log10(np.maximum(mel, 1e-10))
+
+
+def cepstra_from_mel_db(db: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """The second half of :func:`mfcc_matrix`: floor at the loudest value minus 80 dB, DCT-II.
+
+    Parameters
+    ----------
+    db : np.ndarray [shape=(..., n_frames, n_mels)]
+        :func:`mel_db_frames` of one clip, or a stack of windows (each floored at its own
+        loudest value).
+
+    Returns
+    -------
+    np.ndarray [shape=(..., n_mfcc, n_frames), dtype=float32]
+    """
+    loudest = db.max(axis=(-2, -1), keepdims=True)
+    db = np.maximum(db, loudest - 80.0)
+    cepstrum = scipy.fft.dct(db, type=2, norm="ortho", axis=-1)[..., : config.n_mfcc]
+    return np.ascontiguousarray(np.swapaxes(cepstrum, -1, -2), dtype=np.float32)
 
 
 #: YIN's absolute threshold on the cumulative mean normalised difference (librosa's default).
@@ -258,19 +315,37 @@ def yin_f0(
     -------
     np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
     """
+    return yin_frames(samples, config=config, only=only)[0]
+
+
+def yin_frames(
+    samples: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES, only: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`yin_f0` and each frame's aperiodicity: the normalised difference at the chosen lag.
+
+    The aperiodicity is near 0 for a periodic frame (a voiced vowel, a tone) and near 1 for
+    noise, whatever F0 YIN settles on; ``udfs/segments.py`` uses it to tell speech from noise.
+
+    Returns
+    -------
+    f0, aperiodicity : np.ndarray [shape=(1 + len(samples) // hop_length,), dtype=float32]
+        NaN outside ``only``.
+    """
     frame = config.pitch_frame
     padded = np.pad(np.asarray(samples, dtype=np.float32), frame // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[:: config.hop_length]
     if only is None:
         return _yin_frames(frames, config)
     f0 = np.full(len(frames), np.nan, dtype=np.float32)
+    aperiodicity = np.full(len(frames), np.nan, dtype=np.float32)
     if only.any():
-        f0[only] = _yin_frames(frames[only], config)
-    return f0
+        f0[only], aperiodicity[only] = _yin_frames(frames[only], config)
+    return f0, aperiodicity
 
 
-def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """:func:`yin_f0` of frames given as rows (float32, ``config.pitch_frame`` samples each)."""
+def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`yin_frames` of frames given as rows (float32, ``config.pitch_frame`` samples
+    each)."""
     frame, sr = config.pitch_frame, config.sample_rate
     min_period = int(np.floor(sr / config.pitch_fmax))
     max_period = min(int(np.ceil(sr / config.pitch_fmin)), frame - 1)
@@ -310,7 +385,7 @@ def _yin_frames(frames: np.ndarray, config: FeatureConfig) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         shift = np.where(inner & (np.abs(b) < np.abs(a)), -b / a, 0.0)
     period = min_period + lag + shift
-    return (sr / period).astype(np.float32)
+    return (sr / period).astype(np.float32), c.astype(np.float32)
 
 
 def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
@@ -330,13 +405,41 @@ def pitch_rows(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) ->
         silent clip.
     """
     samples = np.asarray(clip, dtype=np.float32)
-    rows = np.zeros((config.prosody_rows, config.n_frames), dtype=np.float32)
     if not np.any(samples):
-        return rows
+        return np.zeros((config.prosody_rows, config.n_frames), dtype=np.float32)
     mean_square = frame_mean_square(samples, config=config)
-    loud = mean_square > mean_square.max() * 10.0 ** (-VOICED_TOP_DB / 10.0)
     # Quiet frames are unvoiced whatever their F0: YIN runs on the loud ones only (about half).
-    f0 = yin_f0(samples, config=config, only=loud)
+    f0 = yin_f0(samples, config=config, only=loud_frames(mean_square))
+    return prosody_from_frames(mean_square, f0, config=config)
+
+
+def loud_frames(mean_square: np.ndarray) -> np.ndarray:
+    """Frames within :data:`VOICED_TOP_DB` of the loudest one along the last axis (bool)."""
+    loudest = mean_square.max(axis=-1, keepdims=True)
+    return mean_square > loudest * 10.0 ** (-VOICED_TOP_DB / 10.0)
+
+
+def prosody_from_frames(
+    mean_square: np.ndarray, f0: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES
+) -> np.ndarray:
+    """:func:`pitch_rows` from a clip's frame mean squares and F0 (needed on its loud frames).
+
+    A long recording computes both once and passes each window's slice here
+    (``udfs/segments.py``): loudness and the median stay relative to the window.
+
+    Parameters
+    ----------
+    mean_square : np.ndarray [shape=(n_frames,)]
+        :func:`frame_mean_square` of the clip.
+    f0 : np.ndarray [shape=(n_frames,), dtype=float32]
+        :func:`yin_f0` at least on :func:`loud_frames`, NaN or anything elsewhere.
+
+    Returns
+    -------
+    np.ndarray [shape=(config.prosody_rows, n_frames), dtype=float32]
+    """
+    rows = np.zeros((config.prosody_rows, len(mean_square)), dtype=np.float32)
+    loud = loud_frames(mean_square)
     with np.errstate(invalid="ignore"):
         voiced = loud & (f0 > config.pitch_fmin * 1.05) & (f0 < config.pitch_fmax * 0.95)
     if not voiced.any():

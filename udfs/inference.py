@@ -7,6 +7,11 @@ model argument they use the store's active version, read on every batch.  A mode
 named in the call may expect other features than the server's ``mfcc`` (a version
 from before a feature change): ``emotion`` computes that model's own features, and
 ``emotion_scores`` takes arrays of that model's shape (others are NULL rows).
+
+Given audio (``emotion``, or ``emotion_scores`` of a path or bytes), a clip whose speech fits
+the model's window is answered exactly as ``emotion_scores(mfcc(audio))``; a longer recording
+is answered for all of it: the probabilities of its ``emotion_segments`` averaged, weighted by
+duration (``udfs/segments.py``).  A long recording without speech is a NULL row.
 """
 
 from __future__ import annotations
@@ -19,10 +24,18 @@ import pyarrow.compute as pc
 from pyspark.sql.functions import arrow_udf
 
 from udfs import model_cache
+from udfs.errors import AudioError
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
 from udfs.model_format import ModelInfo
 from udfs.model_store import ModelStore
-from udfs.spark_udfs import clip_features_or_none
+from udfs.segments import (
+    EMOTION_SEGMENTS_DDL,
+    clip_features_if_short,
+    error_row,
+    source_segments,
+    weighted_scores,
+)
+from udfs.spark_udfs import describe_source
 
 MODEL_LIST_DDL = (
     "name string, version int, active boolean, created_utc string, training_view string, "
@@ -73,11 +86,18 @@ def _struct(probabilities: np.ndarray, valid: np.ndarray) -> pa.StructArray:
     return pa.StructArray.from_arrays(columns, names=list(EMOTIONS), mask=pa.array(~valid))
 
 
-def make_emotion_scores_udf(store: ModelStore):
+def make_emotion_scores_udf(
+    store: ModelStore, audio_roots: Sequence[str] = (), *, strict: bool = False
+):
+    audio_roots = tuple(audio_roots)
+
     @arrow_udf(EMOTION_SCORES_DDL)
     def emotion_scores(mfccs: pa.Array, *model: pa.Array) -> pa.Array:
         model_cache.warm(store)
         n = len(mfccs)
+        if _is_audio(mfccs.type):
+            probabilities, valid = _audio_probabilities(store, audio_roots, mfccs, model, strict)
+            return _struct(probabilities, valid)
         if not (
             pa.types.is_list(mfccs.type) or pa.types.is_large_list(mfccs.type)
         ) or not pa.types.is_floating(mfccs.type.value_type):
@@ -106,36 +126,122 @@ def make_emotion_scores_udf(store: ModelStore):
     return emotion_scores
 
 
+def _is_audio(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
+
+
+def _bad_row(source, exc: AudioError, strict: bool) -> None:
+    if strict:
+        raise AudioError(f"strict mode: cannot use {describe_source(source)}: {exc}") from None
+
+
+def _predictor(info: ModelInfo):
+    model = model_cache.get_model(info)
+    return lambda features: predict_probabilities(
+        model, features.reshape(len(features), -1), info.features.shape
+    )
+
+
+def _audio_probabilities(
+    store: ModelStore,
+    roots: tuple[str, ...],
+    audio: pa.Array,
+    model: tuple[pa.Array, ...],
+    strict: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities [shape=(n, 8)] and validity of audio rows: short clips batched through the
+    model as ``mfcc`` features, longer recordings analysed whole (duration-weighted segments)."""
+    values = audio.to_pylist()
+    n = len(values)
+    models, infos = _models_per_row(store, model, n)
+    probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
+    valid = np.zeros(n, dtype=bool)
+    for config in dict.fromkeys(info.features for info in infos.values()):
+        # Each clip is decoded and featurised once per feature configuration its models need.
+        needing = [i for i in range(n) if infos[models[i]].features == config]
+        short, long = {}, []
+        for i in needing:
+            try:
+                features = clip_features_if_short(values[i], roots, config=config)
+            except AudioError as exc:
+                _bad_row(values[i], exc, strict)
+                continue
+            if features is None:
+                long.append(i)
+            else:
+                short[i] = features.ravel()
+        for reference, info in infos.items():
+            if info.features == config:
+                rows = [i for i in short if models[i] == reference]
+                _predict_rows(info, rows, [short[i] for i in rows], probabilities)
+                valid[rows] = True
+        for i in long:
+            try:
+                segments = list(
+                    source_segments(values[i], roots, _predictor(infos[models[i]]), config=config)
+                )
+                scores = weighted_scores(segments)
+                if scores is None:
+                    raise AudioError("no speech found in the recording")
+            except AudioError as exc:
+                _bad_row(values[i], exc, strict)
+                continue
+            probabilities[i], valid[i] = scores, True
+    return probabilities, valid
+
+
 def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str], *, strict: bool = False):
     roots = tuple(audio_roots)
 
     @arrow_udf("string")
     def emotion(audio: pa.Array, *model: pa.Array) -> pa.Array:
         model_cache.warm(store)
-        values = audio.to_pylist()
-        n = len(values)
-        models, infos = _models_per_row(store, model, n)
-        probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
-        valid = np.zeros(n, dtype=bool)
-        for config in dict.fromkeys(info.features for info in infos.values()):
-            # Each clip is decoded and featurised once per feature configuration its models need.
-            needing = [i for i in range(n) if infos[models[i]].features == config]
-            computed = {
-                i: clip_features_or_none(values[i], roots, config, strict=strict) for i in needing
-            }
-            for reference, info in infos.items():
-                if info.features == config:
-                    rows = [
-                        i for i in needing if models[i] == reference and computed[i] is not None
-                    ]
-                    _predict_rows(info, rows, [computed[i] for i in rows], probabilities)
-                    valid[rows] = True
+        probabilities, valid = _audio_probabilities(store, roots, audio, model, strict)
         labels = [
-            EMOTIONS[int(np.argmax(probabilities[i]))] if valid[i] else None for i in range(n)
+            EMOTIONS[int(np.argmax(probabilities[i]))] if valid[i] else None
+            for i in range(len(audio))
         ]
         return pa.array(labels, type=pa.string())
 
     return emotion
+
+
+def make_emotion_segments_udtf(
+    store: ModelStore, audio_roots: Sequence[str], *, strict: bool = False
+):
+    """``emotion_segments(audio [, model])``: one row per analysed stretch of speech.
+
+    A recording that cannot be read gives one row of NULLs with the reason in ``error`` (in
+    strict mode it fails the query); silence gives no rows.
+    """
+    from pyspark.sql.functions import udtf
+
+    roots = tuple(audio_roots)
+
+    @udtf(returnType=EMOTION_SEGMENTS_DDL)
+    class EmotionSegments:
+        def eval(self, audio, model=None):
+            model_cache.warm(store)
+            info = store.resolve(
+                store.active_reference() if model is None else model, same_features=False
+            )
+            if isinstance(audio, (bytearray, memoryview)):
+                audio = bytes(audio)
+            try:
+                for segment in source_segments(
+                    audio, roots, _predictor(info), config=info.features
+                ):
+                    yield segment.row()
+            except AudioError as exc:
+                _bad_row(audio, exc, strict)
+                yield error_row(str(exc))
+
+    return EmotionSegments
 
 
 def make_activate_model_udf(store: ModelStore):

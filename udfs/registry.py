@@ -15,6 +15,7 @@ from udfs.inference import MODEL_LIST_DDL
 from udfs.labels import EMOTION_SCORES_DDL
 from udfs.model_store import DEFAULT_MODEL
 from udfs.ravdess import RAVDESS_META_DDL
+from udfs.segments import EMOTION_SEGMENTS_DDL
 from udfs.spark_udfs import (
     MFCC_DDL,
     make_audio_info_udf,
@@ -91,21 +92,37 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
     ),
     SqlFunction(
         name="emotion_scores",
-        signature="emotion_scores(mfccs [, model])",
+        signature="emotion_scores(mfccs or audio [, model])",
         return_ddl=EMOTION_SCORES_DDL,
-        summary="Probability of each emotion for an mfcc(...) value; they sum to 1. "
-        "NULL in, NULL out.",
-        factory=lambda ctx: _inference().make_emotion_scores_udf(ctx.model_store),
+        summary="Probability of each emotion for an mfcc(...) value (one window), or for a clip "
+        "or whole recording (path or bytes: a long one averaged over its speech segments, "
+        "weighted by duration); they sum to 1. NULL in, NULL out.",
+        factory=lambda ctx: _inference().make_emotion_scores_udf(
+            ctx.model_store, ctx.audio_roots, strict=ctx.strict
+        ),
         example_args="mfcc({clip})",
     ),
     SqlFunction(
         name="emotion",
         signature="emotion(audio [, model])",
         return_ddl="string",
-        summary="The most likely emotion of a clip (path or bytes); NULL for a bad row.",
+        summary="The most likely emotion of a clip or whole recording (path or bytes); NULL for "
+        "a bad row.",
         factory=lambda ctx: _inference().make_emotion_udf(
             ctx.model_store, ctx.audio_roots, strict=ctx.strict
         ),
+    ),
+    SqlFunction(
+        name="emotion_segments",
+        signature="emotion_segments(audio [, model])",
+        return_ddl=f"table<{EMOTION_SEGMENTS_DDL}>",
+        summary="Table function, per row with LATERAL: one row per stretch of speech of a "
+        "recording of any length (start_s, end_s, emotion, confidence, one score per emotion); "
+        "none for silence; a bad row gives one row with NULLs and the reason in error.",
+        factory=lambda ctx: _inference().make_emotion_segments_udtf(
+            ctx.model_store, ctx.audio_roots, strict=ctx.strict
+        ),
+        kind="table",
     ),
     SqlFunction(
         name="activate_model",
