@@ -712,6 +712,11 @@ def cross_validate(
         summary[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     others = np.array([r[other_key]["unweighted_accuracy"] for r in results])
     summary[f"unweighted_accuracy_{other_key}_mean"] = float(others.mean())
+    for name, figures in summary["by_corpus"]["corpora"].items():
+        log(
+            f"  {name}: UA over its own emotions {figures['unweighted_accuracy']:.3f}, "
+            f"calibration error {figures['expected_calibration_error']:.3f}"
+        )
     log(
         f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± "
         f"{summary['unweighted_accuracy_std']:.3f} over {len(folds)} folds"
