@@ -54,9 +54,9 @@ postgres:
 test: venv browser postgres superset $(SERVER_JAR)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# make sql FILE=sql/examples/01_audio_functions.sql
+# make sql FILE=sql/examples/00_clips.sql VARS="audio_dir=/data/calls"   (VARS: NAME=VALUE ...)
 sql: venv
-	$(PY) -m server sql $(FILE)
+	$(PY) -m server sql $(FILE) $(foreach var,$(VARS),--hivevar $(var))
 
 # make train VIEW=my_view [ARGS="--epochs 30"]   (the server must be running: make serve)
 train: venv

@@ -178,13 +178,13 @@ class Console:
                 self._wait(job)
                 if job.cancel_requested:
                     break
+                # A script shows the result of its last statement that returns rows: the
+                # commands after it (05_evaluate.sql ends with UNCACHE TABLE) have no columns.
                 if job.cursor.description:
                     job.columns = [column[0] for column in job.cursor.description]
                     rows = job.cursor.fetchmany(MAX_ROWS + 1)
                     job.truncated = len(rows) > MAX_ROWS
                     job.rows = [[cell(v) for v in row] for row in rows[:MAX_ROWS]]
-                else:
-                    job.columns, job.rows = [], []
             job.state = "cancelled" if job.cancel_requested else "done"
         except QueryFailed as exc:
             job.state, job.error = "error", str(exc)

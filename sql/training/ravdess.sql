@@ -3,6 +3,9 @@
 --   emoticana sql sql/training/ravdess.sql --hivevar ravdess_dir=/abs/path/to/ravdess
 --   emoticana train --view ravdess_train
 -- (beeline -f works the same with --hivevar ravdess_dir=...)
+-- Without ravdess_dir the first statement fails, before anything changes.
+SELECT assert_true('${hivevar:ravdess_dir}' NOT LIKE '$%' AND trim('${hivevar:ravdess_dir}') <> '',
+                   'this script needs ravdess_dir: --hivevar ravdess_dir=/path/to/ravdess') AS ravdess_dir_given;
 CREATE DATABASE IF NOT EXISTS emoticana;
 
 DROP TABLE IF EXISTS emoticana.ravdess_clips;
