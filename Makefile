@@ -19,7 +19,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[server,test]'
 	touch $(STAMP)
 
 server-jar: $(SERVER_JAR)
@@ -51,12 +51,12 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql libpostgresql-jdbc-java; }
 
-test: venv browser postgres $(SERVER_JAR)
+test: venv browser postgres superset $(SERVER_JAR)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# make sql FILE=sql/examples/01_audio_functions.sql
+# make sql FILE=sql/examples/00_clips.sql VARS="audio_dir=/data/calls"   (VARS: NAME=VALUE ...)
 sql: venv
-	$(PY) -m server sql $(FILE)
+	$(PY) -m server sql $(FILE) $(foreach var,$(VARS),--hivevar $(var))
 
 # make train VIEW=my_view [ARGS="--epochs 30"]   (the server must be running: make serve)
 train: venv
@@ -89,3 +89,17 @@ cluster: venv
 
 clean-state:
 	rm -rf .emoticana
+
+# Apache Superset in a virtual environment of its own, with this package installed into it (the
+# hive+emoticana:// dialect); tests/test_superset.py drives it. Superset 6.1.0 leaves out `rich`
+# and `cachetools`, which its CLI and engine specs import, and breaks with Flask-Caching 2.4+.
+SUPERSET_VENV := .venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+.PHONY: superset
+superset: $(SUPERSET_STAMP)
+
+$(SUPERSET_STAMP): pyproject.toml
+	test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/python -m pip install --quiet apache-superset==6.1.0 rich cachetools 'flask-caching<2.4' -e .
+	touch $@

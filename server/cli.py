@@ -62,14 +62,23 @@ def _serve(args: argparse.Namespace) -> int:
 def _run_sql(args: argparse.Namespace) -> int:
     import os
 
-    from server.sqlscript import read_script, returns_rows
+    from server.sqlscript import read_script, returns_rows, script_variables
     from server.thrift import client_options, connect, server_message
 
     port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
     statements = read_script(args.file)
-    variables = {
-        f"set:hivevar:{k}": v for k, v in (pair.split("=", 1) for pair in args.hivevar or [])
-    }
+    given = {}
+    for pair in args.hivevar or []:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise EmoticanaError(f"--hivevar expects NAME=VALUE, got {pair!r}")
+        given[name] = value
+    # Checked before connecting: a script must not half-run (00_clips.sql would drop its table).
+    missing = [name for name in script_variables(statements) if not given.get(name, "").strip()]
+    if missing:
+        flags = " ".join(f"--hivevar {name}=VALUE" for name in missing)
+        raise EmoticanaError(f"{args.file} needs {flags}; nothing was run")
+    variables = {f"set:hivevar:{name}": value for name, value in given.items()}
     try:
         connection = connect(args.host, port, configuration=variables or None, **client_options())
     except Exception as exc:

@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from server.settings import PROJECT_ROOT
-from server.sqlscript import split_statements
+from server.sqlscript import returns_rows, split_statements
 from server.thrift import clean_message, connect, login_refused, probe_context, server_message
 from udfs.audio import resolve_audio_path
 from udfs.errors import AudioError
@@ -178,13 +178,14 @@ class Console:
                 self._wait(job)
                 if job.cancel_requested:
                     break
+                # A script shows the result of its last statement that returns rows: a command
+                # after it (05_evaluate.sql ends with UNCACHE TABLE) answers an empty "Result".
                 if job.cursor.description:
-                    job.columns = [column[0] for column in job.cursor.description]
                     rows = job.cursor.fetchmany(MAX_ROWS + 1)
-                    job.truncated = len(rows) > MAX_ROWS
-                    job.rows = [[cell(v) for v in row] for row in rows[:MAX_ROWS]]
-                else:
-                    job.columns, job.rows = [], []
+                    if rows or returns_rows(statement):
+                        job.columns = [column[0] for column in job.cursor.description]
+                        job.truncated = len(rows) > MAX_ROWS
+                        job.rows = [[cell(v) for v in row] for row in rows[:MAX_ROWS]]
             job.state = "cancelled" if job.cancel_requested else "done"
         except QueryFailed as exc:
             job.state, job.error = "error", str(exc)

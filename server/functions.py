@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from udfs.registry import SQL_FUNCTIONS, UdfContext
+from udfs.registry import SQL_FUNCTIONS, SqlFunction, UdfContext
 
 
 def _identifier(jvm, name: str, namespace: str):
@@ -25,13 +25,28 @@ def _identifier(jvm, name: str, namespace: str):
     )
 
 
-def publish_as_builtin(spark: SparkSession, name: str, *, table: bool = False) -> None:
-    """Copy the session function ``name`` into Spark's built-in (table) function registry."""
+def publish_as_builtin(spark: SparkSession, function: SqlFunction) -> None:
+    """Copy the session function into Spark's built-in (table) function registry, with its
+    documentation: ``DESCRIBE FUNCTION [EXTENDED]`` and JDBC's ``getFunctions`` read it there."""
     jvm = spark._jvm
+    name, table = function.name, function.kind == "table"
     state = spark._jsparkSession.sessionState()
     session_registry = state.tableFunctionRegistry() if table else state.functionRegistry()
     session_id = _identifier(jvm, name, "session")
-    info = session_registry.lookupFunction(session_id).get()
+    registered = session_registry.lookupFunction(session_id).get()
+    info = jvm.org.apache.spark.sql.catalyst.expressions.ExpressionInfo(
+        registered.getClassName(),
+        None,  # a built-in's database
+        name,
+        function.usage,
+        function.arguments_doc,
+        function.examples_doc,
+        "",  # note
+        "",  # group
+        "",  # since
+        "",  # deprecated
+        "python_udtf" if table else "python_udf",
+    )
     builder = session_registry.lookupFunctionBuilder(session_id).get()
     registry_object = "TableFunctionRegistry$" if table else "FunctionRegistry$"
     builtin = (
@@ -49,6 +64,6 @@ def register_sql_functions(spark: SparkSession, context: UdfContext) -> list[str
         table = function.kind == "table"
         registry = spark.udtf if table else spark.udf
         registry.register(function.name, function.factory(context))
-        publish_as_builtin(spark, function.name, table=table)
+        publish_as_builtin(spark, function)
         names.append(function.name)
     return names

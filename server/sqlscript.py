@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlparse
+
+#: A script variable, ``${hivevar:NAME}``, as beeline and ``emoticana sql --hivevar`` fill it.
+_HIVEVAR = re.compile(r"\$\{hivevar:([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
 def split_statements(text: str) -> list[str]:
@@ -24,6 +28,16 @@ def split_statements(text: str) -> list[str]:
 def returns_rows(statement: str) -> bool:
     """Whether a statement is a query, whose header is worth printing even with no rows."""
     return sqlparse.parse(statement)[0].get_type() == "SELECT"
+
+
+def script_variables(statements: list[str]) -> list[str]:
+    """The ``${hivevar:NAME}`` names the statements use, outside comments, in order of use."""
+    names: list[str] = []
+    for statement in statements:
+        for name in _HIVEVAR.findall(sqlparse.format(statement, strip_comments=True)):
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def read_script(path: Path) -> list[str]:

@@ -7,10 +7,12 @@ import os
 import secrets
 import ssl
 import time
-
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING
 
 from udfs.errors import ConfigError
+
+if TYPE_CHECKING:  # the client side (emoticana sql, the console) runs without pyspark
+    from pyspark.sql import SparkSession
 
 #: The name the server's own probes log in with; no password file should hold it.
 PROBE_USER = "emoticana-probe"

@@ -82,7 +82,10 @@ def _predict_rows(
 
 
 def _struct(probabilities: np.ndarray, valid: np.ndarray) -> pa.StructArray:
-    columns = [pa.array(probabilities[:, i], type=pa.float32()) for i in range(len(EMOTIONS))]
+    columns = [
+        pa.array(probabilities[:, i].astype(np.float64), type=pa.float64())
+        for i in range(len(EMOTIONS))
+    ]
     return pa.StructArray.from_arrays(columns, names=list(EMOTIONS), mask=pa.array(~valid))
 
 

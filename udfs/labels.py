@@ -24,4 +24,6 @@ MERGED_CLASSES: dict[str, tuple[str, ...]] = {
     "disg": ("disgust",),
 }
 
-EMOTION_SCORES_DDL = "struct<" + ", ".join(f"{name}:float" for name in EMOTIONS) + ">"
+# DOUBLE, not FLOAT: HiveServer2 sends FLOAT values as doubles, so a JDBC client's getObject would
+# give java.lang.Double for a column whose declared class is java.lang.Float.
+EMOTION_SCORES_DDL = "struct<" + ", ".join(f"{name}:double" for name in EMOTIONS) + ">"

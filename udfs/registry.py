@@ -6,6 +6,7 @@ them, and a test calls every one over JDBC.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +54,42 @@ class SqlFunction:
     kind: str = "scalar"  # or "table": a table function used in FROM
     #: Arguments of a call that works on any server, ``{clip}`` standing for a quoted clip path.
     example_args: str = "{clip}"
+    #: A typical query and what it returns, for ``DESCRIBE FUNCTION EXTENDED``.
+    example: str = ""
+    example_result: str = ""
+
+    @property
+    def argument_names(self) -> list[str]:
+        inside = self.signature[self.signature.index("(") + 1 : self.signature.rindex(")")]
+        return re.findall(r"\w+", inside)
+
+    @property
+    def usage(self) -> str:
+        """``DESCRIBE FUNCTION``'s line: the signature, its return type and what it does."""
+        return f"{self.signature} - returns {self.return_ddl}. {self.summary}"
+
+    @property
+    def arguments_doc(self) -> str:
+        """The arguments in Spark's ``ExpressionInfo`` layout (empty when there are none)."""
+        if not self.argument_names:
+            return ""
+        lines = "".join(f"      * {name} - {ARGUMENTS[name]}\n" for name in self.argument_names)
+        return f"\n    Arguments:\n{lines}  "
+
+    @property
+    def examples_doc(self) -> str:
+        """The example in Spark's ``ExpressionInfo`` layout."""
+        return f"\n    Examples:\n      > {self.example};\n       {self.example_result}\n  "
+
+
+#: What each argument name of the signatures takes.
+ARGUMENTS = {
+    "audio": "a path string or file: URI inside EMOTICANA_AUDIO_ROOTS, or the audio bytes (the "
+    "content column of a binaryFile table)",
+    "path": "a clip's path or file name; only the name is read",
+    "mfccs": "an mfcc(audio) value (array<float>)",
+    "model": "'name/version', or 'name' for its newest version; default: the active model",
+}
 
 
 SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
@@ -62,6 +99,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         return_ddl=AUDIO_INFO_DDL,
         summary="Header facts of a clip (path or bytes); error says why a row could not be read.",
         factory=lambda ctx: make_audio_info_udf(ctx.audio_roots, ctx.model_store),
+        example="SELECT audio_info('/data/calls/a.wav').duration_s",
+        example_result="3.2",
     ),
     SqlFunction(
         name="mfcc",
@@ -72,6 +111,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         factory=lambda ctx: make_mfcc_udf(
             ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict
         ),
+        example="SELECT size(mfcc(content)) FROM clips",
+        example_result="12943",
     ),
     SqlFunction(
         name="degrade",
@@ -89,6 +130,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         return_ddl=RAVDESS_META_DDL,
         summary="Fields of a RAVDESS file name; NULL when the name does not follow the scheme.",
         factory=lambda ctx: make_ravdess_meta_udf(ctx.model_store),
+        example="SELECT ravdess_meta('03-01-05-02-01-02-12.wav').emotion",
+        example_result="angry",
     ),
     SqlFunction(
         name="emotion_scores",
@@ -101,6 +144,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
             ctx.model_store, ctx.audio_roots, strict=ctx.strict
         ),
         example_args="mfcc({clip})",
+        example="SELECT emotion_scores(mfcc(content)).angry FROM clips",
+        example_result="0.8126",
     ),
     SqlFunction(
         name="emotion",
@@ -111,6 +156,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         factory=lambda ctx: _inference().make_emotion_udf(
             ctx.model_store, ctx.audio_roots, strict=ctx.strict
         ),
+        example="SELECT emotion(content, 'emoticana/8') FROM clips",
+        example_result="angry",
     ),
     SqlFunction(
         name="emotion_segments",
@@ -132,6 +179,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         "fails on a mismatched model.",
         factory=lambda ctx: _inference().make_activate_model_udf(ctx.model_store),
         example_args=f"'{DEFAULT_MODEL}'",  # the one shipped model that can be active
+        example="SELECT activate_model('emoticana/8')",
+        example_result="emoticana/8",
     ),
     SqlFunction(
         name="emotion_models",
@@ -142,6 +191,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         factory=lambda ctx: _inference().make_emotion_models_udtf(ctx.model_store),
         kind="table",
         example_args="",
+        example="SELECT name, version, active FROM emotion_models()",
+        example_result="emoticana  8  true",
     ),
 )
 

@@ -1,0 +1,46 @@
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.SQLException;
+import java.sql.Statement;
+
+/**
+ * A generic JDBC client, as a BI tool is one: the Hive driver from the documented class path
+ * (pyspark's jars folder), every query given on the command line, each column read with
+ * getObject and printed as {@code column<TAB>declared class<TAB>class of getObject<TAB>value}.
+ * {@code META getFunctions PATTERN} lists functions through DatabaseMetaData.
+ *
+ * <p>Usage: {@code java -cp "pyspark/jars/*:." JdbcClient URL QUERY...}
+ */
+public final class JdbcClient {
+    public static void main(String[] args) throws SQLException {
+        try (Connection connection = DriverManager.getConnection(args[0], "jdbc-client", "")) {
+            for (int i = 1; i < args.length; i++) {
+                System.out.println("### " + args[i]);
+                if (args[i].startsWith("META getFunctions ")) {
+                    DatabaseMetaData meta = connection.getMetaData();
+                    try (ResultSet rows = meta.getFunctions(null, null, args[i].substring(18))) {
+                        while (rows.next()) {
+                            System.out.println(rows.getString("FUNCTION_SCHEM") + "\t" + rows.getString("FUNCTION_NAME"));
+                        }
+                    }
+                    continue;
+                }
+                try (Statement statement = connection.createStatement();
+                     ResultSet rows = statement.executeQuery(args[i])) {
+                    ResultSetMetaData columns = rows.getMetaData();
+                    while (rows.next()) {
+                        for (int c = 1; c <= columns.getColumnCount(); c++) {
+                            Object value = rows.getObject(c);
+                            System.out.println(columns.getColumnLabel(c) + "\t" + columns.getColumnClassName(c) + "\t"
+                                + (value == null ? "null" : value.getClass().getName()) + "\t"
+                                + String.valueOf(value).replace('\n', ' '));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+"""The example scripts refuse to run without their variables, before they change anything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pyspark
+import pytest
+
+from server.sqlscript import read_script, script_variables
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = PROJECT_ROOT / "sql" / "examples"
+CLIPS_SCRIPT = EXAMPLES / "00_clips.sql"
+BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
+
+
+def test_scripts_with_variables_check_them_first():
+    scripts = [*EXAMPLES.glob("*.sql"), *(PROJECT_ROOT / "sql" / "training").glob("*.sql")]
+    with_variables = {s.name: script_variables(read_script(s)) for s in scripts}
+    with_variables = {name: names for name, names in with_variables.items() if names}
+    assert with_variables == {"00_clips.sql": ["audio_dir"], "ravdess.sql": ["ravdess_dir"]}
+    for script in scripts:
+        statements = read_script(script)
+        for name in script_variables(statements):
+            assert "assert_true" in statements[0] and f"${{hivevar:{name}}}" in statements[0]
+
+
+def test_make_sql_passes_variables():
+    result = subprocess.run(
+        ["make", "-n", "sql", "FILE=script.sql", "VARS=audio_dir=/data/calls other=x"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "-m server sql script.sql --hivevar audio_dir=/data/calls --hivevar other=x"
+        in result.stdout
+    )
+
+
+@pytest.fixture
+def clips(cursor, audio_root):
+    cursor.execute("DROP TABLE IF EXISTS clips")
+    cursor.execute(
+        f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', "
+        "pathGlobFilter '*.wav')"
+    )
+    return cursor
+
+
+def clip_count(cursor) -> int:
+    cursor.execute("SELECT count(*) FROM clips")
+    return cursor.fetchall()[0][0]
+
+
+@pytest.mark.slow
+def test_sql_cli_refuses_a_script_without_its_variable(server, clips):
+    for extra in ([], ["--hivevar", "audio_dir="]):
+        result = subprocess.run(
+            [sys.executable, "-m", "server", "sql", str(CLIPS_SCRIPT), "--port", str(server.port)]
+            + extra,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 2
+        assert "needs --hivevar audio_dir=VALUE; nothing was run" in result.stderr
+    assert clip_count(clips) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variable", [None, "audio_dir="])
+def test_beeline_stops_at_the_guard(server, clips, variable):
+    command = [str(BEELINE), "-u", f"jdbc:hive2://127.0.0.1:{server.port}/default", "-n", "tester"]
+    if variable is not None:
+        command += ["--hivevar", variable]
+    result = subprocess.run(
+        [*command, "-f", str(CLIPS_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "this script needs audio_dir" in result.stderr + result.stdout
+    assert clip_count(clips) == 3  # not dropped: the guard failed first
+
+
+@pytest.mark.slow
+def test_server_side_guard_stops_a_script_sent_whole(server, clips):
+    """The console's example button sends the script as it is, without variables."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.console_port}/api/queries",
+        data=json.dumps({"sql": CLIPS_SCRIPT.read_text()}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        job = json.loads(answer.read())
+    deadline = time.monotonic() + 120
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{server.console_port}/api/queries/{job['id']}?wait=2", timeout=60
+        ) as answer:
+            job = json.loads(answer.read())
+    assert job["state"] == "error" and job["statement"] == 1
+    assert "this script needs audio_dir" in job["error"]
+    assert clip_count(clips) == 3

@@ -1,0 +1,78 @@
+"""pandas and the SQLAlchemy inspector through ``hive+emoticana://``."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine(server):
+    engine = create_engine(f"hive+emoticana://tester@127.0.0.1:{server.port}/default")
+    with engine.connect() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS pd_scores"))
+        connection.execute(
+            text("CREATE TABLE pd_scores (id INT, label STRING, score DOUBLE) USING parquet")
+        )
+        connection.execute(text("INSERT INTO pd_scores VALUES (1, 'angry', 0.75), (2, 'sad', 0.5)"))
+        connection.execute(
+            text(
+                "CREATE OR REPLACE VIEW pd_view AS "
+                "SELECT id, label AS `file`, score AS `neu+calm` FROM pd_scores"
+            )
+        )
+        connection.execute(text("CREATE OR REPLACE TEMPORARY VIEW pd_temp AS SELECT 1 AS x"))
+    yield engine
+    engine.dispose()
+
+
+def test_read_sql_with_a_query_string(engine):
+    frame = pd.read_sql("SELECT `file`, `neu+calm` FROM pd_view ORDER BY id", engine)
+    assert frame.to_dict("records") == [
+        {"file": "angry", "neu+calm": 0.75},
+        {"file": "sad", "neu+calm": 0.5},
+    ]
+
+
+def test_read_sql_with_a_text_clause(engine, audio_root):
+    clip = audio_root / "variants" / "pcm16_16k_mono.wav"
+    frame = pd.read_sql(
+        text(f"SELECT audio_info('{clip}').sample_rate AS rate, size(mfcc('{clip}')) AS n"),
+        engine,
+    )
+    assert frame.to_dict("records") == [{"rate": 16000, "n": 12943}]
+
+
+@pytest.mark.parametrize("name", ["pd_scores", "pd_view"])
+def test_read_sql_with_a_table_or_view_name(engine, name):
+    frame = pd.read_sql(name, engine)
+    assert len(frame) == 2 and "id" in frame.columns
+
+
+def test_has_table_answers_for_tables_and_views_only(engine):
+    with engine.connect() as connection:
+        dialect = engine.dialect
+        assert dialect.has_table(connection, "pd_scores")
+        assert dialect.has_table(connection, "pd_view")
+        assert not dialect.has_table(connection, "SELECT 1 AS x")
+        assert not dialect.has_table(connection, "no_such_table")
+        assert not dialect.has_table(connection, "pd_temp")  # another session's, never the schema's
+
+
+def test_inspector_lists_tables_views_and_columns(engine):
+    inspector = inspect(engine)
+    tables = inspector.get_table_names("default")
+    views = inspector.get_view_names("default")
+    assert "pd_scores" in tables and "pd_view" not in tables and "default" not in tables
+    assert "pd_view" in views and "pd_scores" not in views
+    assert "pd_temp" not in tables + views
+    assert inspector.get_table_names() == tables  # the connection's database
+    columns = inspector.get_columns("pd_view", "default")
+    assert [(c["name"], str(c["type"])) for c in columns] == [
+        ("id", "INTEGER"),
+        ("file", "VARCHAR"),
+        ("neu+calm", "FLOAT"),
+    ]
