@@ -126,6 +126,8 @@ def _train(args: argparse.Namespace) -> int:
         validation_speakers=_speakers(args.validation_speakers),
         nodes=args.nodes,
         cv_by=args.cv_by,
+        keep_features=args.keep_features,
+        features_table=args.features_table,
         seed=args.seed,
         hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
@@ -375,6 +377,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="first estimate accuracy by speaker-level cross-validation",
+    )
+    train.add_argument(
+        "--keep-features",
+        action="store_true",
+        help="keep the features table on the server and print its name, for --features-table",
+    )
+    train.add_argument(
+        "--features-table",
+        metavar="TABLE",
+        help="train from the features a run with --keep-features kept (same view), instead of "
+        "computing them again; the table is kept",
     )
     train.add_argument(
         "--cv-by",

@@ -121,9 +121,32 @@ def prepare_features(
     audio_column: str | None = None,
     label_column: str = "label",
     speaker_column: str = "speaker",
+    reuse: str | None = None,
 ) -> PreparedFeatures:
-    """Materialise ``mfcc`` of every row of ``view`` on the server; check labels and counts."""
+    """Materialise ``mfcc`` of every row of ``view`` on the server; check labels and counts.
+
+    ``reuse`` names the features table of an earlier run of the same view (kept with
+    ``--keep-features``): its features are read again instead of computed, so a second recipe
+    or a rerun costs no feature time.
+    """
     started = time.monotonic()
+    if reuse:
+        if not reuse.startswith(f"{FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}"):
+            raise TrainingDataError(
+                f"--features-table must name a table that emoticana train kept "
+                f"({FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}...), got {reuse!r}"
+            )
+        try:
+            _rows(
+                cursor, f"SELECT features, label, speaker, corpus, condition FROM {reuse} LIMIT 0"
+            )
+        except Exception as exc:
+            from server.thrift import server_message
+
+            raise TrainingDataError(
+                f"features table {reuse!r} cannot be read: {server_message(exc)}"
+            ) from None
+        return _summarise(cursor, view, reuse, started)
     columns = view_columns(cursor, view)
     audio, label, speaker = pick_columns(
         columns, view=view, audio=audio_column, label=label_column, speaker=speaker_column
@@ -159,6 +182,13 @@ def prepare_features(
         raise TrainingDataError(
             f"training view {view!r} cannot be read on the server: {server_message(exc)}"
         ) from None
+    return _summarise(cursor, view, table, started, drop_on_error=True)
+
+
+def _summarise(
+    cursor, view: str, table: str, started: float, *, drop_on_error: bool = False
+) -> PreparedFeatures:
+    """Check a features table and describe it (counts, labels, speakers, corpora, digest)."""
     try:
         ((rows, usable),) = _rows(cursor, f"SELECT count(*), count(features) FROM {table}")
         if rows == 0:
@@ -221,7 +251,8 @@ def prepare_features(
         )
         view_sql = _rows(cursor, f"SHOW CREATE TABLE {quote_name(view)}")[0][0]
     except BaseException:
-        drop_features(cursor, table)
+        if drop_on_error:
+            drop_features(cursor, table)
         raise
     return PreparedFeatures(
         view=view,

@@ -79,6 +79,10 @@ class TrainOptions:
     #: Cross-validation folds by "speaker" (``--cv-folds K`` groups of speakers) or by "corpus"
     #: (leave one corpus out: each corpus in turn is the test set).
     cv_by: str = "speaker"
+    #: Keep the features table on the server (its name is printed) for ``features_table``.
+    keep_features: bool = False
+    #: A kept features table of the same view to train from instead of computing features.
+    features_table: str | None = None
     feed_timeout_s: int = 600
     training_timeout_s: int = 6 * 3600
 
@@ -763,6 +767,7 @@ def run_training(
             audio_column=audio_column,
             label_column=label_column,
             speaker_column=speaker_column,
+            reuse=options.features_table,
         )
         try:
             log(
@@ -830,7 +835,10 @@ def run_training(
                 spark.stop()
                 discard(work_dir)
         finally:
-            drop_features(cursor, prepared.table)
+            if options.keep_features or options.features_table:
+                log(f"features kept on the server: --features-table {prepared.table}")
+            else:
+                drop_features(cursor, prepared.table)
     finally:
         connection.close()
     if "validation" in run:
