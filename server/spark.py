@@ -92,6 +92,9 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
         KEY_SQL_EXTENSIONS: ",".join(dict.fromkeys(extensions)),
         # On the system class path, where the session finds the extension when it starts.
         KEY_DRIVER_CLASSPATH: str(SERVER_JAR),
+        # Spark's substitution reads ${env:...}, ${system:...} and every setting into SQL; the
+        # sandbox's parser substitutes script variables (${hivevar:NAME}) alone.
+        "spark.sql.variable.substitute": "false",
         **sql_sandbox_roots(settings),
     }
 

@@ -18,6 +18,7 @@ import org.apache.spark.sql.catalyst.catalog.CatalogTable;
 import org.apache.spark.sql.catalyst.expressions.CallMethodViaReflection;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.SubqueryExpression;
+import org.apache.spark.sql.catalyst.parser.ParserInterface;
 import org.apache.spark.sql.catalyst.plans.logical.CreateNamespace;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.catalyst.plans.logical.ScriptTransformation;
@@ -49,6 +50,7 @@ import scala.Option;
 import scala.Tuple2;
 import scala.jdk.javaapi.CollectionConverters;
 import scala.runtime.AbstractFunction1;
+import scala.runtime.AbstractFunction2;
 import scala.runtime.BoxedUnit;
 
 /**
@@ -74,6 +76,7 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
     /** Settings no session may change, with the prefixes and endings below. */
     private static final Set<String> FIXED_KEYS = Set.of(
             "spark.sql.runsqlonfiles",
+            SessionVariables.KEY_SUBSTITUTE,
             "spark.sql.sources.usev1sourcelist",
             "spark.sql.legacy.setcommandrejectssparkcoreconfs");
     private static final String[] FIXED_PREFIXES = {
@@ -92,6 +95,12 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
 
     @Override
     public BoxedUnit apply(SparkSessionExtensions extensions) {
+        extensions.injectParser(new AbstractFunction2<SparkSession, ParserInterface, ParserInterface>() {
+            @Override
+            public ParserInterface apply(SparkSession session, ParserInterface delegate) {
+                return new SessionVariables(session, delegate);
+            }
+        });
         extensions.injectCheckRule(new AbstractFunction1<SparkSession, scala.Function1<LogicalPlan, BoxedUnit>>() {
             @Override
             public scala.Function1<LogicalPlan, BoxedUnit> apply(SparkSession session) {
