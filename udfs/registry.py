@@ -61,7 +61,7 @@ class SqlFunction:
     @property
     def argument_names(self) -> list[str]:
         inside = self.signature[self.signature.index("(") + 1 : self.signature.rindex(")")]
-        return re.findall(r"\w+", inside)
+        return [name for name in re.findall(r"\w+", inside) if name != "or"]
 
     @property
     def usage(self) -> str:
@@ -89,6 +89,10 @@ ARGUMENTS = {
     "path": "a clip's path or file name; only the name is read",
     "mfccs": "an mfcc(audio) value (array<float>)",
     "model": "'name/version', or 'name' for its newest version; default: the active model",
+    "condition": "steps joined with '+': telephone, noise:SNR, babble:SNR, reverb:T60, "
+    "codec:NAME, gain:DB, crop:SECONDS; a value lo..hi is drawn from the range",
+    "seed": "an integer seeding the drawn values, noise and rooms (default 0)",
+    "background": "other speech (path or bytes) that babble mixes in; default: a synthetic crowd",
 }
 
 
@@ -123,6 +127,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         "joined with '+'; 'lo..hi' draws from a range with the seed. NULL for a bad row.",
         factory=lambda ctx: make_degrade_udf(ctx.audio_roots, ctx.model_store),
         example_args="{clip}, 'telephone+noise:10', 7",
+        example="SELECT emotion(degrade(content, 'telephone+noise:10', 7)) FROM clips",
+        example_result="sad",
     ),
     SqlFunction(
         name="ravdess_meta",
@@ -170,6 +176,9 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
             ctx.model_store, ctx.audio_roots, strict=ctx.strict
         ),
         kind="table",
+        example="SELECT c.path, s.start_s, s.emotion FROM calls c, "
+        "LATERAL emotion_segments(c.path) s",
+        example_result="file:/data/calls/a.wav  0.0  neutral",
     ),
     SqlFunction(
         name="activate_model",
