@@ -243,6 +243,17 @@ class Console:
         self._http.daemon_threads = True
         threading.Thread(target=self._http.serve_forever, daemon=True, name="console-http").start()
 
+    def allowed_hosts(self) -> set[str] | None:
+        """``Host`` values of requests meant for this console; None: any (bound to every
+        interface, where the operator chose the names)."""
+        port = self._http.server_address[1] if self._http is not None else self.port
+        if self.host in ("0.0.0.0", "::", ""):
+            return None
+        names = {self.host}
+        if self.host in ("127.0.0.1", "::1", "localhost"):
+            names |= {"127.0.0.1", "localhost", "[::1]"}
+        return {f"{name}:{port}" for name in names}
+
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
@@ -305,6 +316,31 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _same_site(self, *, state_changing: bool) -> bool:
+        """Refuse (403, True returned as False) a request another site's page made.
+
+        ``Host`` must name this console (a DNS-rebinding page reaches 127.0.0.1 under its own
+        name); a browser's ``Origin``, when sent, must be this console; a request that starts
+        or cancels a query must be JSON, which a cross-site form or ``text/plain`` fetch cannot
+        send without a preflight this console never answers.
+        """
+        host = (self.headers.get("Host") or "").strip().lower()
+        origin = (self.headers.get("Origin") or "").strip().lower()
+        allowed = self.app.allowed_hosts()
+        reason = None
+        if allowed is not None and host not in allowed:
+            reason = f"Host {host!r} is not this console"
+        elif origin and origin != f"http://{host}":
+            reason = f"cross-site request from {origin!r}"
+        elif state_changing and self.command == "POST":
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                reason = "send queries as application/json"
+        if reason is None:
+            return True
+        self._json({"error": f"refused: {reason}"}, HTTPStatus.FORBIDDEN)
+        return False
+
     def _login(self) -> str | None:
         """The logged-in user (or "console" without authentication); None once a 401 is sent."""
         if not self.app.auth:
@@ -335,6 +371,8 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         return job if job is not None and job.user == user else None
 
     def do_GET(self) -> None:
+        if not self._same_site(state_changing=False):
+            return
         user = self._login()
         if user is None:
             return
@@ -372,6 +410,8 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         return self._file(real, content_type)
 
     def do_POST(self) -> None:
+        if not self._same_site(state_changing=True):
+            return
         user = self._login()
         if user is None:
             return
@@ -386,6 +426,8 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         return self._json(self.app.submit(str(sql), user, password).as_json(), HTTPStatus.ACCEPTED)
 
     def do_DELETE(self) -> None:
+        if not self._same_site(state_changing=True):
+            return
         user = self._login()
         if user is None:
             return
