@@ -62,7 +62,7 @@ class ServerProcess:
     ):
         self.home = Path(home)
         self.audio_roots = [Path(root) for root in audio_roots]
-        # Ports chosen here are chosen again when another process takes one before the server binds it.
+        # Ports chosen here are chosen anew when another process takes one first.
         self._own_ports = port is None, console_port is None
         self.port = port or free_port()
         self.console_port = free_port() if console_port is None else console_port

@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _slow_work_needs_the_slow_marker(request, monkeypatch):
-    """A fast test that starts a server or a cluster anyway fails at once, instead of slowing ``make check``."""
+    """A fast test that starts a server or a cluster fails at once instead of slowing make check."""
     if request.node.get_closest_marker("slow"):
         return
 
@@ -136,25 +136,30 @@ def views(server, synth_dir):
     """The training views over ``synth_dir`` on the session server, good and bad; a cursor."""
     cursor = server.connect().cursor()
     cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS synth USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
+        "CREATE TABLE IF NOT EXISTS synth USING binaryFile "
+        f"OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
     )
     cursor.execute(
-        "CREATE OR REPLACE VIEW synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
+        "CREATE OR REPLACE VIEW synth_train AS SELECT content, "
+        "regexp_extract(path, '_([a-z]+)_', 1) AS label, "
         "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM synth"
     )
     cursor.execute("CREATE OR REPLACE VIEW synth_empty AS SELECT * FROM synth_train WHERE false")
     cursor.execute(
-        "CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train"
+        "CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, "
+        "CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train"
     )
     cursor.execute(
         "CREATE OR REPLACE VIEW synth_nospeaker AS SELECT content, label FROM synth_train"
     )
     # A view whose table is gone: DESCRIBE still answers, reading it fails.
     cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS synth_gone USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
+        "CREATE TABLE IF NOT EXISTS synth_gone USING binaryFile "
+        f"OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
     )
     cursor.execute(
-        "CREATE OR REPLACE VIEW synth_orphan AS SELECT content, 'calm' AS label, '1' AS speaker FROM synth_gone"
+        "CREATE OR REPLACE VIEW synth_orphan AS "
+        "SELECT content, 'calm' AS label, '1' AS speaker FROM synth_gone"
     )
     cursor.execute("DROP TABLE synth_gone")
     return cursor

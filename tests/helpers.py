@@ -19,7 +19,7 @@ BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
 
 
 def serve(tmp_path, *args, env_overrides=None, timeout=120):
-    """``python -m server serve`` to completion: for start-ups that must fail before Spark starts."""
+    """``python -m server serve`` to its end: for start-ups that fail before Spark starts."""
     env = dict(os.environ)
     env.update(env_overrides or {})
     command = [sys.executable, "-m", "server", "serve", "--home", str(tmp_path / "home"), *args]
@@ -51,7 +51,7 @@ def beeline(server, *args, timeout=180):
 
 
 def train(server, tmp_path, *args, timeout=900):
-    """``python -m server train`` against ``server``, writing its model under ``tmp_path / "models"``."""
+    """``python -m server train`` against ``server``; its model goes to ``tmp_path / "models"``."""
     command = [
         sys.executable,
         "-m",
