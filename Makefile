@@ -1,4 +1,5 @@
-# Emoticana. Quickstart: `make serve`, then `make test`.
+# Emoticana. Quickstart: `make serve`; `make check` (lint and the fast tests, a few minutes),
+# `make test` (everything: real servers, Spark, TensorFlowOnSpark, PostgreSQL, Chromium).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -12,7 +13,7 @@ JAVA_SRC := $(shell find server/java -name '*.java')
 RAVDESS ?= $(abspath ../shared/ravdess)
 PORT ?= 10000
 
-.PHONY: venv server-jar auth-jar browser postgres serve test sql train train-default bench clean-state
+.PHONY: venv server-jar auth-jar deps browser postgres serve check lint test sql train train-default bench clean-state
 
 venv: $(STAMP)
 
@@ -38,20 +39,34 @@ $(SERVER_JAR): $(STAMP) $(JAVA_SRC)
 serve: venv $(SERVER_JAR)
 	exec $(PY) -m server serve
 
-# The console test drives Debian's headless Chromium; install it when missing (needs root or sudo).
+# What the slow tests need beside .venv, installed when missing: Debian packages (as root, or
+# with sudo) and Superset in a virtual environment of its own.
+deps: browser postgres superset
+
+# The console test drives Debian's headless Chromium.
 browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 # The shared-catalog tests run a private PostgreSQL server (initdb into a temporary directory)
-# and the server needs Debian's PostgreSQL JDBC driver; install both when missing.
+# and the server needs Debian's PostgreSQL JDBC driver.
 postgres:
 	@{ ls /usr/lib/postgresql/*/bin/initdb && test -f /usr/share/java/postgresql.jar; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql libpostgresql-jdbc-java; }
 
-test: venv browser postgres superset $(SERVER_JAR)
+lint: venv
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check --output-format concise .
+
+# The fast tier: lint, and the tests that start no server, no Spark, no TensorFlowOnSpark run
+# (a few minutes). Tests that do are marked slow (tests/conftest.py).
+check: lint $(SERVER_JAR)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Everything, both tiers (CI runs this).
+test: venv deps $(SERVER_JAR)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # make sql FILE=sql/examples/00_clips.sql VARS="audio_dir=/data/calls"   (VARS: NAME=VALUE ...)

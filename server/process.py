@@ -63,6 +63,8 @@ class ServerProcess:
     ):
         self.home = Path(home)
         self.audio_roots = [Path(root) for root in audio_roots]
+        # Ports chosen here are chosen anew when another process takes one first.
+        self._own_ports = port is None, console_port is None
         self.port = port or free_port()
         self.console_port = free_port() if console_port is None else console_port
         self.extra_args = list(extra_args)
@@ -90,9 +92,28 @@ class ServerProcess:
             *self.extra_args,
         ]
 
-    def start(self, *, timeout_s: float | None = None) -> ServerProcess:
+    def start(self, *, timeout_s: float | None = None, attempts: int = 3) -> ServerProcess:
         """Start the child and wait for its ready line; :class:`ServerNotReady` with its last lines
-        otherwise."""
+        otherwise.
+
+        A free port found here can be taken by another process before the server binds it (Spark
+        takes many ports while it starts); then the start is tried again on new free ports.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout_s)
+            except ServerNotReady:
+                lost_port = any(self._own_ports) and "already in use" in self.output()
+                if attempt == attempts or not lost_port:
+                    raise
+                if self._own_ports[0]:
+                    self.port = free_port()
+                if self._own_ports[1]:
+                    self.console_port = free_port()
+                self.lines, self._ready = [], threading.Event()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout_s: float | None) -> ServerProcess:
         timeout_s = self.start_timeout_s if timeout_s is None else timeout_s
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env.update(self.env)
@@ -106,7 +127,9 @@ class ServerProcess:
             text=True,
             bufsize=1,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(
+            target=self._pump, args=(self.process, self.lines, self._ready), daemon=True
+        ).start()
         deadline = started + timeout_s
         while time.monotonic() < deadline:
             if self._ready.wait(0.5):
@@ -121,11 +144,12 @@ class ServerProcess:
             f"{self.process.returncode}):\n{tail}"
         )
 
-    def _pump(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line)
+    @staticmethod
+    def _pump(process: subprocess.Popen, lines: list[str], ready: threading.Event) -> None:
+        for line in process.stdout:
+            lines.append(line)
             if line.startswith(READY_PREFIX):
-                self._ready.set()
+                ready.set()
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 90) -> int | None:
         """Send ``sig``, then SIGKILL if the child has not exited within ``timeout_s``; its exit

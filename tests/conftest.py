@@ -1,4 +1,10 @@
-"""Session-scoped fixtures: generated audio, and the real server as a subprocess."""
+"""Shared fixtures (generated audio, the one session server, the training views) and the tiers.
+
+``make check`` runs ``pytest -m "not slow"``: every test that starts a server, Spark, a Spark
+cluster, PostgreSQL or TensorFlowOnSpark is marked ``slow``, by its module or itself, or here
+by the fixtures it uses (:data:`SLOW_FIXTURES`). A test that is not marked and starts a server
+or a Spark cluster anyway fails, naming the marker it needs.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,45 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from server.cluster import StandaloneCluster, free_port
 from server.process import ServerProcess
 from tests.audiogen import voiced_signal, write_bad_inputs, write_clip, write_variants
+from udfs.labels import EMOTIONS
+
+#: Fixtures that start a server, Spark or PostgreSQL (directly or through another fixture): a
+#: test using any of them, however indirectly, is ``slow``.
+SLOW_FIXTURES = {
+    "server",
+    "cursor",
+    "views",
+    "auth_server",
+    "tls_server",
+    "cluster",
+    "postgres",
+    "two_servers",
+    "opt_in_server",
+    "trained",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _slow_work_needs_the_slow_marker(request, monkeypatch):
+    """A fast test that starts a server or a cluster fails at once instead of slowing make check."""
+    if request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} starts a server or cluster: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(ServerProcess, "start", refuse)
+    monkeypatch.setattr(StandaloneCluster, "start", refuse)
 
 
 @pytest.fixture
@@ -44,8 +87,39 @@ def outside_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synth_dir(audio_root) -> Path:
+    """4 speakers x 8 emotions x 2 clips; each emotion has its own pitch, so it is learnable."""
+    directory = audio_root / "synth"
+    rng = np.random.default_rng(11)
+    for speaker in range(1, 5):
+        for index, emotion in enumerate(EMOTIONS):
+            for take in (1, 2):
+                samples = voiced_signal(
+                    rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker
+                )
+                write_clip(
+                    directory / f"spk{speaker}_{emotion}_{take}.wav",
+                    samples,
+                    16000,
+                    subtype="PCM_16",
+                )
+    (directory / "spk1_angry_broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    return directory
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory, audio_root) -> ServerProcess:
-    running = ServerProcess(home=tmp_path_factory.mktemp("home"), audio_roots=[audio_root]).start()
+    """The one server every test shares unless it needs other settings (shipped defaults).
+
+    Its Spark UI is on a known port (``server.ui_port``): its REST API shows the running jobs.
+    """
+    ui_port = free_port()
+    running = ServerProcess(
+        home=tmp_path_factory.mktemp("home"),
+        audio_roots=[audio_root],
+        extra_args=["--conf", f"spark.ui.port={ui_port}"],
+    ).start()
+    running.ui_port = ui_port
     yield running
     running.stop()
 
@@ -55,3 +129,37 @@ def cursor(server):
     connection = server.connect()
     yield connection.cursor()
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def views(server, synth_dir):
+    """The training views over ``synth_dir`` on the session server, good and bad; a cursor."""
+    cursor = server.connect().cursor()
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS synth USING binaryFile "
+        f"OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
+    )
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_train AS SELECT content, "
+        "regexp_extract(path, '_([a-z]+)_', 1) AS label, "
+        "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM synth"
+    )
+    cursor.execute("CREATE OR REPLACE VIEW synth_empty AS SELECT * FROM synth_train WHERE false")
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, "
+        "CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train"
+    )
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_nospeaker AS SELECT content, label FROM synth_train"
+    )
+    # A view whose table is gone: DESCRIBE still answers, reading it fails.
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS synth_gone USING binaryFile "
+        f"OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
+    )
+    cursor.execute(
+        "CREATE OR REPLACE VIEW synth_orphan AS "
+        "SELECT content, 'calm' AS label, '1' AS speaker FROM synth_gone"
+    )
+    cursor.execute("DROP TABLE synth_gone")
+    return cursor

@@ -23,8 +23,7 @@ from sqlalchemy import create_engine, text
 from server.auth import hash_password, parse_password_file, read_password_file
 from server.process import PROJECT_ROOT, ServerProcess
 from server.thrift import connect, tls_client_context
-from tests.test_clients import BEELINE
-from tests.test_startup import assert_one_line_failure, serve
+from tests.helpers import BEELINE, assert_one_line_failure, serve
 from udfs.errors import ConfigError
 
 ALICE_PASSWORD = "correct-horse:battery-staple"  # beeline cannot send a password with spaces

@@ -5,30 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyspark
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from tests.helpers import beeline
 from udfs.model_store import DEFAULT_MODEL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
 
 pytestmark = pytest.mark.slow
-
-
-def beeline(server, *args, timeout=180):
-    command = [
-        str(BEELINE),
-        "-u",
-        f"jdbc:hive2://127.0.0.1:{server.port}/default",
-        "-n",
-        "tester",
-        *args,
-    ]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
 
 
 def test_sqlalchemy_hive_dialect(server, audio_root):

@@ -20,14 +20,20 @@ import pytest
 from server.cluster import StandaloneCluster, free_port
 from server.process import ServerProcess
 from tests.audiogen import voiced_signal, write_clip
-from tests.test_training import synth_dir, train, views  # noqa: F401  (module fixtures reused here)
+from tests.helpers import train
+from training import artifacts
+from udfs.audio import decode_audio
+from udfs.features import DEFAULT_FEATURES, mfcc_features
+from udfs.labels import EMOTIONS
+from udfs.model_store import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
 
 #: Clips of the worker-kill query; one per partition, so the query is many short tasks.
 KILL_CLIPS = 80
 QUERY_TIMEOUT_S = 300
-MODEL = "emoticana/1"
+#: The shipped model, which both servers have.
+MODEL = DEFAULT_MODEL
 CLASSIFY = f"SELECT path, emotion(content, '{MODEL}') FROM cluster_clips ORDER BY path"
 
 
@@ -90,7 +96,11 @@ def processes_under(directory: Path) -> list[str]:
     return found
 
 
-def test_tfos_trains_one_node_per_executor_on_the_cluster(cluster, server, views, tmp_path):  # noqa: F811
+def test_tfos_trains_one_node_per_executor_on_the_cluster(
+    cluster, server, views, tmp_path, synth_dir
+):
+    """Also the run with validation speakers (the trainer's default), inference warps of its own
+    and the training priors kept; the local run in test_training has none of these."""
     apps_before = [len(app_dirs(cluster, w)) for w in (1, 2)]
     result = train(
         server,
@@ -107,6 +117,10 @@ def test_tfos_trains_one_node_per_executor_on_the_cluster(cluster, server, views
         "2",
         "--master",
         cluster.master_url,
+        "--inference-warps",
+        "0.94,1.06",
+        "--class-priors",
+        "training",
         "--hyperparam",
         "filters=[8,8,16,16,16,16]",
         timeout=600,
@@ -124,6 +138,30 @@ def test_tfos_trains_one_node_per_executor_on_the_cluster(cluster, server, views
         assert (directory / name).stat().st_size > 0, name
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["nodes"] == 2 and manifest["epochs_run"] == 3
+    # Validation speakers: held out of training, their figures in metrics.json.
+    assert manifest["validation_speakers"] and set(manifest["validation_speakers"]).isdisjoint(
+        manifest["train_speakers"]
+    )
+    assert "validation speakers " in result.stdout
+    metrics = json.loads((directory / "metrics.json").read_text())
+    for key in (
+        "unweighted_accuracy",
+        "weighted_accuracy",
+        "merged5_unweighted_accuracy",
+        "confusion",
+    ):
+        assert key in metrics["validation"]
+    assert np.asarray(metrics["validation"]["confusion"]).sum() == 16
+    # The inference warps asked for, and the training priors kept: no prior correction.
+    assert manifest["inference_warps"] == [0.94, 1.06]
+    assert manifest["class_priors"] == "training" and "equally likely" not in result.stdout
+    info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
+    model = artifacts.load_keras_model(info)
+    assert model.get_layer("warp_variants").factors == (0.94, 1.06)  # the outermost layers
+    y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
+    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
+    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
+    assert info.labels == EMOTIONS
     # The trainer was an application of this cluster, with an executor on each worker; the chief's
     # per-epoch lines are in its executor's log.
     new_apps = [app_dirs(cluster, w)[apps_before[i] :] for i, w in enumerate((1, 2))]

@@ -1,6 +1,8 @@
-"""Durability: kill -9 during CREATE TABLE AS SELECT, the active model across kill -9, broken model files."""
+"""Durability: tables, views and the active model across a clean stop and across kill -9 during
+CREATE TABLE AS SELECT, the state directory's lock, broken model files."""
 
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -10,8 +12,8 @@ import pytest
 from server.cluster import free_port
 from server.process import PROJECT_ROOT, ServerProcess
 from server.warehouse import orphaned_table_dirs
+from tests.helpers import assert_one_line_failure, serve
 from tests.processes import kill_tree
-from tests.test_startup import assert_one_line_failure, serve
 from udfs.model_store import DEFAULT_MODEL
 
 SHIPPED_MODEL = PROJECT_ROOT / "models" / DEFAULT_MODEL
@@ -22,6 +24,9 @@ CTAS = (
     f"CREATE TABLE big USING parquet AS SELECT id, sha2(CAST(id AS STRING), 256) AS digest "
     f"FROM range(0, {CTAS_ROWS}, 1, 8)"
 )
+#: The same table again after the restart, smaller: the name must be usable, the rows complete.
+AGAIN_ROWS = 100_000
+CTAS_AGAIN = CTAS.replace(f"range(0, {CTAS_ROWS}, 1, 8)", f"range(0, {AGAIN_ROWS}, 1, 8)")
 
 
 def copy_shipped_model(home: Path, version: int) -> Path:
@@ -42,19 +47,48 @@ def active_model(cursor) -> list:
 
 
 @pytest.mark.slow
-def test_kill_during_ctas_leaves_all_or_nothing_and_the_active_model(tmp_path, audio_root):
+def test_state_survives_a_clean_stop_and_kill_during_ctas_leaves_all_or_nothing(
+    tmp_path, audio_root
+):
+    """One state directory, three servers: a clean stop, then kill -9 of the whole process tree in
+    the middle of a CREATE TABLE AS SELECT (Derby and the lock left as they are), then a restart."""
     home = tmp_path / "home"
     copy_shipped_model(home, COPY)
     first = ServerProcess(home=home, audio_roots=[audio_root]).start()
+    try:
+        connection = first.connect()
+        cursor = connection.cursor()
+        cursor.execute(
+            f"CREATE TABLE kept USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}')"
+        )
+        cursor.execute(
+            "CREATE VIEW kept_emotions AS SELECT ravdess_meta(path).emotion AS emotion FROM kept"
+        )
+        cursor.execute("CREATE TABLE kept_numbers USING parquet AS SELECT id FROM range(5)")
+        cursor.execute(f"SELECT activate_model('emoticana/{COPY}')")
+        assert active_model(cursor) == [("emoticana", COPY)]
+        connection.close()
+
+        rival = ServerProcess(home=home, audio_roots=[audio_root])
+        with pytest.raises(RuntimeError, match="is locked by another Emoticana server"):
+            rival.start(timeout_s=120)
+    finally:
+        assert first.stop(signal.SIGTERM) == 0
+    assert "Emoticana stopping" in first.output()
+
+    second = ServerProcess(home=home, audio_roots=[audio_root]).start()
     outcome = {}
     try:
-        cursor = first.connect().cursor()
-        cursor.execute(f"SELECT activate_model('emoticana/{COPY}')")
+        cursor = second.connect().cursor()
+        cursor.execute("SELECT emotion FROM kept_emotions ORDER BY emotion")
+        assert cursor.fetchall() == [("angry",), ("neutral",), ("surprised",)]
+        cursor.execute("SELECT sum(id) FROM kept_numbers")
+        assert cursor.fetchall() == [(10,)]
         assert active_model(cursor) == [("emoticana", COPY)]
 
         def create_big():
             try:
-                first.connect().cursor().execute(CTAS)
+                second.connect().cursor().execute(CTAS)
                 outcome["finished"] = True
             except Exception as exc:  # the connection dies with the server
                 outcome["error"] = exc
@@ -70,30 +104,32 @@ def test_kill_during_ctas_leaves_all_or_nothing_and_the_active_model(tmp_path, a
         assert writer.is_alive() and any(table_dir.rglob("part-*")), (
             "the CTAS should be writing when the server is killed"
         )
-        kill_minus_nine(first)
+        kill_minus_nine(second)
         writer.join(60)
     finally:
-        first.stop()
+        second.stop()
     assert "finished" not in outcome
     assert (home / "models" / "ACTIVE").read_text().strip() == f"emoticana/{COPY}"
 
-    second = ServerProcess(home=home, audio_roots=[audio_root]).start()
+    third = ServerProcess(home=home, audio_roots=[audio_root]).start()
     try:
-        cursor = second.connect().cursor()
+        cursor = third.connect().cursor()
         assert active_model(cursor) == [("emoticana", COPY)]
+        cursor.execute("SELECT count(*) FROM kept")
+        assert cursor.fetchall() == [(3,)]
         cursor.execute("SHOW TABLES LIKE 'big'")
         if cursor.fetchall():  # all of it ...
             cursor.execute("SELECT count(*) FROM big")
             assert cursor.fetchall() == [(CTAS_ROWS,)]
             cursor.execute("DROP TABLE big")
         else:  # ... or nothing, and its half-written directory out of the way
-            assert "table directory that no table uses" in second.output()
+            assert "table directory that no table uses" in third.output()
             assert list((home / "orphaned").glob("*/big"))
-        cursor.execute(CTAS)
+        cursor.execute(CTAS_AGAIN)
         cursor.execute("SELECT count(*), count(DISTINCT digest) FROM big")
-        assert cursor.fetchall() == [(CTAS_ROWS, CTAS_ROWS)]
+        assert cursor.fetchall() == [(AGAIN_ROWS, AGAIN_ROWS)]
     finally:
-        assert second.stop() == 0
+        assert third.stop() == 0
 
 
 def test_orphaned_dirs_are_only_those_no_table_or_database_uses(tmp_path):

@@ -8,8 +8,7 @@ import urllib.request
 
 import pytest
 
-from server.cluster import free_port
-from server.process import PROJECT_ROOT, ServerProcess
+from server.process import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -21,17 +20,9 @@ CANCEL_WITHIN_S = 30
 
 
 @pytest.fixture(scope="module")
-def load_server(tmp_path_factory, audio_root):
-    """A server of its own, with its Spark UI on a known port (the REST API shows running jobs)."""
-    ui_port = free_port()
-    running = ServerProcess(
-        home=tmp_path_factory.mktemp("load-home"),
-        audio_roots=[audio_root],
-        extra_args=["--conf", f"spark.ui.port={ui_port}"],
-    ).start()
-    running.ui_port = ui_port
-    yield running
-    running.stop()
+def load_server(server):
+    """The session server: its Spark UI is on a known port (the REST API shows running jobs)."""
+    return server
 
 
 def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, audio_root, tmp_path):

@@ -29,8 +29,8 @@ from server.settings import (
     KEY_WAREHOUSE,
     load_settings,
 )
+from tests.helpers import assert_one_line_failure
 from tests.pgserver import PostgresServer, start_postgres
-from tests.test_startup import assert_one_line_failure
 from udfs.errors import ConfigError
 
 PG_URL = "jdbc:postgresql://127.0.0.1:5432/emoticana"

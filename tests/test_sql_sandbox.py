@@ -1,8 +1,8 @@
 """The SQL sandbox: SQL reaches no server file, program or code outside the audio roots and the warehouse.
 
-Refusals run against the shared test server (sandbox on, as shipped); one more server with
-``EMOTICANA_SQL_SANDBOX=off`` shows that the same statements then succeed, so it is the sandbox
-that refuses them. Path canonicalisation is checked on its own through the Java class's
+Refusals run against the shared test server (sandbox on, as shipped); a server with
+``EMOTICANA_SQL_SANDBOX=off`` (in test_strict_and_files) shows that the same statements then
+succeed, so it is the sandbox that refuses them. Path canonicalisation is checked on its own through the Java class's
 command line, without a server.
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from server.process import ServerProcess
 from server.settings import (
     KEY_SQL_READ_ROOTS,
     KEY_SQL_SANDBOX,
@@ -25,6 +24,7 @@ from server.settings import (
     sql_sandbox_on,
     sql_sandbox_roots,
 )
+from tests.helpers import beeline
 from udfs.errors import ConfigError
 
 SPARK_JARS = Path(pyspark.__file__).parent / "jars"
@@ -405,36 +405,9 @@ def test_the_products_statements_still_work(sandbox_cursor, sandbox_paths):
 
 @pytest.mark.slow
 def test_beeline_shows_the_refusal(server):
-    from tests.test_clients import beeline
-
     result = beeline(server, "-e", "CREATE TABLE s_beeline USING text OPTIONS (path '/etc/passwd')")
     assert result.returncode != 0
     assert (
         "emoticana: table spark_catalog.default.s_beeline location 'file:/etc/passwd' is outside the allowed roots"
         in result.stderr
     )
-
-
-@pytest.fixture(scope="module")
-def open_server(tmp_path_factory, audio_root):
-    """A server with the sandbox turned off, as an administrator would (EMOTICANA_SQL_SANDBOX=off)."""
-    running = ServerProcess(
-        home=tmp_path_factory.mktemp("open-home"),
-        audio_roots=[audio_root],
-        env={"EMOTICANA_SQL_SANDBOX": "off"},
-    ).start()
-    yield running
-    running.stop()
-
-
-@pytest.mark.slow
-def test_the_escape_hatch_turns_the_sandbox_off(open_server, outside_dir):
-    cursor = open_server.connect().cursor()
-    cursor.execute(f"CREATE TABLE outside_clips USING binaryFile OPTIONS (path '{outside_dir}')")
-    cursor.execute("SELECT count(*) FROM outside_clips")
-    assert cursor.fetchall() == [(1,)]
-    cursor.execute("SELECT reflect('java.lang.String', 'valueOf', 'open')")
-    assert cursor.fetchall() == [("open",)]
-    cursor.execute("SET spark.sql.runSQLOnFiles=true")
-    cursor.execute(f"SELECT count(*) FROM binaryFile.`{outside_dir}`")
-    assert cursor.fetchall() == [(1,)]

@@ -1,36 +1,17 @@
 """Start-up failures: one clear line on stderr and a non-zero exit, before Spark starts."""
 
 import fcntl
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from server.settings import load_settings
+from tests.helpers import assert_one_line_failure, serve
 from udfs.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def serve(tmp_path, *args, env_overrides=None, timeout=120):
-    env = dict(os.environ)
-    env.update(env_overrides or {})
-    command = [sys.executable, "-m", "server", "serve", "--home", str(tmp_path / "home"), *args]
-    return subprocess.run(
-        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def assert_one_line_failure(result, expected):
-    assert result.returncode == 2, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("emoticana: error: ") and expected in lines[0], lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_java_home_without_java(tmp_path):

@@ -10,14 +10,16 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from server.process import PROJECT_ROOT
-from tests.audiogen import voiced_signal, write_clip
+from tests.helpers import train
 from training import recipe
+from training.network import balancing_factors
 from training.node import drop_single_node_cluster
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
 from training.trainer import current_umask, reserve_on
@@ -26,7 +28,7 @@ from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
 from udfs.model_format import CV_PREDICTIONS_FILE, HISTORY_FILE, load_keras_model, read_model_dir
 
-pytestmark = pytest.mark.slow
+# Tests using the server (or the views, or the trained model) are slow: see conftest.SLOW_FIXTURES.
 
 
 def nested_layers(layer):
@@ -34,74 +36,6 @@ def nested_layers(layer):
     for inner in getattr(layer, "layers", []):
         yield inner
         yield from nested_layers(inner)
-
-
-@pytest.fixture(scope="module")
-def synth_dir(audio_root) -> Path:
-    """4 speakers x 8 emotions x 2 clips; each emotion has its own pitch, so it is learnable."""
-    directory = audio_root / "synth"
-    rng = np.random.default_rng(11)
-    for speaker in range(1, 5):
-        for index, emotion in enumerate(EMOTIONS):
-            for take in (1, 2):
-                samples = voiced_signal(
-                    rng, sample_rate=16000, seconds=0.8, f0=90 + 28 * index + 4 * speaker
-                )
-                write_clip(
-                    directory / f"spk{speaker}_{emotion}_{take}.wav",
-                    samples,
-                    16000,
-                    subtype="PCM_16",
-                )
-    (directory / "spk1_angry_broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def views(server, synth_dir):
-    cursor = server.connect().cursor()
-    cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS synth USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
-    )
-    cursor.execute(
-        "CREATE OR REPLACE VIEW synth_train AS SELECT content, regexp_extract(path, '_([a-z]+)_', 1) AS label, "
-        "regexp_extract(path, 'spk([0-9]+)_', 1) AS speaker FROM synth"
-    )
-    cursor.execute("CREATE OR REPLACE VIEW synth_empty AS SELECT * FROM synth_train WHERE false")
-    cursor.execute(
-        "CREATE OR REPLACE VIEW synth_badlabel AS SELECT content, CASE WHEN label = 'happy' THEN 'joyful' ELSE label END AS label, speaker FROM synth_train"
-    )
-    cursor.execute(
-        "CREATE OR REPLACE VIEW synth_nospeaker AS SELECT content, label FROM synth_train"
-    )
-    # A view whose table is gone: DESCRIBE still answers, reading it fails.
-    cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS synth_gone USING binaryFile OPTIONS (path '{synth_dir}', pathGlobFilter '*.wav')"
-    )
-    cursor.execute(
-        "CREATE OR REPLACE VIEW synth_orphan AS SELECT content, 'calm' AS label, '1' AS speaker FROM synth_gone"
-    )
-    cursor.execute("DROP TABLE synth_gone")
-    return cursor
-
-
-def train(server, tmp_path, *args, timeout=900):
-    command = [
-        sys.executable,
-        "-m",
-        "server",
-        "train",
-        "--port",
-        str(server.port),
-        "--home",
-        str(server.home),
-        "--models-dir",
-        str(tmp_path / "models"),
-        *args,
-    ]
-    return subprocess.run(
-        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_trainer_features_are_the_udf_features(views, synth_dir):
@@ -334,30 +268,48 @@ def test_one_node_runs_its_strategy_without_a_tensorflow_server(cluster, dropped
     assert drop_single_node_cluster({}) is False
 
 
-def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_path, synth_dir):
+#: The one local TensorFlowOnSpark run: a 2-fold speaker cross-validation, then the final model on
+#: every speaker (the shipped recipe's path, ``make train-default``), with a seed of its own. Its
+#: model goes to the session server's model directory, so SQL can use it by name. (The path with
+#: validation speakers, non-default inference warps and training priors is the cluster run's.)
+TRAIN_ARGS = (
+    "--view",
+    "synth_train",
+    "--name",
+    "synthetic",
+    "--epochs",
+    "2",
+    "--cv-folds",
+    "2",
+    "--validation-speakers",
+    "none",
+    "--selection",
+    "last",
+    "--seed",
+    "3",
+    "--hyperparam",
+    "filters=[8,8,16,16,16,16]",
+)
+
+
+@pytest.fixture(scope="module")
+def trained(server, views):
+    """The trainer's output and its model directory (``synthetic/1`` of the session server)."""
     with new_non_loopback_listeners() as opened:
-        result = train(
-            server,
-            tmp_path,
-            "--view",
-            "synth_train",
-            "--name",
-            "synthetic",
-            "--epochs",
-            "4",
-            "--patience",
-            "4",
-            "--selection",
-            "last",
-            "--hyperparam",
-            "filters=[8,8,16,16,16,16]",
-        )
+        result = train(server, server.home, *TRAIN_ARGS)
+    return SimpleNamespace(
+        result=result, opened=opened, directory=server.home / "models" / "synthetic" / "1"
+    )
+
+
+def test_tfos_training_writes_a_complete_model_that_predicts(trained, synth_dir):
+    result, opened = trained.result, trained.opened
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     # Every server of the run (Spark, TensorFlowOnSpark's reservations, TensorFlow) on loopback only.
     assert not opened, opened
     assert "1 unreadable clips skipped" in result.stdout
-    assert "epoch   4/4" in result.stdout + result.stderr
-    directory = tmp_path / "models" / "synthetic" / "1"
+    assert "epoch   2/2" in result.stdout + result.stderr
+    directory = trained.directory
     assert directory.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
     for name in (
         "model.keras",
@@ -370,18 +322,15 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
         "confusion.png",
         "curves.png",
         "history.json",
+        "cv_predictions.csv",
     ):
         assert (directory / name).stat().st_size > 0, name
     info = read_model_dir(directory, expected_features=DEFAULT_FEATURES)
     assert info.labels == EMOTIONS and info.version == 1
     manifest = info.manifest
     assert manifest["view"] == "synth_train" and manifest["skipped_unreadable"] == 1
-    assert (manifest["selection"], manifest["best_epoch"], manifest["epochs_run"]) == (
-        "last",
-        None,
-        4,
-    )
-    assert "last epoch of 4 run" in result.stdout
+    assert (manifest["selection"], manifest["epochs_run"]) == ("last", 2)
+    assert "last epoch of 2 run" in result.stdout
     assert manifest["inference_warps"] == list(recipe.INFERENCE_WARPS)  # the recipe's default
     # The recipe's default priors: the training frequencies are divided out in the saved model.
     assert (
@@ -391,20 +340,19 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
     assert len(manifest["class_counts"]) == len(EMOTIONS)  # in label order
     assert "probabilities for equally likely emotions" in result.stdout
     assert len(manifest["files_digest_sha256"]) == 64
-    assert set(manifest["validation_speakers"]).isdisjoint(manifest["train_speakers"])
     assert "synth" in (directory / "view.sql").read_text()
-    metrics = json.loads((directory / "metrics.json").read_text())
-    for key in (
-        "unweighted_accuracy",
-        "weighted_accuracy",
-        "merged5_unweighted_accuracy",
-        "confusion",
-    ):
-        assert key in metrics["validation"]
-    assert np.asarray(metrics["validation"]["confusion"]).sum() == 16
+    # The manifest records every hyperparameter the node built with, --seed among them.
+    assert manifest["hyperparams"]["seed"] == 3 and manifest["seed"] == 3
+    assert set(manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS)
+    history = json.loads((directory / HISTORY_FILE).read_text())
+    assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"])), history
     model = load_keras_model(info)
+    # ... and the node built with them: LevelShift is seeded seed + 6.
+    assert [layer.seed for layer in nested_layers(model) if layer.name == "augment_level"] == [
+        3 + 6
+    ]
     assert model.get_layer("balance_priors").factors == pytest.approx(
-        recipe.balancing_factors(manifest["class_counts"])
+        balancing_factors(manifest["class_counts"])
     )
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
@@ -412,27 +360,12 @@ def test_tfos_training_writes_a_complete_model_that_predicts(server, views, tmp_
 
 
 def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_from_cv(
-    server, views, tmp_path, synth_dir
+    trained, synth_dir
 ):
-    result = train(
-        server,
-        tmp_path,
-        "--view",
-        "synth_train",
-        "--name",
-        "allspeakers",
-        "--epochs",
-        "2",
-        "--cv-folds",
-        "2",
-        "--validation-speakers",
-        "none",
-        "--hyperparam",
-        "filters=[8,8,16,16,16,16]",
-    )
+    result = trained.result
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
     assert "no validation speakers (all 4 trained on); cross-validation UA" in result.stdout
-    directory = tmp_path / "models" / "allspeakers" / "1"
+    directory = trained.directory
     info = read_model_dir(directory, expected_features=DEFAULT_FEATURES)
     assert info.manifest["validation_speakers"] == [] and sorted(
         info.manifest["train_speakers"]
@@ -488,6 +421,30 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     assert sorted(history) == ["accuracy", "loss"] and len(history["loss"]) == 2
 
 
+def test_the_trained_model_predicts_through_sql_as_it_does_in_keras(
+    trained, server, views, synth_dir
+):
+    assert trained.result.returncode == 0, trained.result.stderr[-5000:]
+    cursor = server.connect().cursor()
+    cursor.execute("SELECT name, version, status FROM emotion_models() WHERE name = 'synthetic'")
+    assert cursor.fetchall() == [("synthetic", 1, "ok")]
+    cursor.execute(
+        "SELECT regexp_extract(path, '[^/]+$', 0), "
+        "to_json(emotion_scores(mfcc(content), 'synthetic/1')), emotion(content, 'synthetic/1') "
+        "FROM synth WHERE path LIKE '%spk3_%' ORDER BY 1"
+    )
+    served = cursor.fetchall()
+    assert len(served) == 16
+    model = load_keras_model(read_model_dir(trained.directory, expected_features=DEFAULT_FEATURES))
+    for name, scores_json, emotion in served:
+        scores = json.loads(scores_json)
+        assert list(scores) == list(EMOTIONS) and emotion == max(scores, key=scores.get), name
+        y, rate = decode_audio((synth_dir / name).read_bytes())
+        local = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
+        # The same model on the same features; only BLAS summation order may differ.
+        np.testing.assert_allclose(list(scores.values()), local, atol=2e-3, err_msg=name)
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [
@@ -516,101 +473,9 @@ def test_no_validation_speakers_needs_last_selection_and_cv(
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
 
 
-def test_best_selection_and_inference_warps(server, views, tmp_path, synth_dir):
-    # Patience 1 stops "best" selection after the first epoch without a better validation UA.
-    result = train(
-        server,
-        tmp_path,
-        "--view",
-        "synth_train",
-        "--name",
-        "best",
-        "--epochs",
-        "4",
-        "--patience",
-        "1",
-        "--selection",
-        "best",
-        "--inference-warps",
-        "0.94,1.06",
-        "--class-priors",
-        "training",
-        "--hyperparam",
-        "filters=[8,8,16,16,16,16]",
-    )
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    info = read_model_dir(tmp_path / "models" / "best" / "1", expected_features=DEFAULT_FEATURES)
-    manifest = info.manifest
-    best, run = manifest["best_epoch"], manifest["epochs_run"]
-    assert manifest["selection"] == "best" and 1 <= best <= run <= 4
-    # Stopped at the patience, or ran out of epochs.
-    assert run == 4 or run - best == 1
-    assert (
-        f"best epoch {best} of {run} run; output averaged over the input and its warps 0.94, 1.06"
-        in result.stdout
-    )
-    assert manifest["inference_warps"] == [0.94, 1.06]
-    assert manifest["class_priors"] == "training" and "equally likely" not in result.stdout
-    model = load_keras_model(info)
-    assert model.get_layer("warp_variants").factors == (
-        0.94,
-        1.06,
-    )  # the outermost layers: no prior correction
-    y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
-    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
-    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
-
-
-def test_the_node_builds_with_every_resolved_hyperparameter_and_the_seed(
-    server, views, tmp_path, synth_dir
-):
-    result = train(
-        server,
-        tmp_path,
-        "--view",
-        "synth_train",
-        "--name",
-        "seeded",
-        "--epochs",
-        "2",
-        "--validation-speakers",
-        "2",
-        "--hyperparam",
-        "level_shift=3",
-        "--hyperparam",
-        "filters=[8,8,16,16,16,16]",
-        "--seed",
-        "3",
-    )
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    info = read_model_dir(tmp_path / "models" / "seeded" / "1", expected_features=DEFAULT_FEATURES)
-    # The manifest records every hyperparameter the node built with, --seed among them.
-    assert (
-        info.manifest["hyperparams"]["level_shift"] == 3
-        and info.manifest["hyperparams"]["seed"] == 3
-    )
-    assert (
-        set(info.manifest["hyperparams"]) == set(recipe.DEFAULT_HYPERPARAMS)
-        and info.manifest["seed"] == 3
-    )
-    history = json.loads((info.path / HISTORY_FILE).read_text())
-    assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"])), history
-    model = load_keras_model(info)
-    # ... and the node built with them: LevelShift is seeded seed + 6, with the given amount.
-    assert [
-        (layer.seed, layer.max_db)
-        for layer in nested_layers(model)
-        if layer.name == "augment_level"
-    ] == [(3 + 6, 3.0)]
-    y, rate = decode_audio((synth_dir / "spk2_fearful_1.wav").read_bytes())
-    probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
-    assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
-
-
 @pytest.mark.parametrize(
     "pair, message",
     [
-        ("members=3", "unknown hyperparameters: ['members']"),
         ("pitch_shift=3", "pitch_shift must be a number of octaves in [0, 1] (0: off)"),
         ("level_shift=50", "level_shift must be a number of dB in [0, 40] (0: off)"),
         ("colour=1", "unknown hyperparameters: ['colour']"),

@@ -1,0 +1,70 @@
+"""Helpers the test modules share: the CLI run as a user runs it (serve, train, beeline).
+
+Plain functions only; the shared fixtures are in ``tests/conftest.py``. Test modules import from
+here, never from one another.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyspark
+
+from server.process import PROJECT_ROOT
+
+BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
+
+
+def serve(tmp_path, *args, env_overrides=None, timeout=120):
+    """``python -m server serve`` to its end: for start-ups that fail before Spark starts."""
+    env = dict(os.environ)
+    env.update(env_overrides or {})
+    command = [sys.executable, "-m", "server", "serve", "--home", str(tmp_path / "home"), *args]
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def assert_one_line_failure(result, expected):
+    assert result.returncode == 2, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("emoticana: error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def beeline(server, *args, timeout=180):
+    command = [
+        str(BEELINE),
+        "-u",
+        f"jdbc:hive2://127.0.0.1:{server.port}/default",
+        "-n",
+        "tester",
+        *args,
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def train(server, tmp_path, *args, timeout=900):
+    """``python -m server train`` against ``server``; its model goes to ``tmp_path / "models"``."""
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "train",
+        "--port",
+        str(server.port),
+        "--home",
+        str(server.home),
+        "--models-dir",
+        str(tmp_path / "models"),
+        *args,
+    ]
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
+    )
