@@ -22,7 +22,8 @@ def write_biased_model(
     favour: str,
     features: FeatureConfig = DEFAULT_FEATURES,
 ) -> Path:
-    """An untrained small CNN whose output bias makes ``favour`` the most likely label for any input."""
+    """An untrained small CNN whose output bias makes ``favour`` the most likely label for any
+    input."""
     import keras
 
     model = build_model(
@@ -52,5 +53,6 @@ def write_biased_model(
 
 
 def other_features() -> FeatureConfig:
-    """Not the server's features: fewer coefficients, and the prosody rows switched the other way."""
+    """Not the server's features: fewer coefficients, and the prosody rows switched the other
+    way."""
     return dataclasses.replace(DEFAULT_FEATURES, n_mfcc=20, pitch=not DEFAULT_FEATURES.pitch)

@@ -149,7 +149,8 @@ def start_postgres(
         log = directory / "server.log"
         shutil.rmtree(directory, ignore_errors=True)
         raise AssertionError(
-            f"PostgreSQL did not start: {exc.stderr or exc.stdout}{log.read_text() if log.exists() else ''}"
+            f"PostgreSQL did not start: {exc.stderr or exc.stdout}"
+            f"{log.read_text() if log.exists() else ''}"
         ) from None
     try:
         server.psql(f"CREATE ROLE {user} LOGIN PASSWORD '{server.password}'")

@@ -1,4 +1,5 @@
-"""Process trees of a test server: its Spark JVM, the Python daemon and workers are all descendants."""
+"""Process trees of a test server: its Spark JVM, the Python daemon and workers are all
+descendants."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def process_tree(pid: int) -> list[int]:
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and every process under it at once, as a power cut or the OOM killer would."""
+    """SIGKILL ``pid`` and every process under it at once, as a power cut or the OOM killer
+    would."""
     for member in process_tree(pid):
         try:
             os.kill(member, signal.SIGKILL)

@@ -1,4 +1,5 @@
-"""Bad and unusual audio through SQL: a correct result or NULL with a reason, never a failed query."""
+"""Bad and unusual audio through SQL: a correct result or NULL with a reason, never a failed
+query."""
 
 import numpy as np
 import pytest
@@ -42,8 +43,9 @@ def test_odd_files_complete_with_results_or_reasons(cursor, odd_dir):
         f"CREATE OR REPLACE TEMPORARY VIEW odd USING binaryFile OPTIONS (path '{odd_dir}')"
     )
     cursor.execute(
-        "SELECT regexp_extract(path, '[^/]+$', 0), audio_info(content).frames, audio_info(content).error, "
-        "size(mfcc(content)), emotion(content) IS NOT NULL, audio_info(path).error <=> audio_info(content).error FROM odd ORDER BY 1"
+        "SELECT regexp_extract(path, '[^/]+$', 0), audio_info(content).frames, "
+        "audio_info(content).error, size(mfcc(content)), emotion(content) IS NOT NULL, "
+        "audio_info(path).error <=> audio_info(content).error FROM odd ORDER BY 1"
     )
     result = {name: rest for name, *rest in cursor.fetchall()}
     assert set(result) == {
@@ -62,7 +64,8 @@ def test_odd_files_complete_with_results_or_reasons(cursor, odd_dir):
         12943,
         True,
     )
-    # Truncated files: what is there is decoded (WAV) or the reason is given (FLAC) — never a failed query.
+    # Truncated files: what is there is decoded (WAV) or the reason is given (FLAC) — never a
+    # failed query.
     frames, error, size, classified, _ = result["truncated data.wav"]
     assert error is None and 0 < frames < 2 * 16000 and size == 12943
     frames, error, size, classified, _ = result["truncated.flac"]

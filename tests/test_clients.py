@@ -53,7 +53,8 @@ def test_beeline_runs_a_query(server, audio_root):
         server,
         "--outputformat=csv2",
         "-e",
-        f"SELECT audio_info('{clip}').format AS fmt, ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e",
+        f"SELECT audio_info('{clip}').format AS fmt, "
+        "ravdess_meta('03-01-05-02-01-02-12.wav').emotion AS e",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fmt,e\nFLAC,angry" in result.stdout

@@ -61,7 +61,8 @@ def clips_dir(audio_root) -> Path:
 
 def classify(cursor, clips: Path) -> list[tuple[str, str]]:
     cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS cluster_clips USING binaryFile OPTIONS (path '{clips}', pathGlobFilter '*.wav')"
+        "CREATE TABLE IF NOT EXISTS cluster_clips USING binaryFile "
+        f"OPTIONS (path '{clips}', pathGlobFilter '*.wav')"
     )
     # Spark packs files into a partition while the sum so far (each file counted with
     # openCostInBytes, here Spark's default 4 MB, not the server's 64 KB) plus the next
@@ -84,7 +85,8 @@ def app_dirs(cluster: StandaloneCluster, worker: int) -> list[Path]:
 
 
 def processes_under(directory: Path) -> list[str]:
-    """Live processes whose working directory lies under ``directory`` (daemons, executors, Python workers)."""
+    """Live processes whose working directory lies under ``directory`` (daemons, executors,
+    Python workers)."""
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -202,7 +204,8 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(
         started = time.monotonic()
         before = classify(cursor, clips_dir)
         print(
-            f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s for {KILL_CLIPS} clips"
+            f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s "
+            f"for {KILL_CLIPS} clips"
         )
         assert before == local
 
@@ -238,7 +241,8 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(
         query.join(QUERY_TIMEOUT_S)
         assert not query.is_alive(), "the query did not finish after the worker was killed"
         print(
-            f"with worker 2 killed after {killed_at} of {tasks} tasks: {time.monotonic() - started:.1f} s"
+            f"with worker 2 killed after {killed_at} of {tasks} tasks: "
+            f"{time.monotonic() - started:.1f} s"
         )
         assert "error" not in outcome, outcome.get("error")
         assert outcome["rows"] == before

@@ -1,4 +1,5 @@
-"""``emoticana cluster`` refuses a bad set-up with one line and exit code 2, before starting any JVM."""
+"""``emoticana cluster`` refuses a bad set-up with one line and exit code 2, before starting any
+JVM."""
 
 import socket
 import subprocess

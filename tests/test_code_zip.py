@@ -38,7 +38,8 @@ def test_same_sources_give_the_same_file(tmp_path):
 
 
 def test_executor_modules_import_from_the_zip_alone(tmp_path):
-    """No checkout on the path: site-packages without .pth files (so not the editable install), then the zip."""
+    """No checkout on the path: site-packages without .pth files (so not the editable install),
+    then the zip."""
     path = build_code_zip(tmp_path)
     probe = (
         "import importlib, sys\n"

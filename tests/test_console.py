@@ -116,7 +116,8 @@ def test_page_runs_an_example_and_draws_table_and_chart(server, audio_root):
     cursor = server.connect().cursor()
     cursor.execute("DROP TABLE IF EXISTS clips")
     cursor.execute(
-        f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')"
+        "CREATE TABLE clips USING binaryFile "
+        f"OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')"
     )
     url = f"http://127.0.0.1:{server.console_port}/?example=02_classify.sql&run=1"
     result = chromium("--virtual-time-budget=60000", "--dump-dom", url)
@@ -132,14 +133,20 @@ def test_page_runs_an_example_and_draws_table_and_chart(server, audio_root):
 
 
 def test_rows_with_audio_paths_get_a_player(server, audio_root):
-    sql = f"SELECT path, emotion(path) AS emotion FROM VALUES ('{audio_root}/variants/clip_16k.flac') AS t(path)"
+    sql = (
+        "SELECT path, emotion(path) AS emotion "
+        f"FROM VALUES ('{audio_root}/variants/clip_16k.flac') AS t(path)"
+    )
     url = f"http://127.0.0.1:{server.console_port}/?run=1&sql=" + urllib.request.quote(sql)
     dom = chromium("--virtual-time-budget=30000", "--dump-dom", url).stdout
     assert 'data-state="done"' in dom and 'class="play"' in dom
 
 
 def test_page_draws_a_confusion_heatmap(server, audio_root):
-    sql = "SELECT actual, predicted, n FROM VALUES ('angry','angry',5), ('angry','sad',1), ('sad','sad',4) AS t(actual, predicted, n)"
+    sql = (
+        "SELECT actual, predicted, n FROM VALUES ('angry','angry',5), ('angry','sad',1), "
+        "('sad','sad',4) AS t(actual, predicted, n)"
+    )
     url = f"http://127.0.0.1:{server.console_port}/?run=1&sql=" + urllib.request.quote(sql)
     dom = chromium("--virtual-time-budget=30000", "--dump-dom", url).stdout
     assert 'data-kind="confusion"' in dom

@@ -110,7 +110,8 @@ def test_resampling_preserves_content(rng):
     signal_16k = voiced_signal(np.random.default_rng(20261125), sample_rate=16000, seconds=1.5)
     a = mfcc_features(signal_48k.T, 48000)
     b = mfcc_features(signal_16k.T, 16000)
-    # the same synthetic voice at two rates: coefficient profiles agree closely, and so does its pitch
+    # the same synthetic voice at two rates: coefficient profiles agree closely, and so does its
+    # pitch
     assert np.corrcoef(a[1 : CFG.n_mfcc].mean(axis=1), b[1 : CFG.n_mfcc].mean(axis=1))[0, 1] > 0.95
     voiced_a, voiced_b = a[CFG.n_mfcc] == 1, b[CFG.n_mfcc] == 1
     assert np.median(a[-1][voiced_a]) == pytest.approx(np.median(b[-1][voiced_b]), abs=0.01)
@@ -277,7 +278,8 @@ def test_yin_f0_is_librosa_yin(rng, signal):
     )
     found = yin_f0(y, config=PITCH)
     assert found.shape == expected.shape == (PITCH.n_frames,)
-    # Same lag choice in (nearly) every frame; a near-tie between two troughs may go either way in float32.
+    # Same lag choice in (nearly) every frame; a near-tie between two troughs may go either way in
+    # float32.
     same = np.abs(np.log2(found) - np.log2(expected)) < 1e-3
     assert same.mean() > 0.99
     np.testing.assert_allclose(found[same], expected[same], rtol=1e-4)

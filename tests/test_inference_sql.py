@@ -33,7 +33,8 @@ def clips(server, audio_root):
     cursor = server.connect().cursor()
     cursor.execute("DROP TABLE IF EXISTS clips")
     cursor.execute(
-        f"CREATE TABLE clips USING binaryFile OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')"
+        "CREATE TABLE clips USING binaryFile "
+        f"OPTIONS (path '{audio_root / 'ravdess'}', pathGlobFilter '*.wav')"
     )
     return "clips"
 
@@ -60,9 +61,12 @@ def test_null_and_bad_rows(cursor, audio_root):
     result = rows(
         cursor,
         (
-            "SELECT emotion_scores(CAST(NULL AS ARRAY<FLOAT>)) IS NULL, emotion_scores(array(1.0f, 2.0f)) IS NULL, "
-            f"emotion(CAST(NULL AS STRING)) IS NULL, emotion('{audio_root}/bad/random.wav') IS NULL, "
-            f"emotion('{audio_root}/missing.wav') IS NULL, emotion('{audio_root}/variants/clip_16k.flac') IS NULL"
+            "SELECT emotion_scores(CAST(NULL AS ARRAY<FLOAT>)) IS NULL, "
+            "emotion_scores(array(1.0f, 2.0f)) IS NULL, "
+            "emotion(CAST(NULL AS STRING)) IS NULL, "
+            f"emotion('{audio_root}/bad/random.wav') IS NULL, "
+            f"emotion('{audio_root}/missing.wav') IS NULL, "
+            f"emotion('{audio_root}/variants/clip_16k.flac') IS NULL"
         ),
     )
     assert result == [(True, True, True, True, True, False)]
@@ -113,7 +117,8 @@ def test_a_model_with_other_features_works_by_name_but_cannot_be_active(server, 
         match="expects other features than the server computes: n_mfcc 20 .*works by name",
     ):
         rows(cursor, "SELECT activate_model('mismatched/1')")
-    # By name it gets its own features (20 coefficients, prosody rows the other way round), computed per row.
+    # By name it gets its own features (20 coefficients, prosody rows the other way round),
+    # computed per row.
     assert (
         rows(
             cursor,
@@ -163,7 +168,8 @@ def test_seed_view_is_the_sum_of_the_eight_class_scores(cursor, clips):
         r[0]: r[1:]
         for r in rows(
             cursor,
-            "SELECT value, predictions, `neu+calm`, happy, `ang+sur`, `sad+fea`, disg, size(mfccs) FROM seed_predictions",
+            "SELECT value, predictions, `neu+calm`, happy, `ang+sur`, `sad+fea`, disg, size(mfccs) "
+            "FROM seed_predictions",
         )
     }
     scores = {

@@ -30,7 +30,8 @@ SERVER_MAY_IMPORT_TRAINING = {("server/cli.py", "training.trainer")}
 
 
 def imports(path: Path) -> list[str]:
-    """Every module ``path`` imports (absolute names; ``from a import b`` gives ``a.b`` and ``a``)."""
+    """Every module ``path`` imports (absolute names; ``from a import b`` gives ``a.b`` and
+    ``a``)."""
     names = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):

@@ -54,7 +54,8 @@ def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, audio_root
     figures = json.loads(figures_file.read_text())
     assert figures["errors"] == [] and figures["violations"] == [], result.stdout + result.stderr
     assert result.returncode == 0
-    # Every kind of work ran, every client checked its isolation, and the per-kind table was printed.
+    # Every kind of work ran, every client checked its isolation, and the per-kind table was
+    # printed.
     for kind in (
         "features",
         "classify",
@@ -83,7 +84,8 @@ def running_jobs(ui_port: int) -> list[dict]:
         return json.load(response)
 
 
-#: The vanishing synchronous client lowers the statement time cap for its own session (server default 3600 s).
+#: The vanishing synchronous client lowers the statement time cap for its own session (server
+#: default 3600 s).
 SYNC_CLIENT_TIMEOUT_S = 20
 
 
@@ -107,7 +109,8 @@ def test_client_killed_mid_query_does_not_leave_its_job_running(load_server, run
             sys.executable,
             "-c",
             "from pyhive import hive\n"
-            f"cursor = hive.connect(host='127.0.0.1', port={load_server.port}, username='vanishing').cursor()\n"
+            f"cursor = hive.connect(host='127.0.0.1', port={load_server.port}, "
+            "username='vanishing').cursor()\n"
             f"{session_setup}"
             f"cursor.execute({ENDLESS_QUERY!r}, async_={run_async})\n"
             "import time; time.sleep(600)\n",

@@ -1,4 +1,5 @@
-"""A two-hour recording in a binaryFile table: decoded up to the cap, bounded memory, other rows unaffected."""
+"""A two-hour recording in a binaryFile table: decoded up to the cap, bounded memory, other rows
+unaffected."""
 
 import struct
 from pathlib import Path
@@ -73,8 +74,9 @@ def test_two_hour_file_in_a_binary_table(server, cursor, audio_root):
         subtype="PCM_16",
     )
     query = (
-        "SELECT regexp_extract(path, '[^/]+$', 0), length(content), audio_info(content).duration_s, "
-        "audio_info(content).error, size(mfcc(content)), emotion(content) IS NOT NULL FROM {} ORDER BY 1"
+        "SELECT regexp_extract(path, '[^/]+$', 0), length(content), "
+        "audio_info(content).duration_s, audio_info(content).error, size(mfcc(content)), "
+        "emotion(content) IS NOT NULL FROM {} ORDER BY 1"
     )
     # The baseline is a worker that has run the same query on short clips (TensorFlow and the
     # model loaded), not whatever state earlier tests left the workers in.

@@ -50,7 +50,8 @@ def test_mel_warp_moves_a_tone_like_the_same_tone_at_a_scaled_frequency(factor):
         mfcc_matrix(tone(1500.0 / factor)),
     )
     warped = mel_warp_matrices([factor], config=MFCC_ONLY)[0] @ source
-    # Compare spectral shape (c1..), the centre frame: the warp is nearer the scaled tone than the unscaled one.
+    # Compare spectral shape (c1..), the centre frame: the warp is nearer the scaled tone than the
+    # unscaled one.
 
     def distance(a, b):
         return np.linalg.norm(a[1:, 150] - b[1:, 150])

@@ -68,10 +68,12 @@ def test_readme_documents_every_function():
 
 def test_audio_info_path_and_bytes_identical(cursor, audio_root):
     cursor.execute(
-        f"CREATE OR REPLACE TEMPORARY VIEW variants USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})"
+        "CREATE OR REPLACE TEMPORARY VIEW variants USING binaryFile "
+        f"OPTIONS (path {sql_string(audio_root / 'variants')})"
     )
     cursor.execute(
-        "SELECT path, to_json(audio_info(path)), to_json(audio_info(content)) FROM variants ORDER BY path"
+        "SELECT path, to_json(audio_info(path)), to_json(audio_info(content)) "
+        "FROM variants ORDER BY path"
     )
     rows = cursor.fetchall()
     assert len(rows) == 8
@@ -87,7 +89,8 @@ def variants_table(server, audio_root):
     cursor = connection.cursor()
     cursor.execute("DROP TABLE IF EXISTS variant_clips")
     cursor.execute(
-        f"CREATE TABLE variant_clips USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')}, pathGlobFilter '*.*')"
+        "CREATE TABLE variant_clips USING binaryFile "
+        f"OPTIONS (path {sql_string(audio_root / 'variants')}, pathGlobFilter '*.*')"
     )
     yield "variant_clips"
     connection.close()
@@ -95,7 +98,8 @@ def variants_table(server, audio_root):
 
 def test_mfcc_path_bytes_and_local_agree(cursor, variants_table, audio_root):
     cursor.execute(
-        f"SELECT path, to_json(mfcc(path)), to_json(mfcc(content)) FROM {variants_table} ORDER BY path"
+        "SELECT path, to_json(mfcc(path)), to_json(mfcc(content)) "
+        f"FROM {variants_table} ORDER BY path"
     )
     rows = cursor.fetchall()
     assert len(rows) == 8
@@ -170,10 +174,12 @@ def test_ravdess_meta(cursor):
 
 def test_ravdess_table_query(cursor, audio_root):
     cursor.execute(
-        f"CREATE OR REPLACE TEMPORARY VIEW rav USING binaryFile OPTIONS (path {sql_string(audio_root / 'ravdess')})"
+        "CREATE OR REPLACE TEMPORARY VIEW rav USING binaryFile "
+        f"OPTIONS (path {sql_string(audio_root / 'ravdess')})"
     )
     cursor.execute(
-        "SELECT ravdess_meta(path).emotion AS emotion, size(mfcc(content)) FROM rav ORDER BY emotion"
+        "SELECT ravdess_meta(path).emotion AS emotion, size(mfcc(content)) "
+        "FROM rav ORDER BY emotion"
     )
     assert cursor.fetchall() == [("angry", 12943), ("neutral", 12943), ("surprised", 12943)]
 
@@ -205,7 +211,8 @@ def test_sessions_are_isolated_but_share_functions(server, audio_root):
 def test_persistent_view_may_use_the_functions(cursor, audio_root):
     cursor.execute("DROP TABLE IF EXISTS default.variant_files")
     cursor.execute(
-        f"CREATE TABLE default.variant_files USING binaryFile OPTIONS (path {sql_string(audio_root / 'variants')})"
+        "CREATE TABLE default.variant_files USING binaryFile "
+        f"OPTIONS (path {sql_string(audio_root / 'variants')})"
     )
     cursor.execute(
         "CREATE OR REPLACE VIEW default.variant_info AS "

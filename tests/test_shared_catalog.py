@@ -56,7 +56,8 @@ def test_postgres_conf_keeps_the_password_off_the_command_line(tmp_path):
     assert conf[KEY_METASTORE_USER] == "emoticana"
     assert conf[KEY_DRIVER_CLASSPATH] == f"/opt/other.jar:{jar}"
     assert conf[KEY_WAREHOUSE] == str(tmp_path / "wh")
-    # The whole schema at start-up: a table created lazily inside a transaction deadlocks on PostgreSQL.
+    # The whole schema at start-up: a table created lazily inside a transaction deadlocks on
+    # PostgreSQL.
     autostart = conf["spark.hadoop.datanucleus.autoStartClassNames"].split(",")
     assert conf["spark.hadoop.datanucleus.autoStartMechanism"] == "Classes"
     assert {"MDatabase", "MTable", "MTablePrivilege", "MFunction"} <= {
@@ -203,7 +204,9 @@ from server.preflight import check_conf_dir
 from server.settings import load_settings
 from server.spark import build_spark
 
-settings = load_settings(home=sys.argv[1], metastore_url=sys.argv[2], warehouse=sys.argv[3], master="local[1]")
+settings = load_settings(
+    home=sys.argv[1], metastore_url=sys.argv[2], warehouse=sys.argv[3], master="local[1]"
+)
 spark = build_spark(settings, check_conf_dir(settings.conf_dir), app_name="catalog reader")
 try:
     print(json.dumps([list(r) for r in spark.sql("SELECT path, tens FROM third_view").collect()]))

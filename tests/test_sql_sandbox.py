@@ -1,9 +1,10 @@
-"""The SQL sandbox: SQL reaches no server file, program or code outside the audio roots and the warehouse.
+"""The SQL sandbox: SQL reaches no server file, program or code outside the audio roots and the
+warehouse.
 
 Refusals run against the shared test server (sandbox on, as shipped); a server with
 ``EMOTICANA_SQL_SANDBOX=off`` (in test_strict_and_files) shows that the same statements then
-succeed, so it is the sandbox that refuses them. Path canonicalisation is checked on its own through the Java class's
-command line, without a server.
+succeed, so it is the sandbox that refuses them. Path canonicalisation is checked on its own
+through the Java class's command line, without a server.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def test_sandbox_roots_and_switch_come_from_settings(tmp_path):
 
 @pytest.fixture(scope="module")
 def sandbox_paths(audio_root, outside_dir):
-    """A link inside the test server's audio root to the folder outside it, and a table to write into."""
+    """A link inside the test server's audio root to the folder outside it, and a table to write
+    into."""
     links = audio_root / "sandbox-links"
     links.mkdir(exist_ok=True)
     escape = links / "escape"
@@ -149,7 +151,10 @@ def sandbox_paths(audio_root, outside_dir):
 REFUSED = [
     (
         "CREATE TABLE s_passwd USING text OPTIONS (path '/etc/passwd')",
-        rf"emoticana: table \S+s_passwd location 'file:/etc/passwd' {OUTSIDE_ROOTS} \(.*{{root}}.*\); add its folder to EMOTICANA_AUDIO_ROOTS",
+        (
+            rf"emoticana: table \S+s_passwd location 'file:/etc/passwd' {OUTSIDE_ROOTS} "
+            rf"\(.*{{root}}.*\); add its folder to EMOTICANA_AUDIO_ROOTS"
+        ),
     ),
     (
         "CREATE TABLE s_csv USING csv OPTIONS (path '{outside}', header 'true')",
@@ -172,7 +177,10 @@ REFUSED = [
         rf"location 'file:{{escape}}' {OUTSIDE_ROOTS}",
     ),
     (
-        "CREATE TABLE s_dots USING binaryFile OPTIONS (path '{root}/variants/../../{outside_name}')",
+        (
+            "CREATE TABLE s_dots USING binaryFile "
+            "OPTIONS (path '{root}/variants/../../{outside_name}')"
+        ),
         rf"location 'file:{{outside}}' {OUTSIDE_ROOTS}",
     ),
     (
@@ -195,14 +203,20 @@ REFUSED = [
     ),
     (
         "SET spark.sql.runSQLOnFiles=true",
-        rf"emoticana: SET spark.sql.runSQLOnFiles is refused: it would reopen reading files through SQL {SANDBOX}",
+        (
+            r"emoticana: SET spark.sql.runSQLOnFiles is refused: "
+            rf"it would reopen reading files through SQL {SANDBOX}"
+        ),
     ),
     (
         "SET spark.hadoop.fs.file.impl=org.example.Evil",
         r"emoticana: SET spark.hadoop.fs.file.impl is refused: settings under spark.hadoop.\*",
     ),
     (
-        "SET spark.sql.catalog.evil=org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog",
+        (
+            "SET spark.sql.catalog.evil="
+            "org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog"
+        ),
         r"emoticana: SET spark.sql.catalog.evil is refused",
     ),
     (
@@ -219,7 +233,10 @@ REFUSED = [
     ),
     (
         "INSERT OVERWRITE LOCAL DIRECTORY '/tmp/emoticana-sandbox' SELECT 1",
-        rf"emoticana: INSERT OVERWRITE DIRECTORY is refused: it writes files on the server {SANDBOX}",
+        (
+            r"emoticana: INSERT OVERWRITE DIRECTORY is refused: "
+            rf"it writes files on the server {SANDBOX}"
+        ),
     ),
     (
         "INSERT OVERWRITE DIRECTORY '{root}/written' USING parquet SELECT 1",
@@ -227,7 +244,10 @@ REFUSED = [
     ),
     (
         "SELECT reflect('java.lang.System', 'getenv', 'HOME')",
-        rf"emoticana: reflect/java_method is refused: it calls Java methods inside the server {SANDBOX}",
+        (
+            r"emoticana: reflect/java_method is refused: "
+            rf"it calls Java methods inside the server {SANDBOX}"
+        ),
     ),
     (
         "SELECT java_method('java.lang.System', 'getProperty', 'user.home')",
@@ -242,7 +262,10 @@ REFUSED = [
         r"emoticana: reflect/java_method is refused",
     ),
     (
-        "CREATE OR REPLACE VIEW s_reflect AS SELECT java_method('java.lang.System', 'getenv', 'HOME') AS home",
+        (
+            "CREATE OR REPLACE VIEW s_reflect AS "
+            "SELECT java_method('java.lang.System', 'getenv', 'HOME') AS home"
+        ),
         r"emoticana: reflect/java_method is refused",
     ),
     (
@@ -253,8 +276,15 @@ REFUSED = [
     ("ADD FILE /etc/passwd", r"emoticana: ADD JAR/FILE/ARCHIVE is refused"),
     ("ADD ARCHIVE /tmp/emoticana-sandbox.zip", r"emoticana: ADD JAR/FILE/ARCHIVE is refused"),
     (
-        "CREATE TEMPORARY FUNCTION s_reflect AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect'",
-        r"emoticana: CREATE FUNCTION \.\.\. AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect' is refused: it loads Java code",
+        (
+            "CREATE TEMPORARY FUNCTION s_reflect "
+            "AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect'"
+        ),
+        (
+            r"emoticana: CREATE FUNCTION \.\.\. "
+            r"AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect' "
+            r"is refused: it loads Java code"
+        ),
     ),
     (
         "CREATE FUNCTION s_jar AS 'org.example.Udf' USING JAR '/tmp/emoticana-sandbox.jar'",
@@ -274,10 +304,16 @@ REFUSED = [
     ),
     (
         "CREATE DATABASE s_db LOCATION '{outside}/db'",
-        r"emoticana: database location '.*/db' is outside the warehouse \(.*\), the only place SQL may write",
+        (
+            r"emoticana: database location '.*/db' is outside the warehouse \(.*\), "
+            r"the only place SQL may write"
+        ),
     ),
     (
-        "CREATE TEMPORARY VIEW s_jdbc USING jdbc OPTIONS (url 'jdbc:derby:/tmp/emoticana-sandbox', dbtable 'T')",
+        (
+            "CREATE TEMPORARY VIEW s_jdbc USING jdbc "
+            "OPTIONS (url 'jdbc:derby:/tmp/emoticana-sandbox', dbtable 'T')"
+        ),
         r"emoticana: data source 'jdbc' is refused",
     ),
     (
@@ -301,7 +337,8 @@ def sandbox_cursor(server, sandbox_paths):
     cursor = connection.cursor()
     cursor.execute("CREATE TABLE IF NOT EXISTS sandbox_kept (line STRING) USING text")
     cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS sandbox_in_root (line STRING) USING text LOCATION '{sandbox_paths['root']}/sandbox-table'"
+        "CREATE TABLE IF NOT EXISTS sandbox_in_root (line STRING) USING text "
+        f"LOCATION '{sandbox_paths['root']}/sandbox-table'"
     )
     yield cursor
     connection.close()
@@ -346,7 +383,8 @@ def test_sql_on_files_stays_off(sandbox_cursor, sandbox_paths):
 
 @pytest.mark.slow
 def test_settings_passed_when_the_session_opens_are_refused(server):
-    """HiveServer2 copies ``set:hiveconf:`` keys of the session's opening into its Spark settings, with no SET."""
+    """HiveServer2 copies ``set:hiveconf:`` keys of the session's opening into its Spark settings,
+    with no SET."""
     with pytest.raises(
         Exception,
         match=r"emoticana: setting spark.sql.runSQLOnFiles=true in this session is refused",
@@ -372,10 +410,22 @@ def test_the_products_statements_still_work(sandbox_cursor, sandbox_paths):
     statements = [
         "CREATE DATABASE IF NOT EXISTS sandbox_db",
         "USE sandbox_db",
-        f"CREATE TABLE IF NOT EXISTS sandbox_clips USING binaryFile OPTIONS (path '{root / 'ravdess'}', pathGlobFilter '*.wav')",
-        f"CREATE TABLE IF NOT EXISTS sandbox_all USING binaryFile OPTIONS (path '{root / 'variants'}', recursiveFileLookup 'true')",
-        f"CREATE OR REPLACE TEMPORARY VIEW sandbox_temp USING binaryFile OPTIONS (path 'file://{root / 'ravdess'}')",
-        "CREATE TABLE IF NOT EXISTS sandbox_ctas AS SELECT path, audio_info(content).sample_rate AS rate FROM sandbox_clips",
+        (
+            "CREATE TABLE IF NOT EXISTS sandbox_clips USING binaryFile "
+            f"OPTIONS (path '{root / 'ravdess'}', pathGlobFilter '*.wav')"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS sandbox_all USING binaryFile "
+            f"OPTIONS (path '{root / 'variants'}', recursiveFileLookup 'true')"
+        ),
+        (
+            "CREATE OR REPLACE TEMPORARY VIEW sandbox_temp USING binaryFile "
+            f"OPTIONS (path 'file://{root / 'ravdess'}')"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS sandbox_ctas AS "
+            "SELECT path, audio_info(content).sample_rate AS rate FROM sandbox_clips"
+        ),
         "CREATE TABLE IF NOT EXISTS sandbox_plain (a INT, b STRING)",
         "INSERT INTO sandbox_plain VALUES (1, 'x')",
         "INSERT OVERWRITE TABLE sandbox_plain SELECT 2, 'y'",
@@ -408,6 +458,6 @@ def test_beeline_shows_the_refusal(server):
     result = beeline(server, "-e", "CREATE TABLE s_beeline USING text OPTIONS (path '/etc/passwd')")
     assert result.returncode != 0
     assert (
-        "emoticana: table spark_catalog.default.s_beeline location 'file:/etc/passwd' is outside the allowed roots"
-        in result.stderr
+        "emoticana: table spark_catalog.default.s_beeline location 'file:/etc/passwd' "
+        "is outside the allowed roots" in result.stderr
     )

@@ -47,7 +47,8 @@ def test_trainer_features_are_the_udf_features(views, synth_dir):
         table = pq.read_table(prepared.location.removeprefix("file:")).to_pandas()
         row = table[table.features.notna()].iloc[0]
         views.execute(
-            f"SELECT content FROM synth_train WHERE speaker = '{row.speaker}' AND label = '{row.label}'"
+            "SELECT content FROM synth_train "
+            f"WHERE speaker = '{row.speaker}' AND label = '{row.label}'"
         )
         candidates = [
             mfcc_features(*decode_audio(content)).ravel() for (content,) in views.fetchall()
@@ -128,7 +129,8 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
 
 
 def non_loopback_listeners() -> dict[tuple[str, int], str]:
-    """(address, port) -> socket inode of every listening TCP socket on this machine not bound to loopback."""
+    """(address, port) -> socket inode of every listening TCP socket on this machine not bound to
+    loopback."""
     found = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -225,7 +227,8 @@ def test_the_reservation_server_listens_on_the_driver_host_only(monkeypatch):
             ]
             assert host == "127.0.0.1"
             assert not opened, opened
-            client.request_stop()  # closes the listening socket now (stop() waits for select's 60 s)
+            # closes the listening socket now (stop() waits for select's 60 s)
+            client.request_stop()
             client.close()
         finally:
             server.stop()
@@ -305,7 +308,8 @@ def trained(server, views):
 def test_tfos_training_writes_a_complete_model_that_predicts(trained, synth_dir):
     result, opened = trained.result, trained.opened
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    # Every server of the run (Spark, TensorFlowOnSpark's reservations, TensorFlow) on loopback only.
+    # Every server of the run (Spark, TensorFlowOnSpark's reservations, TensorFlow) on loopback
+    # only.
     assert not opened, opened
     assert "1 unreadable clips skipped" in result.stdout
     assert "epoch   2/2" in result.stdout + result.stderr
@@ -375,7 +379,8 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     metrics = json.loads((directory / "metrics.json").read_text())
     assert "validation" not in metrics and len(metrics["cross_validation"]["folds"]) == 2
     assert all(fold["validation_speakers"] == [] for fold in metrics["cross_validation"]["folds"])
-    # Each fold also reports its model's decisions under the training priors (paired with the balanced ones).
+    # Each fold also reports its model's decisions under the training priors (paired with the
+    # balanced ones).
     assert all(
         0 <= fold["with_training_priors"]["unweighted_accuracy"] <= 1
         for fold in metrics["cross_validation"]["folds"]
@@ -387,7 +392,8 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
         directory / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 9)
     )
     assert written.tolist() == metrics["cross_validation"]["confusion"]
-    # Every clip's prediction by the fold model that did not hear its speaker, with the clip's SHA-256.
+    # Every clip's prediction by the fold model that did not hear its speaker, with the clip's
+    # SHA-256.
     with (directory / CV_PREDICTIONS_FILE).open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 64 and len({row["clip_sha256"] for row in rows}) == 64
