@@ -24,7 +24,11 @@ def test_scripts_with_variables_check_them_first():
     scripts = [*EXAMPLES.glob("*.sql"), *(PROJECT_ROOT / "sql" / "training").glob("*.sql")]
     with_variables = {s.name: script_variables(read_script(s)) for s in scripts}
     with_variables = {name: names for name, names in with_variables.items() if names}
-    assert with_variables == {"00_clips.sql": ["audio_dir"], "ravdess.sql": ["ravdess_dir"]}
+    assert with_variables == {
+        "00_clips.sql": ["audio_dir"],
+        "ravdess.sql": ["ravdess_dir"],
+        "corpora.sql": ["corpora_dir", "ravdess_dir"],
+    }
     for script in scripts:
         statements = read_script(script)
         for name in script_variables(statements):
