@@ -21,7 +21,7 @@ from server.cluster import StandaloneCluster, free_port
 from server.process import ServerProcess
 from tests.audiogen import voiced_signal, write_clip
 from tests.helpers import train
-from training import artifacts
+from udfs.model_format import load_keras_model, read_model_dir
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
@@ -157,8 +157,8 @@ def test_tfos_trains_one_node_per_executor_on_the_cluster(
     # The inference warps asked for, and the training priors kept: no prior correction.
     assert manifest["inference_warps"] == [0.94, 1.06]
     assert manifest["class_priors"] == "training" and "equally likely" not in result.stdout
-    info = artifacts.read_model_dir(directory, expected_features=DEFAULT_FEATURES)
-    model = artifacts.load_keras_model(info)
+    info = read_model_dir(directory, expected_features=DEFAULT_FEATURES)
+    model = load_keras_model(info)
     assert model.get_layer("warp_variants").factors == (0.94, 1.06)  # the outermost layers
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]

@@ -355,9 +355,11 @@ def test_tfos_training_writes_a_complete_model_that_predicts(trained, synth_dir)
     assert [layer.seed for layer in nested_layers(model) if layer.name == "augment_level"] == [
         3 + 6
     ]
-    assert model.get_layer("balance_priors").factors == pytest.approx(
-        balancing_factors(manifest["class_counts"])
-    )
+    (priors,) = [layer for layer in nested_layers(model) if layer.name == "balance_priors"]
+    assert priors.factors == pytest.approx(balancing_factors(manifest["class_counts"]))
+    # After a cross-validation the model is calibrated on its folds' held-out predictions.
+    assert model.layers[-1].name == "calibrate"
+    assert model.layers[-1].temperature == pytest.approx(manifest["temperature"])
     y, rate = decode_audio((synth_dir / "spk3_sad_1.wav").read_bytes())
     probabilities = model.predict(mfcc_features(y, rate)[None], verbose=0)[0]
     assert probabilities.shape == (8,) and abs(float(probabilities.sum()) - 1) < 1e-4
