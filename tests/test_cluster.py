@@ -21,10 +21,10 @@ from server.cluster import StandaloneCluster, free_port
 from server.process import ServerProcess
 from tests.audiogen import voiced_signal, write_clip
 from tests.helpers import train
-from udfs.model_format import load_keras_model, read_model_dir
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
+from udfs.model_format import load_keras_model, read_model_dir
 from udfs.model_store import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
