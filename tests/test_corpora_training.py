@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from server.process import PROJECT_ROOT
+from server.sqlscript import read_script
 from tests.audiogen import voiced_signal, write_clip
 from udfs.labels import EMOTIONS
 
@@ -97,7 +98,14 @@ def test_the_script_refuses_to_run_without_its_folders_before_changing_anything(
     )
     result = emoticana(server, "sql", "sql/training/corpora.sql", timeout=120)
     assert result.returncode != 0
-    assert "set --hivevar corpora_dir=/abs/path" in result.stderr
+    # emoticana sql checks a script's variables before it connects; beeline and the console
+    # meet the script's own first statement (assert_true) instead.
+    assert "needs --hivevar corpora_dir=VALUE --hivevar ravdess_dir=VALUE; nothing was run" in (
+        result.stderr
+    )
+    guard = read_script(PROJECT_ROOT / "sql" / "training" / "corpora.sql")[0]
+    with pytest.raises(Exception, match="set --hivevar corpora_dir=/abs/path"):
+        cursor.execute(guard)
     cursor.execute("SELECT count(*) FROM emoticana.emodb_clips")  # still there
     assert cursor.fetchall()[0][0] == 12
 
