@@ -277,6 +277,8 @@ def console_request(server, path, *, user=None, password=None, body=None, method
         f"http://127.0.0.1:{server.console_port}{path}",
         method=method,
         data=None if body is None else json.dumps(body).encode(),
+        # As the console's page sends it: a query that is not JSON is refused as cross-site.
+        headers={"Content-Type": "application/json"},
     )
     if user is not None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -93,8 +93,8 @@ LEVEL_MIN_DB = -100.0
 LEVEL_MAX_DB = 10.0
 
 EMOTION_SEGMENTS_DDL = (
-    "start_s double, end_s double, emotion string, confidence float, "
-    + ", ".join(f"{name} float" for name in EMOTIONS)
+    "start_s double, end_s double, emotion string, confidence double, "
+    + ", ".join(f"{name} double" for name in EMOTIONS)
     + ", error string"
 )
 
