@@ -50,9 +50,9 @@ def beeline(server, *args, timeout=180):
     )
 
 
-def train(server, tmp_path, *args, timeout=900):
+def train_command(server, tmp_path, *args) -> list[str]:
     """``python -m server train`` against ``server``; its model goes to ``tmp_path / "models"``."""
-    command = [
+    return [
         sys.executable,
         "-m",
         "server",
@@ -65,6 +65,11 @@ def train(server, tmp_path, *args, timeout=900):
         str(tmp_path / "models"),
         *args,
     ]
+
+
+def train(server, tmp_path, *args, timeout=900):
+    """:func:`train_command`, run to its end."""
+    command = train_command(server, tmp_path, *args)
     return subprocess.run(
         command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
     )

@@ -7,7 +7,6 @@ import ipaddress
 import json
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from server.process import PROJECT_ROOT
-from tests.helpers import train
+from tests.helpers import train, train_command
 from training import recipe
 from training.network import balancing_factors
 from training.node import drop_single_node_cluster
@@ -86,22 +85,7 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     import signal
     import time
 
-    command = [
-        sys.executable,
-        "-m",
-        "server",
-        "train",
-        "--port",
-        str(server.port),
-        "--home",
-        str(server.home),
-        "--models-dir",
-        str(tmp_path / "models"),
-        "--view",
-        "synth_train",
-        "--epochs",
-        "1000",
-    ]
+    command = train_command(server, tmp_path, "--view", "synth_train", "--epochs", "1000")
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -1,16 +1,6 @@
-"""Writing a versioned model directory (its format and reading: :mod:`udfs.model_format`).
+"""Writing a versioned model directory: reports, predictions and the descriptor files.
 
-``<models_dir>/<name>/<version>/`` holds
-
-- ``model.keras``: the Keras model (input: MFCC matrix, output: softmax over ``labels.json``);
-- ``features.json``: the :class:`~udfs.features.FeatureConfig` it was trained on; inference
-  refuses a model whose features differ from the server's;
-- ``labels.json``: the label order of the output units;
-- ``manifest.json``: name, version, creation time, training view, file-list digest, speakers,
-  hyper-parameters, epochs, timings;
-- ``view.sql``: the SQL text of the training view;
-- ``metrics.json``, ``confusion.csv``, ``confusion.png``, ``curves.png``, ``history.json``;
-- ``cv_predictions.csv`` after a cross-validation: every fold's test clips with their probabilities.
+The directory's layout, and how it is read, are :mod:`udfs.model_format`'s.
 """
 
 from __future__ import annotations

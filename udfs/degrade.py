@@ -102,9 +102,10 @@ def parse_condition(condition: str) -> list[tuple[str, str | None]]:
 
 def resolve_condition(condition: str, seed: int) -> list[Step]:
     """The steps of a condition with every ``lo..hi`` range drawn from ``seed``."""
+    parsed = parse_condition(condition)
     rng = np.random.default_rng([abs(int(seed)), zlib.crc32(condition.encode())])
     steps = []
-    for name, value in parse_condition(condition):
+    for name, value in parsed:
         if name == "codec":
             if value not in CODECS:
                 raise AudioError(f"unknown codec {value!r}; expected one of {', '.join(CODECS)}")

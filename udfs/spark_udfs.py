@@ -158,10 +158,12 @@ def make_degrade_udf(roots: Sequence[str], store=None):
         values, conditions = audio.to_pylist(), condition.to_pylist()
         seeds = rest[0].to_pylist() if rest else [0] * len(values)
         backgrounds = rest[1].to_pylist() if len(rest) > 1 else [None] * len(values)
+        # A bad condition is a bad argument, not a bad row: the query fails naming it (checked
+        # once per distinct condition; its bounds do not depend on the seed).
+        for text in set(conditions):
+            resolve_condition(text, 0)
         out = []
         for value, text, seed, background in zip(values, conditions, seeds, backgrounds):
-            # A bad condition is a bad argument, not a bad row: the query fails naming it.
-            resolve_condition(text, int(seed or 0))
             try:
                 out.append(degraded_clip(value, roots, text, int(seed or 0), background))
             except AudioError:
