@@ -461,7 +461,16 @@ def mfcc_features(
     -------
     np.ndarray [shape=config.shape, dtype=float32]
     """
-    clip = canonical_clip(y, sample_rate, config=config)
+    return canonical_features(canonical_clip(y, sample_rate, config=config), config=config)
+
+
+def canonical_features(clip: np.ndarray, *, config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """:func:`mfcc_matrix` of a canonical clip and, if ``config.pitch``, :func:`pitch_rows` below.
+
+    Returns
+    -------
+    np.ndarray [shape=config.shape, dtype=float32]
+    """
     cepstra = mfcc_matrix(clip, config=config)
     if not config.pitch:
         return cepstra

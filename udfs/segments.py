@@ -52,6 +52,7 @@ from udfs.errors import AudioError
 from udfs.features import (
     DEFAULT_FEATURES,
     FeatureConfig,
+    canonical_features,
     centred_speech,
     cepstra_from_mel_db,
     frame_mean_square,
@@ -529,8 +530,4 @@ def clip_features_if_short(
     start, end = speech_bounds(mono, config=config) if np.any(mono) else (0, 0)
     if end - start > config.clip_samples:
         return None
-    clip = centred_speech(mono, config=config)
-    features = mfcc_matrix(clip, config=config)
-    if config.pitch:
-        features = np.concatenate([features, pitch_rows(clip, config=config)])
-    return features
+    return canonical_features(centred_speech(mono, config=config), config=config)
