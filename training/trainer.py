@@ -297,6 +297,7 @@ def train_on_features(
         master_node="chief",
         reservation_timeout=300,
     )
+    stopped = False
     try:
         # More epochs of data than can be used: the nodes stop the feed when they are done.
         cluster.train(feed, num_epochs=feed_epochs(args), feed_timeout=options.feed_timeout_s)
@@ -305,6 +306,7 @@ def train_on_features(
     except BaseException:
         # Stopped (Ctrl-C, SIGTERM): end the feed now, so that the shutdown below does not wait
         # for the remaining epochs; the nodes then see the end of their input and finish.
+        stopped = True
         spark.sparkContext.cancelAllJobs()
         raise
     finally:
@@ -312,6 +314,11 @@ def train_on_features(
             cluster.shutdown(timeout=options.training_timeout_s)
         except SystemExit:
             raise TrainingError("TensorFlowOnSpark nodes did not finish in time") from None
+        except Exception:
+            # A node whose feed was cancelled mid-epoch may end in an error of its own; after a
+            # stop that is expected, and the stop (not the node's error) is what propagates.
+            if not stopped:
+                raise
         finally:
             # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would
             # stop a later run of this process (the next fold, the final model) that outlasts the
