@@ -185,12 +185,12 @@ REFUSED = [
     ),
     (
         "CREATE TABLE s_glob USING text OPTIONS (path '{root}/{{zz/zz,..}}/../x')",
-        r"holds a brace glob",
+        r"paths may not hold glob or escape characters",
     ),
     ("ALTER TABLE sandbox_kept SET LOCATION '/etc'", rf"table location '/etc' {OUTSIDE_ROOTS}"),
     (
         "ALTER TABLE sandbox_kept SET SERDEPROPERTIES ('path' = '/etc')",
-        rf"option path '/etc' {OUTSIDE_ROOTS}",
+        r"emoticana: ALTER TABLE \.\.\. SET SERDEPROPERTIES is refused",
     ),
     ("CREATE TABLE s_like LIKE sandbox_kept LOCATION '/etc'", rf"location '/etc' {OUTSIDE_ROOTS}"),
     (
@@ -281,14 +281,13 @@ REFUSED = [
             "AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect'"
         ),
         (
-            r"emoticana: CREATE FUNCTION \.\.\. "
-            r"AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFReflect' "
-            r"is refused: it loads Java code"
+            r"emoticana: CREATE \[TEMPORARY\] FUNCTION \.\.\. AS 'class' is refused: "
+            r"it loads Java code"
         ),
     ),
     (
         "CREATE FUNCTION s_jar AS 'org.example.Udf' USING JAR '/tmp/emoticana-sandbox.jar'",
-        r"emoticana: CREATE FUNCTION .* is refused",
+        r"emoticana: CREATE .*FUNCTION .* is refused",
     ),
     (
         "EXECUTE IMMEDIATE 'SELECT reflect(''java.lang.System'', ''getenv'', ''HOME'')'",
@@ -326,7 +325,7 @@ REFUSED = [
     ),
     (
         "SELECT from_xml('<a>1</a>', 'a INT', map('rowValidationXSDPath', '/etc/passwd'))",
-        rf"option rowValidationXSDPath '/etc/passwd' {OUTSIDE_ROOTS}",
+        r"emoticana: xpath, from_xml and schema_of_xml are refused",
     ),
 ]
 

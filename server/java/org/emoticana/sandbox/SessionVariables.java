@@ -27,6 +27,9 @@ import org.apache.spark.sql.types.StructType;
  * ({@code spark.sql.variable.substitute=false}, fixed by the sandbox) and parses through this
  * wrapper instead. Values are inserted once, never substituted again, so a variable cannot smuggle
  * a reference in. A variable's name has no dot: dotted names are settings, not variables.
+ *
+ * <p>Every statement it parses then passes {@link StatementPolicy}, the allow-list, before Spark
+ * analyses it.
  */
 final class SessionVariables implements ParserInterface {
 
@@ -76,17 +79,17 @@ final class SessionVariables implements ParserInterface {
 
     @Override
     public LogicalPlan parsePlan(String sqlText) throws ParseException {
-        return delegate.parsePlan(substitute(sqlText));
+        return StatementPolicy.check(session, delegate.parsePlan(substitute(sqlText)));
     }
 
     @Override
     public LogicalPlan parsePlanWithParameters(String sqlText, ParameterContext context) throws ParseException {
-        return delegate.parsePlanWithParameters(substitute(sqlText), context);
+        return StatementPolicy.check(session, delegate.parsePlanWithParameters(substitute(sqlText), context));
     }
 
     @Override
     public LogicalPlan parseQuery(String sqlText) throws ParseException {
-        return delegate.parseQuery(substitute(sqlText));
+        return StatementPolicy.check(session, delegate.parseQuery(substitute(sqlText)));
     }
 
     @Override

@@ -17,11 +17,13 @@ import org.apache.spark.sql.catalyst.catalog.CatalogStorageFormat;
 import org.apache.spark.sql.catalyst.catalog.CatalogTable;
 import org.apache.spark.sql.catalyst.expressions.CallMethodViaReflection;
 import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.catalyst.expressions.SchemaOfXml;
 import org.apache.spark.sql.catalyst.expressions.SubqueryExpression;
+import org.apache.spark.sql.catalyst.expressions.XmlToStructs;
+import org.apache.spark.sql.catalyst.expressions.xml.XPathExtract;
 import org.apache.spark.sql.catalyst.parser.ParserInterface;
 import org.apache.spark.sql.catalyst.plans.logical.CreateNamespace;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
-import org.apache.spark.sql.catalyst.plans.logical.ScriptTransformation;
 import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceLocation;
 import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceProperties;
 import org.apache.spark.sql.catalyst.trees.TreeNode;
@@ -30,15 +32,10 @@ import org.apache.spark.sql.execution.command.AlterTableAddPartitionCommand;
 import org.apache.spark.sql.execution.command.AlterTableSetLocationCommand;
 import org.apache.spark.sql.execution.command.CreateDataSourceTableAsSelectCommand;
 import org.apache.spark.sql.execution.command.CreateDatabaseCommand;
-import org.apache.spark.sql.execution.command.CreateFunctionCommand;
-import org.apache.spark.sql.execution.command.SetCommand;
 import org.apache.spark.sql.execution.datasources.CreateTempViewUsing;
-import org.apache.spark.sql.execution.datasources.DataSource$;
-import org.apache.spark.sql.execution.datasources.FileFormat;
 import org.apache.spark.sql.execution.datasources.FileIndex;
 import org.apache.spark.sql.execution.datasources.HadoopFsRelation;
 import org.apache.spark.sql.execution.datasources.InsertIntoHadoopFsRelationCommand;
-import org.apache.spark.sql.execution.datasources.v2.FileDataSourceV2;
 import org.apache.spark.sql.execution.datasources.v2.FileTable;
 import org.apache.spark.sql.hive.execution.CreateHiveTableAsSelectCommand;
 import org.apache.spark.sql.hive.execution.InsertIntoHiveTable;
@@ -54,17 +51,19 @@ import scala.runtime.AbstractFunction2;
 import scala.runtime.BoxedUnit;
 
 /**
- * Emoticana's SQL sandbox: a Spark SQL extension ({@code spark.sql.extensions}) whose check rule
- * refuses, before anything runs, the statements that would reach the server's files, programs or
- * code: locations outside the allowed roots, writes outside the warehouse, {@code INSERT
- * OVERWRITE DIRECTORY}, {@code LOAD DATA}, {@code ADD JAR/FILE/ARCHIVE}, {@code CREATE FUNCTION
- * ... AS 'class'}, {@code reflect}/{@code java_method}, {@code TRANSFORM ... USING}, data sources
- * that are not files, and {@code SET} of settings that would reopen any of these.
+ * Emoticana's SQL sandbox, a Spark SQL extension ({@code spark.sql.extensions}) in two layers.
  *
- * <p>Check rules see the analysed plan of every statement, commands included, in every session
- * (the Thrift server's sessions share the root session's extensions), and again for the plans a
- * command builds and runs inside (the insert of a {@code CREATE TABLE AS SELECT}, the statement
- * of {@code EXECUTE IMMEDIATE}).
+ * <p>As parsed, before Spark analyses anything: script variables are substituted alone
+ * ({@link SessionVariables}) and the statement must pass the allow-list ({@link StatementPolicy}):
+ * statements, data sources, Hive formats, options, properties, settings and plain paths.
+ *
+ * <p>As analysed, before anything runs, this check rule: every location the plan reads lies in
+ * the allowed roots and every write in the warehouse (symbolic links and {@code ..} resolved),
+ * stored tables and views included, and no expression calls Java ({@code reflect}) or parses XML
+ * ({@code xpath}, {@code from_xml}). Check rules see the analysed plan of every statement in
+ * every session (the Thrift server's sessions share the root session's extensions), and again
+ * the plans a command builds and runs inside (the insert of a {@code CREATE TABLE AS SELECT},
+ * the statement of {@code EXECUTE IMMEDIATE}).
  */
 public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, BoxedUnit> {
 
@@ -110,7 +109,29 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
         return BoxedUnit.UNIT;
     }
 
-    /** The setting is fixed by the sandbox: the reason, or null when a session may change it. */
+    /**
+     * Why a session may not change the setting, or null when it may: script variables, the
+     * {@code spark.sql.*} settings that {@link #fixedReason} leaves open, the Hive settings that tune
+     * dynamic-partition inserts and the result-set settings JDBC clients send. Nothing else.
+     */
+    static String settingRefusal(String key) {
+        String lower = key.trim().toLowerCase(Locale.ROOT);
+        String fixed = fixedReason(lower);
+        if (fixed != null || lower.startsWith("hivevar:") || !lower.contains(".")) {
+            return fixed;
+        }
+        if (lower.startsWith("spark.sql.") || lower.startsWith("hive.server2.thrift.resultset.")) {
+            return null;
+        }
+        for (String open : OPEN_HIVE_KEYS) {
+            if (lower.startsWith(open)) {
+                return null;
+            }
+        }
+        return "a session may change spark.sql.* settings and script variables only; the rest is fixed by the server";
+    }
+
+    /** Settings a session may not change even among the open ones, with the reason; null otherwise. */
     static String fixedReason(String key) {
         String lower = key.trim().toLowerCase(Locale.ROOT);
         if (lower.startsWith("hivevar:")) {
@@ -143,6 +164,52 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             }
         }
         return null;
+    }
+
+    /**
+     * A JDBC client can pass settings when it opens a session (URL {@code ?key=value}, PyHive
+     * {@code configuration}); they reach the session without a SET statement, so every statement,
+     * as parsed and again as analysed, compares the settings a session may not change with the
+     * server's own.
+     */
+    static void checkSessionSettings(SparkSession session) {
+        SQLConf conf = session.sessionState().conf();
+        SparkConf server = session.sharedState().conf();
+        for (Map.Entry<String, String> entry : CollectionConverters.asJava(conf.getAllConfs()).entrySet()) {
+            String key = entry.getKey();
+            // Spark's own settings (not spark.sql.*) are read from the server's configuration, not the
+            // session's, and a session holds them with values Spark settled at start-up: only the
+            // fixed ones are compared. Every other key reaches the session's Hadoop configuration.
+            String lower = key.toLowerCase(Locale.ROOT);
+            String reason = lower.startsWith("spark.") && !lower.startsWith("spark.sql.")
+                    ? fixedReason(key) : settingRefusal(key);
+            if (reason == null) {
+                continue;
+            }
+            if (!Objects.equals(entry.getValue(), serverValue(session, server, key))) {
+                throw refusal("setting " + key + "=" + entry.getValue() + " in this session is refused: "
+                        + reason + " (SQL sandbox)");
+            }
+        }
+    }
+
+    /**
+     * The value the server itself gives a setting: a Spark setting, a Hadoop/Hive setting given as
+     * {@code spark.hadoop.KEY}, or a JVM system property (HiveServer2 copies the Hive settings it
+     * was started with, such as the password provider's class, into every session).
+     */
+    private static String serverValue(SparkSession session, SparkConf server, String key) {
+        if (server.contains(key)) {
+            return server.get(key);
+        }
+        if (server.contains("spark.hadoop." + key)) {
+            return server.get("spark.hadoop." + key);
+        }
+        String property = System.getProperty(key);
+        if (property != null) {
+            return property;
+        }
+        return session.sparkContext().hadoopConfiguration().get(key);
     }
 
     /**
@@ -185,48 +252,9 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
 
         @Override
         public BoxedUnit apply(LogicalPlan plan) {
-            checkSessionSettings();
+            checkSessionSettings(session);
             new Walk().plan(plan);
             return BoxedUnit.UNIT;
-        }
-
-        /**
-         * A JDBC client can pass settings when it opens a session (URL {@code ?key=value}, PyHive
-         * {@code configuration}); they reach the session without a SET statement, so every
-         * statement compares the fixed settings with the server's own.
-         */
-        private void checkSessionSettings() {
-            SQLConf conf = session.sessionState().conf();
-            SparkConf server = session.sharedState().conf();
-            for (Map.Entry<String, String> entry : CollectionConverters.asJava(conf.getAllConfs()).entrySet()) {
-                String key = entry.getKey();
-                if (fixedReason(key) == null) {
-                    continue;
-                }
-                if (!Objects.equals(entry.getValue(), serverValue(server, key))) {
-                    throw refusal("setting " + key + "=" + entry.getValue() + " in this session is refused: "
-                            + fixedReason(key) + " (SQL sandbox)");
-                }
-            }
-        }
-
-        /**
-         * The value the server itself gives a setting: a Spark setting, a Hadoop/Hive setting given as
-         * {@code spark.hadoop.KEY}, or a JVM system property (HiveServer2 copies the Hive settings it
-         * was started with, such as the password provider's class, into every session).
-         */
-        private String serverValue(SparkConf server, String key) {
-            if (server.contains(key)) {
-                return server.get(key);
-            }
-            if (server.contains("spark.hadoop." + key)) {
-                return server.get("spark.hadoop." + key);
-            }
-            String property = System.getProperty(key);
-            if (property != null) {
-                return property;
-            }
-            return session.sparkContext().hadoopConfiguration().get(key);
         }
 
         private void readable(String what, String path) {
@@ -267,20 +295,9 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             }
         }
 
+        /** Stored tables too: one made before the sandbox, or with it off, is read only through an allowed source. */
         private void provider(String provider) {
-            if (provider == null || provider.equalsIgnoreCase("hive")) {
-                return;
-            }
-            Class<?> source;
-            try {
-                source = DataSource$.MODULE$.lookupDataSource(provider, session.sessionState().conf());
-            } catch (RuntimeException e) {
-                return;  // Spark itself refuses an unknown data source with its own message
-            }
-            if (!FileFormat.class.isAssignableFrom(source) && !FileDataSourceV2.class.isAssignableFrom(source)) {
-                throw refusal("data source '" + provider + "' is refused: SQL reads only files (parquet, orc, csv, "
-                        + "json, text, binaryFile, ...) inside the allowed roots");
-            }
+            StatementPolicy.source(provider);
         }
 
         /** One traversal of a plan, its subqueries and the plans commands hold in fields. */
@@ -313,6 +330,11 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 if (expression instanceof CallMethodViaReflection) {
                     throw refusal("reflect/java_method is refused: it calls Java methods inside the server (SQL sandbox)");
                 }
+                if (expression instanceof XPathExtract || expression instanceof XmlToStructs
+                        || expression instanceof SchemaOfXml) {
+                    throw refusal("xpath, from_xml and schema_of_xml are refused: an XML document's external "
+                            + "entities and DTDs would make the server open files and URLs (SQL sandbox)");
+                }
                 if (expression instanceof SubqueryExpression) {
                     plan(((SubqueryExpression) expression).plan());
                 }
@@ -322,38 +344,11 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 }
             }
 
-            /** Statements refused whatever their arguments, and the locations commands name as strings. */
+            /** The locations commands name as strings. */
             void command(LogicalPlan node) {
-                String name = node.getClass().getSimpleName();
-                switch (name) {
-                    case "InsertIntoDir":
-                    case "InsertIntoDataSourceDirCommand":
-                    case "InsertIntoHiveDirCommand":
-                        throw refusal("INSERT OVERWRITE DIRECTORY is refused: it writes files on the server (SQL sandbox)");
-                    case "LoadDataCommand":
-                        throw refusal("LOAD DATA is refused: it copies or moves server files into a table; "
-                                + "create a table over a folder inside the audio roots instead (SQL sandbox)");
-                    case "AddJarsCommand":
-                    case "AddFilesCommand":
-                    case "AddArchivesCommand":
-                        throw refusal("ADD JAR/FILE/ARCHIVE is refused: it loads server files or code into the server (SQL sandbox)");
-                    default:
-                        break;
-                }
-                if (node instanceof ScriptTransformation) {
-                    throw refusal("TRANSFORM ... USING is refused: it runs a program on the server (SQL sandbox)");
-                }
-                if (node instanceof CreateFunctionCommand) {
-                    throw refusal("CREATE FUNCTION ... AS '" + ((CreateFunctionCommand) node).className()
-                            + "' is refused: it loads Java code into the server (SQL sandbox); "
-                            + "SQL functions (CREATE FUNCTION ... RETURN expression) are allowed");
-                }
-                if (node instanceof SetCommand) {
-                    Option<Tuple2<String, Option<String>>> kv = ((SetCommand) node).kv();
-                    if (kv.isDefined() && kv.get()._2().isDefined() && fixedReason(kv.get()._1()) != null) {
-                        throw refusal("SET " + kv.get()._1().trim() + " is refused: " + fixedReason(kv.get()._1()) + " (SQL sandbox)");
-                    }
-                } else if (node instanceof CreateTempViewUsing) {
+                // Statements refused whatever their arguments are refused as parsed (StatementPolicy);
+                // what is left are the locations that analysis resolves.
+                if (node instanceof CreateTempViewUsing) {
                     provider(((CreateTempViewUsing) node).provider());
                 } else if (node instanceof AlterTableSetLocationCommand) {
                     readable("table location", ((AlterTableSetLocationCommand) node).location());

@@ -1,0 +1,304 @@
+"""Attacks an ordinary login could try over JDBC, grouped by what they are after, each refused by
+the sandbox's allow-list (server/java/.../StatementPolicy.java) with one line naming the rule,
+before anything runs: no table, file, database or request is left behind.
+
+test_sql_sandbox.py holds the first sandbox's refusals (locations outside the roots, writes
+outside the warehouse, programs and code) and test_variables.py the substitution of secrets;
+the product's own statements still working is checked there and at the end of this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+import pytest
+
+GLOB = r"paths may not hold glob or escape characters"
+SERDE = r"ROW FORMAT SERDE and STORED AS INPUTFORMAT/OUTPUTFORMAT are refused"
+OPTION = r"option '{key}' is refused: a table or view may take only the documented options"
+SOURCE = r"data source '{name}' is refused"
+XML = r"xpath, from_xml and schema_of_xml are refused"
+SETTING = r"is refused: a session may change spark.sql.\* settings and script variables only"
+GLOBAL_VIEW = r"CREATE GLOBAL TEMPORARY VIEW is refused"
+NOT_ALLOWED = r"is refused: it is not among the statements SQL may run"
+
+ATTACKS = {
+    # Server files read through tables: globs and escapes Hadoop expands after the check, and
+    # Hive formats that read a list of paths from a file or take classes from SQL.
+    "files": [
+        ("CREATE TABLE a_star USING text OPTIONS (path '{root}/*/../../../../etc')", GLOB),
+        ("CREATE TABLE a_question (line STRING) USING text LOCATION '{root}/?'", GLOB),
+        ("CREATE TABLE a_class (line STRING) STORED AS TEXTFILE LOCATION '{root}/[a-z]*'", GLOB),
+        ("CREATE TABLE a_escape (line STRING) USING text LOCATION '{root}/\\\\.\\\\./etc'", GLOB),
+        ("CREATE TABLE a_brace USING binaryFile OPTIONS (path '{root}/{{a,..}}')", GLOB),
+        ("CREATE TEMPORARY VIEW a_view USING text OPTIONS (path '{root}/[!x]*')", GLOB),
+        ("CREATE TABLE a_paths USING text OPTIONS (paths '[\"{root}/*\"]')", GLOB),
+        ("ALTER TABLE attack_kept SET LOCATION '{root}/*'", GLOB),
+        ("ALTER TABLE attack_kept ADD PARTITION (p = 1) LOCATION '{root}/{{a,b}}'", GLOB),
+        ("CREATE TABLE a_like LIKE attack_kept LOCATION '{root}/*'", GLOB),
+        ("CREATE DATABASE a_db_glob LOCATION '{root}/*'", GLOB),
+        (
+            "CREATE TABLE a_symlink (line STRING) STORED AS "
+            "INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat' "
+            "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat' "
+            "LOCATION '{root}/attack-lists'",
+            SERDE,
+        ),
+        (
+            "CREATE TABLE a_regex (line STRING) ROW FORMAT SERDE "
+            "'org.apache.hadoop.hive.serde2.RegexSerDe' STORED AS TEXTFILE",
+            SERDE,
+        ),
+        (
+            "CREATE TABLE a_like_format LIKE attack_kept STORED AS "
+            "INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat' "
+            "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'",
+            SERDE,
+        ),
+        (
+            "CREATE TABLE a_avro STORED AS AVRO TBLPROPERTIES ('avro.schema.url' = '/etc/passwd')",
+            r"STORED AS AVRO is refused: tables may be STORED AS",
+        ),
+        ("CREATE TABLE a_seq (line STRING) STORED AS SEQUENCEFILE", r"STORED AS SEQUENCEFILE"),
+        ("ALTER TABLE attack_kept SET SERDEPROPERTIES ('path' = '/etc')", r"SET SERDEPROPERTIES"),
+        ("CREATE TABLE a_base USING text OPTIONS (path '{root}', basePath '/etc')", r"/etc"),
+    ],
+    # Hadoop settings in a table's or a view's options or properties: file-system remapping
+    # (viewfs mount tables), implementations by class, input folders.
+    "hadoop settings": [
+        (
+            "CREATE TABLE a_viewfs USING text OPTIONS "
+            "(path '{root}', 'fs.viewfs.mounttable.default.link./audio' = 'file:/etc')",
+            OPTION.format(key="fs.viewfs.mounttable.default.link./audio"),
+        ),
+        (
+            "CREATE TABLE a_impl USING csv OPTIONS (path '{root}', 'fs.file.impl' = 'x.Evil')",
+            OPTION.format(key="fs.file.impl"),
+        ),
+        (
+            "CREATE TEMPORARY VIEW a_inputdir USING text OPTIONS "
+            "(path '{root}', 'mapreduce.input.fileinputformat.inputdir' = '/etc')",
+            OPTION.format(key="mapreduce.input.fileinputformat.inputdir"),
+        ),
+        (
+            "CREATE TABLE a_defaultfs USING parquet OPTIONS "
+            "(path '{root}', 'fs.defaultFS' = 'file:///etc')",
+            OPTION.format(key="fs.defaultFS"),
+        ),
+        (
+            "CREATE TABLE a_props (line STRING) USING text "
+            "TBLPROPERTIES ('fs.defaultFS' = 'file:///etc')",
+            r"table property 'fs.defaultFS' is refused",
+        ),
+        (
+            "ALTER TABLE attack_kept SET TBLPROPERTIES ('avro.schema.url' = '/etc/passwd')",
+            r"table property 'avro.schema.url' is refused",
+        ),
+        (
+            "CREATE DATABASE a_db_props WITH DBPROPERTIES ('fs.defaultFS' = 'file:///etc')",
+            r"database property 'fs.defaultFS' is refused",
+        ),
+        (
+            "CREATE TABLE a_hive_props (line STRING) STORED AS TEXTFILE "
+            "TBLPROPERTIES ('hive.exec.scratchdir' = '/etc')",
+            r"table property 'hive.exec.scratchdir' is refused",
+        ),
+        (
+            "CREATE TABLE a_serde_props (line STRING) ROW FORMAT DELIMITED "
+            "FIELDS TERMINATED BY ',' STORED AS TEXTFILE "
+            "TBLPROPERTIES ('serialization.lib' = 'x.Evil')",
+            r"table property 'serialization.lib' is refused",
+        ),
+        (
+            "CREATE TABLE a_class_source USING "
+            "org.apache.spark.sql.execution.datasources.csv.CSVFileFormat OPTIONS (path '{root}')",
+            SOURCE.format(name="org.apache.spark.sql.execution.datasources.csv.CSVFileFormat"),
+        ),
+        (
+            "CREATE TEMPORARY VIEW a_jdbc USING jdbc OPTIONS "
+            "(url 'jdbc:derby:memory:x;create=true', dbtable 'x')",
+            SOURCE.format(name="jdbc"),
+        ),
+        ("CREATE TABLE a_xml USING xml OPTIONS (path '{root}')", SOURCE.format(name="xml")),
+        ("CREATE TABLE a_avro_source USING avro OPTIONS (path '{root}')", r"data source 'avro'"),
+        ("CREATE TABLE a_noop USING noop", SOURCE.format(name="noop")),
+    ],
+    # Side effects during analysis, before a check on the analysed plan could run: a catalog
+    # or metastore setting, a location outside the roots, a request an XML document makes.
+    "side effects": [
+        (
+            "CREATE TABLE a_chmod (line STRING) STORED AS TEXTFILE LOCATION '{outside}'",
+            r"is outside the allowed roots",
+        ),
+        (
+            "CREATE TABLE a_chmod_ctas STORED AS TEXTFILE LOCATION '{outside}/ctas' AS SELECT 1",
+            r"is outside",
+        ),
+        ("SET fs.defaultFS=file:///etc", r"SET fs.defaultFS is refused"),
+        ("SET mapreduce.job.reduces=1", "SET mapreduce.job.reduces is refused"),
+        ("SET some.plugin.setting=1", "SET some.plugin.setting " + SETTING),
+        ("SET yarn.resourcemanager.address=127.0.0.1:1", "SET yarn.resourcemanager.address"),
+        (
+            "SET spark.sql.catalog.a_derby.url=jdbc:derby:{outside}/derby",
+            r"SET spark.sql.catalog.a_derby.url is refused",
+        ),
+        (
+            "SELECT xpath('<!DOCTYPE a SYSTEM \"http://127.0.0.1:9/a.dtd\"><a>1</a>', 'a/text()')",
+            XML,
+        ),
+        ("SELECT xpath_string('<a>1</a>', 'a')", XML),
+        ("SELECT xpath_int('<a>1</a>', 'a')", XML),
+        ("SELECT xpath_boolean('<a>1</a>', 'a')", XML),
+        ("SELECT schema_of_xml('<a>1</a>')", XML),
+        (
+            "CREATE OR REPLACE TEMPORARY VIEW a_xml_view AS SELECT xpath_double('<a>1</a>', 'a') x",
+            XML,
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION a_xml_f(s STRING) RETURNS STRING "
+            "RETURN xpath_string(s, 'a')",
+            XML,
+        ),
+        ("SELECT from_xml('<a>1</a>', 'a INT')", XML),
+        ("SELECT 1 WHERE EXISTS (SELECT xpath_long('<a>1</a>', 'a'))", XML),
+        ("EXECUTE IMMEDIATE 'SELECT xpath_short(''<a>1</a>'', ''a'')'", XML),
+    ],
+    # Another user's session: global temporary views are one namespace for every session.
+    "between users": [
+        ("CREATE GLOBAL TEMPORARY VIEW a_global AS SELECT 1 AS x", GLOBAL_VIEW),
+        ("CREATE OR REPLACE GLOBAL TEMP VIEW a_global2 AS SELECT 1 AS x", GLOBAL_VIEW),
+        ("CREATE GLOBAL TEMPORARY VIEW a_global3 USING text OPTIONS (path '{root}')", GLOBAL_VIEW),
+    ],
+    # Statements outside the allow-list: lists of the server's files, scripting that could hide
+    # a statement, commands no SQL user needs.
+    "statements": [
+        ("LIST JAR", "LIST JARS " + NOT_ALLOWED),
+        ("LIST FILE", "LIST FILES " + NOT_ALLOWED),
+        (
+            "EXECUTE IMMEDIATE 'ADD JAR /tmp/emoticana-attack.jar'",
+            r"ADD JAR/FILE/ARCHIVE is refused",
+        ),
+        ("EXECUTE IMMEDIATE 'LIST JAR'", NOT_ALLOWED),
+        ("BEGIN SELECT 1; END", NOT_ALLOWED),
+        ("REFRESH '/etc/passwd'", NOT_ALLOWED),
+        ("CREATE INDEX a_index ON attack_kept (line)", NOT_ALLOWED),
+        (
+            "CREATE TEMPORARY FUNCTION a_udf AS 'org.apache.hadoop.hive.ql.udf.UDFReflect'",
+            r"AS 'class'",
+        ),
+        ("CREATE TABLE a_ctas_avro STORED AS AVRO AS SELECT 1 AS x", r"STORED AS AVRO is refused"),
+    ],
+}
+
+CASES = [
+    (group, statement, message) for group, items in ATTACKS.items() for statement, message in items
+]
+
+
+@pytest.fixture(scope="module")
+def attack(server, audio_root, outside_dir):
+    """A cursor on the shared server, a table to alter, and the paths the attacks name."""
+    (audio_root / "attack-lists").mkdir(exist_ok=True)
+    (audio_root / "attack-lists" / "list.txt").write_text("/etc/passwd\n")
+    connection = server.connect()
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE IF NOT EXISTS attack_kept (line STRING) USING text")
+    mode = stat.S_IMODE(os.stat(outside_dir).st_mode)
+    yield {"cursor": cursor, "root": audio_root, "outside": outside_dir, "mode": mode}
+    connection.close()
+
+
+def _fill(text: str, attack: dict) -> str:
+    return (
+        text.replace("{root}", str(attack["root"]))
+        .replace("{outside}", str(attack["outside"]))
+        .replace("{{", "{")
+        .replace("}}", "}")
+    )
+
+
+def test_at_least_sixty_attacks():
+    assert len(CASES) >= 60
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "group, statement, message", CASES, ids=[f"{g}: {s[:50]}" for g, s, _ in CASES]
+)
+def test_attack_is_refused_in_one_line(attack, group, statement, message):
+    cursor = attack["cursor"]
+    with pytest.raises(Exception) as refused:
+        cursor.execute(_fill(statement, attack))
+        cursor.fetchall()
+    text = str(refused.value)
+    assert "emoticana: " in text, text[:500]
+    assert re.search(_fill(message, attack), text), text[:800]
+
+
+@pytest.mark.slow
+def test_the_attacks_left_nothing_behind(attack):
+    cursor = attack["cursor"]
+    cursor.execute("SHOW TABLES")
+    assert not [row[1] for row in cursor.fetchall() if row[1].startswith("a_")]
+    cursor.execute("SHOW DATABASES")
+    assert not [row[0] for row in cursor.fetchall() if row[0].startswith("a_")]
+    cursor.execute("SHOW TABLES IN global_temp")
+    assert not [row[1] for row in cursor.fetchall() if row[1].startswith("a_")]
+    # No chmod, no Derby database, no file outside the roots.
+    assert stat.S_IMODE(os.stat(attack["outside"]).st_mode) == attack["mode"]
+    assert not (attack["outside"] / "derby").exists()
+    assert not (attack["outside"] / "ctas").exists()
+
+
+@pytest.mark.slow
+def test_a_catalog_setting_sent_when_the_session_opens_is_refused_before_analysis(
+    server, outside_dir
+):
+    key = "spark.sql.catalog.a_open"
+    with pytest.raises(Exception, match=rf"emoticana: setting {key}=.* in this session is refused"):
+        connection = server.connect(
+            configuration={f"set:hiveconf:{key}": "org.apache.spark.sql.x.Evil"}
+        )
+        connection.cursor().execute("SELECT 1")
+    with pytest.raises(Exception, match=r"emoticana: setting fs.defaultFS=.* is refused"):
+        connection = server.connect(configuration={"set:hiveconf:fs.defaultFS": "file:///etc"})
+        connection.cursor().execute("SELECT 1")
+
+
+@pytest.mark.slow
+def test_what_users_do_is_still_allowed(attack):
+    cursor, root = attack["cursor"], attack["root"]
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS allowed_csv (path STRING, label STRING) USING csv "
+        f"OPTIONS (path '{root}/attack-lists', header 'true', sep ',', mode 'PERMISSIVE')",
+        "CREATE TABLE IF NOT EXISTS allowed_hive (a INT, b STRING) ROW FORMAT DELIMITED "
+        "FIELDS TERMINATED BY ',' STORED AS TEXTFILE "
+        "TBLPROPERTIES ('skip.header.line.count' = '1')",
+        "CREATE TABLE IF NOT EXISTS allowed_parquet (a INT) USING parquet",
+        "CREATE TABLE IF NOT EXISTS allowed_orc (a INT) STORED AS ORC",
+        "INSERT INTO allowed_parquet VALUES (1)",
+        "CREATE OR REPLACE TEMPORARY VIEW allowed_temp AS SELECT a FROM allowed_parquet",
+        "CACHE TABLE allowed_temp",
+        "UNCACHE TABLE allowed_temp",
+        "DECLARE OR REPLACE VARIABLE allowed_var INT DEFAULT 1",
+        "SET VAR allowed_var = 2",
+        "EXECUTE IMMEDIATE 'SELECT a FROM allowed_parquet'",
+        "DESCRIBE FUNCTION emotion",
+        "DESCRIBE TABLE allowed_parquet",
+        "SHOW CREATE TABLE allowed_parquet",
+        "ANALYZE TABLE allowed_parquet COMPUTE STATISTICS",
+        "ALTER TABLE allowed_parquet SET TBLPROPERTIES ('comment' = 'kept')",
+        "EXPLAIN SELECT * FROM allowed_parquet",
+        "SET spark.sql.ansi.enabled=true",
+        "RESET spark.sql.ansi.enabled",
+        "DROP TABLE allowed_csv",
+        "DROP TABLE allowed_hive",
+        "DROP TABLE allowed_orc",
+    ]
+    for statement in statements:
+        cursor.execute(statement)
+    cursor.execute("SELECT allowed_var, count(*) FROM allowed_parquet")
+    assert cursor.fetchall() == [(2, 1)]
+    cursor.execute("DROP TABLE allowed_parquet")
