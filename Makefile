@@ -67,7 +67,7 @@ check: lint $(SERVER_JAR)
 
 # Everything, both tiers (CI runs this).
 test: venv deps $(SERVER_JAR)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 # make sql FILE=sql/examples/00_clips.sql VARS="audio_dir=/data/calls"   (VARS: NAME=VALUE ...)
 sql: venv

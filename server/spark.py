@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 
@@ -122,6 +123,21 @@ def launch_environment(settings: Settings) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+#: Attempts of each task in local mode. Spark's ``local[N]`` gives a task one attempt, so a Python
+#: worker killed mid-query (out of memory, by an operator) would fail the whole query; with
+#: ``local[N,F]`` it costs a retry. Cluster masters retry by ``spark.task.maxFailures`` already.
+LOCAL_TASK_ATTEMPTS = 4
+
+
+def with_task_retries(master: str) -> str:
+    """``local``/``local[N]``/``local[*]`` as ``local[N,LOCAL_TASK_ATTEMPTS]``; any other master
+    (a cluster, or ``local[N,F]`` an operator chose) as given."""
+    match = re.fullmatch(r"\s*local(?:\[(\*|\d+)\])?\s*", master)
+    if match is None:
+        return master
+    return f"local[{match.group(1) or 1},{LOCAL_TASK_ATTEMPTS}]"
+
+
 def build_spark(
     settings: Settings,
     spark_defaults: dict[str, str],
@@ -176,7 +192,10 @@ def build_spark(
         conf.update(executor_environment(code_zip))
     conf.update(extra or {})
     conf.update(settings.extra_conf)
-    builder = SparkSession.builder.master(settings.master).appName(app_name)
+    # The server retries failed tasks; the trainer does not (a TensorFlowOnSpark node that ran
+    # twice would register twice).
+    master = with_task_retries(settings.master) if catalog == "hive" else settings.master
+    builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
     if catalog == "hive":

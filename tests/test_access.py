@@ -204,6 +204,32 @@ def test_wrong_password_or_unknown_user_is_refused(auth_server, user, password):
 
 
 @pytest.mark.slow
+def test_repeated_failures_lock_the_name_for_a_while(auth_server, auth_file):
+    from pyhive import hive
+
+    # A user with a low iteration count: the failures below still pay a full hash (not asserted
+    # here; timings belong in bench/bench_access.py).
+    assert passwd(auth_file, "carol", "carol-password", "--iterations", "1000").returncode == 0
+
+    def login(user, password):
+        return hive.connect(
+            host="127.0.0.1", port=auth_server.port, username=user, auth="CUSTOM", password=password
+        )
+
+    for _ in range(5):
+        with pytest.raises(Exception, match=REFUSED):
+            login("carol", "guess")
+    # The right password no longer gets in, for a while; the same holds for an unknown name.
+    with pytest.raises(Exception, match=REFUSED):
+        login("carol", "carol-password")
+    for _ in range(6):
+        with pytest.raises(Exception, match=REFUSED):
+            login("nobody", "guess")
+    # Other names are not locked.
+    login("alice", ALICE_PASSWORD).close()
+
+
+@pytest.mark.slow
 def test_a_client_without_password_is_refused(auth_server):
     with pytest.raises(Exception, match=REFUSED):
         auth_server.connect()  # PyHive's default: SASL PLAIN without a real password

@@ -13,7 +13,7 @@ from server.cluster import free_port
 from server.process import PROJECT_ROOT, ServerProcess
 from server.warehouse import orphaned_table_dirs
 from tests.helpers import assert_one_line_failure, serve
-from tests.processes import kill_tree
+from tests.processes import kill_tree, process_tree
 from udfs.model_store import DEFAULT_MODEL
 
 SHIPPED_MODEL = PROJECT_ROOT / "models" / DEFAULT_MODEL
@@ -196,3 +196,84 @@ def test_activation_replaces_the_pointer_whole_and_leaves_no_temporary_file(tmp_
     store.activate(DEFAULT_MODEL)
     assert (home / "models" / "ACTIVE").read_text() == DEFAULT_MODEL + "\n"
     assert sorted(p.name for p in (home / "models").iterdir()) == ["ACTIVE", "emoticana"]
+
+
+@pytest.mark.parametrize(
+    "master, expected",
+    [
+        ("local[*]", "local[*,4]"),
+        ("local[2]", "local[2,4]"),
+        ("local", "local[1,4]"),
+        ("local[2,1]", "local[2,1]"),  # the operator's own choice
+        ("spark://127.0.0.1:7077", "spark://127.0.0.1:7077"),
+    ],
+)
+def test_the_server_retries_tasks_in_local_mode(master, expected):
+    from server.spark import with_task_retries
+
+    assert with_task_retries(master) == expected
+
+
+def python_workers(server: ServerProcess) -> list[int]:
+    """The server's forked PySpark workers: children of its pyspark.daemon process (a fork keeps
+    its parent's command line, so the daemon is the one whose parent is not a daemon)."""
+    tree = process_tree(server.process.pid)
+    forked = []
+    for pid in tree:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pyspark.daemon" in command:
+            forked.append(pid)
+    daemons = [pid for pid in forked if _parent(pid) not in forked]
+    return [pid for pid in forked if _parent(pid) in daemons]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+@pytest.mark.slow
+def test_a_python_worker_killed_mid_query_costs_a_retry_not_the_query(server, views):
+    """Killed (out of memory, by an operator) during a UDF, a worker's task runs again."""
+    import os
+
+    cursor = server.connect().cursor()
+    cursor.execute("SELECT count(mfcc(content)) FROM synth")  # the clips with features
+    clips = cursor.fetchall()[0][0]
+    query = (
+        "SELECT count(m) FROM (SELECT mfcc(s.content) AS m FROM synth s "
+        "CROSS JOIN range(12) r) WHERE m IS NOT NULL"
+    )
+    result: dict = {}
+
+    def run():
+        try:
+            cursor.execute(query)
+            result["rows"] = cursor.fetchall()
+        except Exception as exc:  # reported below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed: list[int] = []
+    deadline = time.monotonic() + 120
+    while not killed and thread.is_alive() and time.monotonic() < deadline:
+        if python_workers(server):
+            time.sleep(1.0)  # into the UDF's work; every worker then, the busy ones among them
+            for pid in python_workers(server):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+        else:
+            time.sleep(0.2)
+    thread.join(600)
+    assert killed, "no Python worker to kill appeared"
+    assert "error" not in result, result.get("error")
+    assert result["rows"] == [(clips * 12,)]

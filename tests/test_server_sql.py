@@ -190,10 +190,10 @@ def test_sessions_are_isolated_but_share_functions(server, audio_root):
         a, b = first.cursor(), second.cursor()
         a.execute("CREATE DATABASE IF NOT EXISTS iso_db")
         a.execute("USE iso_db")
-        a.execute("SET emoticana.test.flag=on")
+        a.execute("SET spark.sql.emoticana_test.flag=on")
         a.execute("CREATE OR REPLACE TEMPORARY VIEW only_in_a AS SELECT 1 AS x")
         assert scalar(b, "SELECT current_database()") == "default"
-        b.execute("SET emoticana.test.flag")
+        b.execute("SET spark.sql.emoticana_test.flag")
         assert b.fetchall()[0][1] == "<undefined>"
         with pytest.raises(Exception, match="only_in_a"):
             b.execute("SELECT * FROM only_in_a")

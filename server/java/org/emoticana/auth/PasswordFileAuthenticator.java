@@ -7,10 +7,13 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.util.ArrayDeque;
 import java.util.Base64;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import javax.crypto.SecretKeyFactory;
 import javax.crypto.spec.PBEKeySpec;
@@ -26,15 +29,21 @@ import org.apache.hive.service.auth.PasswdAuthenticationProvider;
  * are ignored. The file named by the environment variable {@code EMOTICANA_AUTH_FILE} is read at
  * every login, so added, changed or removed users take effect without a restart.
  *
- * <p>HiveServer2 builds a new provider for every login from a fresh HiveConf, so this class keeps
- * no state and takes its one setting from the environment the server process exports.
+ * <p>HiveServer2 builds a new provider for every login from a fresh HiveConf, so this class takes
+ * its one setting from the environment the server process exports, and keeps its one piece of
+ * state, the recent failed logins per name, in a static map.
  */
 public final class PasswordFileAuthenticator implements PasswdAuthenticationProvider {
     public static final String FILE_ENV = "EMOTICANA_AUTH_FILE";
     static final String SCHEME = "pbkdf2-sha256";
     static final String REFUSED = "Invalid user name or password";
-    /** An unknown user still pays one hash, so response time does not tell which names exist. */
-    private static final Entry DECOY = new Entry(600000, new byte[16], new byte[32]);
+    /** Iterations of a hash for a name that is not in the file (emoticana passwd's default). */
+    static final int DEFAULT_ITERATIONS = 600000;
+    /** Failed logins per name within {@link #WINDOW_MS} after which the name is refused for that long. */
+    static final int MAX_FAILURES = 5;
+    static final long WINDOW_MS = 60_000;
+    /** Recent failed logins per user name, known or not (the JVM keeps it across providers). */
+    private static final Map<String, Deque<Long>> FAILURES = new ConcurrentHashMap<>();
 
     @Override
     public void Authenticate(String user, String password) throws AuthenticationException {
@@ -42,16 +51,60 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
         if (location == null || location.isEmpty()) {
             throw new AuthenticationException("Emoticana authentication is on but " + FILE_ENV + " is not set");
         }
+        String name = user == null ? "" : user;
+        long now = System.currentTimeMillis();
+        if (recentFailures(name, now) >= MAX_FAILURES) {
+            // Any name, known or not, so the refusal tells nothing of which names exist.
+            throw new AuthenticationException(REFUSED + " (too many failed logins for this name: wait "
+                    + WINDOW_MS / 1000 + " s)");
+        }
         Map<String, Entry> users;
         try {
             users = read(Paths.get(location));
         } catch (IOException | IllegalArgumentException e) {
             throw new AuthenticationException("Emoticana password file " + location + " is unusable: " + e.getMessage());
         }
-        Entry entry = users.get(user == null ? "" : user);
-        boolean matches = (entry != null ? entry : DECOY).verify(password == null ? "" : password);
+        // Every refusal costs one hash of the largest iteration count in the file: an unknown name
+        // hashes a decoy of that cost, a known one with fewer iterations pays the difference, so
+        // response time does not tell which names exist.
+        int cost = DEFAULT_ITERATIONS;
+        for (Entry known : users.values()) {
+            cost = Math.max(cost, known.iterations);
+        }
+        Entry entry = users.get(name);
+        boolean matches = (entry != null ? entry : new Entry(cost, new byte[16], new byte[32]))
+                .verify(password == null ? "" : password);
         if (entry == null || !matches) {
+            if (entry != null && entry.iterations < cost) {
+                new Entry(cost - entry.iterations, new byte[16], new byte[32]).verify("");
+            }
+            failed(name, System.currentTimeMillis());
             throw new AuthenticationException(REFUSED);
+        }
+        FAILURES.remove(name);
+    }
+
+    /** Failed logins of {@code name} within the window before {@code now}. */
+    static int recentFailures(String name, long now) {
+        Deque<Long> times = FAILURES.get(name);
+        if (times == null) {
+            return 0;
+        }
+        synchronized (times) {
+            while (!times.isEmpty() && times.peekFirst() < now - WINDOW_MS) {
+                times.pollFirst();
+            }
+            return times.size();
+        }
+    }
+
+    static void failed(String name, long now) {
+        if (FAILURES.size() > 100_000) {
+            FAILURES.clear();  // bounded memory under a flood of invented names
+        }
+        Deque<Long> times = FAILURES.computeIfAbsent(name, key -> new ArrayDeque<>());
+        synchronized (times) {
+            times.addLast(now);
         }
     }
 
