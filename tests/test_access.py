@@ -494,3 +494,35 @@ def test_pyhive_over_tls_verifies_the_certificate(tls_server, keystore):
         connect(
             "127.0.0.1", tls_server.port, username="alice", password=ALICE_PASSWORD
         )  # plain TCP
+
+
+@pytest.mark.slow
+def test_no_statement_shows_the_keystore_password(tls_server, keystore):
+    connection = connect(
+        "127.0.0.1",
+        tls_server.port,
+        username="alice",
+        password=ALICE_PASSWORD,
+        ssl_context=tls_client_context(str(keystore["pem"])),
+    )
+    try:
+        cursor = connection.cursor()
+        for statement in [
+            "SET",
+            "SET -v",
+            "SET spark.hadoop.hive.server2.keystore.password",
+            "SET hive.server2.keystore.password",
+            "SHOW FUNCTIONS",
+        ]:
+            cursor.execute(statement)
+            assert KEYSTORE_PASSWORD not in repr(cursor.fetchall()), statement
+        for statement in [
+            "SELECT '${hiveconf:hive.server2.keystore.password}'",
+            "SELECT '${spark.hadoop.hive.server2.keystore.password}'",
+            "SET hive.server2.keystore.password=x",
+        ]:
+            with pytest.raises(Exception) as refused:
+                cursor.execute(statement)
+            assert KEYSTORE_PASSWORD not in str(refused.value), statement
+    finally:
+        connection.close()
