@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 from server.settings import PROJECT_ROOT
 from server.sqlscript import returns_rows, split_statements
 from server.thrift import clean_message, connect, login_refused, probe_context, server_message
-from udfs.audio import resolve_audio_path
+from udfs.audio import open_audio_file
 from udfs.errors import AudioError
 
 STATIC_DIR = Path(__file__).resolve().parent / "console_static"
@@ -306,12 +306,14 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _file(self, path: Path, content_type: str | None = None) -> None:
-        data = path.read_bytes()
-        self.send_response(HTTPStatus.OK)
-        self.send_header(
-            "Content-Type",
+        self._bytes(
+            path.read_bytes(),
             content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream",
         )
+
+    def _bytes(self, data: bytes, content_type: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -399,15 +401,14 @@ class ConsoleHandler(BaseHTTPRequestHandler):
 
     def _audio(self, path: str) -> None:
         try:
-            real = Path(resolve_audio_path(path, self.app.audio_roots))
-            if not real.is_file():
-                raise AudioError(f"no such file: {path!r}")
+            with open_audio_file(path, self.app.audio_roots) as handle:
+                data = handle.read()  # the whole recording: the player seeks in it
         except AudioError as exc:
             return self._json({"error": str(exc)}, HTTPStatus.FORBIDDEN)
         content_type = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg"}.get(
-            real.suffix.lower()
+            Path(path).suffix.lower()
         )
-        return self._file(real, content_type)
+        return self._bytes(data, content_type or "application/octet-stream")
 
     def do_POST(self) -> None:
         if not self._same_site(state_changing=True):

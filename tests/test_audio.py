@@ -143,6 +143,52 @@ class TestConfinement:
         with pytest.raises(AudioError, match="outside"):
             resolve_audio_path(str(root / "link.wav"), [str(root)])
 
+    def test_a_link_swapped_in_while_reading_never_leads_outside(self, tmp_path):
+        """A symbolic link flipped between a file inside and a file outside, as fast as a thread
+        can: the file is checked as opened, so no read returns the outside file's bytes."""
+        import threading
+
+        root, outside = tmp_path / "root", tmp_path / "outside"
+        root.mkdir()
+        outside.mkdir()
+        (root / "inside.wav").write_bytes(b"INSIDE")
+        (outside / "secret.wav").write_bytes(b"SECRET")
+        target = root / "clip.wav"
+        target.write_bytes(b"INSIDE")
+        stop = threading.Event()
+
+        def flip():
+            link = root / "flip.tmp"
+            while not stop.is_set():
+                for source in (outside / "secret.wav", root / "inside.wav"):
+                    if link.is_symlink():
+                        link.unlink()
+                    link.symlink_to(source)
+                    os.replace(link, target)
+
+        flipper = threading.Thread(target=flip)
+        flipper.start()
+        results = {"inside": 0, "refused": 0}
+        try:
+            for _ in range(2000):
+                try:
+                    data = read_audio_source(str(target), [str(root)])
+                except AudioError as exc:
+                    assert "outside" in str(exc) or "no such file" in str(exc), exc
+                    results["refused"] += 1
+                else:
+                    assert data == b"INSIDE"
+                    results["inside"] += 1
+        finally:
+            stop.set()
+            flipper.join(10)
+        assert results["inside"] and results["refused"]
+
+    def test_a_fifo_in_a_root_is_refused_without_waiting(self, tmp_path):
+        os.mkfifo(tmp_path / "pipe.wav")
+        with pytest.raises(AudioError, match="not a regular file"):
+            read_audio_source(str(tmp_path / "pipe.wav"), [str(tmp_path)])
+
     def test_prefix_sibling_is_not_inside(self, tmp_path):
         (tmp_path / "root").mkdir()
         (tmp_path / "rootkit").mkdir()

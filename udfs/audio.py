@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Sequence
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -71,14 +72,56 @@ def resolve_audio_path(path: str, roots: Sequence[str]) -> str:
             "(none set)"
         )
     real = os.path.realpath(_local_path(path))
+    if _inside(real, roots):
+        return real
+    raise _outside(path, roots)
+
+
+def _inside(real: str, roots: Sequence[str]) -> bool:
     for root in roots:
         real_root = os.path.realpath(root)
         if os.path.commonpath([real, real_root]) == real_root:
-            return real
-    raise AudioError(
+            return True
+    return False
+
+
+def _outside(path: str, roots: Sequence[str]) -> AudioError:
+    return AudioError(
         f"{path!r} is outside the readable audio roots ({':'.join(roots)}); set "
         "EMOTICANA_AUDIO_ROOTS"
     )
+
+
+def open_audio_file(path: str, roots: Sequence[str]):
+    """The file ``path`` names, opened for reading (binary) once it is known to lie in a root.
+
+    The path is checked (:func:`resolve_audio_path`), then opened, and then the *opened* file is
+    checked again by where the kernel says it is: a symbolic link swapped in between the check and
+    the open cannot lead outside the roots. A hard link inside a root to a file outside is the
+    same file to the kernel; only someone who can write into a root can make one.
+    """
+    real = resolve_audio_path(path, roots)
+    try:
+        # O_NONBLOCK: a FIFO someone placed in a root must not hang the worker.
+        descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise AudioError(f"no such file: {path!r}") from None
+    except OSError as exc:
+        raise AudioError(f"cannot read {path!r}: {exc.strerror}") from None
+    try:
+        opened = os.readlink(f"/proc/self/fd/{descriptor}")
+        if not _inside(opened, roots):
+            raise _outside(path, roots)
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise AudioError(f"{path!r} is a directory, not an audio file")
+        if not stat.S_ISREG(mode):
+            raise AudioError(f"{path!r} is not a regular file")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def read_audio_source(
@@ -90,16 +133,11 @@ def read_audio_source(
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, str):
-        real = resolve_audio_path(source, roots)
-        if not os.path.exists(real):
-            raise AudioError(f"no such file: {source!r}")
-        if os.path.isdir(real):
-            raise AudioError(f"{source!r} is a directory, not an audio file")
-        try:
-            with open(real, "rb") as handle:
+        with open_audio_file(source, roots) as handle:
+            try:
                 data = handle.read(MAX_PATH_READ_BYTES)
-        except OSError as exc:
-            raise AudioError(f"cannot read {source!r}: {exc.strerror}") from None
+            except OSError as exc:
+                raise AudioError(f"cannot read {source!r}: {exc.strerror}") from None
     else:
         raise AudioError(
             f"audio must be a path string or binary content, got {type(source).__name__}"
@@ -116,15 +154,14 @@ def open_audio(source: str | bytes | bytearray | memoryview | None, roots: Seque
     Raises AudioError naming the problem, as :func:`read_audio_source` does.
     """
     if isinstance(source, str):
-        real = resolve_audio_path(source, roots)
-        if not os.path.exists(real):
-            raise AudioError(f"no such file: {source!r}")
-        if os.path.isdir(real):
-            raise AudioError(f"{source!r} is a directory, not an audio file")
-        if os.path.getsize(real) == 0:
-            raise AudioError("empty audio (0 bytes)")
+        with open_audio_file(source, roots) as file:
+            if os.fstat(file.fileno()).st_size == 0:
+                raise AudioError("empty audio (0 bytes)")
+            # libsndfile reads the checked file through a descriptor of its own.
+            descriptor = os.dup(file.fileno())
         try:
-            handle = sf.SoundFile(real)
+            # libsndfile owns the descriptor from here: it closes it, on failure too.
+            handle = sf.SoundFile(descriptor, closefd=True)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise AudioError(f"not a readable audio file: {source!r}: {_reason(exc)}") from None
     else:
