@@ -123,6 +123,8 @@ def launch_environment(settings: Settings) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+KEY_KILL_ON_FATAL_ERROR = "spark.executor.killOnFatalError.depth"
+
 #: Attempts of each task in local mode. Spark's ``local[N]`` gives a task one attempt, so a Python
 #: worker killed mid-query (out of memory, by an operator) would fail the whole query; with
 #: ``local[N,F]`` it costs a retry. Cluster masters retry by ``spark.task.maxFailures`` already.
@@ -195,6 +197,14 @@ def build_spark(
     # The server retries failed tasks; the trainer does not (a TensorFlowOnSpark node that ran
     # twice would register twice).
     master = with_task_retries(settings.master) if catalog == "hive" else settings.master
+    if (
+        catalog == "hive"
+        and is_local_master(master)
+        and KEY_KILL_ON_FATAL_ERROR not in spark_defaults
+    ):
+        # In local mode the executor is the server: a task that runs out of heap (one huge
+        # array) fails its query with OutOfMemoryError instead of stopping the SparkContext.
+        conf.setdefault(KEY_KILL_ON_FATAL_ERROR, "0")
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -277,3 +277,13 @@ def test_a_python_worker_killed_mid_query_costs_a_retry_not_the_query(server, vi
     assert killed, "no Python worker to kill appeared"
     assert "error" not in result, result.get("error")
     assert result["rows"] == [(clips * 12,)]
+
+
+@pytest.mark.slow
+def test_a_query_that_runs_out_of_heap_fails_alone_and_the_server_stays_up(server):
+    cursor = server.connect().cursor()
+    with pytest.raises(Exception, match="OutOfMemoryError"):
+        cursor.execute("SELECT max(size(sequence(1L, id + 700000000L))) FROM range(1)")
+    other = server.connect().cursor()
+    other.execute("SELECT 1")
+    assert other.fetchall() == [(1,)]
