@@ -422,6 +422,19 @@ def test_others_may_read_but_not_change_a_users_table(
 
 
 @pytest.mark.slow
+def test_beeline_records_its_user_as_owner(auth_server, alice_password_file):
+    """beeline runs statements asynchronously, in another thread than the login's."""
+    url = f"jdbc:hive2://127.0.0.1:{auth_server.port}/default"
+    script = (
+        "CREATE TABLE alice_beeline (n INT) USING parquet; SHOW TBLPROPERTIES alice_beeline; "
+        "DROP TABLE alice_beeline"
+    )
+    result = beeline(url, "-n", "alice", "-w", str(alice_password_file), "-e", script)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "emoticana.owner,alice" in result.stdout
+
+
+@pytest.mark.slow
 def test_the_owner_changes_their_own(auth_server, alices_objects):
     alice = login(auth_server, "alice")
     rows(alice, "CREATE TABLE alice_own (label STRING) USING parquet")
