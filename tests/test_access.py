@@ -508,6 +508,21 @@ def test_only_an_administrator_switches_the_model(auth_server, audio_root):
         message
     )
     assert rows(bob, active) == [(DEFAULT_MODEL,)]
+    # Nor through a SQL function: refused when it is made or else when it is called.
+    wrapped = (
+        "CREATE FUNCTION bob_switch(m STRING) RETURNS STRING RETURN activate_model(m)",
+        "SELECT bob_switch('biased/1')",
+    )
+    refusals = []
+    for statement in wrapped:
+        try:
+            rows(bob, statement)
+        except Exception:
+            refusals.append(refusal(bob, statement))
+            break
+    assert refusals and refusals[0].startswith("emoticana: activate_model(...) is refused")
+    rows(bob, "DROP FUNCTION IF EXISTS bob_switch")
+    assert rows(bob, active) == [(DEFAULT_MODEL,)]
     # Choosing a model for one query stays open to everyone.
     assert rows(bob, f"SELECT emotion('{clip(audio_root)}', 'biased/1')") == [("angry",)]
     try:
