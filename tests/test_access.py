@@ -150,6 +150,36 @@ def test_keystore_with_wrong_password_stops_start_up(tmp_path, keystore):
     assert_one_line_failure(result, "does not open with EMOTICANA_TLS_KEYSTORE_PASSWORD")
 
 
+def test_admins_are_user_names_from_flag_or_environment(tmp_path):
+    from server.settings import load_settings
+    from server.spark import owners_conf
+
+    env = {"EMOTICANA_ADMINS": " alice, bob ,,alice"}
+    assert load_settings(environ=env).admins == ("alice", "bob")
+    assert load_settings(admins="carol", environ=env).admins == ("carol",)
+    with pytest.raises(ConfigError, match="user names separated by commas, got 'a b'"):
+        load_settings(admins="a b", environ={})
+    # The sandbox checks owners and administrators only with passwords on.
+    assert owners_conf(load_settings(admins="alice", environ={})) == {}
+    users = tmp_path / "users"
+    assert owners_conf(load_settings(auth_file=str(users), admins="alice,bob", environ={})) == {
+        "spark.emoticana.sql.owners": "true",
+        "spark.emoticana.sql.admins": "alice,bob",
+    }
+
+
+def test_admins_without_passwords_stop_start_up(tmp_path):
+    result = serve(tmp_path, "--admins", "alice")
+    assert_one_line_failure(result, "EMOTICANA_ADMINS (--admins) needs passwords on")
+
+
+def test_admins_without_the_sandbox_stop_start_up(tmp_path):
+    users = tmp_path / "users"
+    assert passwd(users, "alice", "pw", "--iterations", "1000").returncode == 0
+    result = serve(tmp_path, "--auth-file", str(users), "--admins", "alice", "--sql-sandbox", "off")
+    assert_one_line_failure(result, "EMOTICANA_ADMINS (--admins) needs the SQL sandbox on")
+
+
 # A server with password authentication ----------------------------------------------------------
 
 
