@@ -32,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
         warehouse=args.warehouse,
         models_dir=args.models_dir,
         sql_sandbox=None if args.sql_sandbox is None else args.sql_sandbox == "on",
+        admins=args.admins,
     )
     stop = threading.Event()
 
@@ -278,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--auth-file",
         help="password file (emoticana passwd); turns on password authentication (env "
         "EMOTICANA_AUTH_FILE)",
+    )
+    serve.add_argument(
+        "--admins",
+        metavar="USER,USER",
+        help="with --auth-file: users who may change any table or view and switch the model "
+        "with activate_model (env EMOTICANA_ADMINS)",
     )
     serve.add_argument(
         "--tls-keystore",

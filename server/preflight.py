@@ -16,6 +16,7 @@ from typing import IO
 from server.auth import check_password_file
 from server.settings import (
     CONF_FILES,
+    ENV_ADMINS,
     ENV_TLS_KEYSTORE_PASSWORD,
     MIN_JAVA_MAJOR,
     SERVER_JAR,
@@ -155,6 +156,16 @@ def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
     turned on."""
     if settings.auth_file is not None:
         check_password_file(settings.auth_file)
+    if settings.admins and settings.auth_file is None:
+        raise ConfigError(
+            f"{ENV_ADMINS} (--admins) needs passwords on (--auth-file): without them there are "
+            "no users to tell apart"
+        )
+    if settings.admins and not sql_sandbox_on(settings, spark_defaults):
+        raise ConfigError(
+            f"{ENV_ADMINS} (--admins) needs the SQL sandbox on: it is what checks owners and "
+            "administrators"
+        )
     if (
         settings.auth_file is not None or sql_sandbox_on(settings, spark_defaults)
     ) and not SERVER_JAR.is_file():

@@ -41,6 +41,11 @@ ENV_POSTGRES_JDBC_JAR = "EMOTICANA_POSTGRES_JDBC_JAR"
 #: on (the default) or off: the SQL sandbox (server/java/org/emoticana/sandbox), see
 #: docs/security.md, "Threat model".
 ENV_SQL_SANDBOX = "EMOTICANA_SQL_SANDBOX"
+#: Administrators' user names, comma-separated: with passwords on, they may change any table or
+#: view and switch the server-wide model (docs/security.md, "Owners and administrators").
+ENV_ADMINS = "EMOTICANA_ADMINS"
+#: Another build of the server's jar (a branch's own, for its tests); default SERVER_JAR below.
+ENV_SERVER_JAR = "EMOTICANA_SERVER_JAR"
 
 DEFAULT_PORT = 10000
 DEFAULT_CONSOLE_PORT = 10080
@@ -92,10 +97,17 @@ KEY_SQL_EXTENSIONS = "spark.sql.extensions"
 KEY_SQL_SANDBOX = "spark.emoticana.sql.sandbox"
 KEY_SQL_READ_ROOTS = "spark.emoticana.sql.readRoots"
 KEY_SQL_WRITE_ROOTS = "spark.emoticana.sql.writeRoots"
+# With passwords on, owners of tables and views are recorded and checked, and these users are
+# administrators (Owners.KEY_OWNERS, KEY_ADMINS in the Java sandbox).
+KEY_SQL_OWNERS = "spark.emoticana.sql.owners"
+KEY_SQL_ADMINS = "spark.emoticana.sql.admins"
 SQL_SANDBOX_CLASS = "org.emoticana.sandbox.SqlSandbox"
 #: The server's Java classes (password provider, SQL sandbox), built by ``make server-jar`` into the
-#: virtual environment.
-SERVER_JAR = Path(sys.prefix) / "share" / "emoticana" / "emoticana-server.jar"
+#: virtual environment, unless EMOTICANA_SERVER_JAR names another build.
+SERVER_JAR = Path(
+    os.environ.get(ENV_SERVER_JAR)
+    or Path(sys.prefix) / "share" / "emoticana" / "emoticana-server.jar"
+).absolute()
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,8 @@ class Settings:
     #: The SQL sandbox on or off from a flag or the environment; None: ``spark-defaults.conf``, else
     #: on.
     sql_sandbox: bool | None = None
+    #: User names that may change any table or view and switch the model (passwords on).
+    admins: tuple[str, ...] = ()
 
     @property
     def jdbc_url(self) -> str:
@@ -201,6 +215,7 @@ def load_settings(
     warehouse: str | None = None,
     models_dir: str | None = None,
     sql_sandbox: bool | None = None,
+    admins: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the settings from flags (the keyword arguments) over the environment over
@@ -237,6 +252,7 @@ def load_settings(
         sql_sandbox=sql_sandbox
         if sql_sandbox is not None
         else _optional_flag(env.get(ENV_SQL_SANDBOX), ENV_SQL_SANDBOX),
+        admins=_user_names(admins if admins is not None else env.get(ENV_ADMINS, "")),
     )
 
 
@@ -260,6 +276,17 @@ def sql_sandbox_roots(settings: Settings) -> dict[str, str]:
                 f"the SQL sandbox cannot use a folder whose name holds a comma: {root!r}"
             )
     return {KEY_SQL_READ_ROOTS: ",".join(read), KEY_SQL_WRITE_ROOTS: str(settings.warehouse_dir)}
+
+
+def _user_names(value: str) -> tuple[str, ...]:
+    """``alice, bob`` as ("alice", "bob"); a name with a space or a colon could never log in."""
+    names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    for name in names:
+        if any(c.isspace() or c == ":" for c in name):
+            raise ConfigError(
+                f"{ENV_ADMINS} must be user names separated by commas, got {name!r} in {value!r}"
+            )
+    return names
 
 
 def _optional_path(value: str | None) -> Path | None:

@@ -27,7 +27,9 @@ from server.settings import (
     KEY_DRIVER_JAVA_OPTIONS,
     KEY_METASTORE_URL,
     KEY_PYSPARK_PYTHON,
+    KEY_SQL_ADMINS,
     KEY_SQL_EXTENSIONS,
+    KEY_SQL_OWNERS,
     KEY_THRIFT_HOST,
     KEY_THRIFT_PORT,
     KEY_WAREHOUSE,
@@ -97,7 +99,16 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
         # sandbox's parser substitutes script variables (${hivevar:NAME}) alone.
         "spark.sql.variable.substitute": "false",
         **sql_sandbox_roots(settings),
+        **owners_conf(settings),
     }
+
+
+def owners_conf(settings: Settings) -> dict[str, str]:
+    """With passwords on: owners of tables and views, and the administrators (the sandbox checks
+    them, see docs/security.md, "Owners and administrators")."""
+    if settings.auth_file is None:
+        return {}
+    return {KEY_SQL_OWNERS: "true", KEY_SQL_ADMINS: ",".join(settings.admins)}
 
 
 def launch_environment(settings: Settings) -> None:

@@ -28,6 +28,8 @@ from tests.helpers import BEELINE, assert_one_line_failure, serve
 from udfs.errors import ConfigError
 
 ALICE_PASSWORD = "correct-horse:battery-staple"  # beeline cannot send a password with spaces
+BOB_PASSWORD = "bob-password"
+ADMIN, ADMIN_PASSWORD = "ada", "ada-password"  # the auth server's administrator (--admins)
 REFUSED = "Error validating the login"
 KEYSTORE_PASSWORD = "keystore-secret"
 TRUSTSTORE_PASSWORD = "truststore-secret"
@@ -148,6 +150,36 @@ def test_keystore_with_wrong_password_stops_start_up(tmp_path, keystore):
     assert_one_line_failure(result, "does not open with EMOTICANA_TLS_KEYSTORE_PASSWORD")
 
 
+def test_admins_are_user_names_from_flag_or_environment(tmp_path):
+    from server.settings import load_settings
+    from server.spark import owners_conf
+
+    env = {"EMOTICANA_ADMINS": " alice, bob ,,alice"}
+    assert load_settings(environ=env).admins == ("alice", "bob")
+    assert load_settings(admins="carol", environ=env).admins == ("carol",)
+    with pytest.raises(ConfigError, match="user names separated by commas, got 'a b'"):
+        load_settings(admins="a b", environ={})
+    # The sandbox checks owners and administrators only with passwords on.
+    assert owners_conf(load_settings(admins="alice", environ={})) == {}
+    users = tmp_path / "users"
+    assert owners_conf(load_settings(auth_file=str(users), admins="alice,bob", environ={})) == {
+        "spark.emoticana.sql.owners": "true",
+        "spark.emoticana.sql.admins": "alice,bob",
+    }
+
+
+def test_admins_without_passwords_stop_start_up(tmp_path):
+    result = serve(tmp_path, "--admins", "alice")
+    assert_one_line_failure(result, "EMOTICANA_ADMINS (--admins) needs passwords on")
+
+
+def test_admins_without_the_sandbox_stop_start_up(tmp_path):
+    users = tmp_path / "users"
+    assert passwd(users, "alice", "pw", "--iterations", "1000").returncode == 0
+    result = serve(tmp_path, "--auth-file", str(users), "--admins", "alice", "--sql-sandbox", "off")
+    assert_one_line_failure(result, "EMOTICANA_ADMINS (--admins) needs the SQL sandbox on")
+
+
 # A server with password authentication ----------------------------------------------------------
 
 
@@ -156,6 +188,9 @@ def auth_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("access") / "users"
     result = passwd(path, "alice", ALICE_PASSWORD)  # the default iteration count, as users get it
     assert result.returncode == 0, result.stderr
+    for user, password in (("bob", BOB_PASSWORD), (ADMIN, ADMIN_PASSWORD)):
+        result = passwd(path, user, password, "--iterations", "1000")
+        assert result.returncode == 0, result.stderr
     return path
 
 
@@ -164,7 +199,7 @@ def auth_server(tmp_path_factory, audio_root, auth_file):
     running = ServerProcess(
         home=tmp_path_factory.mktemp("auth-home"),
         audio_roots=[audio_root],
-        extra_args=["--auth-file", str(auth_file)],
+        extra_args=["--auth-file", str(auth_file), "--admins", ADMIN],
     ).start()
     yield running
     running.stop()
@@ -352,6 +387,205 @@ def test_console_asks_for_a_login_and_queries_as_that_user(auth_server, audio_ro
 
 def auth_server_users(server: ServerProcess) -> Path:
     return Path(server.extra_args[server.extra_args.index("--auth-file") + 1])
+
+
+# Owners and administrators ------------------------------------------------------------------------
+
+
+def login(server: ServerProcess, user: str):
+    password = {"alice": ALICE_PASSWORD, "bob": BOB_PASSWORD, ADMIN: ADMIN_PASSWORD}[user]
+    return connect("127.0.0.1", server.port, username=user, password=password).cursor()
+
+
+def rows(cursor, sql: str) -> list[tuple]:
+    cursor.execute(sql)
+    return cursor.fetchall() if cursor.description else []
+
+
+def refusal(cursor, sql: str) -> str:
+    """The sandbox's one-line refusal of ``sql`` (Spark appends the plan on the lines after it)."""
+    with pytest.raises(Exception) as caught:
+        rows(cursor, sql)
+    status = getattr(caught.value.args[0], "status", None) if caught.value.args else None
+    text = status.errorMessage if status is not None else str(caught.value)
+    assert "emoticana: " in text, text
+    return text[text.index("emoticana: ") :].splitlines()[0].removesuffix(";")
+
+
+def owner(cursor, table: str) -> str | None:
+    properties = dict(rows(cursor, f"SHOW TBLPROPERTIES {table}"))
+    return properties.get("emoticana.owner")
+
+
+@pytest.fixture(scope="module")
+def alices_objects(auth_server):
+    """A table and a view of alice's, which the tests below try to change as bob."""
+    alice = login(auth_server, "alice")
+    rows(alice, "CREATE TABLE alice_t (label STRING) USING parquet")
+    rows(alice, "INSERT INTO alice_t VALUES ('angry')")
+    rows(alice, "CREATE VIEW alice_v AS SELECT label FROM alice_t")
+    return alice
+
+
+@pytest.mark.slow
+def test_creating_a_table_or_view_records_its_owner(auth_server, alices_objects):
+    bob = login(auth_server, "bob")
+    assert owner(bob, "alice_t") == owner(bob, "alice_v") == "alice"
+    described = {row[0].strip(): row[1] for row in rows(bob, "DESCRIBE TABLE EXTENDED alice_t")}
+    assert "emoticana.owner=alice" in described["Table Properties"]
+    rows(bob, "CREATE TABLE bob_ctas USING parquet AS SELECT 1 AS n")
+    rows(bob, "CREATE TABLE bob_like LIKE alice_t")
+    assert owner(bob, "bob_ctas") == owner(bob, "bob_like") == "bob"
+    rows(bob, "DROP TABLE bob_ctas")
+    rows(bob, "DROP TABLE bob_like")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "statement, refused",
+    [
+        ("DROP TABLE alice_t", "DROP TABLE default.alice_t"),
+        ("INSERT INTO alice_t VALUES ('calm')", "INSERT INTO default.alice_t"),
+        ("INSERT OVERWRITE alice_t SELECT 'calm'", "INSERT OVERWRITE default.alice_t"),
+        ("TRUNCATE TABLE alice_t", "TRUNCATE TABLE default.alice_t"),
+        (
+            "ALTER TABLE alice_t SET TBLPROPERTIES ('comment' = 'mine')",
+            "ALTER TABLE default.alice_t",
+        ),
+        ("ALTER TABLE alice_t RENAME TO bobs_now", "ALTER TABLE default.alice_t"),
+        ("ALTER TABLE alice_t ADD COLUMNS (score DOUBLE)", "ALTER TABLE default.alice_t"),
+        ("COMMENT ON TABLE alice_t IS 'mine'", "ALTER TABLE default.alice_t"),
+        ("DROP VIEW alice_v", "DROP VIEW default.alice_v"),
+        (
+            "CREATE OR REPLACE VIEW alice_v AS SELECT 'calm' AS label",
+            "CREATE OR REPLACE VIEW default.alice_v",
+        ),
+        ("ALTER VIEW alice_v AS SELECT 'calm' AS label", "ALTER VIEW default.alice_v"),
+        ("ALTER VIEW alice_v SET TBLPROPERTIES ('comment' = 'mine')", "ALTER VIEW default.alice_v"),
+    ],
+)
+def test_others_may_read_but_not_change_a_users_table(
+    auth_server, alices_objects, statement, refused
+):
+    bob = login(auth_server, "bob")
+    message = refusal(bob, statement)
+    assert message == (
+        f"emoticana: {refused} is refused: it belongs to alice; only its owner or an "
+        "administrator may change it (SQL sandbox)"
+    ), message
+    assert rows(bob, "SELECT label FROM alice_v") == [("angry",)]
+    assert owner(bob, "alice_t") == "alice"
+
+
+@pytest.mark.slow
+def test_beeline_records_its_user_as_owner(auth_server, alice_password_file):
+    """beeline runs statements asynchronously, in another thread than the login's."""
+    url = f"jdbc:hive2://127.0.0.1:{auth_server.port}/default"
+    script = (
+        "CREATE TABLE alice_beeline (n INT) USING parquet; SHOW TBLPROPERTIES alice_beeline; "
+        "DROP TABLE alice_beeline"
+    )
+    result = beeline(url, "-n", "alice", "-w", str(alice_password_file), "-e", script)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "emoticana.owner,alice" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_owner_changes_their_own(auth_server, alices_objects):
+    alice = login(auth_server, "alice")
+    rows(alice, "CREATE TABLE alice_own (label STRING) USING parquet")
+    rows(alice, "INSERT INTO alice_own VALUES ('sad')")
+    rows(alice, "INSERT OVERWRITE alice_own SELECT 'happy'")
+    rows(alice, "ALTER TABLE alice_own SET TBLPROPERTIES ('comment' = 'mine')")
+    rows(alice, "ALTER TABLE alice_own RENAME TO alice_renamed")
+    rows(alice, "CREATE OR REPLACE VIEW alice_own_v AS SELECT label FROM alice_renamed")
+    rows(alice, "CREATE OR REPLACE VIEW alice_own_v AS SELECT upper(label) AS l FROM alice_renamed")
+    assert rows(alice, "SELECT * FROM alice_own_v") == [("HAPPY",)]
+    assert owner(alice, "alice_renamed") == owner(alice, "alice_own_v") == "alice"
+    rows(alice, "TRUNCATE TABLE alice_renamed")
+    rows(alice, "DROP VIEW alice_own_v")
+    rows(alice, "DROP TABLE alice_renamed")
+
+
+@pytest.mark.slow
+def test_an_administrator_may_change_anyones(auth_server):
+    bob, admin = login(auth_server, "bob"), login(auth_server, ADMIN)
+    rows(bob, "CREATE TABLE bob_t (n INT) USING parquet")
+    rows(admin, "INSERT INTO bob_t VALUES (1)")
+    rows(admin, "DROP TABLE bob_t")
+    assert "bob_t" not in {row[1] for row in rows(bob, "SHOW TABLES")}
+
+
+@pytest.mark.slow
+def test_dropping_a_database_with_anothers_table_is_refused(auth_server):
+    bob, alice = login(auth_server, "bob"), login(auth_server, "alice")
+    rows(bob, "CREATE DATABASE bob_db")
+    rows(alice, "CREATE TABLE bob_db.alice_inside (n INT) USING parquet")
+    message = refusal(bob, "DROP DATABASE bob_db CASCADE")
+    assert message.startswith(
+        "emoticana: DROP DATABASE bob_db CASCADE (table bob_db.alice_inside) is refused: it "
+        "belongs to alice"
+    ), message
+    rows(alice, "DROP TABLE bob_db.alice_inside")
+    rows(bob, "DROP DATABASE bob_db CASCADE")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE bob_forged (n INT) USING parquet TBLPROPERTIES ('emoticana.owner' = 'alice')",
+        "CREATE VIEW bob_forged_v TBLPROPERTIES ('emoticana.owner' = 'alice') AS SELECT 1 AS n",
+        "ALTER TABLE bob_mine SET TBLPROPERTIES ('emoticana.owner' = 'alice')",
+        "ALTER TABLE bob_mine UNSET TBLPROPERTIES ('emoticana.owner')",
+        "ALTER VIEW bob_mine_v SET TBLPROPERTIES ('emoticana.owner' = 'alice')",
+        "ALTER VIEW bob_mine_v UNSET TBLPROPERTIES ('emoticana.owner')",
+    ],
+)
+def test_no_one_sets_the_owner_by_hand(auth_server, statement):
+    bob = login(auth_server, "bob")
+    rows(bob, "CREATE TABLE IF NOT EXISTS bob_mine (n INT) USING parquet")
+    rows(bob, "CREATE VIEW IF NOT EXISTS bob_mine_v AS SELECT n FROM bob_mine")
+    assert "'emoticana.owner' is refused" in refusal(bob, statement)
+    assert owner(bob, "bob_mine") == owner(bob, "bob_mine_v") == "bob"
+    assert not {"bob_forged", "bob_forged_v"} & {row[1] for row in rows(bob, "SHOW TABLES")}
+
+
+@pytest.mark.slow
+def test_only_an_administrator_switches_the_model(auth_server, audio_root):
+    from tests.modelgen import write_biased_model
+    from udfs.model_store import DEFAULT_MODEL
+
+    write_biased_model(auth_server.home / "models", "biased", 1, favour="angry")
+    bob, admin = login(auth_server, "bob"), login(auth_server, ADMIN)
+    active = "SELECT concat(name, '/', version) FROM emotion_models() WHERE active"
+    message = refusal(bob, "SELECT activate_model('biased/1')")
+    assert message.startswith("emoticana: activate_model(...) is refused: it changes the model"), (
+        message
+    )
+    assert rows(bob, active) == [(DEFAULT_MODEL,)]
+    # Nor through a SQL function: refused when it is made or else when it is called.
+    wrapped = (
+        "CREATE FUNCTION bob_switch(m STRING) RETURNS STRING RETURN activate_model(m)",
+        "SELECT bob_switch('biased/1')",
+    )
+    refusals = []
+    for statement in wrapped:
+        try:
+            rows(bob, statement)
+        except Exception:
+            refusals.append(refusal(bob, statement))
+            break
+    assert refusals and refusals[0].startswith("emoticana: activate_model(...) is refused")
+    rows(bob, "DROP FUNCTION IF EXISTS bob_switch")
+    assert rows(bob, active) == [(DEFAULT_MODEL,)]
+    # Choosing a model for one query stays open to everyone.
+    assert rows(bob, f"SELECT emotion('{clip(audio_root)}', 'biased/1')") == [("angry",)]
+    try:
+        assert rows(admin, "SELECT activate_model('biased/1')") == [("biased/1",)]
+        assert rows(bob, active) == [("biased/1",)]
+    finally:
+        rows(admin, f"SELECT activate_model('{DEFAULT_MODEL}')")
 
 
 # TLS on the JDBC port -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import org.apache.spark.sql.types.StructType;
  * a reference in. A variable's name has no dot: dotted names are settings, not variables.
  *
  * <p>Every statement it parses then passes {@link StatementPolicy}, the allow-list, before Spark
- * analyses it.
+ * analyses it, and a statement that creates a table or view gets its owner ({@link Owners#stamp}).
  */
 final class SessionVariables implements ParserInterface {
 
@@ -40,10 +40,12 @@ final class SessionVariables implements ParserInterface {
 
     private final SparkSession session;
     private final ParserInterface delegate;
+    private final Owners owners;
 
     SessionVariables(SparkSession session, ParserInterface delegate) {
         this.session = session;
         this.delegate = delegate;
+        this.owners = new Owners(session);
     }
 
     /** The statement with its variables substituted; throws the sandbox's refusal otherwise. */
@@ -79,12 +81,13 @@ final class SessionVariables implements ParserInterface {
 
     @Override
     public LogicalPlan parsePlan(String sqlText) throws ParseException {
-        return StatementPolicy.check(session, delegate.parsePlan(substitute(sqlText)));
+        return owners.stamp(StatementPolicy.check(session, delegate.parsePlan(substitute(sqlText))));
     }
 
     @Override
     public LogicalPlan parsePlanWithParameters(String sqlText, ParameterContext context) throws ParseException {
-        return StatementPolicy.check(session, delegate.parsePlanWithParameters(substitute(sqlText), context));
+        return owners.stamp(
+                StatementPolicy.check(session, delegate.parsePlanWithParameters(substitute(sqlText), context)));
     }
 
     @Override

@@ -60,7 +60,8 @@ import scala.runtime.BoxedUnit;
  * <p>As analysed, before anything runs, this check rule: every location the plan reads lies in
  * the allowed roots and every write in the warehouse (symbolic links and {@code ..} resolved),
  * stored tables and views included, and no expression calls Java ({@code reflect}) or parses XML
- * ({@code xpath}, {@code from_xml}). Check rules see the analysed plan of every statement in
+ * ({@code xpath}, {@code from_xml}); with passwords on, only a table's or view's owner or an
+ * administrator changes it, and only an administrator switches the server-wide model ({@link Owners}). Check rules see the analysed plan of every statement in
  * every session (the Thrift server's sessions share the root session's extensions), and again
  * the plans a command builds and runs inside (the insert of a {@code CREATE TABLE AS SELECT},
  * the statement of {@code EXECUTE IMMEDIATE}).
@@ -233,9 +234,11 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
         private final AllowedRoots readRoots;
         private final AllowedRoots writeRoots;
         private final URI defaultFs;
+        private final Owners owners;
 
         Check(SparkSession session) {
             this.session = session;
+            this.owners = new Owners(session);
             SparkConf conf = session.sparkContext().getConf();
             this.defaultFs = FileSystem.getDefaultUri(session.sparkContext().hadoopConfiguration());
             this.readRoots = AllowedRoots.parse(required(conf, KEY_READ_ROOTS), defaultFs);
@@ -335,6 +338,7 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                     throw refusal("xpath, from_xml and schema_of_xml are refused: an XML document's external "
                             + "entities and DTDs would make the server open files and URLs (SQL sandbox)");
                 }
+                owners.checkFunction(expression);
                 if (expression instanceof SubqueryExpression) {
                     plan(((SubqueryExpression) expression).plan());
                 }
@@ -346,6 +350,7 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
 
             /** The locations commands name as strings. */
             void command(LogicalPlan node) {
+                owners.checkChange(node);
                 // Statements refused whatever their arguments are refused as parsed (StatementPolicy);
                 // what is left are the locations that analysis resolves.
                 if (node instanceof CreateTempViewUsing) {

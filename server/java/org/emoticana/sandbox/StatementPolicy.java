@@ -13,6 +13,7 @@ import org.apache.spark.sql.catalyst.plans.logical.AddPartitions;
 import org.apache.spark.sql.catalyst.plans.logical.Command;
 import org.apache.spark.sql.catalyst.plans.logical.CreateNamespace;
 import org.apache.spark.sql.catalyst.plans.logical.CreateTableLike;
+import org.apache.spark.sql.catalyst.plans.logical.CreateView;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.catalyst.plans.logical.OptionList;
 import org.apache.spark.sql.catalyst.plans.logical.SerdeInfo;
@@ -20,7 +21,10 @@ import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceLocation;
 import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceProperties;
 import org.apache.spark.sql.catalyst.plans.logical.SetTableLocation;
 import org.apache.spark.sql.catalyst.plans.logical.SetTableProperties;
+import org.apache.spark.sql.catalyst.plans.logical.SetViewProperties;
 import org.apache.spark.sql.catalyst.plans.logical.UnresolvedTableSpec;
+import org.apache.spark.sql.catalyst.plans.logical.UnsetTableProperties;
+import org.apache.spark.sql.catalyst.plans.logical.UnsetViewProperties;
 import org.apache.spark.sql.execution.command.CreateViewCommand;
 import org.apache.spark.sql.execution.command.SetCommand;
 import org.apache.spark.sql.execution.datasources.CreateTempViewUsing;
@@ -238,6 +242,14 @@ final class StatementPolicy {
             } else if (node instanceof SetTableProperties) {
                 properties("table property", CollectionConverters.asJava(((SetTableProperties) node).properties()),
                         PROPERTIES);
+            } else if (node instanceof CreateView) {
+                ownerProperty(CollectionConverters.asJava(((CreateView) node).properties().keys().toSeq()));
+            } else if (node instanceof SetViewProperties) {
+                ownerProperty(CollectionConverters.asJava(((SetViewProperties) node).properties().keys().toSeq()));
+            } else if (node instanceof UnsetTableProperties) {
+                ownerProperty(CollectionConverters.asJava(((UnsetTableProperties) node).propertyKeys()));
+            } else if (node instanceof UnsetViewProperties) {
+                ownerProperty(CollectionConverters.asJava(((UnsetViewProperties) node).propertyKeys()));
             } else if (node instanceof SetTableLocation) {
                 plainPath("table location", ((SetTableLocation) node).location());
             } else if (node instanceof AddPartitions) {
@@ -248,6 +260,19 @@ final class StatementPolicy {
                 databaseProperties(((SetNamespaceProperties) node).properties());
             } else if (node instanceof SetNamespaceLocation) {
                 plainPath("database location", ((SetNamespaceLocation) node).location());
+            }
+        }
+
+        /**
+         * The owner's property is the server's to set (Owners), never SQL's to set or remove. A view's
+         * other properties are free: they configure nothing.
+         */
+        void ownerProperty(java.util.List<String> keys) {
+            for (String key : keys) {
+                if (key.trim().equalsIgnoreCase(Owners.PROPERTY)) {
+                    throw SqlSandbox.refusal("table property '" + key + "' is refused: the server records a table's "
+                            + "or view's owner itself" + SANDBOX);
+                }
             }
         }
 
