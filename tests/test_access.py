@@ -244,7 +244,7 @@ def test_repeated_failures_lock_the_name_for_a_while(auth_server, auth_file):
 
     # A user with a low iteration count: the failures below still pay a full hash (not asserted
     # here; timings belong in bench/bench_access.py).
-    assert passwd(auth_file, "carol", "carol-password", "--iterations", "1000").returncode == 0
+    assert passwd(auth_file, "erin", "erin-password", "--iterations", "1000").returncode == 0
 
     def login(user, password):
         return hive.connect(
@@ -253,10 +253,10 @@ def test_repeated_failures_lock_the_name_for_a_while(auth_server, auth_file):
 
     for _ in range(5):
         with pytest.raises(Exception, match=REFUSED):
-            login("carol", "guess")
+            login("erin", "guess")
     # The right password no longer gets in, for a while; the same holds for an unknown name.
     with pytest.raises(Exception, match=REFUSED):
-        login("carol", "carol-password")
+        login("erin", "erin-password")
     for _ in range(6):
         with pytest.raises(Exception, match=REFUSED):
             login("nobody", "guess")

@@ -282,6 +282,7 @@ def test_what_users_do_is_still_allowed(attack):
         "CREATE OR REPLACE TEMPORARY VIEW allowed_temp AS SELECT a FROM allowed_parquet",
         "CACHE TABLE allowed_temp",
         "UNCACHE TABLE allowed_temp",
+        "CREATE OR REPLACE TEMPORARY FUNCTION allowed_twice(x INT) RETURNS INT RETURN x * 2",
         "DECLARE OR REPLACE VARIABLE allowed_var INT DEFAULT 1",
         "SET VAR allowed_var = 2",
         "EXECUTE IMMEDIATE 'SELECT a FROM allowed_parquet'",
@@ -299,6 +300,6 @@ def test_what_users_do_is_still_allowed(attack):
     ]
     for statement in statements:
         cursor.execute(statement)
-    cursor.execute("SELECT allowed_var, count(*) FROM allowed_parquet")
-    assert cursor.fetchall() == [(2, 1)]
+    cursor.execute("SELECT allowed_var, count(*), allowed_twice(3) FROM allowed_parquet")
+    assert cursor.fetchall() == [(2, 1, 6)]
     cursor.execute("DROP TABLE allowed_parquet")

@@ -65,7 +65,7 @@ final class StatementPolicy {
             "CommentOnNamespace", "DescribeNamespace", "ShowNamespacesCommand", "SetCatalogAndNamespace",
             "ShowCurrentNamespaceCommand", "ShowCatalogsCommand",
             // SQL functions (a body in SQL, not a class), variables, settings, caching, EXPLAIN.
-            "CreateUserDefinedFunction", "DropFunction", "RefreshFunction", "DescribeFunction", "ShowFunctions",
+            "CreateUserDefinedFunction", "CreateSQLFunctionCommand", "DropFunction", "RefreshFunction", "DescribeFunction", "ShowFunctions",
             "CreateVariable", "DropVariable", "SetVariable", "SetCommand", "ResetCommand",
             "CacheTable", "CacheTableAsSelect", "UncacheTable", "ClearCacheCommand$", "ExplainCommand",
             "DescribeQueryCommand", "ShowCollationsCommand",
