@@ -11,6 +11,7 @@ SERVER_JAR := $(VENV)/share/emoticana/emoticana-server.jar
 JAVA_SRC := $(shell find server/java -name '*.java')
 
 RAVDESS ?= $(abspath ../shared/ravdess)
+CORPORA ?= $(abspath ../shared/corpora)
 PORT ?= 10000
 
 .PHONY: venv server-jar auth-jar deps browser postgres serve check lint test sql train train-default bench clean-state
@@ -77,13 +78,13 @@ sql: venv
 train: venv
 	$(PY) -m server train --view $(VIEW) $(ARGS)
 
-# The shipped model: RAVDESS actors 01-20 from $(RAVDESS), 5-fold speaker cross-validation,
-# then the final model into models/, every run trained on all its speakers (no validation
-# speakers: the CV folds give the figures). The server must be running, with the folder among its
-# audio roots: EMOTICANA_AUDIO_ROOTS=$(RAVDESS) make serve. ARGS come last and win.
+# The shipped model: the four corpora of $(RAVDESS) and $(CORPORA) with one degraded copy of each
+# clip, leave-one-corpus-out cross-validation (the figures, and the calibration's temperature),
+# then the final model on every row into models/. The server must be running with both folders
+# among its audio roots: EMOTICANA_AUDIO_ROOTS=$(RAVDESS):$(CORPORA) make serve. ARGS win.
 train-default: venv
-	$(PY) -m server sql sql/training/ravdess.sql --port $(PORT) --hivevar ravdess_dir=$(RAVDESS)
-	$(PY) -m server train --view ravdess_train --port $(PORT) --models-dir models --cv-folds 5 --validation-speakers none $(ARGS)
+	$(PY) -m server sql sql/training/corpora.sql --port $(PORT) --hivevar corpora_dir=$(CORPORA) --hivevar ravdess_dir=$(RAVDESS)
+	$(PY) -m server train --view emotion_train_augmented --port $(PORT) --models-dir models --cv-by corpus --validation-speakers none --epochs 20 --hyperparam 'filters=[64,64,128,128,256,256]' $(ARGS)
 
 # Throughput and latency table (docs/operations.md, "Benchmarks"); not part of the tests.
 bench: venv
