@@ -217,3 +217,23 @@ def test_spark_launcher_classes_exist():
         break
     else:
         pytest.fail("no spark-core jar in pyspark/jars")
+
+
+def test_the_image_runs_as_an_unprivileged_account_that_owns_only_its_state(services):
+    dockerfile = (PROJECT_ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    users = re.findall(r"^USER\s+(\S+)\s*$", dockerfile, flags=re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}, users
+    account = users[-1]
+    assert re.search(rf"useradd\b[^\n]*(?:\\\n[^\n]*)*\b{account}\b", dockerfile)
+    # The last USER comes after every build step that needs root.
+    assert dockerfile.rindex(f"USER {account}") > dockerfile.rindex("RUN ")
+    owned = re.search(r"chown -R \S+ ([^\n]+)", dockerfile).group(1).split()
+    # It owns the state and the data volume the server and workers write, and nothing of the code.
+    writes = {"/var/lib/emoticana", "/data"}
+    assert writes <= set(owned) and not {"/opt/emoticana", "/usr/local"} & set(owned)
+    for name in ("emoticana", "spark-worker-1"):
+        env = environment(services[name])
+        for key in ("EMOTICANA_HOME", "EMOTICANA_WAREHOUSE", "EMOTICANA_MODELS_DIR"):
+            if key in env:
+                assert any(env[key].startswith(path) for path in writes), (name, key)
+    assert re.search(r"SPARK_WORKER_DIR=/var/lib/emoticana/", dockerfile)
