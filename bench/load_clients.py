@@ -6,7 +6,7 @@
 Each client is its own PyHive connection (its own HiveServer2 session) in a thread and goes
 round after round, in a seeded shuffled order, through: feature queries (``audio_info``/``mfcc``
 over a generated audio table), classification (``emotion``/``emotion_scores``), DDL on its own
-tables (CREATE/INSERT/SELECT/DROP inside its own database), ``SET`` of a session variable and
+tables (CREATE/INSERT/SELECT/DROP inside its own database), ``SET`` of a session setting and
 ``USE``. After every step it checks that its session still sees only its own ``SET`` value, current
 database and temporary view, and that every result is right.  Starts no new step after
 ``--duration-s`` seconds or ``--max-queries`` statements in all, whichever comes first (a step
@@ -156,7 +156,7 @@ class LoadClient:
     def setup(self) -> None:
         self.sql("setup", f"CREATE DATABASE IF NOT EXISTS {self.database}")
         self.sql("setup", f"USE {self.database}")
-        self.sql("setup", f"SET emoticana.load.tag={self.tag}")
+        self.sql("setup", f"SET spark.sql.emoticana_load.tag={self.tag}")
         self.sql("setup", f"CREATE OR REPLACE TEMPORARY VIEW mine AS SELECT '{self.name}' AS owner")
 
     def cleanup(self) -> None:
@@ -208,7 +208,7 @@ class LoadClient:
 
     def step_set(self) -> None:
         self.tag = f"{self.name}-{int(self.rng.integers(1, 10**6))}"
-        self.sql("set", f"SET emoticana.load.tag={self.tag}")
+        self.sql("set", f"SET spark.sql.emoticana_load.tag={self.tag}")
 
     def step_use(self) -> None:
         self.sql("use", "USE default")
@@ -218,7 +218,7 @@ class LoadClient:
         self.sql("use", f"USE {self.database}")
 
     def check_isolation(self) -> None:
-        rows = self.sql("check", "SET emoticana.load.tag")
+        rows = self.sql("check", "SET spark.sql.emoticana_load.tag")
         if rows is not None:
             self.expect("SET value", rows[0][1] if rows else None, self.tag)
         rows = self.sql("check", "SELECT current_database(), owner FROM mine")
