@@ -23,6 +23,7 @@ XML = r"xpath, from_xml and schema_of_xml are refused"
 SETTING = r"is refused: a session may change spark.sql.\* settings and script variables only"
 GLOBAL_VIEW = r"CREATE GLOBAL TEMPORARY VIEW is refused"
 NOT_ALLOWED = r"is refused: it is not among the statements SQL may run"
+WAREHOUSE = r"is refused: it lies in the warehouse \(.*\), whose folders belong to managed tables"
 
 ATTACKS = {
     # Server files read through tables: globs and escapes Hadoop expands after the check, and
@@ -170,6 +171,19 @@ ATTACKS = {
         ("CREATE GLOBAL TEMPORARY VIEW a_global AS SELECT 1 AS x", GLOBAL_VIEW),
         ("CREATE OR REPLACE GLOBAL TEMP VIEW a_global2 AS SELECT 1 AS x", GLOBAL_VIEW),
         ("CREATE GLOBAL TEMPORARY VIEW a_global3 USING text OPTIONS (path '{root}')", GLOBAL_VIEW),
+        # Another user's managed table is a folder in the warehouse: naming it from SQL would read
+        # or overwrite it behind its owner's back.
+        (
+            "CREATE TABLE a_wh_table (line STRING) USING text LOCATION '{warehouse}/attack_kept'",
+            WAREHOUSE,
+        ),
+        (
+            "CREATE TEMPORARY VIEW a_wh_view USING parquet "
+            "OPTIONS (path '{warehouse}/attack_kept')",
+            WAREHOUSE,
+        ),
+        ("CREATE DATABASE a_wh_db LOCATION '{warehouse}/a_wh_db'", WAREHOUSE),
+        ("ALTER TABLE attack_kept SET LOCATION '{warehouse}/elsewhere'", WAREHOUSE),
     ],
     # Statements outside the allow-list: lists of the server's files, scripting that could hide
     # a statement, commands no SQL user needs.
@@ -206,7 +220,13 @@ def attack(server, audio_root, outside_dir):
     cursor = connection.cursor()
     cursor.execute("CREATE TABLE IF NOT EXISTS attack_kept (line STRING) USING text")
     mode = stat.S_IMODE(os.stat(outside_dir).st_mode)
-    yield {"cursor": cursor, "root": audio_root, "outside": outside_dir, "mode": mode}
+    yield {
+        "cursor": cursor,
+        "root": audio_root,
+        "outside": outside_dir,
+        "warehouse": server.home / "warehouse",
+        "mode": mode,
+    }
     connection.close()
 
 
@@ -214,6 +234,7 @@ def _fill(text: str, attack: dict) -> str:
     return (
         text.replace("{root}", str(attack["root"]))
         .replace("{outside}", str(attack["outside"]))
+        .replace("{warehouse}", str(attack["warehouse"]))
         .replace("{{", "{")
         .replace("}}", "}")
     )

@@ -1,10 +1,13 @@
 package org.emoticana.sandbox;
 
+import java.net.URI;
 import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.analysis.UnresolvedPartitionSpec;
 import org.apache.spark.sql.catalyst.expressions.Expression;
@@ -119,12 +122,42 @@ final class StatementPolicy {
     /** Refuses the parsed statement unless every part of it is allowed. */
     static LogicalPlan check(SparkSession session, LogicalPlan plan) {
         SqlSandbox.checkSessionSettings(session);
-        new Walk().plan(plan);
+        new Walk(session).plan(plan);
         return plan;
     }
 
     private static final class Walk {
         private final IdentityHashMap<Object, Boolean> seen = new IdentityHashMap<>();
+        private final AllowedRoots warehouse;
+        private final URI defaultFs;
+
+        Walk(SparkSession session) {
+            SparkConf conf = session.sparkContext().getConf();
+            this.defaultFs = FileSystem.getDefaultUri(session.sparkContext().hadoopConfiguration());
+            this.warehouse = conf.contains(SqlSandbox.KEY_WRITE_ROOTS)
+                    ? AllowedRoots.parse(conf.get(SqlSandbox.KEY_WRITE_ROOTS), defaultFs) : null;
+        }
+
+        /**
+         * A path SQL names: plain (no glob), and not inside the warehouse, whose folders belong to
+         * managed tables: a table, view, partition or database named onto one could read or
+         * overwrite another user's table behind its owner's back. SQL names folders in the audio
+         * roots; the warehouse is reached through managed tables only.
+         */
+        void path(String what, String path) {
+            plainPath(what, path);
+            boolean inside;
+            try {
+                inside = warehouse != null && warehouse.contains(new org.apache.hadoop.fs.Path(path), defaultFs);
+            } catch (IllegalArgumentException e) {
+                return;  // judged, with its reason, on the analysed plan
+            }
+            if (inside) {
+                throw SqlSandbox.refusal(what + " '" + path + "' is refused: it lies in the warehouse ("
+                        + warehouse.display() + "), whose folders belong to managed tables; leave out LOCATION "
+                        + "(the table is then managed) or name a folder in the audio roots" + SANDBOX);
+            }
+        }
 
         void plan(LogicalPlan node) {
             if (node == null || seen.put(node, Boolean.TRUE) != null) {
@@ -154,7 +187,7 @@ final class StatementPolicy {
             } else if (expression instanceof UnresolvedPartitionSpec) {
                 Option<String> location = ((UnresolvedPartitionSpec) expression).location();
                 if (location.isDefined()) {
-                    plainPath("partition location", location.get());
+                    path("partition location", location.get());
                 }
             }
             for (Expression child : CollectionConverters.asJava(expression.children())) {
@@ -233,7 +266,7 @@ final class StatementPolicy {
                     source(like.provider().get());
                 }
                 if (like.location().isDefined()) {
-                    plainPath("table location", like.location().get());
+                    path("table location", like.location().get());
                 }
                 if (like.serdeInfo().isDefined()) {
                     serde(like.serdeInfo().get());
@@ -251,7 +284,7 @@ final class StatementPolicy {
             } else if (node instanceof UnsetViewProperties) {
                 ownerProperty(CollectionConverters.asJava(((UnsetViewProperties) node).propertyKeys()));
             } else if (node instanceof SetTableLocation) {
-                plainPath("table location", ((SetTableLocation) node).location());
+                path("table location", ((SetTableLocation) node).location());
             } else if (node instanceof AddPartitions) {
                 return;  // partition specs are walked as fields
             } else if (node instanceof CreateNamespace) {
@@ -259,7 +292,7 @@ final class StatementPolicy {
             } else if (node instanceof SetNamespaceProperties) {
                 databaseProperties(((SetNamespaceProperties) node).properties());
             } else if (node instanceof SetNamespaceLocation) {
-                plainPath("database location", ((SetNamespaceLocation) node).location());
+                path("database location", ((SetNamespaceLocation) node).location());
             }
         }
 
@@ -280,7 +313,7 @@ final class StatementPolicy {
             Map<String, String> map = CollectionConverters.asJava(properties);
             properties("database property", map, DATABASE_PROPERTIES);
             if (map.containsKey("location")) {
-                plainPath("database location", map.get("location"));
+                path("database location", map.get("location"));
             }
         }
 
@@ -292,7 +325,7 @@ final class StatementPolicy {
                 source(spec.provider().get());
             }
             if (spec.location().isDefined()) {
-                plainPath("table location", spec.location().get());
+                path("table location", spec.location().get());
             }
             properties("table property", CollectionConverters.asJava(spec.properties()), PROPERTIES);
             OptionList options = spec.optionExpression();
@@ -314,6 +347,28 @@ final class StatementPolicy {
                         + String.join(", ", HIVE_FORMATS).toUpperCase(Locale.ROOT) + SANDBOX);
             }
             properties("SerDe property", CollectionConverters.asJava(serde.serdeProperties()), PROPERTIES);
+        }
+
+        <V> void options(Map<String, V> options) {
+            for (Map.Entry<String, V> entry : options.entrySet()) {
+                option(entry.getKey(), entry.getValue() == null ? null : String.valueOf(entry.getValue()));
+            }
+        }
+
+        void option(String key, String value) {
+            String lower = key.toLowerCase(Locale.ROOT);
+            if (!OPTIONS.contains(lower)) {
+                throw SqlSandbox.refusal("option '" + key + "' is refused: a table or view may take only the "
+                        + "documented options of its file source (path, pathGlobFilter, recursiveFileLookup, header, "
+                        + "sep, ...), never a Hadoop setting or a class (docs/security.md)" + SANDBOX);
+            }
+            if ((lower.equals("path") || lower.equals("basepath")) && value != null) {
+                path("option " + key, value);
+            } else if (lower.equals("paths") && value != null) {
+                for (String path : SqlSandbox.paths(lower, value)) {
+                    path("option paths", path);
+                }
+            }
         }
     }
 
@@ -347,28 +402,6 @@ final class StatementPolicy {
         throw SqlSandbox.refusal("data source '" + provider + "' is refused: tables and views may use "
                 + "binaryFile, csv, json, parquet, orc, text (folders inside the audio roots) or a Hive format"
                 + SANDBOX);
-    }
-
-    static <V> void options(Map<String, V> options) {
-        for (Map.Entry<String, V> entry : options.entrySet()) {
-            option(entry.getKey(), entry.getValue() == null ? null : String.valueOf(entry.getValue()));
-        }
-    }
-
-    static void option(String key, String value) {
-        String lower = key.toLowerCase(Locale.ROOT);
-        if (!OPTIONS.contains(lower)) {
-            throw SqlSandbox.refusal("option '" + key + "' is refused: a table or view may take only the "
-                    + "documented options of its file source (path, pathGlobFilter, recursiveFileLookup, header, "
-                    + "sep, ...), never a Hadoop setting or a class (docs/security.md)" + SANDBOX);
-        }
-        if ((lower.equals("path") || lower.equals("basepath")) && value != null) {
-            plainPath("option " + key, value);
-        } else if (lower.equals("paths") && value != null) {
-            for (String path : SqlSandbox.paths(lower, value)) {
-                plainPath("option paths", path);
-            }
-        }
     }
 
     static void properties(String what, Map<String, String> properties, Set<String> allowed) {
