@@ -668,6 +668,17 @@ def tls_server(tmp_path_factory, audio_root, auth_file, keystore):
     running.stop()
 
 
+def tls_connect(tls_server, keystore):
+    """alice's PyHive connection over TLS, checking the server's certificate."""
+    return connect(
+        "127.0.0.1",
+        tls_server.port,
+        username="alice",
+        password=ALICE_PASSWORD,
+        ssl_context=tls_client_context(str(keystore["pem"])),
+    )
+
+
 @pytest.mark.slow
 def test_beeline_over_tls(tls_server, keystore, audio_root, alice_password_file):
     url = (
@@ -701,13 +712,7 @@ def test_beeline_over_tls(tls_server, keystore, audio_root, alice_password_file)
 
 @pytest.mark.slow
 def test_pyhive_over_tls_verifies_the_certificate(tls_server, keystore):
-    connection = connect(
-        "127.0.0.1",
-        tls_server.port,
-        username="alice",
-        password=ALICE_PASSWORD,
-        ssl_context=tls_client_context(str(keystore["pem"])),
-    )
+    connection = tls_connect(tls_server, keystore)
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT current_user(), ravdess_meta('03-01-05-02-01-02-12.wav').gender")
@@ -732,13 +737,7 @@ def test_pyhive_over_tls_verifies_the_certificate(tls_server, keystore):
 
 @pytest.mark.slow
 def test_no_statement_shows_the_keystore_password(tls_server, keystore):
-    connection = connect(
-        "127.0.0.1",
-        tls_server.port,
-        username="alice",
-        password=ALICE_PASSWORD,
-        ssl_context=tls_client_context(str(keystore["pem"])),
-    )
+    connection = tls_connect(tls_server, keystore)
     try:
         cursor = connection.cursor()
         for statement in [
