@@ -79,6 +79,7 @@ KEY_WAREHOUSE = "spark.sql.warehouse.dir"
 KEY_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
 KEY_DRIVER_CLASSPATH = "spark.driver.extraClassPath"
 KEY_DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+KEY_EXTRA_LISTENERS = "spark.extraListeners"
 # Access: HiveServer2 authentication and TLS (Hive names; HiveConf reads them without the
 # spark.hadoop. prefix).
 HIVE_AUTHENTICATION = "hive.server2.authentication"
@@ -102,6 +103,9 @@ KEY_SQL_WRITE_ROOTS = "spark.emoticana.sql.writeRoots"
 KEY_SQL_OWNERS = "spark.emoticana.sql.owners"
 KEY_SQL_ADMINS = "spark.emoticana.sql.admins"
 SQL_SANDBOX_CLASS = "org.emoticana.sandbox.SqlSandbox"
+#: Kills a task of the statement that holds the most slots when another waits for
+#: ``spark.emoticana.scheduler.preemptAfter`` (conf/spark-defaults.conf).
+SLOT_PREEMPTION_CLASS = "org.emoticana.scheduler.SlotPreemption"
 #: The server's Java classes (password provider, SQL sandbox), built by ``make server-jar`` into the
 #: virtual environment, unless EMOTICANA_SERVER_JAR names another build.
 SERVER_JAR = Path(

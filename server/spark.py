@@ -25,6 +25,7 @@ from server.settings import (
     HIVE_USE_SSL,
     KEY_DRIVER_CLASSPATH,
     KEY_DRIVER_JAVA_OPTIONS,
+    KEY_EXTRA_LISTENERS,
     KEY_METASTORE_URL,
     KEY_PYSPARK_PYTHON,
     KEY_SQL_ADMINS,
@@ -35,6 +36,7 @@ from server.settings import (
     KEY_WAREHOUSE,
     PROJECT_ROOT,
     SERVER_JAR,
+    SLOT_PREEMPTION_CLASS,
     SQL_SANDBOX_CLASS,
     Settings,
     sql_sandbox_on,
@@ -100,6 +102,20 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
         "spark.sql.variable.substitute": "false",
         **sql_sandbox_roots(settings),
         **owners_conf(settings),
+    }
+
+
+def scheduler_conf(spark_defaults: dict[str, str]) -> dict[str, str]:
+    """The server's slot preemption (server/java/org/emoticana/scheduler/SlotPreemption.java):
+    one statement cannot hold every task slot while another waits."""
+    listeners = [
+        name
+        for name in (spark_defaults.get(KEY_EXTRA_LISTENERS, ""), SLOT_PREEMPTION_CLASS)
+        if name
+    ]
+    return {
+        KEY_EXTRA_LISTENERS: ",".join(dict.fromkeys(listeners)),
+        KEY_DRIVER_CLASSPATH: str(SERVER_JAR),
     }
 
 
@@ -177,6 +193,7 @@ def build_spark(
         access = access_conf(settings, spark_defaults)
         shared_catalog = metastore_conf(settings, spark_defaults)
         sandbox = sandbox_conf(settings, spark_defaults)
+        scheduler = scheduler_conf(spark_defaults)
         java_opts = " ".join(
             o
             for o in (
@@ -188,7 +205,7 @@ def build_spark(
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
         # Each may add jars (the server's jar, the PostgreSQL driver) to the system class path,
         # after the operator's own from spark-defaults.conf.
-        parts = (access, shared_catalog, sandbox)
+        parts = (access, shared_catalog, sandbox, scheduler)
         added = [
             p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
         ]

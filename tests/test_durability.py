@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from server.cluster import free_port
+from server.preflight import read_spark_defaults
 from server.process import PROJECT_ROOT, ServerProcess
 from server.warehouse import orphaned_table_dirs
 from tests.helpers import assert_one_line_failure, serve
@@ -287,3 +288,57 @@ def test_a_query_that_runs_out_of_heap_fails_alone_and_the_server_stays_up(serve
     other = server.connect().cursor()
     other.execute("SELECT 1")
     assert other.fetchall() == [(1,)]
+
+
+#: A statement whose tasks each run for seconds on this machine's cores; it must end exact.
+HOG_ROWS = 30_000_000_000
+
+
+@pytest.mark.slow
+def test_one_statement_cannot_hold_every_slot_and_a_preempted_task_runs_again(server):
+    """Every slot runs the hog's tasks, which last far longer than the other session's query: it
+    answers only because a hog task is preempted, and the hog still counts every row."""
+    from TCLIService.ttypes import TOperationState
+
+    hog = server.connect().cursor()
+    hog.execute(f"SELECT count(*) FROM range({HOG_ROWS})", async_=True)
+    deadline = time.monotonic() + 60
+    while hog.poll().operationState != TOperationState.RUNNING_STATE:
+        assert time.monotonic() < deadline, "the hog did not start"
+        time.sleep(0.2)
+    time.sleep(1.0)  # its tasks hold the slots
+    other = server.connect().cursor()
+    answer: dict = {}
+    thread = threading.Thread(
+        target=lambda: answer.update(
+            rows=(other.execute("SELECT count(*) FROM range(1000)"), other.fetchall())[1]
+        ),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(120)
+    assert answer.get("rows") == [(1000,)]
+    assert hog.poll().operationState == TOperationState.RUNNING_STATE
+    while hog.poll().operationState == TOperationState.RUNNING_STATE:
+        assert time.monotonic() < deadline + 600, "the hog did not end"
+        time.sleep(0.5)
+    assert hog.fetchall() == [(HOG_ROWS,)]
+
+
+@pytest.mark.slow
+def test_python_workers_run_under_the_configured_memory_limit(server, views):
+    """spark.executor.pyspark.memory reaches every worker that ran a UDF (local mode too)."""
+    limit = read_spark_defaults(PROJECT_ROOT / "conf" / "spark-defaults.conf")[
+        "spark.executor.pyspark.memory"
+    ]
+    assert limit.endswith("g")
+    expected = int(limit[:-1]) << 30
+    cursor = server.connect().cursor()
+    cursor.execute("SELECT count(mfcc(content)) FROM synth")
+    cursor.fetchall()
+    workers = python_workers(server)
+    assert workers
+    for pid in workers:
+        limits = Path(f"/proc/{pid}/limits").read_text().splitlines()
+        address_space = next(line for line in limits if line.startswith("Max address space"))
+        assert address_space.split()[3:5] == [str(expected), str(expected)], address_space

@@ -78,7 +78,10 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             "spark.sql.runsqlonfiles",
             SessionVariables.KEY_SUBSTITUTE,
             "spark.sql.sources.usev1sourcelist",
-            "spark.sql.legacy.setcommandrejectssparkcoreconfs");
+            "spark.sql.legacy.setcommandrejectssparkcoreconfs",
+            // Resource bounds shared by every session (conf/spark-defaults.conf).
+            "spark.sql.sources.binaryfile.maxlength",
+            "spark.sql.thriftserver.scheduler.pool");
     private static final String[] FIXED_PREFIXES = {
         "spark.emoticana.", "spark.sql.catalog.", "spark.sql.extensions", "spark.sql.warehouse.", "spark.sql.hive.",
         "spark.hadoop.", "fs.", "hadoop.", "mapreduce.", "mapred.", "datanucleus.", "javax.jdo.",
