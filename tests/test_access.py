@@ -531,6 +531,60 @@ def test_dropping_a_database_with_anothers_table_is_refused(auth_server):
 
 
 @pytest.mark.slow
+def test_a_database_is_its_creators_to_alter_or_drop(auth_server):
+    bob, alice, admin = (login(auth_server, name) for name in ("bob", "alice", ADMIN))
+    rows(alice, "CREATE DATABASE alice_db")
+    described = dict((row[0], row[1]) for row in rows(bob, "DESCRIBE DATABASE EXTENDED alice_db"))
+    assert "(emoticana.owner,alice)" in described["Properties"]
+    for statement, shown in [
+        ("DROP DATABASE alice_db", "DROP DATABASE alice_db"),
+        (
+            "ALTER DATABASE alice_db SET DBPROPERTIES ('comment' = 'mine')",
+            "ALTER DATABASE alice_db",
+        ),
+    ]:
+        assert refusal(bob, statement) == (
+            f"emoticana: {shown} is refused: it belongs to alice; only its owner or an "
+            "administrator may change it (SQL sandbox)"
+        )
+    # The server's own database has no recorded owner: administrators only.
+    assert "it has no recorded owner" in refusal(bob, "DROP DATABASE default")
+    assert "'emoticana.owner' is refused" in refusal(
+        bob, "CREATE DATABASE bob_forged_db WITH DBPROPERTIES ('emoticana.owner' = 'alice')"
+    )
+    rows(alice, "ALTER DATABASE alice_db SET DBPROPERTIES ('comment' = 'mine')")
+    rows(alice, "DROP DATABASE alice_db")
+    rows(bob, "CREATE DATABASE bob_db2")
+    rows(admin, "DROP DATABASE bob_db2")
+    assert not {"alice_db", "bob_db2", "bob_forged_db"} & {
+        row[0] for row in rows(bob, "SHOW DATABASES")
+    }
+
+
+@pytest.mark.slow
+def test_persistent_functions_are_an_administrators_temporary_ones_everyones(auth_server):
+    bob, admin = login(auth_server, "bob"), login(auth_server, ADMIN)
+    shared = "CREATE FUNCTION twice(x INT) RETURNS INT RETURN x * 2"
+    assert refusal(bob, shared) == (
+        "emoticana: CREATE FUNCTION default.twice is refused: persistent functions are shared by "
+        "every user, so only an administrator may create, replace or drop one; CREATE TEMPORARY "
+        "FUNCTION makes one for this session (SQL sandbox)"
+    )
+    rows(bob, "CREATE TEMPORARY FUNCTION bob_twice(x INT) RETURNS INT RETURN x * 2")
+    assert rows(bob, "SELECT bob_twice(21)") == [(42,)]
+    rows(admin, shared)
+    try:
+        assert rows(bob, "SELECT twice(4)") == [(8,)]
+        assert "CREATE OR REPLACE FUNCTION default.twice is refused" in refusal(
+            bob, "CREATE OR REPLACE FUNCTION twice(x INT) RETURNS INT RETURN 0"
+        )
+        assert "DROP FUNCTION default.twice is refused" in refusal(bob, "DROP FUNCTION twice")
+        assert rows(bob, "SELECT twice(4)") == [(8,)]
+    finally:
+        rows(admin, "DROP FUNCTION twice")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "statement",
     [

@@ -9,11 +9,13 @@ import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.CurrentUserContext$;
+import org.apache.spark.sql.catalyst.FunctionIdentifier;
 import org.apache.spark.sql.catalyst.TableIdentifier;
 import org.apache.spark.sql.catalyst.analysis.ResolvedIdentifier;
 import org.apache.spark.sql.catalyst.analysis.ResolvedNamespace;
 import org.apache.spark.sql.catalyst.analysis.ResolvedPersistentView;
 import org.apache.spark.sql.catalyst.analysis.ResolvedTable;
+import org.apache.spark.sql.catalyst.catalog.CatalogDatabase;
 import org.apache.spark.sql.catalyst.catalog.CatalogTable;
 import org.apache.spark.sql.catalyst.catalog.CatalogTableType;
 import org.apache.spark.sql.catalyst.catalog.SessionCatalog;
@@ -21,10 +23,16 @@ import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.catalyst.plans.logical.DropNamespace;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
+import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceLocation;
+import org.apache.spark.sql.catalyst.plans.logical.SetNamespaceProperties;
 import org.apache.spark.sql.catalyst.plans.logical.UnresolvedTableSpec;
 import org.apache.spark.sql.catalyst.trees.TreeNode;
 import org.apache.spark.sql.connector.catalog.Identifier;
+import org.apache.spark.sql.execution.command.AlterDatabasePropertiesCommand;
+import org.apache.spark.sql.execution.command.AlterDatabaseSetLocationCommand;
+import org.apache.spark.sql.execution.command.CreateSQLFunctionCommand;
 import org.apache.spark.sql.execution.command.CreateViewCommand;
+import org.apache.spark.sql.execution.command.DropFunctionCommand;
 import org.apache.spark.sql.execution.command.DropDatabaseCommand;
 import org.apache.spark.sql.execution.datasources.InsertIntoHadoopFsRelationCommand;
 import org.apache.spark.sql.hive.execution.InsertIntoHiveTable;
@@ -41,7 +49,9 @@ import scala.jdk.javaapi.CollectionConverters;
  * parser adds to {@code CREATE TABLE/VIEW} as the logged-in user wrote it ({@link #stamp}); SQL
  * may not set or unset it ({@link StatementPolicy}). The check rule then compares the stored
  * property of every table or view a command drops, writes or alters with the current user
- * ({@link #checkChange}). A table or view without the property (made before, with passwords off
+ * ({@link #checkChange}). A database records its owner in its properties the same way and only
+ * its owner alters or drops it; persistent SQL functions, for which the catalog keeps no
+ * properties, are administrators' to create, replace and drop. A table or view without the property (made before, with passwords off
  * or by the server's start-up SQL) may be changed by administrators only. Switching the
  * server-wide model, {@code activate_model}, is an administrator's action too.
  *
@@ -64,7 +74,7 @@ final class Owners {
     /** Parsed statements that create a persistent table or view; their properties get the owner. */
     private static final Set<String> CREATES = Set.of(
             "CreateTable", "CreateTableAsSelect", "ReplaceTable", "ReplaceTableAsSelect", "CreateTableLike",
-            "CreateView");
+            "CreateView", "CreateNamespace");
 
     private static final String SANDBOX = " (SQL sandbox)";
 
@@ -125,7 +135,10 @@ final class Owners {
         return changed ? (T) node.makeCopy(args) : node;
     }
 
-    /** Refuses the analysed command if it changes a table or view the current user may not change. */
+    /**
+     * Refuses the analysed command if it changes a table, view, database or persistent function the
+     * current user may not change.
+     */
     void checkChange(LogicalPlan node) {
         if (!on) {
             return;
@@ -139,17 +152,26 @@ final class Owners {
         if (administrator(user)) {
             return;
         }
-        if (node instanceof DropNamespace || node instanceof DropDatabaseCommand) {
-            // CASCADE drops every table and view of the database, so each must be the user's.
-            String database = node instanceof DropNamespace
-                    ? namespace(((DropNamespace) node).namespace())
-                    : ((DropDatabaseCommand) node).databaseName();
+        if (action.startsWith("persistent function")) {
+            // Persistent functions are shared by every user and the catalog records no owner for
+            // them, so, as HiveServer2's SQL-standard authorization does, only administrators
+            // create, replace or drop them; a temporary function is the user's own.
+            throw SqlSandbox.refusal(action.substring("persistent function ".length()) + " is refused: persistent "
+                    + "functions are shared by every user, so only an administrator may create, replace or drop "
+                    + "one; CREATE TEMPORARY FUNCTION makes one for this session" + SANDBOX);
+        }
+        String database = database(node);
+        if (database != null) {
             SessionCatalog catalog = session.sessionState().catalog();
-            if (database == null || !catalog.databaseExists(database)) {
+            if (!catalog.databaseExists(database)) {
                 return;
             }
-            for (TableIdentifier table : CollectionConverters.asJava(catalog.listTables(database))) {
-                owned(user, "DROP DATABASE " + database + " CASCADE", table);
+            ownedDatabase(user, action, database);
+            if (cascade(node)) {
+                // CASCADE drops every table and view of the database, so each must be the user's.
+                for (TableIdentifier table : CollectionConverters.asJava(catalog.listTables(database))) {
+                    owned(user, "DROP DATABASE " + database + " CASCADE", table);
+                }
             }
             return;
         }
@@ -157,6 +179,53 @@ final class Owners {
         if (target != null) {
             owned(user, action, target);
         }
+    }
+
+    /** The database a database command changes; null for any other command. */
+    private static String database(LogicalPlan node) {
+        if (node instanceof DropNamespace) {
+            return namespace(((DropNamespace) node).namespace());
+        }
+        if (node instanceof DropDatabaseCommand) {
+            return ((DropDatabaseCommand) node).databaseName();
+        }
+        if (node instanceof SetNamespaceProperties) {
+            return namespace(((SetNamespaceProperties) node).namespace());
+        }
+        if (node instanceof SetNamespaceLocation) {
+            return namespace(((SetNamespaceLocation) node).namespace());
+        }
+        if (node instanceof AlterDatabasePropertiesCommand) {
+            return ((AlterDatabasePropertiesCommand) node).databaseName();
+        }
+        if (node instanceof AlterDatabaseSetLocationCommand) {
+            return ((AlterDatabaseSetLocationCommand) node).databaseName();
+        }
+        return null;
+    }
+
+    private static boolean cascade(LogicalPlan node) {
+        return node instanceof DropNamespace ? ((DropNamespace) node).cascade()
+                : node instanceof DropDatabaseCommand && ((DropDatabaseCommand) node).cascade();
+    }
+
+    /** Refuses unless the database is the user's (its properties name the owner, as a table's do). */
+    private void ownedDatabase(String user, String action, String database) {
+        CatalogDatabase metadata;
+        try {
+            metadata = session.sessionState().catalog().getDatabaseMetadata(database);
+        } catch (Exception e) {
+            return;  // dropped meanwhile: the command fails on its own
+        }
+        Option<String> owner = metadata.properties().get(PROPERTY);
+        if (owner.isDefined() && owner.get().equals(user)) {
+            return;
+        }
+        String whose = owner.isDefined()
+                ? "it belongs to " + owner.get() + "; only its owner or an administrator may change it"
+                : "it has no recorded owner (made before owners were recorded, or by the server); only an "
+                        + "administrator may change it";
+        throw SqlSandbox.refusal(action + " " + database + " is refused: " + whose + SANDBOX);
     }
 
     /** Refuses a call of a function only administrators may call. */
@@ -192,17 +261,32 @@ final class Owners {
             CreateViewCommand view = (CreateViewCommand) node;
             return view.replace() && view.viewType().toString().equals("PersistedView") ? "CREATE OR REPLACE" : null;
         }
-        if (node instanceof DropNamespace) {
-            return ((DropNamespace) node).cascade() ? "DROP DATABASE" : null;
+        if (node instanceof DropNamespace || node instanceof DropDatabaseCommand) {
+            return "DROP DATABASE";
         }
-        if (node instanceof DropDatabaseCommand) {
-            return ((DropDatabaseCommand) node).cascade() ? "DROP DATABASE" : null;
+        if (node instanceof SetNamespaceProperties || node instanceof SetNamespaceLocation
+                || node instanceof AlterDatabasePropertiesCommand || node instanceof AlterDatabaseSetLocationCommand) {
+            return "ALTER DATABASE";
+        }
+        if (node instanceof CreateSQLFunctionCommand && !((CreateSQLFunctionCommand) node).isTemp()) {
+            CreateSQLFunctionCommand create = (CreateSQLFunctionCommand) node;
+            return "persistent function " + (create.replace() ? "CREATE OR REPLACE FUNCTION " : "CREATE FUNCTION ")
+                    + functionName(create.name());
+        }
+        if (node instanceof DropFunctionCommand && !((DropFunctionCommand) node).isTemp()) {
+            return "persistent function DROP FUNCTION " + functionName(((DropFunctionCommand) node).identifier());
         }
         if ((name.startsWith("AlterTable") || name.startsWith("AlterView")) && name.endsWith("Command")
                 || name.equals("RepairTableCommand") || name.equals("CommentOnTable")) {
             return "ALTER";
         }
         return null;
+    }
+
+    /** database.function, as users write it (without the catalog). */
+    private static String functionName(FunctionIdentifier function) {
+        return function.database().isDefined() ? function.database().get() + "." + function.funcName()
+                : function.funcName();
     }
 
     /** The table or view a command names: its first identifier or catalog table, or its resolved child. */
