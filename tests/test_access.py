@@ -572,6 +572,7 @@ def test_persistent_functions_are_an_administrators_temporary_ones_everyones(aut
     )
     rows(bob, "CREATE TEMPORARY FUNCTION bob_twice(x INT) RETURNS INT RETURN x * 2")
     assert rows(bob, "SELECT bob_twice(21)") == [(42,)]
+    rows(bob, "DROP TEMPORARY FUNCTION bob_twice")
     rows(admin, shared)
     try:
         assert rows(bob, "SELECT twice(4)") == [(8,)]
@@ -618,9 +619,9 @@ def test_only_an_administrator_switches_the_model(auth_server, audio_root):
         message
     )
     assert rows(bob, active) == [(DEFAULT_MODEL,)]
-    # Nor through a SQL function: refused when it is made or else when it is called.
+    # Nor through a SQL function of bob's own: refused when it is made or else when it is called.
     wrapped = (
-        "CREATE FUNCTION bob_switch(m STRING) RETURNS STRING RETURN activate_model(m)",
+        "CREATE TEMPORARY FUNCTION bob_switch(m STRING) RETURNS STRING RETURN activate_model(m)",
         "SELECT bob_switch('biased/1')",
     )
     refusals = []
@@ -631,7 +632,7 @@ def test_only_an_administrator_switches_the_model(auth_server, audio_root):
             refusals.append(refusal(bob, statement))
             break
     assert refusals and refusals[0].startswith("emoticana: activate_model(...) is refused")
-    rows(bob, "DROP FUNCTION IF EXISTS bob_switch")
+    rows(bob, "DROP TEMPORARY FUNCTION IF EXISTS bob_switch")
     assert rows(bob, active) == [(DEFAULT_MODEL,)]
     # Choosing a model for one query stays open to everyone.
     assert rows(bob, f"SELECT emotion('{clip(audio_root)}', 'biased/1')") == [("angry",)]

@@ -41,11 +41,13 @@ final class SessionVariables implements ParserInterface {
     private final SparkSession session;
     private final ParserInterface delegate;
     private final Owners owners;
+    private final StatementPolicy policy;
 
     SessionVariables(SparkSession session, ParserInterface delegate) {
         this.session = session;
         this.delegate = delegate;
         this.owners = new Owners(session);
+        this.policy = new StatementPolicy(session);
     }
 
     /** The statement with its variables substituted; throws the sandbox's refusal otherwise. */
@@ -81,18 +83,18 @@ final class SessionVariables implements ParserInterface {
 
     @Override
     public LogicalPlan parsePlan(String sqlText) throws ParseException {
-        return owners.stamp(StatementPolicy.check(session, delegate.parsePlan(substitute(sqlText))));
+        return owners.stamp(policy.check(delegate.parsePlan(substitute(sqlText))));
     }
 
     @Override
     public LogicalPlan parsePlanWithParameters(String sqlText, ParameterContext context) throws ParseException {
         return owners.stamp(
-                StatementPolicy.check(session, delegate.parsePlanWithParameters(substitute(sqlText), context)));
+                policy.check(delegate.parsePlanWithParameters(substitute(sqlText), context)));
     }
 
     @Override
     public LogicalPlan parseQuery(String sqlText) throws ParseException {
-        return StatementPolicy.check(session, delegate.parseQuery(substitute(sqlText)));
+        return policy.check(delegate.parseQuery(substitute(sqlText)));
     }
 
     @Override

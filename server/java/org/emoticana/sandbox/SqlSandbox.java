@@ -1,7 +1,6 @@
 package org.emoticana.sandbox;
 
 import java.net.URI;
-import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -18,7 +17,6 @@ import org.apache.spark.sql.catalyst.catalog.CatalogTable;
 import org.apache.spark.sql.catalyst.expressions.CallMethodViaReflection;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.SchemaOfXml;
-import org.apache.spark.sql.catalyst.expressions.SubqueryExpression;
 import org.apache.spark.sql.catalyst.expressions.XmlToStructs;
 import org.apache.spark.sql.catalyst.expressions.xml.XPathExtract;
 import org.apache.spark.sql.catalyst.parser.ParserInterface;
@@ -306,33 +304,11 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             StatementPolicy.source(provider);
         }
 
-        /** One traversal of a plan, its subqueries and the plans commands hold in fields. */
-        private final class Walk {
-            private final IdentityHashMap<Object, Boolean> seen = new IdentityHashMap<>();
+        /** The analysed plan's checks, on the sandbox's one traversal ({@link PlanWalk}). */
+        private final class Walk extends PlanWalk {
 
-            void plan(LogicalPlan node) {
-                if (node == null || seen.put(node, Boolean.TRUE) != null) {
-                    return;
-                }
-                command(node);
-                fields(node, 0);
-                for (Expression expression : CollectionConverters.asJava(node.expressions())) {
-                    expression(expression);
-                }
-                for (LogicalPlan child : CollectionConverters.asJava(node.children())) {
-                    plan(child);
-                }
-                for (Object inner : CollectionConverters.asJava(node.innerChildren())) {
-                    if (inner instanceof LogicalPlan) {
-                        plan((LogicalPlan) inner);
-                    }
-                }
-            }
-
-            void expression(Expression expression) {
-                if (seen.put(expression, Boolean.TRUE) != null) {
-                    return;
-                }
+            @Override
+            void visit(Expression expression) {
                 if (expression instanceof CallMethodViaReflection) {
                     throw refusal("reflect/java_method is refused: it calls Java methods inside the server (SQL sandbox)");
                 }
@@ -342,17 +318,11 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                             + "entities and DTDs would make the server open files and URLs (SQL sandbox)");
                 }
                 owners.checkFunction(expression);
-                if (expression instanceof SubqueryExpression) {
-                    plan(((SubqueryExpression) expression).plan());
-                }
-                fields(expression, 0);
-                for (Expression child : CollectionConverters.asJava(expression.children())) {
-                    expression(child);
-                }
             }
 
             /** The locations commands name as strings. */
-            void command(LogicalPlan node) {
+            @Override
+            void visit(LogicalPlan node) {
                 owners.checkChange(node);
                 // Statements refused whatever their arguments are refused as parsed (StatementPolicy);
                 // what is left are the locations that analysis resolves.
@@ -407,24 +377,11 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             }
 
             /** Locations and path options held anywhere in a node's fields: tables, storage, options, relations. */
-            void fields(Object holder, int depth) {
-                if (holder instanceof scala.Product) {
-                    scala.collection.Iterator<Object> values = ((scala.Product) holder).productIterator();
-                    while (values.hasNext()) {
-                        value(values.next(), depth + 1);
-                    }
-                }
-            }
-
+            @Override
             @SuppressWarnings("unchecked")
-            void value(Object value, int depth) {
-                if (value == null || depth > 6) {
-                    return;
-                }
-                if (value instanceof LogicalPlan) {
-                    plan((LogicalPlan) value);
-                } else if (value instanceof TreeNode) {
-                    return;  // expressions are walked on their own
+            boolean visitValue(Object value, int depth) {
+                if (value instanceof TreeNode) {
+                    return true;  // a physical plan: what it reads is checked on its logical plan
                 } else if (value instanceof CatalogTable) {
                     CatalogTable table = (CatalogTable) value;
                     if (table.provider().isDefined()) {
@@ -452,22 +409,12 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                     options(CollectionConverters.asJava((scala.collection.Map<Object, Object>) value));
                 } else if (value instanceof Map) {
                     options((Map<Object, Object>) value);
-                } else if (value instanceof Option) {
-                    Option<Object> option = (Option<Object>) value;
-                    if (option.isDefined()) {
-                        value(option.get(), depth + 1);
-                    }
-                } else if (value instanceof Tuple2) {
-                    value(((Tuple2<Object, Object>) value)._1(), depth + 1);
-                    value(((Tuple2<Object, Object>) value)._2(), depth + 1);
-                } else if (value instanceof scala.collection.Iterable) {
-                    scala.collection.Iterator<Object> items = ((scala.collection.Iterable<Object>) value).iterator();
-                    while (items.hasNext()) {
-                        value(items.next(), depth + 1);
-                    }
                 } else if (value.getClass().getName().startsWith("org.apache.spark.sql.catalyst.plans.logical.TableSpec")) {
                     fields(value, depth);
+                } else {
+                    return false;  // options, tuples and collections: the walk looks inside
                 }
+                return true;
             }
 
             void storage(String what, CatalogStorageFormat storage) {

@@ -1,7 +1,6 @@
 package org.emoticana.sandbox;
 
 import java.net.URI;
-import java.util.IdentityHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -68,7 +67,8 @@ final class StatementPolicy {
             "CommentOnNamespace", "DescribeNamespace", "ShowNamespacesCommand", "SetCatalogAndNamespace",
             "ShowCurrentNamespaceCommand", "ShowCatalogsCommand",
             // SQL functions (a body in SQL, not a class), variables, settings, caching, EXPLAIN.
-            "CreateUserDefinedFunction", "CreateSQLFunctionCommand", "DropFunction", "RefreshFunction", "DescribeFunction", "ShowFunctions",
+            "CreateUserDefinedFunction", "CreateSQLFunctionCommand", "DropFunction", "DropFunctionCommand",
+            "RefreshFunction", "DescribeFunction", "ShowFunctions",
             "CreateVariable", "DropVariable", "SetVariable", "SetCommand", "ResetCommand",
             "CacheTable", "CacheTableAsSelect", "UncacheTable", "ClearCacheCommand$", "ExplainCommand",
             "DescribeQueryCommand", "ShowCollationsCommand",
@@ -116,28 +116,28 @@ final class StatementPolicy {
 
     private static final String SANDBOX = " (SQL sandbox)";
 
-    private StatementPolicy() {
+
+    private final SparkSession session;
+    /** The warehouse, whose folders SQL never names (parsed once per session). */
+    private final AllowedRoots warehouse;
+    private final URI defaultFs;
+
+    StatementPolicy(SparkSession session) {
+        this.session = session;
+        SparkConf conf = session.sparkContext().getConf();
+        this.defaultFs = FileSystem.getDefaultUri(session.sparkContext().hadoopConfiguration());
+        this.warehouse = conf.contains(SqlSandbox.KEY_WRITE_ROOTS)
+                ? AllowedRoots.parse(conf.get(SqlSandbox.KEY_WRITE_ROOTS), defaultFs) : null;
     }
 
     /** Refuses the parsed statement unless every part of it is allowed. */
-    static LogicalPlan check(SparkSession session, LogicalPlan plan) {
+    LogicalPlan check(LogicalPlan plan) {
         SqlSandbox.checkSessionSettings(session);
-        new Walk(session).plan(plan);
+        new Walk().plan(plan);
         return plan;
     }
 
-    private static final class Walk {
-        private final IdentityHashMap<Object, Boolean> seen = new IdentityHashMap<>();
-        private final AllowedRoots warehouse;
-        private final URI defaultFs;
-
-        Walk(SparkSession session) {
-            SparkConf conf = session.sparkContext().getConf();
-            this.defaultFs = FileSystem.getDefaultUri(session.sparkContext().hadoopConfiguration());
-            this.warehouse = conf.contains(SqlSandbox.KEY_WRITE_ROOTS)
-                    ? AllowedRoots.parse(conf.get(SqlSandbox.KEY_WRITE_ROOTS), defaultFs) : null;
-        }
-
+    private final class Walk extends PlanWalk {
         /**
          * A path SQL names: plain (no glob), and not inside the warehouse, whose folders belong to
          * managed tables: a table, view, partition or database named onto one could read or
@@ -159,29 +159,8 @@ final class StatementPolicy {
             }
         }
 
-        void plan(LogicalPlan node) {
-            if (node == null || seen.put(node, Boolean.TRUE) != null) {
-                return;
-            }
-            statement(node);
-            for (Expression expression : CollectionConverters.asJava(node.expressions())) {
-                expression(expression);
-            }
-            fields(node, 0);
-            for (LogicalPlan child : CollectionConverters.asJava(node.children())) {
-                plan(child);
-            }
-            for (Object inner : CollectionConverters.asJava(node.innerChildren())) {
-                if (inner instanceof LogicalPlan) {
-                    plan((LogicalPlan) inner);
-                }
-            }
-        }
-
-        void expression(Expression expression) {
-            if (seen.put(expression, Boolean.TRUE) != null) {
-                return;
-            }
+        @Override
+        void visit(Expression expression) {
             if (expression instanceof UnresolvedTableSpec) {
                 tableSpec((UnresolvedTableSpec) expression);
             } else if (expression instanceof UnresolvedPartitionSpec) {
@@ -190,45 +169,19 @@ final class StatementPolicy {
                     path("partition location", location.get());
                 }
             }
-            for (Expression child : CollectionConverters.asJava(expression.children())) {
-                expression(child);
-            }
-            fields(expression, 0);
         }
 
-        /** Plans and expressions held in fields rather than as children (a CTAS's table spec, a script's body). */
-        void fields(Object holder, int depth) {
-            if (!(holder instanceof scala.Product) || depth > 4) {
-                return;
-            }
-            scala.collection.Iterator<Object> values = ((scala.Product) holder).productIterator();
-            while (values.hasNext()) {
-                value(values.next(), depth + 1);
-            }
-        }
-
-        @SuppressWarnings("unchecked")
-        void value(Object value, int depth) {
-            if (value instanceof LogicalPlan) {
-                plan((LogicalPlan) value);
-            } else if (value instanceof Expression) {
-                expression((Expression) value);
-            } else if (value instanceof SerdeInfo) {
+        @Override
+        boolean visitValue(Object value, int depth) {
+            if (value instanceof SerdeInfo) {
                 serde((SerdeInfo) value);
-            } else if (value instanceof Option) {
-                Option<Object> option = (Option<Object>) value;
-                if (option.isDefined()) {
-                    value(option.get(), depth + 1);
-                }
-            } else if (value instanceof scala.collection.Seq) {
-                scala.collection.Iterator<Object> items = ((scala.collection.Seq<Object>) value).iterator();
-                while (items.hasNext()) {
-                    value(items.next(), depth + 1);
-                }
+                return true;
             }
+            return false;
         }
 
-        void statement(LogicalPlan node) {
+        @Override
+        void visit(LogicalPlan node) {
             String name = node.getClass().getSimpleName();
             String refused = REFUSED.get(name);
             if (refused != null) {
