@@ -192,6 +192,8 @@ def build_spark(
         added = [
             p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
         ]
+        # Always: the Thrift service and conf/log4j2.properties's filter are in it (server/java).
+        added.append(str(SERVER_JAR))
         for part in parts:
             conf.update(part)
         if added:
