@@ -1,7 +1,11 @@
 package org.emoticana.thrift;
 
 import java.sql.DatabaseMetaData;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.regex.Pattern;
 
@@ -47,6 +51,7 @@ final class FunctionListing extends GetFunctionsOperation {
             Pattern schemas = likePattern(schemaPattern, false);
             SessionCatalog catalog = spark.sessionState().catalog();
             Set<String> listed = new HashSet<>();
+            List<Object[]> rows = new ArrayList<>();
             for (String database : CollectionConverters.asJava(catalog.listDatabases())) {
                 for (Tuple2<FunctionIdentifier, String> entry : CollectionConverters.asJava(
                         catalog.listFunctions(database, "*"))) {
@@ -56,13 +61,18 @@ final class FunctionListing extends GetFunctionsOperation {
                     }
                     if (catalog.isPersistentFunction(function)) {
                         if (schemas.matcher(database).matches()) {
-                            addRow(catalog, function, database);
+                            rows.add(row(catalog, function, database));
                         }
-                    } else if (listed.add(function.funcName().toLowerCase(java.util.Locale.ROOT))) {
-                        addRow(catalog, function, null);
+                    } else if (listed.add(function.funcName().toLowerCase(Locale.ROOT))) {
+                        rows.add(row(catalog, function, null));
                     }
                 }
             }
+            // JDBC's order: by FUNCTION_SCHEM (none first), then FUNCTION_NAME.
+            rows.sort(Comparator.comparing((Object[] row) -> (String) row[1],
+                    Comparator.nullsFirst(Comparator.<String>naturalOrder()))
+                    .thenComparing(row -> (String) row[2]));
+            rows.forEach(rowSet::addRow);
             setState(OperationState.FINISHED);
         } catch (Exception e) {
             setState(OperationState.ERROR);
@@ -70,16 +80,16 @@ final class FunctionListing extends GetFunctionsOperation {
         }
     }
 
-    private void addRow(SessionCatalog catalog, FunctionIdentifier function, String schema) {
+    private static Object[] row(SessionCatalog catalog, FunctionIdentifier function, String schema) {
         ExpressionInfo info = catalog.lookupFunctionInfo(function);
-        rowSet.addRow(new Object[] {
+        return new Object[] {
             DEFAULT_HIVE_CATALOG, // FUNCTION_CAT
             schema, // FUNCTION_SCHEM
             function.funcName(), // FUNCTION_NAME
             "Usage: " + info.getUsage() + "\nExtended Usage:" + info.getExtended(), // REMARKS
             DatabaseMetaData.functionResultUnknown, // FUNCTION_TYPE
             info.getClassName(), // SPECIFIC_NAME
-        });
+        };
     }
 
     /**
