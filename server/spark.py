@@ -192,15 +192,14 @@ def build_spark(
         added = [
             p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
         ]
-        # Always: the Thrift service and conf/log4j2.properties's filter are in it (server/java).
-        added.append(str(SERVER_JAR))
         for part in parts:
             conf.update(part)
-        if added:
-            operator = [
-                p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
-            ]
-            conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))
+    else:
+        added = []
+    # Always: the Thrift service, and the filter conf/log4j2.properties names (server/java).
+    added.append(str(SERVER_JAR))
+    operator = [p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+    conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))
     code_zip = None
     if not is_local_master(settings.master):
         code_zip = build_code_zip(settings.home / CODE_ZIP_DIR)
