@@ -6,13 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyspark
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from server.settings import SERVER_JAR
 from tests.helpers import assert_logged_once, beeline, log_lines_since
 from udfs.model_store import DEFAULT_MODEL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SPARK_JARS = Path(pyspark.__file__).parent / "jars"
+USER_ERRORS_CLASS = "org.emoticana.thrift.UserErrors"
 
 pytestmark = pytest.mark.slow
 
@@ -123,23 +127,28 @@ def clip(audio_root) -> str:
     return str(audio_root / "ravdess" / "03-01-05-02-01-02-12.wav")
 
 
-# A user's errors, each with a value no other test uses, and the one line a client shows for it.
+# A user's errors, each with a value no other test uses, the start of the one line a client shows
+# for it, and its SQLSTATE.
 USER_ERRORS = {
     "bad model": (
         "SELECT activate_model('no_such_model/31')",
         "ModelError: no model 'no_such_model/31'",
+        "38000",
     ),
     "bad argument": (
         "SELECT emotion('{clip}', 'no_such_model/32')",
         "ModelError: no model 'no_such_model/32'",
+        "38000",
     ),
     "unknown table": (
         "SELECT * FROM no_such_table_33",
         "[TABLE_OR_VIEW_NOT_FOUND] The table or view `no_such_table_33` cannot be found",
+        "42P01",
     ),
     "refused": (
         "SET spark.hadoop.no_such_setting_34=1",
         "emoticana: SET spark.hadoop.no_such_setting_34 is refused",
+        "42000",
     ),
 }
 
@@ -152,7 +161,7 @@ def one_line_without_stack(text: str) -> bool:
 
 @pytest.mark.parametrize("case", USER_ERRORS, ids=list(USER_ERRORS))
 def test_a_user_error_reaches_pyhive_and_the_log_as_one_line(server, clip, case):
-    statement, expected = USER_ERRORS[case]
+    statement, expected, sql_state = USER_ERRORS[case]
     statement = statement.format(clip=clip)
     value = re.search(r"no_such_\w+", statement).group(0)
     cursor = server.connect().cursor()
@@ -161,6 +170,7 @@ def test_a_user_error_reaches_pyhive_and_the_log_as_one_line(server, clip, case)
         cursor.execute(statement)
     status = caught.value.args[0].status
     assert status.errorMessage.startswith(expected), status.errorMessage
+    assert status.sqlState == sql_state
     assert one_line_without_stack(status.errorMessage) and not status.infoMessages
     # What PyHive's exception prints: the whole Thrift status, now a few hundred characters.
     assert one_line_without_stack(str(caught.value)) and len(str(caught.value)) < 1000
@@ -201,3 +211,39 @@ def test_a_server_fault_keeps_its_stack(server):
     assert not any("UserError: " in line for line in lines)
     assert any(line.startswith("\tat org.apache.spark.") for line in lines), lines
     cursor.execute("DROP TABLE files_gone")
+
+
+def python_errors(*texts: str) -> list[str]:
+    """The Java rule's verdict on Python worker errors (UserErrors.main)."""
+    result = subprocess.run(
+        ["java", "-cp", f"{SERVER_JAR}{os.pathsep}{SPARK_JARS}/*", USER_ERRORS_CLASS, *texts],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def traceback(*exceptions: str) -> str:
+    frame = '  File "/srv/udfs/inference.py", line 9, in run\n    raise error\n'
+    chained = "\nDuring handling of the above exception, another exception occurred:\n\n"
+    body = chained.join(f"Traceback (most recent call last):\n{frame}{e}" for e in exceptions)
+    worker = "[PYTHON_EXCEPTION] An exception was thrown from the Python worker: "
+    return f"{worker}{body}\n SQLSTATE: 38000"
+
+
+def test_only_emoticanas_python_errors_are_the_users():
+    assert python_errors(
+        traceback("udfs.errors.ModelError: no model 'x/1' under /m"),
+        traceback("ValueError: could not broadcast"),
+        traceback("udfs.errors.AudioError: bad clip", "TypeError: 'NoneType' is not iterable"),
+        traceback("KeyError: 'angry'", "udfs.errors.AudioError: clip 'a.wav' is empty"),
+        "Python worker exited unexpectedly (crashed)",
+    ) == [
+        "ModelError: no model 'x/1' under /m",
+        "server fault",
+        "server fault",  # a bug while handling a user's error is still a bug
+        "AudioError: clip 'a.wav' is empty",
+        "server fault",
+    ]

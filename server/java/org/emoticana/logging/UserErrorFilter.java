@@ -18,8 +18,9 @@ import org.emoticana.thrift.UserErrors;
 /**
  * Drops the server log's lines about a user's error (conf/log4j2.properties puts it on the
  * console): the executor's failed task, Spark's failed statement and HiveServer2's warning, each
- * with the whole Java (and Python) stack. The Thrift service logs each user error once, as one line
- * ({@code UserError: ...}); what {@link UserErrors} counts as a server fault is logged as before.
+ * with the whole Java (and Python) stack, and the scheduler's "aborting job" for the task that failed
+ * on it. The Thrift service logs each user error once, as one line ({@code UserError: ...}); what
+ * {@link UserErrors} counts as a server fault is logged as before.
  */
 @Plugin(name = "EmoticanaUserErrors", category = Node.CATEGORY, elementType = Filter.ELEMENT_TYPE)
 public final class UserErrorFilter extends AbstractFilter {

@@ -58,6 +58,17 @@ public final class UserErrors {
         return null;
     }
 
+    /**
+     * For the tests: each argument, a Python worker's error text, answered on a line of its own
+     * with the user error's one line, or {@code server fault}.
+     */
+    public static void main(String[] args) {
+        for (String text : args) {
+            String message = pythonUserError(text);
+            System.out.println(message == null ? "server fault" : message);
+        }
+    }
+
     private static boolean userSqlState(String sqlState) {
         return sqlState != null && (sqlState.startsWith("22") || sqlState.startsWith("42"));
     }
@@ -105,6 +116,9 @@ public final class UserErrors {
         SparkThrowable spark = sparkCause(error);
         if (spark != null && spark.getSqlState() != null) {
             status.setSqlState(spark.getSqlState());
+        } else if (spark instanceof AnalysisException) {
+            // The sandbox's refusals carry no error class: the state of an access rule violation.
+            status.setSqlState("42000");
         }
         return status;
     }
