@@ -5,8 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The server's Java classes (server/java): the HiveServer2 password provider and the SQL sandbox,
-# compiled against pyspark's own jars.
+# The server's Java classes (server/java): the HiveServer2 password provider, the SQL sandbox, the
+# Thrift service (one-line user errors, getFunctions) and the log filter, compiled against
+# pyspark's own jars.
 SERVER_JAR := $(VENV)/share/emoticana/emoticana-server.jar
 JAVA_SRC := $(shell find server/java -name '*.java')
 

@@ -166,15 +166,11 @@ def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
             f"{ENV_ADMINS} (--admins) needs the SQL sandbox on: it is what checks owners and "
             "administrators"
         )
-    if (
-        settings.auth_file is not None or sql_sandbox_on(settings, spark_defaults)
-    ) and not SERVER_JAR.is_file():
-        what = (
-            "authentication provider and SQL sandbox"
-            if settings.auth_file is not None
-            else "SQL sandbox"
+    if not SERVER_JAR.is_file():
+        raise ConfigError(
+            f"the server's jar {SERVER_JAR} (its Thrift service, SQL sandbox and authentication "
+            "provider) is missing; build it with: make server-jar"
         )
-        raise ConfigError(f"the {what} jar {SERVER_JAR} is missing; build it with: make server-jar")
     if settings.tls_keystore is not None:
         check_tls_keystore(settings.tls_keystore, settings.tls_keystore_password)
 

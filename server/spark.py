@@ -211,11 +211,12 @@ def build_spark(
         ]
         for part in parts:
             conf.update(part)
-        if added:
-            operator = [
-                p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
-            ]
-            conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))
+    else:
+        added = []
+    # Always: the Thrift service, and the filter conf/log4j2.properties names (server/java).
+    added.append(str(SERVER_JAR))
+    operator = [p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+    conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))
     code_zip = None
     if not is_local_master(settings.master):
         code_zip = build_code_zip(settings.home / CODE_ZIP_DIR)

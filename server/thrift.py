@@ -19,11 +19,12 @@ PROBE_USER = "emoticana-probe"
 
 
 def start_thrift_server(spark: SparkSession):
-    """Start the Thrift service on the session's context; returns the JVM server object."""
-    jvm = spark._jvm
-    return jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
-        spark._jsparkSession.sqlContext()
-    )
+    """Start the Thrift service on the session's context; returns the JVM server object.
+
+    Spark's HiveThriftServer2 with Emoticana's Thrift service (server/java/org/emoticana/thrift):
+    a user's error reaches the client as one line, and getFunctions lists each function once.
+    """
+    return spark._jvm.org.emoticana.thrift.ThriftServer.start(spark._jsparkSession)
 
 
 def connect(

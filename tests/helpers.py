@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyspark
@@ -73,3 +74,26 @@ def train(server, tmp_path, *args, timeout=900):
     return subprocess.run(
         command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
     )
+
+
+def log_lines_since(server, start: int, *, quiet_s: float = 2.0, timeout_s: float = 30.0):
+    """The server's log lines from index ``start`` on, once it has logged nothing for ``quiet_s``
+    (the executor and the scheduler log a failed task around the client's answer)."""
+    deadline = time.monotonic() + timeout_s
+    count = len(server.lines)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        if len(server.lines) == count:
+            break
+        count = len(server.lines)
+    return list(server.lines[start:])
+
+
+def assert_logged_once(lines: list[str], value: str) -> None:
+    """A user error's trace in the server log: one line naming ``value``, no stack."""
+    naming = [line for line in lines if value in line]
+    assert len(naming) == 1, "".join(lines)[-3000:]
+    assert "UserError: " in naming[0], naming[0]
+    assert not any(line.startswith("\tat ") or "Traceback" in line for line in lines), "".join(
+        lines
+    )[-3000:]

@@ -1,17 +1,22 @@
 """The server through the clients users have: SQLAlchemy hive://, beeline, the sql CLI."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pyspark
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from tests.helpers import beeline
+from server.settings import SERVER_JAR
+from tests.helpers import assert_logged_once, beeline, log_lines_since
 from udfs.model_store import DEFAULT_MODEL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SPARK_JARS = Path(pyspark.__file__).parent / "jars"
+USER_ERRORS_CLASS = "org.emoticana.thrift.UserErrors"
 
 pytestmark = pytest.mark.slow
 
@@ -115,3 +120,130 @@ def test_sql_cli_splits_with_sqlparse(server, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["s\tlength(s)", "a;b\t3", "e", "happy"]
     assert result.stderr.count("row(s)") == 3
+
+
+@pytest.fixture(scope="module")
+def clip(audio_root) -> str:
+    return str(audio_root / "ravdess" / "03-01-05-02-01-02-12.wav")
+
+
+# A user's errors, each with a value no other test uses, the start of the one line a client shows
+# for it, and its SQLSTATE.
+USER_ERRORS = {
+    "bad model": (
+        "SELECT activate_model('no_such_model/31')",
+        "ModelError: no model 'no_such_model/31'",
+        "38000",
+    ),
+    "bad argument": (
+        "SELECT emotion('{clip}', 'no_such_model/32')",
+        "ModelError: no model 'no_such_model/32'",
+        "38000",
+    ),
+    "unknown table": (
+        "SELECT * FROM no_such_table_33",
+        "[TABLE_OR_VIEW_NOT_FOUND] The table or view `no_such_table_33` cannot be found",
+        "42P01",
+    ),
+    "refused": (
+        "SET spark.hadoop.no_such_setting_34=1",
+        "emoticana: SET spark.hadoop.no_such_setting_34 is refused",
+        "42000",
+    ),
+}
+
+
+def one_line_without_stack(text: str) -> bool:
+    return (
+        "\n" not in text and "\\n" not in text and "Traceback" not in text and "\tat " not in text
+    )
+
+
+@pytest.mark.parametrize("case", USER_ERRORS, ids=list(USER_ERRORS))
+def test_a_user_error_reaches_pyhive_and_the_log_as_one_line(server, clip, case):
+    statement, expected, sql_state = USER_ERRORS[case]
+    statement = statement.format(clip=clip)
+    value = re.search(r"no_such_\w+", statement).group(0)
+    cursor = server.connect().cursor()
+    start = len(server.lines)
+    with pytest.raises(Exception) as caught:
+        cursor.execute(statement)
+    status = caught.value.args[0].status
+    assert status.errorMessage.startswith(expected), status.errorMessage
+    assert status.sqlState == sql_state
+    assert one_line_without_stack(status.errorMessage) and not status.infoMessages
+    # What PyHive's exception prints: the whole Thrift status, now a few hundred characters.
+    assert one_line_without_stack(str(caught.value)) and len(str(caught.value)) < 1000
+    assert value in status.errorMessage
+    assert_logged_once(log_lines_since(server, start), value)
+
+
+def test_a_user_error_reaches_beeline_as_one_line(server):
+    result = beeline(server, "-e", "SELECT activate_model('no_such_model/35')")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "no_such_model/35" in line]
+    assert errors == [errors[0]] and errors[0].startswith(
+        "Error: ModelError: no model 'no_such_model/35'"
+    ), result.stderr
+    assert errors[0].endswith("(state=38000,code=0)")
+    assert "Traceback" not in result.stderr and "\tat " not in result.stderr
+
+
+def test_a_server_fault_keeps_its_stack(server):
+    """Data files gone from under a table (storage lost them, or someone deleted them): the query
+    fails with Spark's whole stack, for the client and in the log."""
+    cursor = server.connect().cursor()
+    cursor.execute("DROP TABLE IF EXISTS files_gone")
+    cursor.execute("CREATE TABLE files_gone USING parquet AS SELECT id FROM range(10)")
+    cursor.execute("SELECT sum(id) FROM files_gone")  # the session now knows its files
+    assert cursor.fetchall() == [(45,)]
+    files = list((server.home / "warehouse" / "files_gone").glob("*.parquet"))
+    assert files
+    for path in files:
+        path.unlink()
+    start = len(server.lines)
+    with pytest.raises(Exception) as caught:
+        cursor.execute("SELECT sum(id) FROM files_gone")
+    status = caught.value.args[0].status
+    assert "FAILED_READ_FILE" in status.errorMessage
+    assert any("SparkExecuteStatementOperation" in frame for frame in status.infoMessages)
+    lines = log_lines_since(server, start)
+    assert not any("UserError: " in line for line in lines)
+    assert any(line.startswith("\tat org.apache.spark.") for line in lines), lines
+    cursor.execute("DROP TABLE files_gone")
+
+
+def python_errors(*texts: str) -> list[str]:
+    """The Java rule's verdict on Python worker errors (UserErrors.main)."""
+    result = subprocess.run(
+        ["java", "-cp", f"{SERVER_JAR}{os.pathsep}{SPARK_JARS}/*", USER_ERRORS_CLASS, *texts],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def traceback(*exceptions: str) -> str:
+    frame = '  File "/srv/udfs/inference.py", line 9, in run\n    raise error\n'
+    chained = "\nDuring handling of the above exception, another exception occurred:\n\n"
+    body = chained.join(f"Traceback (most recent call last):\n{frame}{e}" for e in exceptions)
+    worker = "[PYTHON_EXCEPTION] An exception was thrown from the Python worker: "
+    return f"{worker}{body}\n SQLSTATE: 38000"
+
+
+def test_only_emoticanas_python_errors_are_the_users():
+    assert python_errors(
+        traceback("udfs.errors.ModelError: no model 'x/1' under /m"),
+        traceback("ValueError: could not broadcast"),
+        traceback("udfs.errors.AudioError: bad clip", "TypeError: 'NoneType' is not iterable"),
+        traceback("KeyError: 'angry'", "udfs.errors.AudioError: clip 'a.wav' is empty"),
+        "Python worker exited unexpectedly (crashed)",
+    ) == [
+        "ModelError: no model 'x/1' under /m",
+        "server fault",
+        "server fault",  # a bug while handling a user's error is still a bug
+        "AudioError: clip 'a.wav' is empty",
+        "server fault",
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from tests.helpers import assert_logged_once, log_lines_since
 from udfs.registry import SQL_FUNCTIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -113,12 +114,30 @@ def test_show_functions_lists_each_once(jdbc):
     assert names == sorted(f.name for f in SQL_FUNCTIONS if f.name.startswith("emotion"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Spark's GetFunctions operation lists built-ins once per database and turns the "
-    "JDBC pattern emotion% into a regular expression that misses `emotion` itself",
-)
 def test_get_functions_lists_each_once(jdbc):
-    answers = jdbc("META getFunctions emotion%")
+    answers = jdbc(
+        "META getFunctions emotion%", "META getFunctions %", "META getFunctions EMOTION\\_%"
+    )
     names = [line.split("\t")[1] for line in answers["META getFunctions emotion%"]]
     assert names == sorted(f.name for f in SQL_FUNCTIONS if f.name.startswith("emotion"))
+    # Built-in and Emoticana's functions belong to no schema: once each, whatever the databases.
+    every = [line.split("\t") for line in answers["META getFunctions %"]]
+    assert len({name for _, name in every}) == len(every)
+    assert {f.name for f in SQL_FUNCTIONS} <= {name for schema, name in every if schema == "null"}
+    # JDBC's escape: "\_" is an underscore, not any character.
+    escaped = [line.split("\t")[1] for line in answers["META getFunctions EMOTION\\_%"]]
+    assert escaped == sorted(f.name for f in SQL_FUNCTIONS if f.name.startswith("emotion_"))
+
+
+def test_a_user_error_reaches_jdbc_and_the_log_as_one_line(jdbc, server):
+    start = len(server.lines)
+    query = "SELECT activate_model('no_such_model/36')"
+    answers = jdbc(query)
+    assert len(answers[query]) == 1, answers[query]
+    error, state, message = answers[query][0].split("\t")
+    assert (error, state) == ("ERROR", "38000")
+    assert message == (
+        f"ModelError: no model 'no_such_model/36' under {server.home / 'models'}, "
+        f"{PROJECT_ROOT / 'models'}"
+    )
+    assert_logged_once(log_lines_since(server, start), "no_such_model/36")

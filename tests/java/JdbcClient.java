@@ -10,7 +10,8 @@ import java.sql.Statement;
  * A generic JDBC client, as a BI tool is one: the Hive driver from the documented class path
  * (pyspark's jars folder), every query given on the command line, each column read with
  * getObject and printed as {@code column<TAB>declared class<TAB>class of getObject<TAB>value}.
- * {@code META getFunctions PATTERN} lists functions through DatabaseMetaData.
+ * {@code META getFunctions PATTERN} lists functions through DatabaseMetaData. A query that fails
+ * prints {@code ERROR<TAB>SQLState<TAB>message} as the driver gives it (a BI tool shows that message).
  *
  * <p>Usage: {@code java -cp "pyspark/jars/*:." JdbcClient URL QUERY...}
  */
@@ -39,6 +40,8 @@ public final class JdbcClient {
                                 + String.valueOf(value).replace('\n', ' '));
                         }
                     }
+                } catch (SQLException error) {
+                    System.out.println("ERROR\t" + error.getSQLState() + "\t" + error.getMessage());
                 }
             }
         }

@@ -1,0 +1,126 @@
+package org.emoticana.thrift;
+
+import java.lang.reflect.Field;
+import java.util.Set;
+
+import org.apache.hive.service.cli.CLIService;
+import org.apache.hive.service.cli.HiveSQLException;
+import org.apache.hive.service.cli.OperationHandle;
+import org.apache.hive.service.cli.SessionHandle;
+import org.apache.hive.service.cli.operation.OperationManager;
+import org.apache.hive.service.cli.session.HiveSession;
+import org.apache.hive.service.cli.session.HiveSessionImpl;
+import org.apache.hive.service.cli.thrift.ThriftCLIService;
+import org.apache.hive.service.rpc.thrift.TExecuteStatementReq;
+import org.apache.hive.service.rpc.thrift.TExecuteStatementResp;
+import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
+import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
+import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
+import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
+import org.apache.hive.service.rpc.thrift.TStatus;
+import org.apache.hive.service.rpc.thrift.TStatusCode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.hive.thriftserver.server.SparkSQLOperationManager;
+
+/**
+ * What Emoticana's Thrift services do differently from HiveServer2's (the binary and the HTTP one
+ * share it): a failed statement's user error reaches the client as one line, without the Java
+ * stack ({@link UserErrors}); getFunctions lists each function once and reads the JDBC pattern as
+ * JDBC defines it ({@link FunctionListing}).
+ */
+final class ServiceHooks {
+    private static final TStatus OK = new TStatus(TStatusCode.SUCCESS_STATUS);
+
+    private ServiceHooks() {
+    }
+
+    /** HiveServer2's ExecuteStatement, but a user error becomes one line (PyHive runs statements so). */
+    static TExecuteStatementResp executeStatement(CLIService cli, TExecuteStatementReq req) {
+        TExecuteStatementResp resp = new TExecuteStatementResp();
+        try {
+            SessionHandle session = new SessionHandle(req.getSessionHandle());
+            OperationHandle operation = req.isRunAsync()
+                    ? cli.executeStatementAsync(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout())
+                    : cli.executeStatement(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout());
+            resp.setOperationHandle(operation.toTOperationHandle());
+            resp.setStatus(OK);
+        } catch (Exception e) {
+            String message = UserErrors.userMessage(e);
+            if (message != null) {
+                UserErrors.log(message, e);
+                resp.setStatus(UserErrors.status(message, e));
+            } else {
+                ThriftCLIService.LOG.warn("Error executing statement: ", e);
+                resp.setStatus(HiveSQLException.toTStatus(e));
+            }
+        }
+        return resp;
+    }
+
+    /**
+     * After HiveServer2's GetOperationStatus: a failed operation's user error as one line (beeline
+     * and JDBC run statements asynchronously, and HiveServer2 puts the whole stack in the message).
+     */
+    static TGetOperationStatusResp operationStatus(CLIService cli, TGetOperationStatusReq req,
+            TGetOperationStatusResp resp) {
+        if (!resp.isSetErrorMessage()) {
+            return resp;
+        }
+        try {
+            HiveSQLException error = cli.getOperationStatus(new OperationHandle(req.getOperationHandle()))
+                    .getOperationException();
+            String message = error == null ? null : UserErrors.userMessage(error);
+            if (message != null) {
+                UserErrors.log(message, error);
+                resp.setErrorMessage(message);
+                TStatus status = UserErrors.status(message, error);
+                if (status.isSetSqlState()) {
+                    resp.setSqlState(status.getSqlState());
+                }
+            }
+        } catch (HiveSQLException gone) {
+            // The operation was closed in between: the answer HiveServer2 gave stands.
+        }
+        return resp;
+    }
+
+    /** getFunctions through {@link FunctionListing} instead of Spark's operation. */
+    static TGetFunctionsResp functions(CLIService cli, TGetFunctionsReq req) {
+        TGetFunctionsResp resp = new TGetFunctionsResp();
+        try {
+            SessionHandle handle = new SessionHandle(req.getSessionHandle());
+            HiveSession session = cli.getSessionManager().getSession(handle);
+            OperationManager manager = cli.getSessionManager().getOperationManager();
+            SparkSQLOperationManager spark = (SparkSQLOperationManager) manager;
+            SparkSession sparkSession = spark.sessionToContexts().get(handle);
+            if (sparkSession == null) {
+                throw new HiveSQLException("no Spark session for " + handle);
+            }
+            FunctionListing listing = new FunctionListing(sparkSession, session, req.getCatalogName(),
+                    req.getSchemaName(), req.getFunctionName());
+            // Registered as the operation manager registers its own, so that the client can
+            // fetch, and close it; and with the session, which closes it when it ends.
+            spark.handleToOperation().put(listing.getHandle(), listing);
+            try {
+                listing.run();
+            } catch (HiveSQLException e) {
+                spark.handleToOperation().remove(listing.getHandle());
+                throw e;
+            }
+            sessionOperations(session).add(listing.getHandle());
+            resp.setOperationHandle(listing.getHandle().toTOperationHandle());
+            resp.setStatus(OK);
+        } catch (Exception e) {
+            ThriftCLIService.LOG.warn("Error getting functions: ", e);
+            resp.setStatus(HiveSQLException.toTStatus(e));
+        }
+        return resp;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Set<OperationHandle> sessionOperations(HiveSession session) throws ReflectiveOperationException {
+        Field field = HiveSessionImpl.class.getDeclaredField("opHandleSet");
+        field.setAccessible(true);
+        return (Set<OperationHandle>) field.get(session);
+    }
+}
