@@ -264,6 +264,44 @@ def test_repeated_failures_lock_the_name_for_a_while(auth_server, auth_file):
     login("alice", ALICE_PASSWORD).close()
 
 
+def connect_from(source: str, server: ServerProcess, user: str, password: str):
+    """A PyHive login whose connection comes from ``source`` (another loopback address), so that
+    this client's failures are its own and not those of the other tests' 127.0.0.1."""
+    import socket
+
+    import thrift_sasl
+    from pyhive import hive
+    from thrift.transport import TSocket
+
+    raw = socket.create_connection(
+        ("127.0.0.1", server.port), timeout=60, source_address=(source, 0)
+    )
+    transport = TSocket.TSocket("127.0.0.1", server.port)
+    transport.handle = raw  # already open: the SASL transport uses it as it is
+    sasl = thrift_sasl.TSaslClientTransport(
+        lambda: hive.get_installed_sasl(
+            host="127.0.0.1", sasl_auth="PLAIN", username=user, password=password
+        ),
+        "PLAIN",
+        transport,
+    )
+    return hive.connect(thrift_transport=sasl, username=user)
+
+
+@pytest.mark.slow
+def test_one_client_failing_many_names_is_refused_for_a_while(auth_server):
+    """Guessing across names from one address: after 20 failures that client is refused, even
+    with a right password, while other clients still log in."""
+    for number in range(20):
+        with pytest.raises(Exception, match=REFUSED):
+            connect_from("127.0.0.2", auth_server, f"guess{number}", "guess")
+    # alice has no failures: only the client's own make this refusal.
+    with pytest.raises(Exception, match=REFUSED):
+        connect_from("127.0.0.2", auth_server, "alice", ALICE_PASSWORD)
+    connect_from("127.0.0.3", auth_server, "alice", ALICE_PASSWORD).close()
+    login(auth_server, "alice").close()
+
+
 @pytest.mark.slow
 def test_a_client_without_password_is_refused(auth_server):
     with pytest.raises(Exception, match=REFUSED):

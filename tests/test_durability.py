@@ -342,3 +342,30 @@ def test_python_workers_run_under_the_configured_memory_limit(server, views):
         limits = Path(f"/proc/{pid}/limits").read_text().splitlines()
         address_space = next(line for line in limits if line.startswith("Max address space"))
         assert address_space.split()[3:5] == [str(expected), str(expected)], address_space
+
+
+@pytest.mark.slow
+def test_a_file_too_large_for_a_row_fails_at_once_naming_it(server, audio_root):
+    """A binaryFile row holds a whole file in the heap: past the bound, the query fails before
+    reading it (a sparse file, so nothing is written) and the server stays up."""
+    folder = audio_root / "huge"
+    folder.mkdir()
+    with open(folder / "huge.wav", "wb") as huge:
+        huge.truncate(300 << 20)
+    cursor = server.connect().cursor()
+    cursor.execute(
+        f"CREATE TABLE huge_files USING binaryFile OPTIONS (path '{folder}', "
+        "pathGlobFilter '*.wav')"
+    )
+    try:
+        with pytest.raises(Exception) as caught:
+            cursor.execute("SELECT length(content) FROM huge_files")
+        message = caught.value.args[0].status.errorMessage
+        assert message.startswith(f"file file:{folder / 'huge.wav'} is {300 << 20} bytes, which ")
+        assert "exceeds the max length allowed: 268435456 bytes" in message
+        assert "\n" not in message
+        cursor.execute("SELECT count(*) FROM huge_files")
+        assert cursor.fetchall() == [(1,)]
+    finally:
+        cursor.execute("DROP TABLE huge_files")
+        shutil.rmtree(folder)  # other tests list the audio root

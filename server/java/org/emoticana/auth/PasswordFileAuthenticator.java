@@ -30,8 +30,8 @@ import org.apache.hive.service.auth.PasswdAuthenticationProvider;
  * every login, so added, changed or removed users take effect without a restart.
  *
  * <p>HiveServer2 builds a new provider for every login from a fresh HiveConf, so this class takes
- * its one setting from the environment the server process exports, and keeps its one piece of
- * state, the recent failed logins per name, in a static map.
+ * its one setting from the environment the server process exports, and keeps its state, the recent
+ * failed logins per name and per client address ({@link ClientAddress}), in static maps.
  */
 public final class PasswordFileAuthenticator implements PasswdAuthenticationProvider {
     public static final String FILE_ENV = "EMOTICANA_AUTH_FILE";
@@ -42,8 +42,15 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
     /** Failed logins per name within {@link #WINDOW_MS} after which the name is refused for that long. */
     static final int MAX_FAILURES = 5;
     static final long WINDOW_MS = 60_000;
+    /**
+     * Failed logins from one client address within {@link #WINDOW_MS} after which that client is
+     * refused for that long, whatever name it tries (one client guessing across many names).
+     */
+    static final int MAX_CLIENT_FAILURES = 20;
     /** Recent failed logins per user name, known or not (the JVM keeps it across providers). */
     private static final Map<String, Deque<Long>> FAILURES = new ConcurrentHashMap<>();
+    /** Recent failed logins per client address. */
+    private static final Map<String, Deque<Long>> CLIENT_FAILURES = new ConcurrentHashMap<>();
 
     @Override
     public void Authenticate(String user, String password) throws AuthenticationException {
@@ -53,7 +60,13 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
         }
         String name = user == null ? "" : user;
         long now = System.currentTimeMillis();
-        if (recentFailures(name, now) >= MAX_FAILURES) {
+        String client = ClientAddress.current();
+        if (client != null && recentFailures(CLIENT_FAILURES, client, now) >= MAX_CLIENT_FAILURES) {
+            // Before any hash: a flood of guesses from one client costs the server nothing more.
+            throw new AuthenticationException(REFUSED + " (too many failed logins from this client: wait "
+                    + WINDOW_MS / 1000 + " s)");
+        }
+        if (recentFailures(FAILURES, name, now) >= MAX_FAILURES) {
             // Any name, known or not, so the refusal tells nothing of which names exist.
             throw new AuthenticationException(REFUSED + " (too many failed logins for this name: wait "
                     + WINDOW_MS / 1000 + " s)");
@@ -78,15 +91,18 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
             if (entry != null && entry.iterations < cost) {
                 new Entry(cost - entry.iterations, new byte[16], new byte[32]).verify("");
             }
-            failed(name, System.currentTimeMillis());
+            failed(FAILURES, name, System.currentTimeMillis());
+            if (client != null) {
+                failed(CLIENT_FAILURES, client, System.currentTimeMillis());
+            }
             throw new AuthenticationException(REFUSED);
         }
         FAILURES.remove(name);
     }
 
-    /** Failed logins of {@code name} within the window before {@code now}. */
-    static int recentFailures(String name, long now) {
-        Deque<Long> times = FAILURES.get(name);
+    /** Failed logins of {@code key} (a name or a client) within the window before {@code now}. */
+    static int recentFailures(Map<String, Deque<Long>> failures, String key, long now) {
+        Deque<Long> times = failures.get(key);
         if (times == null) {
             return 0;
         }
@@ -98,11 +114,11 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
         }
     }
 
-    static void failed(String name, long now) {
-        if (FAILURES.size() > 100_000) {
-            FAILURES.clear();  // bounded memory under a flood of invented names
+    static void failed(Map<String, Deque<Long>> failures, String key, long now) {
+        if (failures.size() > 100_000) {
+            failures.clear();  // bounded memory under a flood of invented names
         }
-        Deque<Long> times = FAILURES.computeIfAbsent(name, key -> new ArrayDeque<>());
+        Deque<Long> times = failures.computeIfAbsent(key, k -> new ArrayDeque<>());
         synchronized (times) {
             times.addLast(now);
         }

@@ -1,5 +1,7 @@
 package org.emoticana.thrift;
 
+import java.lang.reflect.Field;
+
 import org.apache.hive.service.cli.CLIService;
 import org.apache.hive.service.cli.thrift.ThriftBinaryCLIService;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementReq;
@@ -9,11 +11,42 @@ import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
 import org.apache.thrift.TException;
+import org.apache.thrift.TProcessor;
+import org.apache.thrift.TProcessorFactory;
+import org.apache.thrift.server.TServer;
+import org.apache.thrift.transport.TSocket;
+import org.apache.thrift.transport.TTransport;
+import org.emoticana.auth.ClientAddress;
 
-/** HiveServer2's binary Thrift service with {@link ServiceHooks}. */
+/**
+ * HiveServer2's binary Thrift service with {@link ServiceHooks}, which also tells the password
+ * provider each login's client address ({@link ClientAddress}).
+ */
 public class BinaryService extends ThriftBinaryCLIService {
     public BinaryService(CLIService cliService) {
         super(cliService);
+    }
+
+    @Override
+    protected void initializeServer() {
+        super.initializeServer();
+        try {
+            // The thread pool server asks for a connection's processor before the SASL handshake,
+            // on the thread that then runs the handshake: the one place that sees the socket.
+            Field factoryField = TServer.class.getDeclaredField("processorFactory_");
+            factoryField.setAccessible(true);
+            TProcessorFactory original = (TProcessorFactory) factoryField.get(server);
+            factoryField.set(server, new TProcessorFactory(null) {
+                @Override
+                public TProcessor getProcessor(TTransport client) {
+                    ClientAddress.set(client instanceof TSocket socket && socket.getSocket() != null
+                            ? socket.getSocket().getInetAddress().getHostAddress() : null);
+                    return original.getProcessor(client);
+                }
+            });
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("emoticana: cannot hook HiveServer2's connections: " + e, e);
+        }
     }
 
     @Override

@@ -32,6 +32,9 @@ public final class UserErrors {
     /** A traceback's last line when the error is one of udfs/errors.py's classes. */
     private static final Pattern PYTHON_ERROR_LINE = Pattern.compile("^udfs\\.errors\\.(\\w+: .*)$");
     private static final int MAX_CAUSES = 32;
+    /** Spark's binaryFile source refusing a file longer than spark.sql.sources.binaryFile.maxLength. */
+    private static final Pattern FILE_TOO_LARGE = Pattern.compile(
+            "The length of (\\S+) is (\\d+), which exceeds the max length allowed: (\\d+)");
 
     /** User errors already logged (a client may ask for a failed operation's status twice). */
     private static final Set<Throwable> LOGGED = Collections.synchronizedSet(
@@ -53,6 +56,14 @@ public final class UserErrors {
             }
             if (cause instanceof SparkThrowable spark && userSqlState(spark.getSqlState())) {
                 return oneLine(cause.getMessage());
+            }
+            Matcher tooLarge = cause.getMessage() == null ? null : FILE_TOO_LARGE.matcher(cause.getMessage());
+            if (tooLarge != null && tooLarge.find()) {
+                // The user's table holds a file too long for a row; the bound is the server's.
+                return "file " + tooLarge.group(1) + " is " + tooLarge.group(2) + " bytes, which exceeds the max "
+                        + "length allowed: " + tooLarge.group(3) + " bytes in a binaryFile row "
+                        + "(spark.sql.sources.binaryFile.maxLength); read a recording that long by path, "
+                        + "emotion_segments(path)";
             }
         }
         return null;
