@@ -32,6 +32,8 @@ public final class UserErrors {
     /** A traceback's last line when the error is one of udfs/errors.py's classes. */
     private static final Pattern PYTHON_ERROR_LINE = Pattern.compile("^udfs\\.errors\\.(\\w+: .*)$");
     private static final int MAX_CAUSES = 32;
+    /** A task that ran out of heap: with killOnFatalError off the query fails alone (server/spark.py). */
+    private static final Pattern OUT_OF_MEMORY = Pattern.compile("java\\.lang\\.OutOfMemoryError: ([^\\n]+)");
     /** Spark's binaryFile source refusing a file longer than spark.sql.sources.binaryFile.maxLength. */
     private static final Pattern FILE_TOO_LARGE = Pattern.compile(
             "The length of (\\S+) is (\\d+), which exceeds the max length allowed: (\\d+)");
@@ -56,6 +58,12 @@ public final class UserErrors {
             }
             if (cause instanceof SparkThrowable spark && userSqlState(spark.getSqlState())) {
                 return oneLine(cause.getMessage());
+            }
+            Matcher outOfMemory = cause.getMessage() == null ? null : OUT_OF_MEMORY.matcher(cause.getMessage());
+            if (outOfMemory != null && outOfMemory.find()) {
+                // One statement's demand (a huge array, a huge row), not the server's state.
+                return "the statement ran out of memory (java.lang.OutOfMemoryError: " + outOfMemory.group(1).strip()
+                        + ") and failed alone; the server is unaffected: ask for less per row or per query";
             }
             Matcher tooLarge = cause.getMessage() == null ? null : FILE_TOO_LARGE.matcher(cause.getMessage());
             if (tooLarge != null && tooLarge.find()) {
