@@ -6,10 +6,12 @@ here, never from one another.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pyspark
@@ -97,3 +99,14 @@ def assert_logged_once(lines: list[str], value: str) -> None:
     assert not any(line.startswith("\tat ") or "Traceback" in line for line in lines), "".join(
         lines
     )[-3000:]
+
+
+def running_jobs(ui_port: int) -> list[dict]:
+    """The running jobs of the server whose Spark UI is on ``ui_port`` (its REST API)."""
+    base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
+    with urllib.request.urlopen(base, timeout=60) as response:
+        application = json.load(response)[0]["id"]
+    with urllib.request.urlopen(
+        f"{base}/{application}/jobs?status=running", timeout=60
+    ) as response:
+        return json.load(response)

@@ -13,7 +13,7 @@ from server.cluster import free_port
 from server.preflight import read_spark_defaults
 from server.process import PROJECT_ROOT, ServerProcess
 from server.warehouse import orphaned_table_dirs
-from tests.helpers import assert_one_line_failure, serve
+from tests.helpers import assert_one_line_failure, running_jobs, serve
 from tests.processes import kill_tree, process_tree
 from udfs.model_store import DEFAULT_MODEL
 
@@ -296,7 +296,7 @@ def test_a_query_that_runs_out_of_heap_fails_alone_and_the_server_stays_up(serve
 
 
 #: A statement whose tasks each run for seconds on this machine's cores; it must end exact.
-HOG_ROWS = 30_000_000_000
+HOG_ROWS = 50_000_000_000
 
 
 @pytest.mark.slow
@@ -308,10 +308,10 @@ def test_one_statement_cannot_hold_every_slot_and_a_preempted_task_runs_again(se
     hog = server.connect().cursor()
     hog.execute(f"SELECT count(*) FROM range({HOG_ROWS})", async_=True)
     deadline = time.monotonic() + 60
-    while hog.poll().operationState != TOperationState.RUNNING_STATE:
+    # Every slot (2 in local mode here) runs one of its tasks.
+    while not any(job["numActiveTasks"] >= 2 for job in running_jobs(server.ui_port)):
         assert time.monotonic() < deadline, "the hog did not start"
         time.sleep(0.2)
-    time.sleep(1.0)  # its tasks hold the slots
     other = server.connect().cursor()
     answer: dict = {}
     thread = threading.Thread(

@@ -4,11 +4,11 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 from server.process import PROJECT_ROOT
+from tests.helpers import running_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -72,16 +72,6 @@ def test_eight_clients_mixed_work_no_errors_and_isolated(load_server, audio_root
         assert f"| {kind} |" in result.stdout
     assert figures["kinds"]["check"]["count"] >= 8 * 2
     assert figures["seconds"] < 35 + 300
-
-
-def running_jobs(ui_port: int) -> list[dict]:
-    base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
-    with urllib.request.urlopen(base, timeout=60) as response:
-        application = json.load(response)[0]["id"]
-    with urllib.request.urlopen(
-        f"{base}/{application}/jobs?status=running", timeout=60
-    ) as response:
-        return json.load(response)
 
 
 #: The vanishing synchronous client lowers the statement time cap for its own session (server

@@ -12,6 +12,8 @@ import org.apache.spark.SparkContext;
 import org.apache.spark.SparkContext$;
 import org.apache.spark.Success$;
 import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerExecutorAdded;
+import org.apache.spark.scheduler.SparkListenerExecutorRemoved;
 import org.apache.spark.scheduler.SparkListenerStageCompleted;
 import org.apache.spark.scheduler.SparkListenerStageSubmitted;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
@@ -70,11 +72,15 @@ public final class SlotPreemption extends SparkListener {
     }
 
     private final long preemptAfterMs;
+    private final int taskCpus;
     /** Stages by "stageId.attempt"; guarded by this. */
     private final Map<String, Stage> stages = new HashMap<>();
+    /** Cores per executor (in local mode the driver, which the scheduler announces at start). */
+    private final Map<String, Integer> executorCores = new HashMap<>();
 
     public SlotPreemption(SparkConf conf) {
         this.preemptAfterMs = conf.getTimeAsMs(KEY_PREEMPT_AFTER, DEFAULT_PREEMPT_AFTER);
+        this.taskCpus = Math.max(1, conf.getInt("spark.task.cpus", 1));
         if (preemptAfterMs > 0) {
             ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(runnable -> {
                 Thread thread = new Thread(runnable, "emoticana-slot-preemption");
@@ -88,6 +94,16 @@ public final class SlotPreemption extends SparkListener {
 
     private static String key(int stageId, int attempt) {
         return stageId + "." + attempt;
+    }
+
+    @Override
+    public synchronized void onExecutorAdded(SparkListenerExecutorAdded event) {
+        executorCores.put(event.executorId(), event.executorInfo().totalCores());
+    }
+
+    @Override
+    public synchronized void onExecutorRemoved(SparkListenerExecutorRemoved event) {
+        executorCores.remove(event.executorId());
     }
 
     @Override
@@ -150,8 +166,17 @@ public final class SlotPreemption extends SparkListener {
         synchronized (this) {
             long now = now();
             Map<String, Integer> runningByStatement = new HashMap<>();
+            int running = 0;
             for (Stage stage : stages.values()) {
                 runningByStatement.merge(stage.statement, stage.running.size(), Integer::sum);
+                running += stage.running.size();
+            }
+            int slots = 0;
+            for (int cores : executorCores.values()) {
+                slots += cores / taskCpus;
+            }
+            if (slots > 0 && running < slots) {
+                return;  // a free slot: whatever waits, waits for something else (an executor, locality)
             }
             for (Stage waiting : stages.values()) {
                 if (!waiting.running.isEmpty() || waiting.pending() <= 0
