@@ -45,7 +45,7 @@ public final class SlotPreemption extends SparkListener {
 
     /** How long a stage may wait with no task running before another statement's task is killed; 0 turns preemption off. */
     public static final String KEY_PREEMPT_AFTER = "spark.emoticana.scheduler.preemptAfter";
-    static final String DEFAULT_PREEMPT_AFTER = "2s";
+    static final String DEFAULT_PREEMPT_AFTER = "1s";
     static final String REASON =
             "preempted: another statement was waiting for a task slot (Emoticana fair share; the task runs again)";
     /** The Thrift server runs each statement in a job group of its own. */
