@@ -89,16 +89,16 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    # The node's per-epoch lines come on stderr: read it all the while, so that the pipe never
-    # fills, and note the first.
+    # TensorFlowOnSpark logs each partition it feeds on stderr: read it all the while, so that
+    # the pipe never fills, and note the first.
     stderr_lines: list[str] = []
-    first_epoch = threading.Event()
+    feeding = threading.Event()
 
     def read_stderr():
         for line in process.stderr:
             stderr_lines.append(line)
-            if line.startswith("epoch "):
-                first_epoch.set()
+            if "Feeding partition" in line:
+                feeding.set()
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
@@ -113,7 +113,7 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
         views.execute("SHOW TABLES IN emoticana")
         assert [row for row in views.fetchall() if row[1].startswith(FEATURES_TABLE_PREFIX)]
         # Into the epochs (1,000 of them would take many minutes): the feed is running.
-        assert first_epoch.wait(300), "".join(stderr_lines)[-3000:]
+        assert feeding.wait(300), "".join(stderr_lines)[-3000:]
         process.send_signal(signal.SIGTERM)
         threading.Thread(target=process.stdout.read, daemon=True).start()
         process.wait(120)
