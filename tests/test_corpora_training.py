@@ -138,22 +138,32 @@ def test_the_augmented_view_adds_one_degraded_copy_of_every_clip(corpus_views):
     }
 
 
+#: The corpora of the leave-one-corpus-out run: one fold each (and a TensorFlowOnSpark run each),
+#: so two, whose emotions differ from each other and are fewer than the eight.
+LOCO_CORPORA = ("emodb", "indemo")
+#: Batches small beside these few rows: TensorFlowOnSpark feeds a run in partitions of a quarter
+#: of its rows, each at least a second, and a batch of the recipe's size would need many of them.
+LOCO_ARGS = ("--epochs", "1", "--batch-size", "8", "--hyperparam", "filters=[8,8,16,16,16,16]")
+
+
 def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
     server, corpus_views, tmp_path
 ):
+    names = ", ".join(f"'{name}'" for name in LOCO_CORPORA)
+    corpus_views.execute(
+        "CREATE OR REPLACE VIEW loco_train AS "
+        f"SELECT * FROM emotion_train_augmented WHERE corpus IN ({names})"
+    )
     result = emoticana(
         server,
         "train",
         "--view",
-        "emotion_train_augmented",
+        "loco_train",
         "--cv-by",
         "corpus",
         "--validation-speakers",
         "none",
-        "--epochs",
-        "2",
-        "--hyperparam",
-        "filters=[8,8,16,16,16,16]",
+        *LOCO_ARGS,
         "--models-dir",
         str(tmp_path / "models"),
         "--name",
@@ -163,11 +173,15 @@ def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
     directory = tmp_path / "models" / "corpora" / "1"
     metrics = json.loads((directory / "metrics.json").read_text())
     cv = metrics["cross_validation"]
-    assert cv["by"] == "corpus" and len(cv["folds"]) == 4
+    assert cv["by"] == "corpus" and len(cv["folds"]) == 2
     # Each fold's test speakers are one corpus's, and only its clips as recorded are tested.
-    assert sorted(fold["n"] for fold in cv["folds"]) == [8, 10, 12, 16]
+    assert sorted(fold["n"] for fold in cv["folds"]) == [8, 10]
+    assert sorted(tuple(fold["test_speakers"]) for fold in cv["folds"]) == [
+        ("emodb_1", "emodb_2"),
+        ("indemo_1", "indemo_2"),
+    ]
     figures = cv["by_corpus"]["corpora"]
-    assert sorted(figures) == ["emodb", "indemo", "nemo", "ravdess"]
+    assert sorted(figures) == ["emodb", "indemo"]
     assert figures["indemo"]["emotions"] == ["calm", "happy", "angry", "fearful"]
     assert sorted(figures["emodb"]["per_class_recall"]) == sorted(
         ["neutral", "happy", "sad", "angry", "disgust"]
@@ -181,9 +195,9 @@ def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
         assert confusion[:, absent].sum() == 0
     with open(directory / "cv_predictions.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 46 and {row["corpus"] for row in rows} == set(figures)
+    assert len(rows) == 18 and {row["corpus"] for row in rows} == set(figures)
     manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["train_rows"] == 92  # the final model trains on clean and degraded rows
+    assert manifest["train_rows"] == 36  # the final model trains on clean and degraded rows
     # Calibrated on the held-out predictions: the saved model ends in the fitted temperature.
     calibration = metrics["calibration"]
     assert manifest["temperature"] == calibration["temperature"] > 0

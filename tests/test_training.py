@@ -89,6 +89,19 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    # TensorFlowOnSpark logs each partition it feeds on stderr: read it all the while, so that
+    # the pipe never fills, and note the first.
+    stderr_lines: list[str] = []
+    feeding = threading.Event()
+
+    def read_stderr():
+        for line in process.stderr:
+            stderr_lines.append(line)
+            if "Feeding partition" in line:
+                feeding.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 300
         for (
@@ -100,11 +113,14 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
         views.execute("SHOW TABLES IN emoticana")
         assert [row for row in views.fetchall() if row[1].startswith(FEATURES_TABLE_PREFIX)]
         # Into the epochs (1,000 of them would take many minutes): the feed is running.
-        time.sleep(20)
+        assert feeding.wait(300), "".join(stderr_lines)[-3000:]
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        process.wait(120)
+        reader.join(30)
     finally:
         process.kill()
+    stderr = "".join(stderr_lines)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert "emoticana: stopping on SIGTERM: dropping the features table" in stderr
     views.execute("SHOW TABLES IN emoticana")
