@@ -271,14 +271,20 @@ def train_on_features(
         raise ConfigError(
             f"--batch-size {args.batch_size} must be divisible by --nodes {options.nodes}"
         )
-    partitions = max(options.nodes * 4, 4)
+    # Four partitions per node interleave the rows (the features table holds them corpus by
+    # corpus) and let Spark spread the feed over several nodes evenly.
     feed = training.rdd.map(
         lambda r: (
             np.asarray(r.features, dtype=np.float32).tobytes(),
             label_index[r.label],
             corpus_index[r.corpus],
         )
-    ).repartition(partitions)
+    ).repartition(max(options.nodes * 4, 4))
+    if options.nodes == 1:
+        # TensorFlowOnSpark waits for each fed partition's queue to drain in 1-s polls, so every
+        # partition costs at least a second; one node reads them all in turn anyway, so the same
+        # rows in the same order go as one partition per epoch.
+        feed = feed.coalesce(1)
     validating = (
         f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
         if validation_speakers
