@@ -46,7 +46,7 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
      * Failed logins from one client address within {@link #WINDOW_MS} after which that client is
      * refused for that long, whatever name it tries (one client guessing across many names).
      */
-    static final int MAX_CLIENT_FAILURES = 20;
+    static final int MAX_CLIENT_FAILURES = 30;
     /** Recent failed logins per user name, known or not (the JVM keeps it across providers). */
     private static final Map<String, Deque<Long>> FAILURES = new ConcurrentHashMap<>();
     /** Recent failed logins per client address. */
