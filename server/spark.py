@@ -151,6 +151,9 @@ def launch_environment(settings: Settings) -> None:
 
 
 KEY_KILL_ON_FATAL_ERROR = "spark.executor.killOnFatalError.depth"
+KEY_PYSPARK_MEMORY = "spark.executor.pyspark.memory"
+#: The server's Python worker memory limit unless spark-defaults.conf sets KEY_PYSPARK_MEMORY.
+PYSPARK_WORKER_MEMORY = "4g"
 
 #: Attempts of each task in local mode. Spark's ``local[N]`` gives a task one attempt, so a Python
 #: worker killed mid-query (out of memory, by an operator) would fail the whole query; with
@@ -234,6 +237,12 @@ def build_spark(
         # In local mode the executor is the server: a task that runs out of heap (one huge
         # array) fails its query with OutOfMemoryError instead of stopping the SparkContext.
         conf.setdefault(KEY_KILL_ON_FATAL_ERROR, "0")
+    if catalog == "hive" and KEY_PYSPARK_MEMORY not in spark_defaults:
+        # Each of the server's Python workers under an address-space limit: a row that would need
+        # more fails its task with MemoryError instead of taking the machine's memory from the
+        # server and the other workers. Not the trainer's: TensorFlow's multi-worker runtime maps
+        # more address space than it uses.
+        conf.setdefault(KEY_PYSPARK_MEMORY, PYSPARK_WORKER_MEMORY)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
