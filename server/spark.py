@@ -74,8 +74,6 @@ def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str,
         # HiveServer2 builds each login's provider from a fresh HiveConf, which sees only
         # hive-site.xml and system properties, not Spark's settings.
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"-D{HIVE_CUSTOM_AUTH_CLASS}={PROVIDER_CLASS}"
-        # The system class path, where HiveConf.getClass finds it (spark.jars would not do).
-        conf[KEY_DRIVER_CLASSPATH] = str(SERVER_JAR)
     if settings.tls_keystore is not None:
         conf[f"spark.hadoop.{HIVE_USE_SSL}"] = "true"
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PATH}"] = str(settings.tls_keystore)
@@ -95,8 +93,6 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
     extensions = [e for e in (spark_defaults.get(KEY_SQL_EXTENSIONS, ""), SQL_SANDBOX_CLASS) if e]
     return {
         KEY_SQL_EXTENSIONS: ",".join(dict.fromkeys(extensions)),
-        # On the system class path, where the session finds the extension when it starts.
-        KEY_DRIVER_CLASSPATH: str(SERVER_JAR),
         # Spark's substitution reads ${env:...}, ${system:...} and every setting into SQL; the
         # sandbox's parser substitutes script variables (${hivevar:NAME}) alone.
         "spark.sql.variable.substitute": "false",
@@ -113,10 +109,7 @@ def scheduler_conf(spark_defaults: dict[str, str]) -> dict[str, str]:
         for name in (spark_defaults.get(KEY_EXTRA_LISTENERS, ""), SLOT_PREEMPTION_CLASS)
         if name
     ]
-    return {
-        KEY_EXTRA_LISTENERS: ",".join(dict.fromkeys(listeners)),
-        KEY_DRIVER_CLASSPATH: str(SERVER_JAR),
-    }
+    return {KEY_EXTRA_LISTENERS: ",".join(dict.fromkeys(listeners))}
 
 
 def owners_conf(settings: Settings) -> dict[str, str]:
@@ -206,8 +199,7 @@ def build_spark(
             if o
         )
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"{java_opts} -Dderby.system.home={settings.home}".strip()
-        # Each may add jars (the server's jar, the PostgreSQL driver) to the system class path,
-        # after the operator's own from spark-defaults.conf.
+        # The shared catalog may add the PostgreSQL driver to the system class path.
         parts = (access, shared_catalog, sandbox, scheduler)
         added = [
             p for part in parts for p in part.pop(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p
@@ -216,7 +208,9 @@ def build_spark(
             conf.update(part)
     else:
         added = []
-    # Always: the Thrift service, and the filter conf/log4j2.properties names (server/java).
+    # The server's jar always, on the system class path (where HiveConf.getClass finds the password
+    # provider and a session its extension; spark.jars would not do): the Thrift service, the
+    # sandbox, the provider, the preemption listener and the filter conf/log4j2.properties names.
     added.append(str(SERVER_JAR))
     operator = [p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
     conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))

@@ -1,8 +1,8 @@
 package org.emoticana.scheduler;
 
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -183,30 +183,11 @@ public final class SlotPreemption extends SparkListener {
                         || now - waiting.idleSince < preemptAfterMs) {
                     continue;
                 }
-                String busiest = null;
-                for (Map.Entry<String, Integer> entry : runningByStatement.entrySet()) {
-                    if (!entry.getKey().equals(waiting.statement) && entry.getValue() >= 2
-                            && (busiest == null || entry.getValue() > runningByStatement.get(busiest))) {
-                        busiest = entry.getKey();
-                    }
-                }
+                String busiest = busiestOther(runningByStatement, waiting.statement);
                 if (busiest == null) {
                     continue;  // every running statement holds one slot: the waiting stage is next in turn
                 }
-                long newest = -1;
-                long newestLaunch = Long.MIN_VALUE;
-                for (Stage stage : stages.values()) {
-                    if (!stage.statement.equals(busiest)) {
-                        continue;
-                    }
-                    for (Iterator<Map.Entry<Long, Long>> it = stage.running.entrySet().iterator(); it.hasNext(); ) {
-                        Map.Entry<Long, Long> task = it.next();
-                        if (!victims.containsKey(task.getKey()) && task.getValue() > newestLaunch) {
-                            newest = task.getKey();
-                            newestLaunch = task.getValue();
-                        }
-                    }
-                }
+                long newest = newestTask(busiest, victims.keySet());
                 if (newest >= 0) {
                     victims.put(newest, busiest);
                     runningByStatement.merge(busiest, -1, Integer::sum);
@@ -220,5 +201,35 @@ public final class SlotPreemption extends SparkListener {
                         victim.getKey(), victim.getValue());
             }
         }
+    }
+
+    /** The statement other than {@code waiting} that runs the most tasks, at least two; null if none. */
+    private static String busiestOther(Map<String, Integer> runningByStatement, String waiting) {
+        String busiest = null;
+        for (Map.Entry<String, Integer> entry : runningByStatement.entrySet()) {
+            if (!entry.getKey().equals(waiting) && entry.getValue() >= 2
+                    && (busiest == null || entry.getValue() > runningByStatement.get(busiest))) {
+                busiest = entry.getKey();
+            }
+        }
+        return busiest;
+    }
+
+    /** The statement's most recently launched running task not yet chosen (the least work lost); -1 if none. */
+    private long newestTask(String statement, Set<Long> chosen) {
+        long newest = -1;
+        long newestLaunch = Long.MIN_VALUE;
+        for (Stage stage : stages.values()) {
+            if (!stage.statement.equals(statement)) {
+                continue;
+            }
+            for (Map.Entry<Long, Long> task : stage.running.entrySet()) {
+                if (!chosen.contains(task.getKey()) && task.getValue() > newestLaunch) {
+                    newest = task.getKey();
+                    newestLaunch = task.getValue();
+                }
+            }
+        }
+        return newest;
     }
 }
