@@ -33,6 +33,7 @@ from udfs.model_layers import (
     RandomTimeShift,
     SpecAugment,
     TimeStretch,
+    UtteranceMeanNorm,
     VariantMean,
     WarpVariants,
 )
@@ -102,6 +103,8 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
     # lost 2-6 points of UA: it erases the level and dynamics that separate
     # angry from calm/sad.
     x = layers.Normalization(axis=1, name="normalise")(x)
+    if hp["utterance_norm"]:
+        x = UtteranceMeanNorm(input_shape[0] - prosody_rows, name="utterance_norm")([x, inputs])
     if hp["time_stretch"]:
         x = TimeStretch(
             hp["time_stretch"], seed=None if seed is None else seed + 4, name="augment_stretch"

@@ -548,3 +548,43 @@ class Temperature(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class UtteranceMeanNorm(layers.Layer):
+    """Subtract from each cepstral row its mean over the clip's speech frames.
+
+    How a clip was recorded reaches the cepstrum as a constant: a gain adds one to ``c0``, and
+    a microphone's, room's or telephone line's frequency response (a product in the spectrum,
+    a sum in the log spectrum, and the DCT is linear) one to every coefficient. Subtracting
+    the clip's own mean (cepstral mean normalisation) leaves how the voice moves within the
+    clip, which is what carries emotion, and drops what the recording chain added; unlike a
+    per-clip standardisation it keeps the size of those movements (loudness dynamics, pitch
+    excursions). The prosody rows after the ``n_mfcc`` coefficients are left alone: they are
+    relative to the clip already, or the speaker's register.
+
+    Called on ``[x, raw]``: ``x`` the rows to normalise, ``raw`` the model's input (shape
+    ``(batch, rows, frames)`` both), from which speech frames are found: the zero padding
+    around short speech comes out of ``power_to_db`` as a flat spectrum at its floor, whose
+    cepstrum is ``c0`` alone, so a frame is speech when any of ``c1..`` is more than 0.5 from
+    zero. Padding frames become 0, the clip's mean.
+    """
+
+    def __init__(self, n_mfcc: int = DEFAULT_FEATURES.n_mfcc, **kwargs):
+        super().__init__(**kwargs)
+        self.n_mfcc = int(n_mfcc)
+
+    def call(self, inputs):
+        x, raw = inputs
+        cepstra = x[:, : self.n_mfcc, :]
+        # A flat spectrum's c1.. are zero up to rounding (and a padding frame that overlaps the
+        # speech's edge is nearly flat); speech frames' are whole decibels.
+        speech = ops.cast(
+            ops.max(ops.abs(raw[:, 1 : self.n_mfcc, :]), axis=1, keepdims=True) > 0.5, x.dtype
+        )
+        frames = ops.maximum(ops.sum(speech, axis=2, keepdims=True), 1.0)
+        mean = ops.sum(cepstra * speech, axis=2, keepdims=True) / frames
+        return ops.concatenate([(cepstra - mean) * speech, x[:, self.n_mfcc :, :]], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "n_mfcc": self.n_mfcc}
