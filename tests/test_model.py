@@ -20,7 +20,6 @@ from udfs.model_layers import (
     MelWarp,
     PitchShift,
     TimeStretch,
-    UtteranceMeanNorm,
     mel_warp_matrices,
     stretch_matrices,
 )
@@ -330,35 +329,3 @@ def test_the_fitted_temperature_makes_overconfident_predictions_honest(rng):
         np.asarray(layer(overconfident[:5].astype(np.float32))), fixed[:5], atol=1e-5
     )
     assert Temperature.from_config(layer.get_config()).temperature == temperature
-
-
-def test_utterance_mean_norm_takes_out_the_recording_chain_and_keeps_the_voice(rng):
-    # A voiced, modulated tone of 1.5 s (padded to the 3 s window), and the same clip through
-    # another microphone and gain: a fixed filter and 12 dB less. The features differ by about
-    # a constant per coefficient over the speech frames, which the layer takes out.
-    rate = DEFAULT_FEATURES.sample_rate
-    t = np.arange(int(1.5 * rate)) / rate
-    voice = (
-        0.3 * np.sin(2 * np.pi * (160 + 40 * t) * t) * (1 + 0.6 * np.sin(2 * np.pi * 4 * t))
-        + 0.3 * np.sin(2 * np.pi * 3 * (160 + 40 * t) * t)
-        + 0.01 * rng.standard_normal(t.size)
-    ).astype(np.float32)
-    other = np.convolve(voice, [1.0, -0.7], mode="same") * 10 ** (-12 / 20)
-    near, far = (mfcc_features(y.astype(np.float32), rate) for y in (voice, other))
-    n = DEFAULT_FEATURES.n_mfcc
-    layer = UtteranceMeanNorm(n)
-    out = np.asarray(layer([np.stack([near, far]), np.stack([near, far])]))
-    speech = np.abs(near[1:n]).max(axis=0) > 0.5
-    assert 100 < speech.sum() < 250  # about 1.5 s of 3 s, the rest padding
-    before = np.abs(far[:n, speech] - near[:n, speech]).mean()
-    after = np.abs(out[1, :n, speech] - out[0, :n, speech]).mean()
-    assert before > 3 and after < before / 10, (before, after)
-    np.testing.assert_allclose(out[:, :n, speech].mean(axis=2), 0.0, atol=1e-3)
-    np.testing.assert_array_equal(out[:, :n, ~speech], 0.0)  # padding: the clip's mean
-    np.testing.assert_array_equal(out[:, n:], np.stack([near, far])[:, n:])  # prosody rows
-    assert UtteranceMeanNorm.from_config(layer.get_config()).get_config() == layer.get_config()
-    # In the network after the global standardisation, off unless asked for, and saved.
-    assert "utterance_norm" not in {l.name for l in build_model(**SMALL).layers}
-    assert "utterance_norm" in {l.name for l in build_model(utterance_norm=True, **SMALL).layers}
-    with pytest.raises(ValueError, match="utterance_norm must be true or false"):
-        build_model(utterance_norm=1, **SMALL)

@@ -33,7 +33,6 @@ from udfs.model_layers import (
     RandomTimeShift,
     SpecAugment,
     TimeStretch,
-    UtteranceMeanNorm,
     VariantMean,
     WarpVariants,
 )
@@ -99,12 +98,11 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
         )(x)
     # Per-coefficient statistics (axis 1 = coefficient): c0 is in the hundreds
     # and c20+ near unit scale, so without this the loudness term dominates.
-    # Per-utterance standardisation (over speech frames) was tried instead and
-    # lost 2-6 points of UA: it erases the level and dynamics that separate
-    # angry from calm/sad.
+    # Per-utterance statistics instead (standardisation, or only the clip's mean
+    # subtracted) lost within and across corpora: a clip's level and spectral tilt are
+    # part of the vocal effort that separates angry from calm and sad
+    # (docs/model-history.md).
     x = layers.Normalization(axis=1, name="normalise")(x)
-    if hp["utterance_norm"]:
-        x = UtteranceMeanNorm(input_shape[0] - prosody_rows, name="utterance_norm")([x, inputs])
     if hp["time_stretch"]:
         x = TimeStretch(
             hp["time_stretch"], seed=None if seed is None else seed + 4, name="augment_stretch"

@@ -72,8 +72,6 @@ DEFAULT_HYPERPARAMS: dict = {
     # off.  Chosen for steadiness: answers change far less when a clip is played at another
     # level (bench/level_steadiness.py).
     "level_shift": 6.0,
-    # Subtract each clip's own cepstral mean (udfs.model_layers.UtteranceMeanNorm).
-    "utterance_norm": False,
     # Seeds the augmentation layers (each layer takes seed + a fixed offset).
     "seed": 0,
 }
@@ -99,10 +97,6 @@ def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
             raise ValueError(f"{name} must be a list of whole numbers >= 1, got {hp[name]!r}")
     if len(hp["filters"]) != len(hp["kernels"]):
         raise ValueError("filters and kernels must have the same length")
-    if not isinstance(hp["utterance_norm"], bool):
-        raise ValueError(f"utterance_norm must be true or false, got {hp['utterance_norm']!r}")
-    if not isinstance(hp["utterance_norm"], bool):
-        raise ValueError(f"utterance_norm must be true or false, got {hp['utterance_norm']!r}")
     if hp["seed"] is not None and not _whole(hp["seed"]):
         raise ValueError(f"seed must be a whole number, got {hp['seed']!r}")
     level_shift_db(hp)
