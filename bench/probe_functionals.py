@@ -1,0 +1,131 @@
+"""Leave one corpus out with a linear model on per-clip statistics of the features.
+
+A probe, not a recipe: how much of the four corpora's emotion a model with no view of time
+and 126 weights per emotion carries over to a corpus it never heard, beside the CNN's figures
+(`models/*/metrics.json`). If the probe does as well across corpora, the CNN's extra capacity
+goes into what one corpus's recordings share rather than into emotion.
+
+The input is a features table that ``emoticana train --keep-features`` kept (its parquet
+folder: the ``mfcc`` UDF's matrices, label, speaker, corpus, condition). Per clip, over its
+speech frames (any of c1.. more than 0.5 from zero, as padding is flat): mean and standard
+deviation of each coefficient and of its frame-to-frame change; the voiced share; mean and
+standard deviation of the relative and absolute log F0 over voiced frames. Trained on the
+other corpora's rows (as recorded and degraded) with the partial-label loss
+(``training.schedule``), tested on the left-out corpus as recorded, UA over its own emotions
+under balanced priors (``training.metrics.corpus_figures``):
+
+    .venv/bin/python bench/probe_functionals.py --features DIR [--epochs 200]
+
+Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from udfs.features import DEFAULT_FEATURES  # noqa: E402
+from udfs.labels import EMOTIONS  # noqa: E402
+
+
+def functionals(x: np.ndarray, n_mfcc: int = DEFAULT_FEATURES.n_mfcc) -> np.ndarray:
+    """Per-clip statistics of feature matrices ``x`` of shape ``(clips, rows, frames)``."""
+    speech = np.abs(x[:, 1:n_mfcc]).max(axis=1) > 0.5  # (clips, frames)
+    weight = speech / np.maximum(speech.sum(axis=1, keepdims=True), 1)
+    cepstra = x[:, :n_mfcc]
+    mean = np.einsum("bkt,bt->bk", cepstra, weight)
+    std = np.sqrt(np.einsum("bkt,bt->bk", (cepstra - mean[:, :, None]) ** 2, weight))
+    step = np.diff(cepstra, axis=2)
+    both = speech[:, 1:] & speech[:, :-1]
+    step_weight = both / np.maximum(both.sum(axis=1, keepdims=True), 1)
+    step_std = np.sqrt(np.einsum("bkt,bt->bk", step**2, step_weight))
+    voiced = x[:, n_mfcc] > 0.5
+    v_weight = voiced / np.maximum(voiced.sum(axis=1, keepdims=True), 1)
+    pitch = x[:, n_mfcc + 1 :]
+    p_mean = np.einsum("bkt,bt->bk", pitch, v_weight)
+    p_std = np.sqrt(np.einsum("bkt,bt->bk", (pitch - p_mean[:, :, None]) ** 2, v_weight))
+    voiced_share = (voiced & speech).sum(axis=1) / np.maximum(speech.sum(axis=1), 1)
+    return np.concatenate(
+        [mean, std, step_std, voiced_share[:, None], p_mean, p_std], axis=1
+    ).astype(np.float32)
+
+
+def load(folder: Path):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(folder, columns=["features", "label", "speaker", "corpus", "condition"])
+    table = table.filter(table.column("features").is_valid())
+    flat = table.column("features").combine_chunks().flatten().to_numpy()
+    x = flat.reshape(table.num_rows, *DEFAULT_FEATURES.shape)
+    label = np.array([EMOTIONS.index(v) for v in table.column("label").to_pylist()])
+    corpus = np.array(table.column("corpus").to_pylist())
+    clean = np.array(table.column("condition").to_pylist()) == "clean"
+    return functionals(x), label, corpus, clean
+
+
+def probe_fold(f, label, corpus, clean, left_out: str, emotions: dict, *, epochs: int, seed: int):
+    import keras
+
+    from training.metrics import corpus_figures
+    from training.network import balancing_factors
+    from training.schedule import compile_model, partial_targets
+    from training.trainer import corpus_mask
+
+    train, test = corpus != left_out, (corpus == left_out) & clean
+    masks = np.array([corpus_mask(emotions[c]) for c in corpus[train]])
+    mean, std = f[train].mean(axis=0), f[train].std(axis=0) + 1e-6
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((f.shape[1],)), keras.layers.Dense(len(EMOTIONS), activation="softmax")]
+    )
+    steps = int(np.ceil(train.sum() / 64))
+    compile_model(model, learning_rate=1e-2, steps_per_epoch=steps, epochs=epochs)
+    model.fit(
+        (f[train] - mean) / std,
+        partial_targets(label[train], masks),
+        batch_size=64,
+        epochs=epochs,
+        verbose=0,
+    )
+    probabilities = model.predict((f[test] - mean) / std, verbose=0)
+    counts = np.bincount(label[train], minlength=len(EMOTIONS))
+    balanced = probabilities * np.asarray(balancing_factors(counts))
+    balanced /= balanced.sum(axis=1, keepdims=True)
+    return corpus_figures(label[test], balanced, emotions[left_out])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--features", type=Path, required=True, help="parquet folder of a kept features table"
+    )
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    f, label, corpus, clean = load(args.features)
+    emotions = {
+        c: sorted({EMOTIONS[i] for i in label[corpus == c]}, key=EMOTIONS.index)
+        for c in sorted(set(corpus))
+    }
+    print(f"{len(label)} rows, {f.shape[1]} statistics a clip ({time.monotonic() - started:.0f} s)")
+    figures = {}
+    for left_out in sorted(emotions):
+        fold = probe_fold(
+            f, label, corpus, clean, left_out, emotions, epochs=args.epochs, seed=args.seed
+        )
+        figures[left_out] = ua = fold["unweighted_accuracy"]
+        recall = ", ".join(f"{k} {v:.2f}" for k, v in fold["per_class_recall"].items())
+        print(f"{left_out}: UA {ua:.3f} over {len(emotions[left_out])} emotions ({recall})")
+    print(f"mean UA {np.mean(list(figures.values())):.3f}  ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
