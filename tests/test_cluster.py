@@ -1,8 +1,8 @@
 """A real Spark standalone cluster on loopback: a master and two 1-core workers from pyspark's jars.
 
 TensorFlowOnSpark trains with one node per executor on it; the server classifies a
-table on it, and keeps the same results when a worker (with its executor) is killed
-in the middle of the query; nothing is left running afterwards.
+table on it with the local server's results even when a worker (with its executor) is
+killed in the middle of the query; nothing is left running afterwards.
 """
 
 from __future__ import annotations
@@ -200,15 +200,6 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(
     try:
         status = cluster.status()
         assert [app["name"] for app in status["activeapps"]] == ["Emoticana"]
-        cursor = clustered.connect().cursor()
-        started = time.monotonic()
-        before = classify(cursor, clips_dir)
-        print(
-            f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s "
-            f"for {KILL_CLIPS} clips"
-        )
-        assert before == local
-
         app_id = rest(ui_port, "")[0]["id"]
         outcome: dict = {}
 
@@ -245,7 +236,8 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(
             f"{time.monotonic() - started:.1f} s"
         )
         assert "error" not in outcome, outcome.get("error")
-        assert outcome["rows"] == before
+        # The killed worker's tasks ran again on the other: the same answers as the local server.
+        assert outcome["rows"] == local
         assert killed_at < tasks
         executors = [e for e in rest(ui_port, f"/{app_id}/allexecutors") if e["id"] != "driver"]
         assert sorted(e["isActive"] for e in executors) == [False, True], executors
