@@ -17,7 +17,6 @@ import datetime
 import os
 import re
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 from server.code_zip import is_local_master
 from server.settings import SHIPPED_MODELS_DIR, Settings
 from training import artifacts, recipe
+from training.feeding import feed as feed_nodes
 from training.metrics import evaluation_summary, figures_by_corpus
 from training.node import NodeArgs, main_fun, shuffle_buffer
 from training.sources import CORPUS_COLUMN, PreparedFeatures, TrainingDataError
@@ -84,7 +84,6 @@ class TrainOptions:
     #: A kept features table of the same view to train from instead of computing features.
     features_table: str | None = None
     feed_timeout_s: int = 600
-    training_timeout_s: int = 6 * 3600
 
 
 def choose_validation_speakers(
@@ -281,9 +280,8 @@ def train_on_features(
         )
     ).repartition(max(options.nodes * 4, 4))
     if options.nodes == 1:
-        # TensorFlowOnSpark waits for each fed partition's queue to drain in 1-s polls, so every
-        # partition costs at least a second; one node reads them all in turn anyway, so the same
-        # rows in the same order go as one partition per epoch.
+        # Every fed partition is a Spark task of its own, which waits for the node to take its
+        # rows; one node reads them all in turn anyway, so the rows go as one partition per epoch.
         feed = feed.coalesce(1)
     validating = (
         f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
@@ -306,7 +304,7 @@ def train_on_features(
     stopped = False
     try:
         # More epochs of data than can be used: the nodes stop the feed when they are done.
-        cluster.train(feed, num_epochs=feed_epochs(args), feed_timeout=options.feed_timeout_s)
+        feed_nodes(cluster, feed, epochs=feed_epochs(args), timeout_s=options.feed_timeout_s)
     except Exception as exc:
         raise TrainingError(f"TensorFlowOnSpark training failed: {_executor_reason(exc)}") from None
     except BaseException:
@@ -317,19 +315,12 @@ def train_on_features(
         raise
     finally:
         try:
-            cluster.shutdown(timeout=options.training_timeout_s)
-        except SystemExit:
-            raise TrainingError("TensorFlowOnSpark nodes did not finish in time") from None
+            stop_nodes(cluster)
         except Exception:
             # A node whose feed was cancelled mid-epoch may end in an error of its own; after a
             # stop that is expected, and the stop (not the node's error) is what propagates.
             if not stopped:
                 raise
-        finally:
-            # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would
-            # stop a later run of this process (the next fold, the final model) that outlasts the
-            # timeout.
-            signal.alarm(0)
     seconds = time.monotonic() - started
     node_history = read_json(output_dir / "node_history.json")
     model = load_keras_model_file(output_dir / MODEL_FILE)
@@ -387,6 +378,29 @@ def train_on_features(
         "learning_rate": args.learning_rate,
         "patience": args.patience,
     }
+
+
+def stop_nodes(cluster) -> None:
+    """End a TensorFlowOnSpark run whose feed has returned: ``TFCluster.shutdown`` without its
+    idle wait.
+
+    In InputMode.SPARK every node trains in a process of its own and its Spark task ends as soon
+    as that process starts, so once the feed has returned no job of the run is left; yet
+    ``TFCluster.shutdown`` then polls for running jobs every 5 s, at least once, in every run
+    (each fold, the final model).  The rest are its steps: end every node's queues (a node's
+    late error fails this job), report a node that failed to start, stop the reservation server.
+    """
+    from tensorflowonspark import TFCluster, TFSparkNode
+
+    nodes = len(cluster.cluster_info)
+    cluster.sc.parallelize(range(nodes), nodes).foreachPartition(
+        TFSparkNode.shutdown(cluster.cluster_info, 0, cluster.queues)
+    )
+    if "error" in TFCluster.tf_status:
+        raise TrainingError(
+            f"TensorFlowOnSpark nodes did not start: {TFCluster.tf_status['error']}"[:500]
+        )
+    cluster.server.stop()
 
 
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
