@@ -30,7 +30,7 @@ from server.settings import SHIPPED_MODELS_DIR, Settings
 from training import artifacts, recipe
 from training.feeding import feed as feed_nodes
 from training.metrics import evaluation_summary, figures_by_corpus
-from training.node import NodeArgs, main_fun, shuffle_buffer
+from training.node import NODE_HISTORY_FILE, NodeArgs, main_fun, shuffle_buffer
 from training.sources import CORPUS_COLUMN, PreparedFeatures, TrainingDataError
 from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
@@ -321,8 +321,9 @@ def train_on_features(
             # stop that is expected, and the stop (not the node's error) is what propagates.
             if not stopped:
                 raise
+    wait_for_chief(output_dir, timeout_s=options.feed_timeout_s)
     seconds = time.monotonic() - started
-    node_history = read_json(output_dir / "node_history.json")
+    node_history = read_json(output_dir / NODE_HISTORY_FILE)
     model = load_keras_model_file(output_dir / MODEL_FILE)
     result = {}
     if len(validation_y):
@@ -401,6 +402,21 @@ def stop_nodes(cluster) -> None:
             f"TensorFlowOnSpark nodes did not start: {TFCluster.tf_status['error']}"[:500]
         )
     cluster.server.stop()
+
+
+def wait_for_chief(output_dir: Path, *, timeout_s: float) -> None:
+    """Wait for the chief's last file of a run (:data:`training.node.NODE_HISTORY_FILE`).
+
+    The feed returns once the nodes have taken every row fed to them, which, when they use the
+    whole feed, is before the chief has trained on the last rows it holds and saved the model.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not (output_dir / NODE_HISTORY_FILE).exists():
+        if time.monotonic() > deadline:
+            raise TrainingError(
+                f"the TensorFlowOnSpark chief wrote no model within {timeout_s} s of its feed's end"
+            )
+        time.sleep(0.1)
 
 
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
@@ -566,7 +582,7 @@ def publish_model(
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     if cv_predictions:
         artifacts.write_cv_predictions(staged / CV_PREDICTIONS_FILE, cv_predictions)
-    (staged / "node_history.json").unlink(missing_ok=True)
+    (staged / NODE_HISTORY_FILE).unlink(missing_ok=True)
     (models_dir / options.name).mkdir(parents=True, exist_ok=True)
     # mkdtemp made the staging directory 0700; a published version is as readable as any
     # directory this user creates (the umask decides), e.g. by a server run by another account.
@@ -811,6 +827,14 @@ def run_training(
                 explicit=options.validation_speakers,
             )
             train = [s for s in prepared.speakers if s not in validation]
+            # Before the trainer's Spark application starts: a view that cannot be split fails
+            # without it.
+            if options.cv_by == "corpus":
+                folds = corpus_folds(prepared)
+            elif cv_folds:
+                folds = cross_validation_folds(prepared.speakers, cv_folds)
+            else:
+                folds = []
             work_dir = Path(tempfile.mkdtemp(prefix="emoticana-train-"))
             spark = build_trainer_spark(settings, spark_defaults, work_dir=work_dir)
             try:
@@ -820,12 +844,6 @@ def run_training(
                     # TensorFlowOnSpark places one node per executor: all of them must be there
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
-                if options.cv_by == "corpus":
-                    folds = corpus_folds(prepared)
-                elif cv_folds:
-                    folds = cross_validation_folds(prepared.speakers, cv_folds)
-                else:
-                    folds = []
                 cv, cv_predictions = (
                     cross_validate(
                         spark, prepared, options, folds=folds, work_dir=work_dir, log=log
