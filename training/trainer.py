@@ -383,12 +383,13 @@ def train_on_features(
 
 def stop_nodes(cluster) -> None:
     """End a TensorFlowOnSpark run whose feed has returned: ``TFCluster.shutdown`` without its
-    idle wait.
+    fixed pause.
 
     In InputMode.SPARK every node trains in a process of its own and its Spark task ends as soon
     as that process starts, so once the feed has returned no job of the run is left; yet
     ``TFCluster.shutdown`` then polls for running jobs every 5 s, at least once, in every run
-    (each fold, the final model).  The rest are its steps: end every node's queues (a node's
+    (each fold, the final model).  What the chief still does after its feed is waited for by
+    :func:`wait_for_chief` instead.  The rest are its steps: end every node's queues (a node's
     late error fails this job), report a node that failed to start, stop the reservation server.
     """
     from tensorflowonspark import TFCluster, TFSparkNode
