@@ -144,6 +144,9 @@ def launch_environment(settings: Settings) -> None:
 
 
 KEY_KILL_ON_FATAL_ERROR = "spark.executor.killOnFatalError.depth"
+KEY_DAEMON_MODULE = "spark.python.daemon.module"
+#: The server's Python daemon: it imports the UDF modules once for every worker it forks.
+SERVER_DAEMON_MODULE = "udfs.worker_daemon"
 KEY_PYSPARK_MEMORY = "spark.executor.pyspark.memory"
 #: The server's Python worker memory limit unless spark-defaults.conf sets KEY_PYSPARK_MEMORY.
 PYSPARK_WORKER_MEMORY = "4g"
@@ -231,6 +234,8 @@ def build_spark(
         # In local mode the executor is the server: a task that runs out of heap (one huge
         # array) fails its query with OutOfMemoryError instead of stopping the SparkContext.
         conf.setdefault(KEY_KILL_ON_FATAL_ERROR, "0")
+    if catalog == "hive" and KEY_DAEMON_MODULE not in spark_defaults:
+        conf.setdefault(KEY_DAEMON_MODULE, SERVER_DAEMON_MODULE)
     if catalog == "hive" and KEY_PYSPARK_MEMORY not in spark_defaults:
         # Each of the server's Python workers under an address-space limit: a row that would need
         # more fails its task with MemoryError instead of taking the machine's memory from the

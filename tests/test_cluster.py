@@ -1,8 +1,8 @@
 """A real Spark standalone cluster on loopback: a master and two 1-core workers from pyspark's jars.
 
 TensorFlowOnSpark trains with one node per executor on it; the server classifies a
-table on it, and keeps the same results when a worker (with its executor) is killed
-in the middle of the query; nothing is left running afterwards.
+table on it with the local server's results even when a worker (with its executor) is
+killed in the middle of the query; nothing is left running afterwards.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from udfs.model_store import DEFAULT_MODEL
 pytestmark = pytest.mark.slow
 
 #: Clips of the worker-kill query; one per partition, so the query is many short tasks.
-KILL_CLIPS = 80
+KILL_CLIPS = 40
 QUERY_TIMEOUT_S = 300
 #: The shipped model, which both servers have.
 MODEL = DEFAULT_MODEL
@@ -123,6 +123,11 @@ def test_tfos_trains_one_node_per_executor_on_the_cluster(
         "0.94,1.06",
         "--class-priors",
         "training",
+        # Batches small beside these few rows: tf.data reads ahead and drops a few batches' worth
+        # of rows at the start, which a batch of the recipe's size would make many passes of the
+        # feed (eight partitions each with two nodes).
+        "--batch-size",
+        "8",
         "--hyperparam",
         "filters=[8,8,16,16,16,16]",
         timeout=600,
@@ -200,15 +205,6 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(
     try:
         status = cluster.status()
         assert [app["name"] for app in status["activeapps"]] == ["Emoticana"]
-        cursor = clustered.connect().cursor()
-        started = time.monotonic()
-        before = classify(cursor, clips_dir)
-        print(
-            f"\nclassification on 2 workers: {time.monotonic() - started:.1f} s "
-            f"for {KILL_CLIPS} clips"
-        )
-        assert before == local
-
         app_id = rest(ui_port, "")[0]["id"]
         outcome: dict = {}
 
@@ -245,7 +241,8 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(
             f"{time.monotonic() - started:.1f} s"
         )
         assert "error" not in outcome, outcome.get("error")
-        assert outcome["rows"] == before
+        # The killed worker's tasks ran again on the other: the same answers as the local server.
+        assert outcome["rows"] == local
         assert killed_at < tasks
         executors = [e for e in rest(ui_port, f"/{app_id}/allexecutors") if e["id"] != "driver"]
         assert sorted(e["isActive"] for e in executors) == [False, True], executors

@@ -141,8 +141,8 @@ def test_the_augmented_view_adds_one_degraded_copy_of_every_clip(corpus_views):
 #: The corpora of the leave-one-corpus-out run: one fold each (and a TensorFlowOnSpark run each),
 #: so two, whose emotions differ from each other and are fewer than the eight.
 LOCO_CORPORA = ("emodb", "indemo")
-#: Batches small beside these few rows: TensorFlowOnSpark feeds a run in partitions of a quarter
-#: of its rows, each at least a second, and a batch of the recipe's size would need many of them.
+#: Batches small beside these few rows: tf.data reads ahead and drops a few batches' worth of rows
+#: at the start of a run, which a batch of the recipe's size would make many passes of the feed.
 LOCO_ARGS = ("--epochs", "1", "--batch-size", "8", "--hyperparam", "filters=[8,8,16,16,16,16]")
 
 

@@ -216,8 +216,10 @@ def test_the_server_retries_tasks_in_local_mode(master, expected):
 
 
 def python_workers(server: ServerProcess) -> list[int]:
-    """The server's forked PySpark workers: children of its pyspark.daemon process (a fork keeps
+    """The server's forked PySpark workers: children of its Python daemon process (a fork keeps
     its parent's command line, so the daemon is the one whose parent is not a daemon)."""
+    from server.spark import SERVER_DAEMON_MODULE
+
     tree = process_tree(server.process.pid)
     forked = []
     for pid in tree:
@@ -225,7 +227,7 @@ def python_workers(server: ServerProcess) -> list[int]:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"pyspark.daemon" in command:
+        if SERVER_DAEMON_MODULE.encode() in command:
             forked.append(pid)
     daemons = [pid for pid in forked if _parent(pid) not in forked]
     return [pid for pid in forked if _parent(pid) in daemons]

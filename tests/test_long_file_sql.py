@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from server.spark import SERVER_DAEMON_MODULE
 from tests.audiogen import voiced_signal, write_clip
 from tests.processes import process_tree
 
@@ -53,7 +54,7 @@ def worker_peaks_mb(server) -> dict[int, float]:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        if b"pyspark.daemon" not in command:
+        if SERVER_DAEMON_MODULE.encode() not in command:
             continue
         for line in status.splitlines():
             if line.startswith("VmHWM:"):

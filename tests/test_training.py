@@ -89,8 +89,8 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    # TensorFlowOnSpark logs each partition it feeds on stderr: read it all the while, so that
-    # the pipe never fills, and note the first.
+    # The feed (training.feeding) logs each partition it feeds on stderr: read it all the while,
+    # so that the pipe never fills, and note the first.
     stderr_lines: list[str] = []
     feeding = threading.Event()
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field, fields
 
+#: What the chief writes last in a run, whole (by a rename): its training history. The trainer
+#: waits for it, as the feed can end before the chief has trained on the last rows it took.
+NODE_HISTORY_FILE = "node_history.json"
+
 
 @dataclass
 class NodeArgs:
@@ -272,9 +276,8 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
         export = with_prior_correction(export, args.class_counts)
         os.makedirs(args.output_dir, exist_ok=True)
         export.save(os.path.join(args.output_dir, "model.keras"))
-        with open(
-            os.path.join(args.output_dir, "node_history.json"), "w", encoding="utf-8"
-        ) as handle:
+        history_file = os.path.join(args.output_dir, NODE_HISTORY_FILE)
+        with open(history_file + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(
                 # Without validation speakers no epoch is "best": null, not epoch 0 at UA -1.
                 {
@@ -288,5 +291,6 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                 },
                 handle,
             )
+        os.replace(history_file + ".tmp", history_file)
     # Tell Spark to skip the epochs of data that were fed for but not needed.
     feed.terminate()

@@ -17,7 +17,6 @@ import datetime
 import os
 import re
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -29,8 +28,9 @@ import numpy as np
 from server.code_zip import is_local_master
 from server.settings import SHIPPED_MODELS_DIR, Settings
 from training import artifacts, recipe
+from training.feeding import feed as feed_nodes
 from training.metrics import evaluation_summary, figures_by_corpus
-from training.node import NodeArgs, main_fun, shuffle_buffer
+from training.node import NODE_HISTORY_FILE, NodeArgs, main_fun, shuffle_buffer
 from training.sources import CORPUS_COLUMN, PreparedFeatures, TrainingDataError
 from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
@@ -84,7 +84,6 @@ class TrainOptions:
     #: A kept features table of the same view to train from instead of computing features.
     features_table: str | None = None
     feed_timeout_s: int = 600
-    training_timeout_s: int = 6 * 3600
 
 
 def choose_validation_speakers(
@@ -281,9 +280,8 @@ def train_on_features(
         )
     ).repartition(max(options.nodes * 4, 4))
     if options.nodes == 1:
-        # TensorFlowOnSpark waits for each fed partition's queue to drain in 1-s polls, so every
-        # partition costs at least a second; one node reads them all in turn anyway, so the same
-        # rows in the same order go as one partition per epoch.
+        # Every fed partition is a Spark task of its own, which waits for the node to take its
+        # rows; one node reads them all in turn anyway, so the rows go as one partition per epoch.
         feed = feed.coalesce(1)
     validating = (
         f"validating on {len(validation_y)} clips from speakers {', '.join(validation_speakers)}"
@@ -306,7 +304,7 @@ def train_on_features(
     stopped = False
     try:
         # More epochs of data than can be used: the nodes stop the feed when they are done.
-        cluster.train(feed, num_epochs=feed_epochs(args), feed_timeout=options.feed_timeout_s)
+        feed_nodes(cluster, feed, epochs=feed_epochs(args), timeout_s=options.feed_timeout_s)
     except Exception as exc:
         raise TrainingError(f"TensorFlowOnSpark training failed: {_executor_reason(exc)}") from None
     except BaseException:
@@ -317,21 +315,15 @@ def train_on_features(
         raise
     finally:
         try:
-            cluster.shutdown(timeout=options.training_timeout_s)
-        except SystemExit:
-            raise TrainingError("TensorFlowOnSpark nodes did not finish in time") from None
+            stop_nodes(cluster)
         except Exception:
             # A node whose feed was cancelled mid-epoch may end in an error of its own; after a
             # stop that is expected, and the stop (not the node's error) is what propagates.
             if not stopped:
                 raise
-        finally:
-            # shutdown() arms SIGALRM for its timeout and never disarms it: left armed, it would
-            # stop a later run of this process (the next fold, the final model) that outlasts the
-            # timeout.
-            signal.alarm(0)
+    wait_for_chief(output_dir, timeout_s=options.feed_timeout_s)
     seconds = time.monotonic() - started
-    node_history = read_json(output_dir / "node_history.json")
+    node_history = read_json(output_dir / NODE_HISTORY_FILE)
     model = load_keras_model_file(output_dir / MODEL_FILE)
     result = {}
     if len(validation_y):
@@ -387,6 +379,45 @@ def train_on_features(
         "learning_rate": args.learning_rate,
         "patience": args.patience,
     }
+
+
+def stop_nodes(cluster) -> None:
+    """End a TensorFlowOnSpark run whose feed has returned: ``TFCluster.shutdown`` without its
+    fixed pause.
+
+    In InputMode.SPARK every node trains in a process of its own and its Spark task ends as soon
+    as that process starts, so once the feed has returned no job of the run is left; yet
+    ``TFCluster.shutdown`` then polls for running jobs every 5 s, at least once, in every run
+    (each fold, the final model).  What the chief still does after its feed is waited for by
+    :func:`wait_for_chief` instead.  The rest are its steps: end every node's queues (a node's
+    late error fails this job), report a node that failed to start, stop the reservation server.
+    """
+    from tensorflowonspark import TFCluster, TFSparkNode
+
+    nodes = len(cluster.cluster_info)
+    cluster.sc.parallelize(range(nodes), nodes).foreachPartition(
+        TFSparkNode.shutdown(cluster.cluster_info, 0, cluster.queues)
+    )
+    if "error" in TFCluster.tf_status:
+        raise TrainingError(
+            f"TensorFlowOnSpark nodes did not start: {TFCluster.tf_status['error']}"[:500]
+        )
+    cluster.server.stop()
+
+
+def wait_for_chief(output_dir: Path, *, timeout_s: float) -> None:
+    """Wait for the chief's last file of a run (:data:`training.node.NODE_HISTORY_FILE`).
+
+    The feed returns once the nodes have taken every row fed to them, which, when they use the
+    whole feed, is before the chief has trained on the last rows it holds and saved the model.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not (output_dir / NODE_HISTORY_FILE).exists():
+        if time.monotonic() > deadline:
+            raise TrainingError(
+                f"the TensorFlowOnSpark chief wrote no model within {timeout_s} s of its feed's end"
+            )
+        time.sleep(0.1)
 
 
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
@@ -552,7 +583,7 @@ def publish_model(
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     if cv_predictions:
         artifacts.write_cv_predictions(staged / CV_PREDICTIONS_FILE, cv_predictions)
-    (staged / "node_history.json").unlink(missing_ok=True)
+    (staged / NODE_HISTORY_FILE).unlink(missing_ok=True)
     (models_dir / options.name).mkdir(parents=True, exist_ok=True)
     # mkdtemp made the staging directory 0700; a published version is as readable as any
     # directory this user creates (the umask decides), e.g. by a server run by another account.
@@ -797,6 +828,14 @@ def run_training(
                 explicit=options.validation_speakers,
             )
             train = [s for s in prepared.speakers if s not in validation]
+            # Before the trainer's Spark application starts: a view that cannot be split fails
+            # without it.
+            if options.cv_by == "corpus":
+                folds = corpus_folds(prepared)
+            elif cv_folds:
+                folds = cross_validation_folds(prepared.speakers, cv_folds)
+            else:
+                folds = []
             work_dir = Path(tempfile.mkdtemp(prefix="emoticana-train-"))
             spark = build_trainer_spark(settings, spark_defaults, work_dir=work_dir)
             try:
@@ -806,12 +845,6 @@ def run_training(
                     # TensorFlowOnSpark places one node per executor: all of them must be there
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
-                if options.cv_by == "corpus":
-                    folds = corpus_folds(prepared)
-                elif cv_folds:
-                    folds = cross_validation_folds(prepared.speakers, cv_folds)
-                else:
-                    folds = []
                 cv, cv_predictions = (
                     cross_validate(
                         spark, prepared, options, folds=folds, work_dir=work_dir, log=log

@@ -96,14 +96,15 @@ def make_emotion_scores_udf(
 
     @arrow_udf(EMOTION_SCORES_DDL)
     def emotion_scores(mfccs: pa.Array, *model: pa.Array) -> pa.Array:
-        model_cache.warm(store)
         n = len(mfccs)
         if _is_audio(mfccs.type):
             probabilities, valid = _audio_probabilities(store, audio_roots, mfccs, model, strict)
+            model_cache.warm(store)
             return _struct(probabilities, valid)
         if not (
             pa.types.is_list(mfccs.type) or pa.types.is_large_list(mfccs.type)
         ) or not pa.types.is_floating(mfccs.type.value_type):
+            model_cache.warm(store)
             return pa.nulls(n, type=_struct(np.zeros((0, len(EMOTIONS))), np.zeros(0, bool)).type)
         lengths = pc.fill_null(pc.list_value_length(mfccs), 0).to_numpy(zero_copy_only=False)
         flat = pc.list_flatten(mfccs).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
@@ -124,6 +125,7 @@ def make_emotion_scores_udf(
                         features.append(chunk)
             _predict_rows(info, rows, features, probabilities)
             valid[rows] = True
+        model_cache.warm(store)
         return _struct(probabilities, valid)
 
     return emotion_scores
@@ -203,8 +205,8 @@ def make_emotion_udf(store: ModelStore, audio_roots: Sequence[str], *, strict: b
 
     @arrow_udf("string")
     def emotion(audio: pa.Array, *model: pa.Array) -> pa.Array:
-        model_cache.warm(store)
         probabilities, valid = _audio_probabilities(store, roots, audio, model, strict)
+        model_cache.warm(store)
         labels = [
             EMOTIONS[int(np.argmax(probabilities[i]))] if valid[i] else None
             for i in range(len(audio))
@@ -229,10 +231,10 @@ def make_emotion_segments_udtf(
     @udtf(returnType=EMOTION_SEGMENTS_DDL)
     class EmotionSegments:
         def eval(self, audio, model=None):
-            model_cache.warm(store)
             info = store.resolve(
                 store.active_reference() if model is None else model, same_features=False
             )
+            model_cache.warm(store)
             if isinstance(audio, (bytearray, memoryview)):
                 audio = bytes(audio)
             try:

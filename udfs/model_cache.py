@@ -64,6 +64,11 @@ def warm(store) -> None:
     warms itself on its first batch; the server's start-up query makes sure that happens
     before the first user query.  A model that fails to load here is left for the
     emotion functions to report.
+
+    The functions call this once their batch's own work has succeeded: a batch that raises (a
+    user's error: a bad row in strict mode, an unknown model, a bad condition) ends its Python
+    worker, and Spark runs the task again in a new one, up to four times; warming first would
+    load TensorFlow and the model anew for every attempt of a query that fails anyway.
     """
     global _warmed
     if _warmed or store is None:

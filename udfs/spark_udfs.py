@@ -105,8 +105,8 @@ def make_audio_info_udf(roots: Sequence[str], store=None):
 
     @arrow_udf(AUDIO_INFO_DDL)
     def audio_info_udf(audio: pa.Array) -> pa.Array:
-        model_cache.warm(store)
         records = [audio_info(value, roots) for value in audio.to_pylist()]
+        model_cache.warm(store)
         return struct_array(records, AudioInfo._fields, _AUDIO_INFO_TYPES)
 
     return audio_info_udf
@@ -123,13 +123,12 @@ def make_mfcc_udf(
 
     @arrow_udf(MFCC_DDL)
     def mfcc_udf(audio: pa.Array) -> pa.Array:
+        features = [
+            clip_features_or_none(value, roots, config, strict=strict)
+            for value in audio.to_pylist()
+        ]
         model_cache.warm(store)
-        return float_lists(
-            [
-                clip_features_or_none(value, roots, config, strict=strict)
-                for value in audio.to_pylist()
-            ]
-        )
+        return float_lists(features)
 
     return mfcc_udf
 
@@ -154,7 +153,6 @@ def make_degrade_udf(roots: Sequence[str], store=None):
 
     @arrow_udf("binary")
     def degrade(audio: pa.Array, condition: pa.Array, *rest: pa.Array) -> pa.Array:
-        model_cache.warm(store)
         values, conditions = audio.to_pylist(), condition.to_pylist()
         seeds = rest[0].to_pylist() if rest else [0] * len(values)
         backgrounds = rest[1].to_pylist() if len(rest) > 1 else [None] * len(values)
@@ -168,6 +166,7 @@ def make_degrade_udf(roots: Sequence[str], store=None):
                 out.append(degraded_clip(value, roots, text, int(seed or 0), background))
             except AudioError:
                 out.append(None)  # audio_info(audio).error says why
+        model_cache.warm(store)
         return pa.array(out, type=pa.binary())
 
     return degrade
@@ -176,8 +175,8 @@ def make_degrade_udf(roots: Sequence[str], store=None):
 def make_ravdess_meta_udf(store=None):
     @arrow_udf(RAVDESS_META_DDL)
     def ravdess_meta(path: pa.Array) -> pa.Array:
-        model_cache.warm(store)
         metas = [parse_ravdess_name(value) for value in path.to_pylist()]
+        model_cache.warm(store)
         return struct_array(
             metas, RavdessMeta._fields, _RAVDESS_TYPES, nulls=[m is None for m in metas]
         )
