@@ -1,9 +1,6 @@
 """The browser console end to end: its HTTP API, and the page in headless Chromium."""
 
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -11,34 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.console_client import api, chromium, run_query
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 pytestmark = pytest.mark.slow
-
-
-def api(server, path, *, method="GET", body=None):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{server.console_port}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def run_query(server, sql, *, timeout_s=120):
-    status, body = api(server, "/api/queries", method="POST", body={"sql": sql})
-    assert status == 202
-    job = json.loads(body)
-    deadline = time.monotonic() + timeout_s
-    while job["state"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.3)
-        job = json.loads(api(server, f"/api/queries/{job['id']}")[1])
-    return job
 
 
 def test_query_results_and_server_errors(server):
@@ -84,32 +58,6 @@ def test_examples_and_audio_confinement(server, audio_root, outside_dir):
     assert status == 403 and b"outside the readable audio roots" in body
     status, body = api(server, f"/api/audio?path={audio_root}/../{outside_dir.name}/secret.wav")
     assert status == 403
-
-
-def chromium(*args, timeout=120):
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, (
-        "chromium is installed by `make test` (apt-get install chromium); see the README"
-    )
-    profile = tempfile.mkdtemp(prefix="emoticana-chromium-")
-    command = [
-        executable,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,900",
-        *args,
-    ]
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_page_runs_an_example_and_draws_table_and_chart(server, audio_root):

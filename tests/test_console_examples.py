@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.sqlscript import read_script
-from tests.test_console import chromium, run_query
+from tests.console_client import chromium, run_query
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT_ROOT / "sql" / "examples"

@@ -107,3 +107,16 @@ def test_the_test_finds_an_import_that_breaks_the_rule(tmp_path):
     source = tmp_path / "probe.py"
     source.write_text("def f():\n    from training.trainer import run_training\n")
     assert "training.trainer" in imports(source)
+
+
+def test_test_modules_share_code_through_support_modules_not_each_other():
+    # Importing a test module runs its module-level fixtures' setup rules twice and ties the two
+    # modules' test selection together: shared code lives in conftest.py or a support module.
+    found = [
+        (path.name, name)
+        for path in sorted((ROOT / "tests").glob("test_*.py"))
+        for name in imports(path)
+        if name.split(".")[-1].startswith("test_")
+        and (name.startswith("tests.") or name.startswith("test_"))
+    ]
+    assert found == []

@@ -181,7 +181,7 @@ def test_summary_view_is_persistent_and_scalar(server, calls):
 def test_console_draws_a_timeline_of_segments(server, calls):
     import urllib.request
 
-    from tests.test_console import chromium
+    from tests.console_client import chromium
 
     sql = (
         "SELECT c.path, s.start_s, s.end_s, s.emotion, s.confidence "
