@@ -84,7 +84,10 @@ def test_server_imports_training_only_to_start_a_training_run():
 @pytest.mark.parametrize(
     "modules",
     [
-        "udfs.registry, udfs.spark_udfs, udfs.inference, udfs.model_store, udfs.model_format",
+        # The server's Python daemon imports these before it forks its workers, and TensorFlow
+        # is not safe to fork once imported.
+        "udfs.worker_daemon, udfs.registry, udfs.spark_udfs, udfs.inference, udfs.model_store, "
+        "udfs.model_format",
         "server.app, server.cli, server.console",
     ],
 )

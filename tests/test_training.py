@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,9 +20,9 @@ from server.process import PROJECT_ROOT
 from tests.helpers import train, train_command
 from training import recipe
 from training.network import balancing_factors
-from training.node import drop_single_node_cluster
+from training.node import NODE_ERROR_FILE, NODE_HISTORY_FILE, drop_single_node_cluster
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
-from training.trainer import current_umask, reserve_on
+from training.trainer import TrainingError, current_umask, reserve_on, wait_for_chief
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
@@ -499,3 +500,24 @@ def test_a_bad_or_unknown_hyperparameter_fails_with_one_clear_line(
         line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")
     ]
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
+
+
+def test_the_trainer_waits_for_the_chiefs_files_and_reports_its_failure_at_once(tmp_path):
+    # After the feed the chief may still train and save; its history file (written whole by a
+    # rename) says it is done, and its traceback file says why it is not, without waiting out the
+    # timeout.
+    (tmp_path / NODE_HISTORY_FILE).write_text("{}", encoding="utf-8")
+    wait_for_chief(tmp_path, timeout_s=0)
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / NODE_ERROR_FILE).write_text(
+        "Traceback (most recent call last):\n  File ...\n"
+        "OSError: [Errno 28] No space left on device\n",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    with pytest.raises(TrainingError, match=r"failed: OSError: \[Errno 28\] No space left"):
+        wait_for_chief(failed, timeout_s=60)
+    assert time.monotonic() - started < 30
+    with pytest.raises(TrainingError, match="wrote no model within 0.2 s"):
+        wait_for_chief(tmp_path / "silent", timeout_s=0.2, poll_s=0.05)

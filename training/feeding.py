@@ -2,9 +2,8 @@
 
 ``TFCluster.train`` puts each Spark partition into its executor's node queue and then checks
 once a second whether the node has taken every row, so each partition costs at least a second
-however few rows it holds.  A run feeds many partitions (four per node and epoch with several
-nodes, plus the passes tf.data reads ahead and drops) and a cross-validation makes several
-runs, so on a small view these waits were most of the training time.
+however few rows it holds, and a run feeds many partitions (four per node and epoch with
+several nodes, plus the passes tf.data reads ahead and drops).
 
 The steps are TensorFlowOnSpark's own (``TFSparkNode.train``), with its queues, states and
 messages; only the waiting differs: a partition is done as soon as the node has taken its
@@ -42,7 +41,12 @@ def _feed_partition(cluster_info, timeout_s: float):
         manager = TFSparkNode._get_manager(
             cluster_info, util.get_ip_address(), util.read_executor_id()
         )
-        queue, errors = manager.get_queue("input"), manager.get_queue("error")
+        try:
+            queue, errors = manager.get_queue("input"), manager.get_queue("error")
+        except (AttributeError, KeyError):
+            raise RuntimeError(
+                "Queue not found on this node, check for exceptions on other nodes"
+            ) from None
         if str(manager.get("state")) == "'terminating'":
             log.info(
                 "Skipped %d items of a partition: the node is terminating", sum(1 for _ in rows)
@@ -61,7 +65,9 @@ def _feed_partition(cluster_info, timeout_s: float):
             if not taken.is_alive():
                 break
             if not errors.empty():
-                raise RuntimeError("Exception in worker:\n" + errors.get())
+                error = errors.get()
+                errors.put(error)  # for a retried task and the shutdown, as TensorFlowOnSpark does
+                raise RuntimeError("Exception in worker:\n" + error)
             if time.monotonic() > deadline:
                 raise TimeoutError("Timeout while feeding partition")
         log.info("Processed %d items in partition", count)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields
 #: What the chief writes last in a run, whole (by a rename): its training history. The trainer
 #: waits for it, as the feed can end before the chief has trained on the last rows it took.
 NODE_HISTORY_FILE = "node_history.json"
+#: The chief's traceback when it failed after training began (the driver reports its last line).
+NODE_ERROR_FILE = "node_error.txt"
 
 
 @dataclass
@@ -253,44 +255,59 @@ def main_fun(args: argparse.Namespace, ctx) -> None:
                 self.model.stop_training = True
 
     started = time.monotonic()
-    if workers > 1:
-        allow_multi_worker_fit(model)
-    with strategy.scope() if workers > 1 else contextlib.nullcontext():
-        model.fit(
-            dataset,
-            epochs=args.epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=[SelectBest()],
-            verbose=0,
-        )
-    if is_chief:
-        # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
-        export = build_model(
-            input_shape=shape,
-            n_classes=args.n_classes,
-            prosody_rows=args.prosody_rows,
-            **args.hyperparams,
-        )
-        export.set_weights(model.get_weights() if keep_last else best["weights"])
-        export = with_warp_averaging(export, args.inference_warps, prosody_rows=args.prosody_rows)
-        export = with_prior_correction(export, args.class_counts)
-        os.makedirs(args.output_dir, exist_ok=True)
-        export.save(os.path.join(args.output_dir, "model.keras"))
-        history_file = os.path.join(args.output_dir, NODE_HISTORY_FILE)
-        with open(history_file + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(
-                # Without validation speakers no epoch is "best": null, not epoch 0 at UA -1.
-                {
-                    "history": history,
-                    "best_epoch": best["epoch"] or None,
-                    "best_val_ua": best["ua"] if best["epoch"] else None,
-                    "selection": args.selection,
-                    "epochs_run": len(history["loss"]),
-                    "fit_seconds": time.monotonic() - started,
-                    "workers": workers,
-                },
-                handle,
+    try:
+        if workers > 1:
+            allow_multi_worker_fit(model)
+        with strategy.scope() if workers > 1 else contextlib.nullcontext():
+            model.fit(
+                dataset,
+                epochs=args.epochs,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=[SelectBest()],
+                verbose=0,
             )
-        os.replace(history_file + ".tmp", history_file)
+        if is_chief:
+            # A fresh, uncompiled copy: the saved file carries weights, not optimizer state.
+            export = build_model(
+                input_shape=shape,
+                n_classes=args.n_classes,
+                prosody_rows=args.prosody_rows,
+                **args.hyperparams,
+            )
+            export.set_weights(model.get_weights() if keep_last else best["weights"])
+            export = with_warp_averaging(
+                export, args.inference_warps, prosody_rows=args.prosody_rows
+            )
+            export = with_prior_correction(export, args.class_counts)
+            os.makedirs(args.output_dir, exist_ok=True)
+            export.save(os.path.join(args.output_dir, "model.keras"))
+            history_file = os.path.join(args.output_dir, NODE_HISTORY_FILE)
+            with open(history_file + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump(
+                    # Without validation speakers no epoch is "best": null, not epoch 0 at UA -1.
+                    {
+                        "history": history,
+                        "best_epoch": best["epoch"] or None,
+                        "best_val_ua": best["ua"] if best["epoch"] else None,
+                        "selection": args.selection,
+                        "epochs_run": len(history["loss"]),
+                        "fit_seconds": time.monotonic() - started,
+                        "workers": workers,
+                    },
+                    handle,
+                )
+            os.replace(history_file + ".tmp", history_file)
+    except BaseException:
+        if is_chief:
+            # The driver waits for the chief's files after the feed has ended, when nothing
+            # reads the nodes' error queues any more: the reason goes where it looks.
+            import traceback
+
+            error_file = os.path.join(args.output_dir, NODE_ERROR_FILE)
+            os.makedirs(args.output_dir, exist_ok=True)
+            with open(error_file + ".tmp", "w", encoding="utf-8") as handle:
+                handle.write(traceback.format_exc())
+            os.replace(error_file + ".tmp", error_file)
+        raise
     # Tell Spark to skip the epochs of data that were fed for but not needed.
     feed.terminate()

@@ -30,7 +30,7 @@ from server.settings import SHIPPED_MODELS_DIR, Settings
 from training import artifacts, recipe
 from training.feeding import feed as feed_nodes
 from training.metrics import evaluation_summary, figures_by_corpus
-from training.node import NODE_HISTORY_FILE, NodeArgs, main_fun, shuffle_buffer
+from training.node import NODE_ERROR_FILE, NODE_HISTORY_FILE, NodeArgs, main_fun, shuffle_buffer
 from training.sources import CORPUS_COLUMN, PreparedFeatures, TrainingDataError
 from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
@@ -395,9 +395,12 @@ def stop_nodes(cluster) -> None:
     from tensorflowonspark import TFCluster, TFSparkNode
 
     nodes = len(cluster.cluster_info)
-    cluster.sc.parallelize(range(nodes), nodes).foreachPartition(
-        TFSparkNode.shutdown(cluster.cluster_info, 0, cluster.queues)
-    )
+    try:
+        cluster.sc.parallelize(range(nodes), nodes).foreachPartition(
+            TFSparkNode.shutdown(cluster.cluster_info, 0, cluster.queues)
+        )
+    except Exception as exc:  # a node's late error, as the feed reports one
+        raise TrainingError(f"TensorFlowOnSpark training failed: {_executor_reason(exc)}") from None
     if "error" in TFCluster.tf_status:
         raise TrainingError(
             f"TensorFlowOnSpark nodes did not start: {TFCluster.tf_status['error']}"[:500]
@@ -405,19 +408,26 @@ def stop_nodes(cluster) -> None:
     cluster.server.stop()
 
 
-def wait_for_chief(output_dir: Path, *, timeout_s: float) -> None:
+def wait_for_chief(output_dir: Path, *, timeout_s: float, poll_s: float = 0.1) -> None:
     """Wait for the chief's last file of a run (:data:`training.node.NODE_HISTORY_FILE`).
 
     The feed returns once the nodes have taken every row fed to them, which, when they use the
     whole feed, is before the chief has trained on the last rows it holds and saved the model.
+    A chief that fails meanwhile leaves :data:`training.node.NODE_ERROR_FILE`: TrainingError with
+    its last error line at once, not at the timeout.
     """
     deadline = time.monotonic() + timeout_s
     while not (output_dir / NODE_HISTORY_FILE).exists():
+        if (output_dir / NODE_ERROR_FILE).exists():
+            reason = (output_dir / NODE_ERROR_FILE).read_text(encoding="utf-8", errors="replace")
+            raise TrainingError(
+                f"TensorFlowOnSpark training failed: {_executor_reason(Exception(reason))}"
+            )
         if time.monotonic() > deadline:
             raise TrainingError(
                 f"the TensorFlowOnSpark chief wrote no model within {timeout_s} s of its feed's end"
             )
-        time.sleep(0.1)
+        time.sleep(poll_s)
 
 
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")

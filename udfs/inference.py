@@ -234,7 +234,6 @@ def make_emotion_segments_udtf(
             info = store.resolve(
                 store.active_reference() if model is None else model, same_features=False
             )
-            model_cache.warm(store)
             if isinstance(audio, (bytearray, memoryview)):
                 audio = bytes(audio)
             try:
@@ -245,6 +244,7 @@ def make_emotion_segments_udtf(
             except AudioError as exc:
                 _bad_row(audio, exc, strict)
                 yield error_row(str(exc))
+            model_cache.warm(store)
 
     return EmotionSegments
 
