@@ -10,6 +10,19 @@ import time
 import urllib.error
 import urllib.request
 
+#: Chromium headless as root in a container, and quiet: no first-run, sync, update or QUIC traffic
+#: beside the page's own (tests/superset_screenshot.py uses them too).
+HEADLESS_CHROMIUM = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
 
 def api(server, path, *, method="GET", body=None):
     request = urllib.request.Request(
@@ -44,14 +57,7 @@ def chromium(*args, timeout=120):
     profile = tempfile.mkdtemp(prefix="emoticana-chromium-")
     command = [
         executable,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *HEADLESS_CHROMIUM,
         f"--user-data-dir={profile}",
         "--window-size=1280,900",
         *args,

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import websocket
 
+# Run as a script, so tests/ is the first import path (this file is not imported as tests.*).
+from console_client import HEADLESS_CHROMIUM
+
 #: The ECharts canvas of a rendered chart.
 RENDERED = (
     "document.querySelector('.chart-container canvas, .superset-legacy-chart canvas') !== null"
@@ -63,14 +66,7 @@ def main(base: str, user: str, password: str, chart_id: str, out: str) -> int:
     browser = subprocess.Popen(
         [
             shutil.which("chromium") or "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_CHROMIUM,
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
             f"--user-data-dir={profile}",

@@ -420,9 +420,7 @@ def wait_for_chief(output_dir: Path, *, timeout_s: float, poll_s: float = 0.1) -
     while not (output_dir / NODE_HISTORY_FILE).exists():
         if (output_dir / NODE_ERROR_FILE).exists():
             reason = (output_dir / NODE_ERROR_FILE).read_text(encoding="utf-8", errors="replace")
-            raise TrainingError(
-                f"TensorFlowOnSpark training failed: {_executor_reason(Exception(reason))}"
-            )
+            raise TrainingError(f"TensorFlowOnSpark training failed: {_executor_reason(reason)}")
         if time.monotonic() > deadline:
             raise TrainingError(
                 f"the TensorFlowOnSpark chief wrote no model within {timeout_s} s of its feed's end"
@@ -444,9 +442,10 @@ def feed_epochs(args: NodeArgs) -> int:
     return args.epochs + 1 + -(-read_ahead // max(1, args.train_rows))
 
 
-def _executor_reason(exc: Exception) -> str:
-    """The last ``SomeError: message`` line of an executor's traceback, which names the cause."""
-    text = str(exc)
+def _executor_reason(error: Exception | str) -> str:
+    """The last ``SomeError: message`` line of an executor's traceback (an exception's text or a
+    traceback itself), which names the cause."""
+    text = str(error)
     if "Exception in worker:" in text:
         text = text[text.rindex("Exception in worker:") :]
     errors = [
@@ -454,7 +453,7 @@ def _executor_reason(exc: Exception) -> str:
     ]
     if errors:
         return f"{errors[-1].group(1)}: {errors[-1].group(2)}"[:500]
-    return text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
+    return text.strip().splitlines()[0][:500] if text.strip() else type(error).__name__
 
 
 def run_hyperparams(options: TrainOptions) -> dict:

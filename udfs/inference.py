@@ -89,6 +89,37 @@ def _struct(probabilities: np.ndarray, valid: np.ndarray) -> pa.StructArray:
     return pa.StructArray.from_arrays(columns, names=list(EMOTIONS), mask=pa.array(~valid))
 
 
+def _scores(store, audio_roots, mfccs: pa.Array, model, strict: bool) -> pa.StructArray:
+    """``emotion_scores`` of a batch: of audio, or of feature arrays (NULL for a bad one)."""
+    n = len(mfccs)
+    if _is_audio(mfccs.type):
+        probabilities, valid = _audio_probabilities(store, audio_roots, mfccs, model, strict)
+        return _struct(probabilities, valid)
+    if not (
+        pa.types.is_list(mfccs.type) or pa.types.is_large_list(mfccs.type)
+    ) or not pa.types.is_floating(mfccs.type.value_type):
+        return pa.nulls(n, type=_struct(np.zeros((0, len(EMOTIONS))), np.zeros(0, bool)).type)
+    lengths = pc.fill_null(pc.list_value_length(mfccs), 0).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(mfccs).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    ends = np.cumsum(lengths)
+    models, infos = _models_per_row(store, model, n)
+    probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
+    valid = np.zeros(n, dtype=bool)
+    for reference, info in infos.items():
+        # An array of another model's features is a bad row.
+        expected = int(np.prod(info.features.shape))
+        rows, features = [], []
+        for i in range(n):
+            if models[i] == reference and lengths[i] == expected and mfccs[i].is_valid:
+                chunk = flat[ends[i] - expected : ends[i]]
+                if np.all(np.isfinite(chunk)):
+                    rows.append(i)
+                    features.append(chunk)
+        _predict_rows(info, rows, features, probabilities)
+        valid[rows] = True
+    return _struct(probabilities, valid)
+
+
 def make_emotion_scores_udf(
     store: ModelStore, audio_roots: Sequence[str] = (), *, strict: bool = False
 ):
@@ -96,37 +127,9 @@ def make_emotion_scores_udf(
 
     @arrow_udf(EMOTION_SCORES_DDL)
     def emotion_scores(mfccs: pa.Array, *model: pa.Array) -> pa.Array:
-        n = len(mfccs)
-        if _is_audio(mfccs.type):
-            probabilities, valid = _audio_probabilities(store, audio_roots, mfccs, model, strict)
-            model_cache.warm(store)
-            return _struct(probabilities, valid)
-        if not (
-            pa.types.is_list(mfccs.type) or pa.types.is_large_list(mfccs.type)
-        ) or not pa.types.is_floating(mfccs.type.value_type):
-            model_cache.warm(store)
-            return pa.nulls(n, type=_struct(np.zeros((0, len(EMOTIONS))), np.zeros(0, bool)).type)
-        lengths = pc.fill_null(pc.list_value_length(mfccs), 0).to_numpy(zero_copy_only=False)
-        flat = pc.list_flatten(mfccs).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        ends = np.cumsum(lengths)
-        models, infos = _models_per_row(store, model, n)
-        probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
-        valid = np.zeros(n, dtype=bool)
-        for reference, info in infos.items():
-            expected = int(
-                np.prod(info.features.shape)
-            )  # an array of another model's features is a bad row
-            rows, features = [], []
-            for i in range(n):
-                if models[i] == reference and lengths[i] == expected and mfccs[i].is_valid:
-                    chunk = flat[ends[i] - expected : ends[i]]
-                    if np.all(np.isfinite(chunk)):
-                        rows.append(i)
-                        features.append(chunk)
-            _predict_rows(info, rows, features, probabilities)
-            valid[rows] = True
+        scores = _scores(store, audio_roots, mfccs, model, strict)
         model_cache.warm(store)
-        return _struct(probabilities, valid)
+        return scores
 
     return emotion_scores
 
