@@ -399,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--cv-by",
         default="speaker",
-        help="'speaker' (--cv-folds K groups of speakers) or 'corpus': leave one corpus out, each "
-        "corpus of the view's corpus column in turn (no --cv-folds)",
+        help="'speaker' (--cv-folds K groups of speakers), 'corpus' (leave one corpus out, each "
+        "corpus of the view's corpus column in turn; no --cv-folds) or 'corpus,speaker': both, "
+        "the corpora left out first (they fit the temperature)",
     )
     train.add_argument(
         "--nodes", type=int, default=1, help="TensorFlowOnSpark nodes, one per executor"

@@ -85,6 +85,8 @@ def test_examples_run_unchanged_with_beeline_f(server, audio_root):
     assert (
         f"{default_name},{default_version},true" in outputs["06_models.sql"]
     )  # the shipped model, active
+    # and its figures on each corpus left out of its training
+    assert f"{default_name},{default_version},corpus left out,emodb," in outputs["06_models.sql"]
 
 
 def test_dropping_the_clips_table_keeps_the_audio(server, audio_root):

@@ -14,7 +14,12 @@ import pytest
 from server.process import PROJECT_ROOT
 from server.sqlscript import read_script
 from tests.audiogen import voiced_signal, write_clip
+from training.calibration import scaled as scaled_probabilities
+from training.metrics import expected_calibration_error
+from udfs.features import DEFAULT_FEATURES
+from udfs.inference import model_figure_rows
 from udfs.labels import EMOTIONS
+from udfs.model_store import ModelStore
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +151,7 @@ LOCO_CORPORA = ("emodb", "indemo")
 LOCO_ARGS = ("--epochs", "1", "--batch-size", "8", "--hyperparam", "filters=[8,8,16,16,16,16]")
 
 
-def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
+def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_report_each_corpus(
     server, corpus_views, tmp_path
 ):
     names = ", ".join(f"'{name}'" for name in LOCO_CORPORA)
@@ -160,7 +165,9 @@ def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
         "--view",
         "loco_train",
         "--cv-by",
-        "corpus",
+        "corpus,speaker",
+        "--cv-folds",
+        "2",
         "--validation-speakers",
         "none",
         *LOCO_ARGS,
@@ -193,15 +200,62 @@ def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
         confusion = np.array(corpus["confusion"])
         absent = [EMOTIONS.index(name) for name in EMOTIONS if name not in corpus["emotions"]]
         assert confusion[:, absent].sum() == 0
+    # Then speaker folds over the whole view: every speaker tested once, by a model that heard
+    # the other speaker of its corpus.
+    by_speaker = metrics["cross_validation_by_speaker"]
+    assert by_speaker["by"] == "speaker" and len(by_speaker["folds"]) == 2
+    assert sorted(s for fold in by_speaker["folds"] for s in fold["test_speakers"]) == [
+        "emodb_1",
+        "emodb_2",
+        "indemo_1",
+        "indemo_2",
+    ]
+    assert sum(fold["n"] for fold in by_speaker["folds"]) == 18
+    assert sorted(by_speaker["by_corpus"]["corpora"]) == ["emodb", "indemo"]
     with open(directory / "cv_predictions.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 18 and {row["corpus"] for row in rows} == set(figures)
+    assert len(rows) == 36 and {row["corpus"] for row in rows} == set(figures)
+    assert sorted(row["cv_by"] for row in rows) == ["corpus"] * 18 + ["speaker"] * 18
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["train_rows"] == 36  # the final model trains on clean and degraded rows
     # Calibrated on the held-out predictions: the saved model ends in the fitted temperature.
     calibration = metrics["calibration"]
     assert manifest["temperature"] == calibration["temperature"] > 0
     assert sorted(calibration["after"]["corpora"]) == sorted(figures)
+    # Fitted on the corpora left out; the speaker folds' figures as the final model would give.
+    speaker_rows = [row for row in rows if row["cv_by"] == "speaker"]
+    scaled = scaled_probabilities(
+        np.array([[float(row[e]) for e in EMOTIONS] for row in speaker_rows]),
+        calibration["temperature"],
+    )
+    emodb = [i for i, row in enumerate(speaker_rows) if row["corpus"] == "emodb"]
+    labels = np.array([EMOTIONS.index(speaker_rows[i]["label"]) for i in emodb])
+    after = by_speaker["by_corpus_after_temperature"]["corpora"]["emodb"]
+    assert after["expected_calibration_error"] == pytest.approx(
+        expected_calibration_error(
+            scaled[emodb].max(axis=1), scaled[emodb].argmax(axis=1) == labels
+        ),
+        abs=1e-4,
+    )
+    assert after["confusion"] == by_speaker["by_corpus"]["corpora"]["emodb"]["confusion"]
+    # emotion_model_figures() reads them: one row per corpus of each cross-validation.
+    store = ModelStore((str(tmp_path / "models"),), DEFAULT_FEATURES)
+    table = {(row[2], row[3]): row for row in model_figure_rows(store)}
+    assert sorted(table) == [
+        ("corpus left out", "emodb"),
+        ("corpus left out", "indemo"),
+        ("unseen speakers", "emodb"),
+        ("unseen speakers", "indemo"),
+    ]
+    assert table["unseen speakers", "emodb"][6] == after["unweighted_accuracy"]
+    assert table["unseen speakers", "emodb"][10] == after["expected_calibration_error"]
+    left_out = calibration["after"]["corpora"]["indemo"]
+    assert table["corpus left out", "indemo"][4:8] == (
+        ["calm", "happy", "angry", "fearful"],
+        8,
+        left_out["unweighted_accuracy"],
+        left_out["weighted_accuracy"],
+    )
     from udfs.model_format import load_keras_model_file
 
     model = load_keras_model_file(directory / "model.keras")
@@ -213,7 +267,9 @@ def test_leave_one_corpus_out_trains_on_partial_labels_and_reports_each_corpus(
     "extra, message",
     [
         (["--cv-by", "corpus", "--cv-folds", "2"], "--cv-by corpus makes one fold per corpus"),
-        (["--cv-by", "accent"], "--cv-by must be speaker or corpus"),
+        (["--cv-by", "accent"], "--cv-by must be speaker, corpus or both (corpus,speaker)"),
+        (["--cv-by", "corpus,corpus"], "--cv-by must be speaker, corpus or both"),
+        (["--cv-by", "corpus,speaker"], "needs --cv-folds K (K >= 2) for its speaker folds"),
     ],
 )
 def test_bad_cross_validation_options_fail_with_one_line(server, corpus_views, extra, message):

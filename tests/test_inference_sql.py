@@ -110,6 +110,34 @@ def test_model_list_switch_and_explicit_version(server, models, clips):
     rows(cursor, f"SELECT activate_model('{DEFAULT_MODEL}')")
 
 
+def test_model_figures_are_the_shipped_models_held_out_figures_per_corpus(cursor, models):
+    name, version = DEFAULT_MODEL.split("/")
+    metrics = json.loads((PROJECT_ROOT / "models" / name / version / "metrics.json").read_text())
+    found = rows(
+        cursor,
+        "SELECT evaluation, corpus, clips, unweighted_accuracy, per_class_recall, "
+        "confusion[0][0], calibration_error FROM emotion_model_figures() "
+        f"WHERE name = '{name}' AND version = {version}",
+    )
+    # The answers as the model gives them: after the temperature fitted on those predictions.
+    calibrated = metrics["calibration"]["after"]["corpora"]
+    assert sorted(row[1] for row in found) == sorted(calibrated)
+    for evaluation, corpus, clips, ua, recall, neutral_as_neutral, ece in found:
+        expected = calibrated[corpus]
+        assert evaluation == "corpus left out"
+        assert (clips, ua, ece) == (
+            expected["n"],
+            pytest.approx(expected["unweighted_accuracy"]),
+            pytest.approx(expected["expected_calibration_error"]),
+        )
+        assert json.loads(recall) == pytest.approx(expected["per_class_recall"])  # map as JSON
+        assert neutral_as_neutral == expected["confusion"][0][0]
+    # Test models without cross-validation have no figures, and break nothing.
+    assert rows(cursor, "SELECT count(*) FROM emotion_model_figures() WHERE name = 'biased'") == [
+        (0,)
+    ]
+
+
 def test_a_model_with_other_features_works_by_name_but_cannot_be_active(server, models, clips):
     cursor = server.connect().cursor()
     with pytest.raises(

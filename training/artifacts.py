@@ -104,23 +104,24 @@ def plot_curves(path: Path, history: dict[str, list[float]]) -> None:
 
 
 def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
-    """One row per cross-validation test clip: fold, corpus, speaker, the clip's SHA-256, label,
-    decision, probabilities.
+    """One row per cross-validation test clip: what the cross-validation held out (``corpus`` or
+    ``speaker``), fold, corpus, speaker, the clip's SHA-256, label, decision, probabilities.
 
-    ``predictions``: dicts with ``fold``, ``corpus``, ``speaker``, ``clip_sha256``, ``label`` and
-    ``probabilities`` (the fold model's, in :data:`EMOTIONS` order).  The SHA-256 is of the clip's
-    audio bytes, so ``sha2(content, 256)`` finds the clip in its table, and runs can be compared
-    clip by clip.
+    ``predictions``: dicts with ``cv_by``, ``fold``, ``corpus``, ``speaker``, ``clip_sha256``,
+    ``label`` and ``probabilities`` (the fold model's, in :data:`EMOTIONS` order).  The SHA-256
+    is of the clip's audio bytes, so ``sha2(content, 256)`` finds the clip in its table, and runs
+    can be compared clip by clip.
     """
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["fold", "corpus", "speaker", "clip_sha256", "label", "predicted", *EMOTIONS]
+            ["cv_by", "fold", "corpus", "speaker", "clip_sha256", "label", "predicted", *EMOTIONS]
         )
         for row in predictions:
             probabilities = np.asarray(row["probabilities"], dtype=np.float64)
             writer.writerow(
                 [
+                    row["cv_by"],
                     row["fold"],
                     row["corpus"],
                     row["speaker"],

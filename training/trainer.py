@@ -40,6 +40,7 @@ from udfs.model_format import (
     MODEL_FILE,
     VIEW_FILE,
     check_model_name,
+    cross_validation_key,
     load_keras_model_file,
     read_json,
 )
@@ -76,14 +77,30 @@ class TrainOptions:
     nodes: int = 1
     hyperparams: dict = field(default_factory=dict)
     seed: int = 0
-    #: Cross-validation folds by "speaker" (``--cv-folds K`` groups of speakers) or by "corpus"
-    #: (leave one corpus out: each corpus in turn is the test set).
+    #: Cross-validation folds by "speaker" (``--cv-folds K`` groups of speakers), by "corpus"
+    #: (leave one corpus out: each corpus in turn is the test set), or both, comma-separated
+    #: (:func:`cv_kinds`); the first is the model's ``cross_validation`` and its calibration.
     cv_by: str = "speaker"
     #: Keep the features table on the server (its name is printed) for ``features_table``.
     keep_features: bool = False
     #: A kept features table of the same view to train from instead of computing features.
     features_table: str | None = None
     feed_timeout_s: int = 600
+
+
+#: What a cross-validation can hold out (``--cv-by``).
+CV_KINDS = ("corpus", "speaker")
+
+
+def cv_kinds(cv_by: str) -> tuple[str, ...]:
+    """The cross-validations ``--cv-by`` names, in its order: ``speaker``, ``corpus`` or both,
+    comma-separated (``corpus,speaker``).  ConfigError for anything else."""
+    kinds = tuple(kind.strip() for kind in str(cv_by).split(","))
+    if any(kind not in CV_KINDS for kind in kinds) or len(set(kinds)) != len(kinds):
+        raise ConfigError(
+            f"--cv-by must be speaker, corpus or both (corpus,speaker), got {cv_by!r}"
+        )
+    return kinds
 
 
 def choose_validation_speakers(
@@ -495,10 +512,16 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
             f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got "
             f"{priors!r}"
         )
-    if options.cv_by not in ("speaker", "corpus"):
-        raise ConfigError(f"--cv-by must be speaker or corpus, got {options.cv_by!r}")
-    if options.cv_by == "corpus" and cv_folds:
-        raise ConfigError("--cv-by corpus makes one fold per corpus: leave out --cv-folds")
+    kinds = cv_kinds(options.cv_by)
+    if kinds == ("corpus",) and cv_folds:
+        raise ConfigError(
+            "--cv-by corpus makes one fold per corpus: leave out --cv-folds, or add speaker folds "
+            "with --cv-by corpus,speaker"
+        )
+    if len(kinds) > 1 and cv_folds < 2:
+        raise ConfigError(
+            f"--cv-by {options.cv_by} needs --cv-folds K (K >= 2) for its speaker folds"
+        )
     if options.validation_speakers != []:
         return
     if selection == "best":
@@ -506,7 +529,7 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
             "--validation-speakers none needs --selection last: the best epoch is chosen on "
             "validation speakers"
         )
-    if cv_folds < 2 and options.cv_by != "corpus":
+    if cv_folds < 2 and "corpus" not in kinds:
         raise ConfigError(
             "--validation-speakers none needs --cv-folds K (K >= 2) or --cv-by corpus: without "
             "validation speakers the model's figures come from cross-validation"
@@ -543,10 +566,14 @@ def publish_model(
     staged: Path,
     validation_speakers: list[str],
     train_speakers: list[str],
-    cross_validation: dict | None = None,
-    cv_predictions: list[dict] | None = None,
+    cross_validations: list[tuple[str, dict, list[dict]]] = (),
 ) -> Path:
-    """Complete the staged directory and move it into place as the next version."""
+    """Complete the staged directory and move it into place as the next version.
+
+    ``cross_validations``: ``(kind, summary, predictions)`` of each cross-validation run
+    (:func:`cross_validate`), in ``--cv-by`` order; the first one's predictions fit the
+    temperature.
+    """
     manifest = {
         "name": options.name,
         "created_utc": utc_now(),
@@ -582,12 +609,18 @@ def publish_model(
         "feature_seconds": prepared.seconds,
     }
     metrics = {"validation": run["validation"]} if "validation" in run else {}
-    if cross_validation:
-        metrics["cross_validation"] = cross_validation
-    if cv_predictions:
-        calibration = calibrate(staged / MODEL_FILE, cv_predictions, prepared.corpora)
+    for position, (kind, summary, _) in enumerate(cross_validations):
+        metrics[cross_validation_key(kind, first=position == 0)] = summary
+    cv_predictions = [{"cv_by": kind, **row} for kind, _, rows in cross_validations for row in rows]
+    if cross_validations:
+        calibration = calibrate(staged / MODEL_FILE, cross_validations[0][2], prepared.corpora)
         manifest["temperature"] = calibration["temperature"]
         metrics["calibration"] = calibration
+        for _, summary, rows in cross_validations[1:]:
+            # The final model answers with the temperature: so are its figures on these folds.
+            summary["by_corpus_after_temperature"] = figures_by_corpus(
+                with_temperature(rows, calibration["temperature"]), prepared.corpora
+            )
     (staged / VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     if cv_predictions:
@@ -614,7 +647,7 @@ def calibrate(model_file: Path, predictions: list[dict], corpora: dict[str, list
     in it; returns the temperature and the held-out figures before and after."""
     import keras
 
-    from training.calibration import fit_temperature, scaled
+    from training.calibration import fit_temperature
     from udfs.model_layers import Temperature
 
     probabilities = np.array([row["probabilities"] for row in predictions])
@@ -624,14 +657,22 @@ def calibrate(model_file: Path, predictions: list[dict], corpora: dict[str, list
     inputs = keras.Input(shape=model.input_shape[1:], name="mfcc")
     outputs = Temperature(temperature, name="calibrate")(model(inputs))
     keras.Model(inputs, outputs, name="emoticana_calibrated").save(model_file)
-    after = [{**row, "probabilities": scaled(probabilities[i : i + 1], temperature)[0].tolist()}
-             for i, row in enumerate(predictions)]  # fmt: skip
     return {
         "temperature": temperature,
         "fitted_on": "cross-validation predictions (held-out speakers or corpora)",
         "before": figures_by_corpus(predictions, corpora),
-        "after": figures_by_corpus(after, corpora),
+        "after": figures_by_corpus(with_temperature(predictions, temperature), corpora),
     }
+
+
+def with_temperature(predictions: list[dict], temperature: float) -> list[dict]:
+    """``predictions`` with their probabilities as the model wrapped in ``temperature`` gives."""
+    from training.calibration import scaled
+
+    if not predictions:
+        return []
+    probabilities = scaled(np.array([row["probabilities"] for row in predictions]), temperature)
+    return [{**row, "probabilities": p.tolist()} for row, p in zip(predictions, probabilities)]
 
 
 def current_umask() -> int:
@@ -679,6 +720,7 @@ def cross_validate(
     prepared: PreparedFeatures,
     options: TrainOptions,
     *,
+    by: str,
     folds: list[list[str]],
     work_dir: Path,
     log=print,
@@ -686,9 +728,9 @@ def cross_validate(
     """Cross-validation with the same trainer: UA on each fold's unseen speakers.
 
     ``folds`` are the test speakers of each fold (:func:`cross_validation_folds`,
-    :func:`corpus_folds`).  Returns the summary (``metrics.json``'s ``cross_validation``, with
-    figures per corpus) and every test clip's prediction
-    (:func:`training.artifacts.write_cv_predictions`' rows).
+    :func:`corpus_folds`), ``by`` what they hold out (:data:`CV_KINDS`).  Returns the summary
+    (``metrics.json``'s ``cross_validation``, with figures per corpus) and every test clip's
+    prediction (:func:`training.artifacts.write_cv_predictions`' rows).
     """
 
     results, confusions, predictions = [], [], []
@@ -707,9 +749,10 @@ def cross_validate(
         )
         train = [s for s in remaining if s not in validation]
         log(
-            f"cross-validation fold {number}/{len(folds)}: test speakers {', '.join(test_speakers)}"
+            f"cross-validation by {by}, fold {number}/{len(folds)}: test speakers "
+            f"{', '.join(test_speakers)}"
         )
-        fold_dir = work_dir / f"fold-{number}"
+        fold_dir = work_dir / f"{by}-fold-{number}"
         run = train_on_features(
             spark,
             prepared,
@@ -753,7 +796,7 @@ def cross_validate(
         discard(fold_dir)
     # Every speaker is a test speaker exactly once: the pooled confusion covers the whole view.
     summary = {
-        "by": options.cv_by,
+        "by": by,
         "folds": results,
         "confusion": np.sum(confusions, axis=0).tolist(),
         "by_corpus": figures_by_corpus(predictions, prepared.corpora),
@@ -775,7 +818,7 @@ def cross_validate(
             f"calibration error {figures['expected_calibration_error']:.3f}"
         )
     log(
-        f"cross-validation: UA {summary['unweighted_accuracy_mean']:.3f} ± "
+        f"cross-validation by {by}: UA {summary['unweighted_accuracy_mean']:.3f} ± "
         f"{summary['unweighted_accuracy_std']:.3f} over {len(folds)} folds"
         f" (UA {other_key.replace('_', ' ')} {others.mean():.3f})"
     )
@@ -839,12 +882,13 @@ def run_training(
             train = [s for s in prepared.speakers if s not in validation]
             # Before the trainer's Spark application starts: a view that cannot be split fails
             # without it.
-            if options.cv_by == "corpus":
-                folds = corpus_folds(prepared)
-            elif cv_folds:
-                folds = cross_validation_folds(prepared.speakers, cv_folds)
-            else:
-                folds = []
+            evaluations = [
+                (kind, corpus_folds(prepared))
+                if kind == "corpus"
+                else (kind, cross_validation_folds(prepared.speakers, cv_folds))
+                for kind in cv_kinds(options.cv_by)
+                if kind == "corpus" or cv_folds
+            ]
             work_dir = Path(tempfile.mkdtemp(prefix="emoticana-train-"))
             spark = build_trainer_spark(settings, spark_defaults, work_dir=work_dir)
             try:
@@ -854,13 +898,21 @@ def run_training(
                     # TensorFlowOnSpark places one node per executor: all of them must be there
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
-                cv, cv_predictions = (
-                    cross_validate(
-                        spark, prepared, options, folds=folds, work_dir=work_dir, log=log
+                cross_validations = [
+                    (
+                        kind,
+                        *cross_validate(
+                            spark,
+                            prepared,
+                            options,
+                            by=kind,
+                            folds=folds,
+                            work_dir=work_dir,
+                            log=log,
+                        ),
                     )
-                    if folds
-                    else (None, None)
-                )
+                    for kind, folds in evaluations
+                ]
                 staged = staging_dir(models_dir)
                 try:
                     run = train_on_features(
@@ -880,8 +932,7 @@ def run_training(
                         staged=staged,
                         validation_speakers=validation,
                         train_speakers=train,
-                        cross_validation=cv,
-                        cv_predictions=cv_predictions,
+                        cross_validations=cross_validations,
                     )
                 except BaseException:
                     discard(staged)
@@ -904,9 +955,10 @@ def run_training(
             f"5-class UA {v['merged5_unweighted_accuracy']:.3f}"
         )
     else:
-        figures = (
-            f"no validation speakers (all {len(train)} trained on); cross-validation UA "
-            f"{cv['unweighted_accuracy_mean']:.3f} ± {cv['unweighted_accuracy_std']:.3f}"
+        figures = f"no validation speakers (all {len(train)} trained on); " + "; ".join(
+            f"cross-validation by {kind} UA {cv['unweighted_accuracy_mean']:.3f} ± "
+            f"{cv['unweighted_accuracy_std']:.3f}"
+            for kind, cv, _ in cross_validations
         )
     size_kb = sum(f.stat().st_size for f in path.iterdir()) / 1024
     log(

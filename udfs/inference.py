@@ -26,7 +26,7 @@ from pyspark.sql.functions import arrow_udf
 from udfs import model_cache
 from udfs.errors import AudioError
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
-from udfs.model_format import ModelInfo
+from udfs.model_format import CV_EVALUATIONS, ModelInfo, cross_validations
 from udfs.model_store import ModelStore
 from udfs.segments import (
     EMOTION_SEGMENTS_DDL,
@@ -41,6 +41,16 @@ MODEL_LIST_DDL = (
     "name string, version int, active boolean, created_utc string, training_view string, "
     "validation_ua double, validation_wa double, cv_ua_mean double, cv_ua_std double, "
     "train_rows int, path string, status string"
+)
+
+#: ``emotion_model_figures()``: a model's cross-validation figures, one row per corpus of each
+#: cross-validation (decisions among the corpus's own emotions; calibration of the answers the
+#: model gives, after its temperature when it has one).
+MODEL_FIGURES_DDL = (
+    "name string, version int, evaluation string, corpus string, emotions array<string>, "
+    "clips int, unweighted_accuracy double, weighted_accuracy double, "
+    "per_class_recall map<string,double>, confusion array<array<int>>, "
+    "calibration_error double, confident_share double, confident_accuracy double"
 )
 
 
@@ -319,6 +329,57 @@ def model_rows(store: ModelStore):
                 str(path),
                 str(exc),
             )
+
+
+def model_figure_rows(store: ModelStore):
+    """One row per corpus of every cross-validation of every readable model version.
+
+    ``confusion``'s rows are the true emotions and its columns the decisions, both in
+    :data:`udfs.labels.EMOTIONS` order.  Models without cross-validation figures per corpus (or
+    broken ones, which ``emotion_models()`` shows with their problem) have no rows.
+    """
+    from udfs.model_format import read_json
+
+    for path in store.versions():
+        metrics_file = path / "metrics.json"
+        try:
+            metrics = read_json(metrics_file) if metrics_file.exists() else {}
+        except Exception:
+            continue
+        calibrated = metrics.get("calibration", {}).get("after")
+        for position, cv in enumerate(cross_validations(metrics)):
+            figures = (
+                (calibrated if position == 0 else None)
+                or cv.get("by_corpus_after_temperature")
+                or cv.get("by_corpus")
+            )
+            for corpus, f in sorted(((figures or {}).get("corpora") or {}).items()):
+                yield (
+                    path.parent.name,
+                    int(path.name),
+                    CV_EVALUATIONS.get(cv.get("by"), cv.get("by")),
+                    corpus,
+                    f.get("emotions"),
+                    f.get("n"),
+                    f.get("unweighted_accuracy"),
+                    f.get("weighted_accuracy"),
+                    f.get("per_class_recall"),
+                    f.get("confusion"),
+                    f.get("expected_calibration_error"),
+                    f.get("confident_share"),
+                    f.get("confident_accuracy"),
+                )
+
+
+def make_emotion_model_figures_udtf(store: ModelStore):
+    from pyspark.sql.functions import udtf
+
+    @udtf(returnType=MODEL_FIGURES_DDL)
+    class EmotionModelFigures:
+        def eval(self):
+            yield from model_figure_rows(store)
+
+    return EmotionModelFigures
 
 
 def make_emotion_models_udtf(store: ModelStore):

@@ -13,6 +13,10 @@ The trainer writes these directories (:mod:`training.artifacts`); the server rea
 - ``view.sql``: the SQL text of the training view;
 - ``metrics.json``, ``confusion.csv``, ``confusion.png``, ``curves.png``, ``history.json``;
 - ``cv_predictions.csv`` after a cross-validation: every fold's test clips with their probabilities.
+
+``metrics.json`` holds a run's cross-validations: the first it ran (``--cv-by``) under
+``cross_validation``, each further one under ``cross_validation_by_<kind>``
+(:func:`cross_validation_key`); :func:`cross_validations` reads them all.
 """
 
 from __future__ import annotations
@@ -35,6 +39,26 @@ VIEW_FILE = "view.sql"
 HISTORY_FILE = "history.json"
 CV_PREDICTIONS_FILE = "cv_predictions.csv"
 REQUIRED_FILES = (MODEL_FILE, FEATURES_FILE, LABELS_FILE, MANIFEST_FILE)
+
+#: What a cross-validation holds out, as ``metrics.json`` names it: figures on corpora never heard
+#: and on speakers never heard (their corpora heard).
+CV_EVALUATIONS = {"corpus": "corpus left out", "speaker": "unseen speakers"}
+
+
+def cross_validation_key(kind: str, *, first: bool) -> str:
+    """Where ``metrics.json`` keeps a cross-validation by ``kind`` (``corpus``, ``speaker``)."""
+    return "cross_validation" if first else f"cross_validation_by_{kind}"
+
+
+def cross_validations(metrics: dict) -> list[dict]:
+    """Every cross-validation summary in ``metrics.json``'s content, the first one first."""
+    found = [metrics["cross_validation"]] if "cross_validation" in metrics else []
+    return found + [
+        value
+        for key, value in sorted(metrics.items())
+        if key.startswith("cross_validation_by_") and isinstance(value, dict)
+    ]
+
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 

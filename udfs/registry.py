@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from udfs.audio import AUDIO_INFO_DDL
 from udfs.features import FeatureConfig
-from udfs.inference import MODEL_LIST_DDL
+from udfs.inference import MODEL_FIGURES_DDL, MODEL_LIST_DDL
 from udfs.labels import EMOTION_SCORES_DDL
 from udfs.model_store import DEFAULT_MODEL
 from udfs.ravdess import RAVDESS_META_DDL
@@ -201,7 +201,21 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         kind="table",
         example_args="",
         example="SELECT name, version, active FROM emotion_models()",
-        example_result="emoticana  8  true",
+        example_result="emoticana  9  true",
+    ),
+    SqlFunction(
+        name="emotion_model_figures",
+        signature="emotion_model_figures()",
+        return_ddl=f"table<{MODEL_FIGURES_DDL}>",
+        summary="Table function: each model's cross-validation figures per corpus, for corpora "
+        "left out and for unseen speakers: unweighted accuracy over the corpus's own emotions, "
+        "recall per emotion, confusion matrix and calibration of its answers.",
+        factory=lambda ctx: _inference().make_emotion_model_figures_udtf(ctx.model_store),
+        kind="table",
+        example_args="",
+        example="SELECT name, version, evaluation, corpus, unweighted_accuracy "
+        "FROM emotion_model_figures()",
+        example_result="emoticana  9  corpus left out  emodb  0.504",
     ),
 )
 
