@@ -110,6 +110,65 @@ def test_model_list_switch_and_explicit_version(server, models, clips):
     rows(cursor, f"SELECT activate_model('{DEFAULT_MODEL}')")
 
 
+def test_emotion_relative_judges_each_clip_against_its_groups_baseline(cursor, clips):
+    found = rows(
+        cursor,
+        "SELECT path, to_json(s), to_json(emotion_baseline(s) OVER ()), "
+        "emotion_relative(s, emotion_baseline(s) OVER ()) FROM ("
+        "SELECT path, emotion_scores(content) AS s FROM clips "
+        "UNION ALL SELECT 'no audio', emotion_scores(CAST(NULL AS BINARY)))",
+    )
+    assert len(found) == 4
+    nothing = [row for row in found if row[0] == "no audio"]
+    assert nothing == [("no audio", None, nothing[0][2], None)]  # answered NULL, in no baseline
+    clips_found = [row for row in found if row[0] != "no audio"]
+    scores = np.array([[json.loads(row[1])[name] for name in EMOTIONS] for row in clips_found])
+    baseline = scores.mean(axis=0)
+    for (_, _, group_baseline, emotion), clip_scores in zip(clips_found, scores):
+        assert json.loads(group_baseline) == pytest.approx(dict(zip(EMOTIONS, baseline)))
+        assert emotion == EMOTIONS[int(np.argmax(clip_scores / baseline))]
+    # As an aggregate: the same baseline per group.
+    [(grouped,)] = rows(
+        cursor, "SELECT to_json(emotion_baseline(emotion_scores(content))) FROM clips"
+    )
+    assert json.loads(grouped) == pytest.approx(dict(zip(EMOTIONS, baseline)))
+    # Against a baseline that favours one emotion, another one stands out.
+    favoured = int(np.argmax(scores[0]))
+    tilted = ", ".join(
+        f"'{name}', {10.0 if k == favoured else 0.01}D" for k, name in enumerate(EMOTIONS)
+    )
+    [(against,)] = rows(
+        cursor,
+        "SELECT emotion_relative(emotion_scores(content), named_struct("
+        f"{tilted})) FROM clips WHERE path = '{clips_found[0][0]}'",
+    )
+    assert (
+        against
+        == EMOTIONS[int(np.argmax(scores[0] / np.where(np.arange(8) == favoured, 10, 0.01)))]
+    )
+    assert against != EMOTIONS[favoured]
+    # A clip that is its own group's baseline: nothing stands out.
+    [(alone,)] = rows(
+        cursor,
+        "SELECT emotion_relative(s, emotion_baseline(s) OVER (PARTITION BY path)) FROM ("
+        f"SELECT path, emotion_scores(content) AS s FROM clips WHERE path = '{clips_found[0][0]}')",
+    )
+    assert alone is None
+
+
+def test_emotion_relative_refuses_what_is_not_emotion_scores_in_one_line(cursor):
+    with pytest.raises(Exception) as refused:
+        rows(
+            cursor,
+            "SELECT emotion_relative(named_struct('angry', 1.0D), named_struct('angry', 1.0D))",
+        )
+    message = str(refused.value)
+    assert "ArgumentError: emotion_relative's first argument (scores) must be emotion_scores(" in (
+        message
+    )
+    assert "Traceback" not in message
+
+
 def test_model_figures_are_the_shipped_models_held_out_figures_per_corpus(cursor, models):
     name, version = DEFAULT_MODEL.split("/")
     metrics = json.loads((PROJECT_ROOT / "models" / name / version / "metrics.json").read_text())

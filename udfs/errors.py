@@ -20,3 +20,7 @@ class AudioError(EmoticanaError):
 
 class ModelError(EmoticanaError):
     """A model directory is missing, corrupt, or expects other features."""
+
+
+class ArgumentError(EmoticanaError):
+    """A SQL function was given an argument of the wrong kind (the whole query fails)."""

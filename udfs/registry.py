@@ -16,6 +16,7 @@ from udfs.inference import MODEL_FIGURES_DDL, MODEL_LIST_DDL
 from udfs.labels import EMOTION_SCORES_DDL
 from udfs.model_store import DEFAULT_MODEL
 from udfs.ravdess import RAVDESS_META_DDL
+from udfs.relative import make_emotion_baseline_udf, make_emotion_relative_udf
 from udfs.segments import EMOTION_SEGMENTS_DDL
 from udfs.spark_udfs import (
     MFCC_DDL,
@@ -51,7 +52,7 @@ class SqlFunction:
     return_ddl: str
     summary: str
     factory: Callable[[UdfContext], object]
-    kind: str = "scalar"  # or "table": a table function used in FROM
+    kind: str = "scalar"  # "table": a table function used in FROM; "aggregate": GROUP BY, OVER
     #: Arguments of a call that works on any server, ``{clip}`` standing for a quoted clip path.
     example_args: str = "{clip}"
     #: A typical query and what it returns, for ``DESCRIBE FUNCTION EXTENDED``.
@@ -93,6 +94,8 @@ ARGUMENTS = {
     "codec:NAME, gain:DB, crop:SECONDS; a value lo..hi is drawn from the range",
     "seed": "an integer seeding the drawn values, noise and rooms (default 0)",
     "background": "other speech (path or bytes) that babble mixes in; default: a synthetic crowd",
+    "scores": "an emotion_scores(...) value (struct of the eight emotions' probabilities)",
+    "baseline": "the group's emotion_baseline(scores), e.g. OVER (PARTITION BY speaker)",
 }
 
 
@@ -164,6 +167,33 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         ),
         example="SELECT emotion(content, 'emoticana/9') FROM clips",
         example_result="angry",
+    ),
+    SqlFunction(
+        name="emotion_baseline",
+        signature="emotion_baseline(scores)",
+        return_ddl=EMOTION_SCORES_DDL,
+        summary="Aggregate (GROUP BY, or a window OVER (PARTITION BY ...)): the mean of a group's "
+        "emotion_scores, NULL rows left out; the baseline of emotion_relative.",
+        factory=lambda ctx: make_emotion_baseline_udf(),
+        kind="aggregate",
+        example_args="emotion_scores(mfcc({clip}))",
+        example="SELECT speaker, emotion_baseline(emotion_scores(content)).angry FROM calls "
+        "GROUP BY speaker",
+        example_result="agent7  0.2113",
+    ),
+    SqlFunction(
+        name="emotion_relative",
+        signature="emotion_relative(scores, baseline)",
+        return_ddl="string",
+        summary="The emotion that stands out in a clip against its group's baseline (largest "
+        "scores / baseline): a speaker's clips judged against that speaker's usual sound. "
+        "NULL if either is NULL or none stands out (a group of one clip).",
+        factory=lambda ctx: make_emotion_relative_udf(),
+        # Against the same clip on a phone line (against itself nothing stands out: NULL).
+        example_args="emotion_scores({clip}), emotion_scores(degrade({clip}, 'telephone', 0))",
+        example="SELECT path, emotion_relative(s, emotion_baseline(s) OVER (PARTITION BY "
+        "speaker)) FROM (SELECT path, speaker, emotion_scores(content) AS s FROM calls)",
+        example_result="file:/data/calls/a.wav  angry",
     ),
     SqlFunction(
         name="emotion_segments",
