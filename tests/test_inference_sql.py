@@ -178,19 +178,27 @@ def test_model_figures_are_the_shipped_models_held_out_figures_per_corpus(cursor
         "confusion[0][0], calibration_error FROM emotion_model_figures() "
         f"WHERE name = '{name}' AND version = {version}",
     )
-    # The answers as the model gives them: after the temperature fitted on those predictions.
-    calibrated = metrics["calibration"]["after"]["corpora"]
-    assert sorted(row[1] for row in found) == sorted(calibrated)
-    for evaluation, corpus, clips, ua, recall, neutral_as_neutral, ece in found:
-        expected = calibrated[corpus]
-        assert evaluation == "corpus left out"
-        assert (clips, ua, ece) == (
-            expected["n"],
-            pytest.approx(expected["unweighted_accuracy"]),
-            pytest.approx(expected["expected_calibration_error"]),
+    # The answers as the model gives them, after its temperature: corpora left out (the
+    # temperature was fitted on them) and, when run, speakers left out.
+    expected = {
+        ("corpus left out", corpus): figures
+        for corpus, figures in metrics["calibration"]["after"]["corpora"].items()
+    }
+    if "cross_validation_by_speaker" in metrics:
+        after = metrics["cross_validation_by_speaker"]["by_corpus_after_temperature"]
+        expected.update(
+            {("unseen speakers", corpus): figures for corpus, figures in after["corpora"].items()}
         )
-        assert json.loads(recall) == pytest.approx(expected["per_class_recall"])  # map as JSON
-        assert neutral_as_neutral == expected["confusion"][0][0]
+    assert sorted((row[0], row[1]) for row in found) == sorted(expected)
+    for evaluation, corpus, clips, ua, recall, neutral_as_neutral, ece in found:
+        figures = expected[evaluation, corpus]
+        assert (clips, ua, ece) == (
+            figures["n"],
+            pytest.approx(figures["unweighted_accuracy"]),
+            pytest.approx(figures["expected_calibration_error"]),
+        )
+        assert json.loads(recall) == pytest.approx(figures["per_class_recall"])  # map as JSON
+        assert neutral_as_neutral == figures["confusion"][0][0]
     # Test models without cross-validation have no figures, and break nothing.
     assert rows(cursor, "SELECT count(*) FROM emotion_model_figures() WHERE name = 'biased'") == [
         (0,)
