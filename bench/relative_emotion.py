@@ -35,15 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from server.thrift import client_options, connect  # noqa: E402
 from training.metrics import corpus_figures  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
+from udfs.model_store import DEFAULT_MODEL  # noqa: E402
 
 SHIPPED_PREDICTIONS = (
-    Path(__file__).resolve().parent.parent / "models/emoticana/9/cv_predictions.csv"
+    Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL / ("cv_predictions.csv")
 )
 
 
 def load(path: Path, cv_by: str, dominant: str | None) -> list[dict]:
+    # A file from before the cv_by column holds the model's one cross-validation.
+    only = json.loads((path.parent / "metrics.json").read_text())["cross_validation"]["by"]
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row.get("cv_by", "corpus") == cv_by]
+        rows = [row for row in csv.DictReader(handle) if row.get("cv_by", only) == cv_by]
     if dominant:
         rows = [
             row

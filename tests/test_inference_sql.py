@@ -1,6 +1,7 @@
 """Classification in SQL through the real server: functions, views, model registry."""
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -119,14 +120,49 @@ def test_emotion_relative_judges_each_clip_against_its_groups_baseline(cursor, c
         "UNION ALL SELECT 'no audio', emotion_scores(CAST(NULL AS BINARY)))",
     )
     assert len(found) == 4
-    nothing = [row for row in found if row[0] == "no audio"]
-    assert nothing == [("no audio", None, nothing[0][2], None)]  # answered NULL, in no baseline
     clips_found = [row for row in found if row[0] != "no audio"]
     scores = np.array([[json.loads(row[1])[name] for name in EMOTIONS] for row in clips_found])
     baseline = scores.mean(axis=0)
+    [(_, no_scores, its_baseline, no_answer)] = [row for row in found if row[0] == "no audio"]
+    # A NULL row is answered NULL and is in no baseline (the group's is the three clips').
+    assert no_scores is None and no_answer is None
+    assert json.loads(its_baseline) == pytest.approx(dict(zip(EMOTIONS, baseline)))
     for (_, _, group_baseline, emotion), clip_scores in zip(clips_found, scores):
         assert json.loads(group_baseline) == pytest.approx(dict(zip(EMOTIONS, baseline)))
         assert emotion == EMOTIONS[int(np.argmax(clip_scores / baseline))]
+    # Two groups, two baselines: the first clip alone (nothing stands out), the other two.
+    first = clips_found[0][0]
+    by_group = rows(
+        cursor,
+        "SELECT path, emotion_relative(s, emotion_baseline(s) OVER (PARTITION BY "
+        f"path = '{first}')) FROM (SELECT path, emotion_scores(content) AS s FROM clips)",
+    )
+    pair = scores[1:].mean(axis=0)
+    assert sorted(by_group) == sorted(
+        [(first, None)]
+        + [
+            (row[0], EMOTIONS[int(np.argmax(s / pair))])
+            for row, s in zip(clips_found[1:], scores[1:])
+        ]
+    )
+    grouped = dict(
+        rows(
+            cursor,
+            f"SELECT path = '{first}', to_json(emotion_baseline(emotion_scores(content))) "
+            f"FROM clips GROUP BY path = '{first}'",
+        )
+    )
+    assert json.loads(grouped[True]) == pytest.approx(dict(zip(EMOTIONS, scores[0])))
+    assert json.loads(grouped[False]) == pytest.approx(dict(zip(EMOTIONS, pair)))
+    # Only NULL rows: no baseline.
+    assert (
+        rows(
+            cursor,
+            "SELECT emotion_baseline(emotion_scores(CAST(NULL AS BINARY))) FROM clips "
+            "GROUP BY path",
+        )
+        == [(None,)] * 3
+    )
     # As an aggregate: the same baseline per group.
     [(grouped,)] = rows(
         cursor, "SELECT to_json(emotion_baseline(emotion_scores(content))) FROM clips"
@@ -156,17 +192,33 @@ def test_emotion_relative_judges_each_clip_against_its_groups_baseline(cursor, c
     assert alone is None
 
 
-def test_emotion_relative_refuses_what_is_not_emotion_scores_in_one_line(cursor):
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            "emotion_relative(named_struct('angry', 1.0D), emotion_scores(content))",
+            "emotion_relative's first argument (scores) must be emotion_scores(",
+        ),
+        (
+            "emotion_relative(emotion_scores(content), 0.5D)",
+            "emotion_relative's second argument (baseline) must be emotion_scores(",
+        ),
+        (
+            # Every emotion's field, but text.
+            "emotion_baseline(named_struct("
+            + ", ".join(f"'{name}', 'high'" for name in EMOTIONS)
+            + "))",
+            "emotion_baseline's argument must be emotion_scores(",
+        ),
+    ],
+)
+def test_emotion_relative_refuses_what_is_not_emotion_scores_in_one_line(
+    cursor, clips, call, message
+):
     with pytest.raises(Exception) as refused:
-        rows(
-            cursor,
-            "SELECT emotion_relative(named_struct('angry', 1.0D), named_struct('angry', 1.0D))",
-        )
-    message = str(refused.value)
-    assert "ArgumentError: emotion_relative's first argument (scores) must be emotion_scores(" in (
-        message
-    )
-    assert "Traceback" not in message
+        rows(cursor, f"SELECT {call} FROM clips")
+    text = str(refused.value)
+    assert f"ArgumentError: {message}" in text and "Traceback" not in text
 
 
 def test_model_figures_are_the_shipped_models_held_out_figures_per_corpus(cursor, models):
@@ -203,6 +255,74 @@ def test_model_figures_are_the_shipped_models_held_out_figures_per_corpus(cursor
     assert rows(cursor, "SELECT count(*) FROM emotion_model_figures() WHERE name = 'biased'") == [
         (0,)
     ]
+
+
+def corpus_figures_of(ua: float, ece: float) -> dict:
+    """A ``by_corpus`` entry of metrics.json for one corpus, ``c1`` (angry and sad)."""
+    return {
+        "corpora": {
+            "c1": {
+                "n": 10,
+                "emotions": ["sad", "angry"],
+                "unweighted_accuracy": ua,
+                "weighted_accuracy": ua,
+                "per_class_recall": {"sad": ua, "angry": ua},
+                "confusion": np.eye(8, dtype=int).tolist(),
+                "expected_calibration_error": ece,
+                "confident_share": 0.0,
+                "confident_accuracy": None,
+            }
+        }
+    }
+
+
+def test_model_figures_show_each_cross_validation_and_skip_what_cannot_be_read(cursor, models):
+    for version in (1, 2, 3, 4, 5):
+        write_biased_model(models, "figures", version, favour="angry")
+    directory = models / "figures"
+    (directory / "1" / "metrics.json").write_text(
+        json.dumps(
+            {
+                "calibration": None,
+                "cross_validation": {
+                    "by": "corpus",
+                    "by_corpus": corpus_figures_of(0.4, 0.30),
+                    "by_corpus_after_temperature": corpus_figures_of(0.4, 0.05),
+                },
+                "cross_validation_by_speaker": {
+                    "by": "speaker",
+                    "by_corpus": corpus_figures_of(0.6, 0.20),
+                    "by_corpus_after_temperature": corpus_figures_of(0.6, 0.07),
+                },
+            }
+        )
+    )
+    (directory / "2" / "metrics.json").write_text("[1, 2]")
+    (directory / "3" / "metrics.json").write_text(
+        json.dumps(
+            {"cross_validation": {"by": "speaker", "by_corpus": corpus_figures_of(0.5, 0.1)}}
+        )
+    )
+    (directory / "4" / "metrics.json").write_text(
+        json.dumps({"cross_validation": {"by": "corpus", "by_corpus": None}, "calibration": []})
+    )
+    (directory / "5" / "metrics.json").write_text((directory / "3" / "metrics.json").read_text())
+    (directory / "5" / "model.keras").unlink()  # broken: listed by emotion_models(), no figures
+    found = rows(
+        cursor,
+        "SELECT version, evaluation, corpus, emotions, unweighted_accuracy, calibration_error "
+        "FROM emotion_model_figures() WHERE name = 'figures' ORDER BY version, evaluation",
+    )
+    assert found == [
+        (1, "corpus left out", "c1", '["sad","angry"]', 0.4, 0.05),
+        (1, "unseen speakers", "c1", '["sad","angry"]', 0.6, 0.07),
+        (3, "unseen speakers", "c1", '["sad","angry"]', 0.5, 0.1),  # no temperature: as the folds
+    ]
+    statuses = dict(
+        rows(cursor, "SELECT version, status FROM emotion_models() WHERE name = 'figures'")
+    )
+    assert statuses[2] == "ok" and "model.keras" in statuses[5]
+    shutil.rmtree(directory)
 
 
 def test_a_model_with_other_features_works_by_name_but_cannot_be_active(server, models, clips):

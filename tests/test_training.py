@@ -22,8 +22,17 @@ from training import recipe
 from training.network import balancing_factors
 from training.node import NODE_ERROR_FILE, NODE_HISTORY_FILE, drop_single_node_cluster
 from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
-from training.trainer import TrainingError, current_umask, reserve_on, wait_for_chief
+from training.trainer import (
+    TrainingError,
+    TrainOptions,
+    check_options,
+    current_umask,
+    cv_kinds,
+    reserve_on,
+    wait_for_chief,
+)
 from udfs.audio import decode_audio
+from udfs.errors import ConfigError
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
 from udfs.model_format import CV_PREDICTIONS_FILE, HISTORY_FILE, load_keras_model, read_model_dir
@@ -397,9 +406,11 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
     assert written.tolist() == metrics["cross_validation"]["confusion"]
     # Every clip's prediction by the fold model that did not hear its speaker, with the clip's
     # SHA-256.
+    assert not [key for key in metrics if key.startswith("cross_validation_by_")]
     with (directory / CV_PREDICTIONS_FILE).open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 64 and len({row["clip_sha256"] for row in rows}) == 64
+    assert {row["cv_by"] for row in rows} == {"speaker"}
     fold_of = {row["speaker"]: row["fold"] for row in rows}
     assert sorted(fold_of) == ["1", "2", "3", "4"] and all(
         fold_of[row["speaker"]] == row["fold"] for row in rows
@@ -500,6 +511,39 @@ def test_a_bad_or_unknown_hyperparameter_fails_with_one_clear_line(
         line for line in result.stderr.splitlines() if line.startswith("emoticana: error:")
     ]
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    "cv_by, folds, validation, message",
+    [
+        ("corpus,speaker", 5, [], None),
+        ("corpus", 0, [], None),
+        ("speaker", 5, [], None),
+        ("speaker", 0, None, None),  # no cross-validation: validation speakers give the figures
+        ("corpus,speaker", 0, [], "--cv-by corpus,speaker needs --cv-folds K (K >= 2) for its"),
+        ("corpus,speaker", 1, None, "--cv-by corpus,speaker needs --cv-folds K (K >= 2) for its"),
+        ("corpus", 2, [], "--cv-by corpus makes one fold per corpus: leave out --cv-folds"),
+        ("speaker,corpus", 5, [], "--cv-by must be speaker, corpus or both (corpus,speaker)"),
+        ("corpus, speaker", 5, [], "--cv-by must be speaker, corpus or both"),
+        ("corpus,corpus", 0, [], "--cv-by must be speaker, corpus or both"),
+        ("speaker", 0, [], "--validation-speakers none needs --cv-folds K (K >= 2) or --cv-by"),
+    ],
+)
+def test_cross_validation_options_are_checked_before_anything_runs(
+    cv_by, folds, validation, message
+):
+    options = TrainOptions(cv_by=cv_by, validation_speakers=validation)
+    if message is None:
+        check_options(options, folds)
+    else:
+        with pytest.raises(ConfigError) as refused:
+            check_options(options, folds)
+        assert message in str(refused.value)
+
+
+def test_both_cross_validations_run_corpora_left_out_first():
+    assert cv_kinds("corpus,speaker") == ("corpus", "speaker")
+    assert cv_kinds("speaker") == ("speaker",) and cv_kinds("corpus") == ("corpus",)
 
 
 def test_the_trainer_waits_for_the_chiefs_files_and_reports_its_failure_at_once(tmp_path):

@@ -20,6 +20,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,19 +89,24 @@ class TrainOptions:
     feed_timeout_s: int = 600
 
 
-#: What a cross-validation can hold out (``--cv-by``).
-CV_KINDS = ("corpus", "speaker")
+#: What ``--cv-by`` may be: one kind of fold (:data:`udfs.model_format.CV_EVALUATIONS`) or both,
+#: the corpora left out first (the audio users bring is most like a corpus never heard, so those
+#: predictions fit the temperature).
+CV_CHOICES = {
+    "speaker": ("speaker",),
+    "corpus": ("corpus",),
+    "corpus,speaker": ("corpus", "speaker"),
+}
 
 
 def cv_kinds(cv_by: str) -> tuple[str, ...]:
-    """The cross-validations ``--cv-by`` names, in its order: ``speaker``, ``corpus`` or both,
-    comma-separated (``corpus,speaker``).  ConfigError for anything else."""
-    kinds = tuple(kind.strip() for kind in str(cv_by).split(","))
-    if any(kind not in CV_KINDS for kind in kinds) or len(set(kinds)) != len(kinds):
+    """The cross-validations ``--cv-by`` names, in the order they run.  ConfigError unless one of
+    :data:`CV_CHOICES`."""
+    if cv_by not in CV_CHOICES:
         raise ConfigError(
             f"--cv-by must be speaker, corpus or both (corpus,speaker), got {cv_by!r}"
         )
-    return kinds
+    return CV_CHOICES[cv_by]
 
 
 def choose_validation_speakers(
@@ -566,7 +572,7 @@ def publish_model(
     staged: Path,
     validation_speakers: list[str],
     train_speakers: list[str],
-    cross_validations: list[tuple[str, dict, list[dict]]] = (),
+    cross_validations: Sequence[tuple[str, dict, list[dict]]] = (),
 ) -> Path:
     """Complete the staged directory and move it into place as the next version.
 
@@ -613,11 +619,13 @@ def publish_model(
         metrics[cross_validation_key(kind, first=position == 0)] = summary
     cv_predictions = [{"cv_by": kind, **row} for kind, _, rows in cross_validations for row in rows]
     if cross_validations:
-        calibration = calibrate(staged / MODEL_FILE, cross_validations[0][2], prepared.corpora)
+        kind, _, rows = cross_validations[0]
+        calibration = calibrate(staged / MODEL_FILE, rows, prepared.corpora, fitted_on=kind)
         manifest["temperature"] = calibration["temperature"]
         metrics["calibration"] = calibration
-        for _, summary, rows in cross_validations[1:]:
-            # The final model answers with the temperature: so are its figures on these folds.
+        for _, summary, rows in cross_validations:
+            # The final model answers with the temperature: so are its figures on these folds
+            # (on the first, the same as the calibration's "after", which was fitted on them).
             summary["by_corpus_after_temperature"] = figures_by_corpus(
                 with_temperature(rows, calibration["temperature"]), prepared.corpora
             )
@@ -642,9 +650,12 @@ def publish_model(
     raise TrainingError(f"could not publish a new version of {options.name} under {models_dir}")
 
 
-def calibrate(model_file: Path, predictions: list[dict], corpora: dict[str, list[str]]) -> dict:
+def calibrate(
+    model_file: Path, predictions: list[dict], corpora: dict[str, list[str]], *, fitted_on: str
+) -> dict:
     """Fit a temperature on the cross-validation's held-out predictions and wrap the saved model
-    in it; returns the temperature and the held-out figures before and after."""
+    in it; returns the temperature and the held-out figures before and after.  ``fitted_on``:
+    what that cross-validation held out (``corpus`` or ``speaker``)."""
     import keras
 
     from training.calibration import fit_temperature
@@ -659,7 +670,7 @@ def calibrate(model_file: Path, predictions: list[dict], corpora: dict[str, list
     keras.Model(inputs, outputs, name="emoticana_calibrated").save(model_file)
     return {
         "temperature": temperature,
-        "fitted_on": "cross-validation predictions (held-out speakers or corpora)",
+        "fitted_on": f"cross-validation predictions, {fitted_on} folds (held out of training)",
         "before": figures_by_corpus(predictions, corpora),
         "after": figures_by_corpus(with_temperature(predictions, temperature), corpora),
     }
@@ -728,9 +739,9 @@ def cross_validate(
     """Cross-validation with the same trainer: UA on each fold's unseen speakers.
 
     ``folds`` are the test speakers of each fold (:func:`cross_validation_folds`,
-    :func:`corpus_folds`), ``by`` what they hold out (:data:`CV_KINDS`).  Returns the summary
-    (``metrics.json``'s ``cross_validation``, with figures per corpus) and every test clip's
-    prediction (:func:`training.artifacts.write_cv_predictions`' rows).
+    :func:`corpus_folds`), ``by`` what they hold out (``corpus`` or ``speaker``).  Returns the
+    summary (``metrics.json``'s ``cross_validation``, with figures per corpus) and every test
+    clip's prediction (:func:`training.artifacts.write_cv_predictions`' rows).
     """
 
     results, confusions, predictions = [], [], []

@@ -26,7 +26,13 @@ from pyspark.sql.functions import arrow_udf
 from udfs import model_cache
 from udfs.errors import AudioError
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
-from udfs.model_format import CV_EVALUATIONS, ModelInfo, cross_validations
+from udfs.model_format import (
+    CV_EVALUATIONS,
+    METRICS_FILE,
+    ModelInfo,
+    cross_validations,
+    read_json,
+)
 from udfs.model_store import ModelStore
 from udfs.segments import (
     EMOTION_SEGMENTS_DDL,
@@ -293,10 +299,10 @@ def model_rows(store: ModelStore):
                     store.features, info.features
                 )
             metrics = (
-                read_json(info.path / "metrics.json")
-                if (info.path / "metrics.json").exists()
-                else {}
+                read_json(info.path / METRICS_FILE) if (info.path / METRICS_FILE).exists() else {}
             )
+            if not isinstance(metrics, dict):  # the model works; it has no figures to show
+                metrics = {}
             validation = metrics.get("validation", {})
             cv = metrics.get("cross_validation", {})
             manifest = info.manifest
@@ -334,26 +340,31 @@ def model_rows(store: ModelStore):
 def model_figure_rows(store: ModelStore):
     """One row per corpus of every cross-validation of every readable model version.
 
+    The figures are of the answers the model gives: after its temperature
+    (``by_corpus_after_temperature``; for the first cross-validation of a model from before that
+    key, the calibration's ``after``, fitted on the same predictions), else as the folds gave them.
     ``confusion``'s rows are the true emotions and its columns the decisions, both in
-    :data:`udfs.labels.EMOTIONS` order.  Models without cross-validation figures per corpus (or
-    broken ones, which ``emotion_models()`` shows with their problem) have no rows.
+    :data:`udfs.labels.EMOTIONS` order.  Models without such figures, and broken versions (which
+    ``emotion_models()`` lists with their problem), have no rows.
     """
-    from udfs.model_format import read_json
-
     for path in store.versions():
-        metrics_file = path / "metrics.json"
         try:
-            metrics = read_json(metrics_file) if metrics_file.exists() else {}
-        except Exception:
+            store.resolve(f"{path.parent.name}/{path.name}", same_features=False)
+            metrics = read_json(path / METRICS_FILE)
+        except Exception:  # broken, or no metrics: nothing to show
             continue
-        calibrated = metrics.get("calibration", {}).get("after")
+        if not isinstance(metrics, dict):
+            continue
+        calibration = metrics.get("calibration")
+        calibrated = calibration.get("after") if isinstance(calibration, dict) else None
         for position, cv in enumerate(cross_validations(metrics)):
             figures = (
-                (calibrated if position == 0 else None)
-                or cv.get("by_corpus_after_temperature")
+                cv.get("by_corpus_after_temperature")
+                or (calibrated if position == 0 else None)
                 or cv.get("by_corpus")
             )
-            for corpus, f in sorted(((figures or {}).get("corpora") or {}).items()):
+            corpora = figures.get("corpora") if isinstance(figures, dict) else None
+            for corpus, f in sorted((corpora or {}).items()):
                 yield (
                     path.parent.name,
                     int(path.name),

@@ -40,8 +40,8 @@ HISTORY_FILE = "history.json"
 CV_PREDICTIONS_FILE = "cv_predictions.csv"
 REQUIRED_FILES = (MODEL_FILE, FEATURES_FILE, LABELS_FILE, MANIFEST_FILE)
 
-#: What a cross-validation holds out, as ``metrics.json`` names it: figures on corpora never heard
-#: and on speakers never heard (their corpora heard).
+#: What a cross-validation holds out (``emoticana train --cv-by``, a summary's ``by``), and how
+#: ``emotion_model_figures()`` names it: corpora never heard, speakers never heard.
 CV_EVALUATIONS = {"corpus": "corpus left out", "speaker": "unseen speakers"}
 
 
@@ -52,12 +52,10 @@ def cross_validation_key(kind: str, *, first: bool) -> str:
 
 def cross_validations(metrics: dict) -> list[dict]:
     """Every cross-validation summary in ``metrics.json``'s content, the first one first."""
-    found = [metrics["cross_validation"]] if "cross_validation" in metrics else []
-    return found + [
-        value
-        for key, value in sorted(metrics.items())
-        if key.startswith("cross_validation_by_") and isinstance(value, dict)
+    found = [metrics.get("cross_validation")] + [
+        value for key, value in sorted(metrics.items()) if key.startswith("cross_validation_by_")
     ]
+    return [value for value in found if isinstance(value, dict)]
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")

@@ -35,7 +35,10 @@ def _matrix(scores: pa.Array, argument: str) -> tuple[np.ndarray, np.ndarray]:
         scores = scores.combine_chunks()
     kind = scores.type
     names = [kind.field(i).name for i in range(kind.num_fields)] if pa.types.is_struct(kind) else []
-    if set(EMOTIONS) - set(names):
+    if set(EMOTIONS) - set(names) or not all(
+        pa.types.is_floating(kind.field(name).type) or pa.types.is_integer(kind.field(name).type)
+        for name in EMOTIONS
+    ):
         raise ArgumentError(
             f"{argument} must be emotion_scores(...) (a struct of the eight emotions' "
             f"probabilities), got {kind}"
