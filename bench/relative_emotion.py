@@ -2,7 +2,8 @@
 
 A model's ``cv_predictions.csv`` holds, for every clip, the probabilities given to it by a fold
 model that never heard its corpus (``cv_by`` = corpus: leave one corpus out) or its speaker.
-Those rows go to a running server as a temporary view, and the server's own functions judge each
+Those rows, after the model's temperature (as ``emotion_scores`` answers), go to a running
+server as a temporary view, and the server's own functions judge each
 clip against the mean of its group's scores (``emotion_baseline(s) OVER (PARTITION BY ...)``):
 its speaker's clips, or its whole corpus (one table of recordings).  Figures per corpus as the
 trainer records them (:func:`training.metrics.corpus_figures`: UA over the corpus's own
@@ -33,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.thrift import client_options, connect  # noqa: E402
+from training.calibration import scaled  # noqa: E402
 from training.metrics import corpus_figures  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
 from udfs.model_store import DEFAULT_MODEL  # noqa: E402
@@ -43,10 +45,18 @@ SHIPPED_PREDICTIONS = (
 
 
 def load(path: Path, cv_by: str, dominant: str | None) -> list[dict]:
+    """The rows of ``cv_by`` folds, their probabilities as the model answers: after its temperature
+    (``emotion_scores`` gives those; the file holds the fold models' own)."""
     # A file from before the cv_by column holds the model's one cross-validation.
     only = json.loads((path.parent / "metrics.json").read_text())["cross_validation"]["by"]
+    temperature = json.loads((path.parent / "manifest.json").read_text()).get("temperature", 1.0)
     with path.open(newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("cv_by", only) == cv_by]
+    answered = scaled(
+        np.array([[float(row[name]) for name in EMOTIONS] for row in rows]), temperature
+    )
+    for row, probabilities in zip(rows, answered):
+        row.update(zip(EMOTIONS, probabilities))
     if dominant:
         rows = [
             row
@@ -122,7 +132,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions", type=Path, default=SHIPPED_PREDICTIONS)
     parser.add_argument(
-        "--cv-by", default="corpus", help="which fold kind's rows (corpus, speaker)"
+        "--cv-by", default="corpus", choices=("corpus", "speaker"), help="which folds' rows"
     )
     parser.add_argument(
         "--dominant", choices=EMOTIONS, help="make each speaker mostly this emotion"

@@ -27,7 +27,6 @@ from training.trainer import (
     TrainOptions,
     check_options,
     current_umask,
-    cv_kinds,
     reserve_on,
     wait_for_chief,
 )
@@ -539,11 +538,6 @@ def test_cross_validation_options_are_checked_before_anything_runs(
         with pytest.raises(ConfigError) as refused:
             check_options(options, folds)
         assert message in str(refused.value)
-
-
-def test_both_cross_validations_run_corpora_left_out_first():
-    assert cv_kinds("corpus,speaker") == ("corpus", "speaker")
-    assert cv_kinds("speaker") == ("speaker",) and cv_kinds("corpus") == ("corpus",)
 
 
 def test_the_trainer_waits_for_the_chiefs_files_and_reports_its_failure_at_once(tmp_path):

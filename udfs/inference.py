@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from pyspark.sql.functions import arrow_udf
 
 from udfs import model_cache
-from udfs.errors import AudioError
+from udfs.errors import AudioError, ModelError
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
 from udfs.model_format import (
     CV_EVALUATIONS,
@@ -286,7 +286,7 @@ def model_rows(store: ModelStore):
     A model whose features differ from the server's works by name only (``emotion(content,
     'name/version')``) and cannot be activated; its status says so and why.
     """
-    from udfs.model_format import describe_mismatch, read_json
+    from udfs.model_format import describe_mismatch
 
     active = store.active_reference()
     for path in store.versions():
@@ -351,20 +351,25 @@ def model_figure_rows(store: ModelStore):
         try:
             store.resolve(f"{path.parent.name}/{path.name}", same_features=False)
             metrics = read_json(path / METRICS_FILE)
-        except Exception:  # broken, or no metrics: nothing to show
+        except ModelError:  # broken, or no metrics: nothing to show
             continue
         if not isinstance(metrics, dict):
             continue
         calibration = metrics.get("calibration")
         calibrated = calibration.get("after") if isinstance(calibration, dict) else None
-        for position, cv in enumerate(cross_validations(metrics)):
+        for cv in cross_validations(metrics):
             figures = (
                 cv.get("by_corpus_after_temperature")
-                or (calibrated if position == 0 else None)
+                # the temperature was fitted on the first cross-validation's predictions
+                or (calibrated if cv is metrics.get("cross_validation") else None)
                 or cv.get("by_corpus")
             )
             corpora = figures.get("corpora") if isinstance(figures, dict) else None
-            for corpus, f in sorted((corpora or {}).items()):
+            if not isinstance(corpora, dict):
+                continue
+            for corpus, f in sorted(corpora.items()):
+                if not isinstance(f, dict):
+                    continue
                 yield (
                     path.parent.name,
                     int(path.name),

@@ -10,8 +10,8 @@ the group's clips do not all carry the same emotion (then what stands out is noi
 
 ``emotion_baseline(scores)`` is an aggregate (``GROUP BY``, or a window ``OVER (PARTITION BY
 ...)``): the mean of the group's scores, NULL rows left out.  ``emotion_relative(scores,
-baseline)`` is the emotion with the largest ``scores / baseline``, NULL when none stands out
-(every ratio the same: a group of one clip).
+baseline)`` is the emotion with the largest ``scores / baseline``, NULL when two or more share
+the largest ratio (a clip that is its group's whole baseline has every ratio 1).
 """
 
 from __future__ import annotations
