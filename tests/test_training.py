@@ -379,7 +379,9 @@ def test_without_validation_speakers_every_speaker_trains_and_the_figures_come_f
 ):
     result = trained.result
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
-    assert "no validation speakers (all 4 trained on); cross-validation UA" in result.stdout
+    assert (
+        "no validation speakers (all 4 trained on); cross-validation by speaker UA" in result.stdout
+    )
     directory = trained.directory
     info = read_model_dir(directory, expected_features=DEFAULT_FEATURES)
     assert info.manifest["validation_speakers"] == [] and sorted(
