@@ -623,9 +623,9 @@ def publish_model(
         calibration = calibrate(staged / MODEL_FILE, rows, prepared.corpora, fitted_on=kind)
         manifest["temperature"] = calibration["temperature"]
         metrics["calibration"] = calibration
-        for _, summary, rows in cross_validations:
+        for _, summary, rows in cross_validations[1:]:
             # The final model answers with the temperature: so are its figures on these folds
-            # (on the first, the same as the calibration's "after", which was fitted on them).
+            # (the first's are the calibration's "after", fitted on them).
             summary["by_corpus_after_temperature"] = figures_by_corpus(
                 with_temperature(rows, calibration["temperature"]), prepared.corpora
             )

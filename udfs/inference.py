@@ -340,9 +340,9 @@ def model_rows(store: ModelStore):
 def model_figure_rows(store: ModelStore):
     """One row per corpus of every cross-validation of every readable model version.
 
-    The figures are of the answers the model gives: after its temperature
-    (``by_corpus_after_temperature``; for the first cross-validation of a model from before that
-    key, the calibration's ``after``, fitted on the same predictions), else as the folds gave them.
+    The figures are of the answers the model gives: after its temperature (the first
+    cross-validation's are the calibration's ``after``, fitted on its predictions; a further one's
+    ``by_corpus_after_temperature``), else as the folds gave them.
     ``confusion``'s rows are the true emotions and its columns the decisions, both in
     :data:`udfs.labels.EMOTIONS` order.  Models without such figures, and broken versions (which
     ``emotion_models()`` lists with their problem), have no rows.
@@ -387,23 +387,21 @@ def model_figure_rows(store: ModelStore):
                 )
 
 
-def make_emotion_model_figures_udtf(store: ModelStore):
+def _listing_udtf(ddl: str, rows, store: ModelStore):
+    """A table function without arguments whose rows are ``rows(store)``."""
     from pyspark.sql.functions import udtf
 
-    @udtf(returnType=MODEL_FIGURES_DDL)
-    class EmotionModelFigures:
+    @udtf(returnType=ddl)
+    class Listing:
         def eval(self):
-            yield from model_figure_rows(store)
+            yield from rows(store)
 
-    return EmotionModelFigures
+    return Listing
+
+
+def make_emotion_model_figures_udtf(store: ModelStore):
+    return _listing_udtf(MODEL_FIGURES_DDL, model_figure_rows, store)
 
 
 def make_emotion_models_udtf(store: ModelStore):
-    from pyspark.sql.functions import udtf
-
-    @udtf(returnType=MODEL_LIST_DDL)
-    class EmotionModels:
-        def eval(self):
-            yield from model_rows(store)
-
-    return EmotionModels
+    return _listing_udtf(MODEL_LIST_DDL, model_rows, store)
