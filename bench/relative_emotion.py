@@ -39,8 +39,9 @@ from training.metrics import corpus_figures  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
 from udfs.model_store import DEFAULT_MODEL  # noqa: E402
 
-SHIPPED_PREDICTIONS = Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL
-SHIPPED_PREDICTIONS /= "cv_predictions.csv"
+SHIPPED_PREDICTIONS = (
+    Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL / "cv_predictions.csv"
+)
 
 
 def load(path: Path, cv_by: str, dominant: str | None) -> list[dict]:
