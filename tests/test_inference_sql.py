@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.audiogen import write_clip
 from tests.modelgen import other_features, write_biased_model
 from udfs.labels import EMOTIONS, MERGED_CLASSES
 from udfs.model_store import DEFAULT_MODEL
@@ -56,6 +57,39 @@ def test_scores_are_probabilities_for_every_clip(cursor, clips):
         values = np.array(list(scores.values()))
         assert np.all(values >= 0) and abs(values.sum() - 1) < 1e-4
         assert label == max(scores, key=scores.get)
+
+
+def test_sounds_that_are_not_speech_get_no_confident_emotion(cursor, audio_root):
+    # Users filter on confidence (emotion_bi.confidence > 0.9): noise, tones and music are
+    # further from any voice the shipped model heard than an unheard corpus is, so its
+    # calibrated answer on them must stay far below that, whatever emotion it names.
+    rng = np.random.default_rng(11)
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    brown = np.cumsum(rng.normal(size=t.size))
+    sounds = {
+        "white_noise": rng.normal(size=t.size),
+        "brown_noise": brown - np.convolve(brown, np.ones(400) / 400, "same"),
+        "tone": np.sin(2 * np.pi * 440 * t),
+        "chord": sum(np.sin(2 * np.pi * f * t) for f in (261.6, 329.6, 392.0)),
+        "sweep": np.sin(2 * np.pi * (100 + 1000 * t) * t),
+        "buzz": np.sign(np.sin(2 * np.pi * 150 * t)),
+    }
+    directory = audio_root / "not_speech"
+    for name, samples in sounds.items():
+        write_clip(
+            directory / f"{name}.wav", 0.5 * samples / np.abs(samples).max(), rate, subtype="PCM_16"
+        )
+    cursor.execute("DROP TABLE IF EXISTS not_speech")
+    cursor.execute(f"CREATE TABLE not_speech USING binaryFile OPTIONS (path '{directory}')")
+    top = rows(
+        cursor,
+        "SELECT regexp_extract(path, '([a-z_]+)[.]wav$', 1), greatest(s.neutral, s.calm, "
+        "s.happy, s.sad, s.angry, s.fearful, s.disgust, s.surprised) FROM (SELECT path, "
+        f"emotion_scores(mfcc(content), '{DEFAULT_MODEL}') AS s FROM not_speech)",
+    )
+    assert sorted(name for name, _ in top) == sorted(sounds)
+    assert all(confidence < 0.6 for _, confidence in top), top
 
 
 def test_null_and_bad_rows(cursor, audio_root):
