@@ -265,16 +265,15 @@ def test_model_figures_are_the_shipped_models_held_out_figures_per_corpus(cursor
         f"WHERE name = '{name}' AND version = {version}",
     )
     # The answers as the model gives them, after its temperature: corpora left out (the
-    # temperature was fitted on them) and, when run, speakers left out.
+    # temperature was fitted on them) and speakers left out.
     expected = {
         ("corpus left out", corpus): figures
         for corpus, figures in metrics["calibration"]["after"]["corpora"].items()
     }
-    if "cross_validation_by_speaker" in metrics:
-        after = metrics["cross_validation_by_speaker"]["by_corpus_after_temperature"]
-        expected.update(
-            {("unseen speakers", corpus): figures for corpus, figures in after["corpora"].items()}
-        )
+    after = metrics["cross_validation_by_speaker"]["by_corpus_after_temperature"]
+    expected.update(
+        {("unseen speakers", corpus): figures for corpus, figures in after["corpora"].items()}
+    )
     assert sorted((row[0], row[1]) for row in found) == sorted(expected)
     for evaluation, corpus, clips, ua, recall, neutral_as_neutral, ece in found:
         figures = expected[evaluation, corpus]
