@@ -9,11 +9,15 @@ the product's own statements still working is checked there and at the end of th
 
 from __future__ import annotations
 
+import gc
 import os
 import re
+import socket
 import stat
 
 import pytest
+
+from tests.helpers import assert_logged_once, log_lines_since
 
 GLOB = r"paths may not hold glob or escape characters"
 SERDE = r"ROW FORMAT SERDE and STORED AS INPUTFORMAT/OUTPUTFORMAT are refused"
@@ -286,6 +290,78 @@ def test_a_catalog_setting_sent_when_the_session_opens_is_refused_before_analysi
     with pytest.raises(Exception, match=r"emoticana: setting fs.defaultFS=.* is refused"):
         connection = server.connect(configuration={"set:hiveconf:fs.defaultFS": "file:///etc"})
         connection.cursor().execute("SELECT 1")
+
+
+#: Settings a client may send as it opens a session, which HiveServer2 acts on before any
+#: statement (a JVM system property, the metastore client's settings, a proxy user) or when the
+#: session closes (a Derby database created at the named path, a connection to the named
+#: metastore): (key, value, the refusal). ``{outside}`` and ``{port}`` are filled in.
+OPENING_ATTACKS = {
+    "derby database": (
+        "set:hiveconf:javax.jdo.option.ConnectionURL",
+        "jdbc:derby:;databaseName={outside}/derby-at-close;create=true",
+        r"settings under javax\.jdo\.\* are fixed by the server",
+    ),
+    "metastore": (
+        "set:hiveconf:hive.metastore.uris",
+        "thrift://127.0.0.1:{port}",
+        r"settings under hive\.metastore\.\* are fixed by the server",
+    ),
+    "system property": (
+        "set:system:fs.defaultFS",
+        "file:///etc",
+        r"opening a session with set:system:fs\.defaultFS is refused",
+    ),
+    "metastore client": (
+        "set:metaconf:hive.metastore.try.direct.sql",
+        "false",
+        r"opening a session with set:metaconf:",
+    ),
+    "proxy user": ("hive.server2.proxy.user", "admin", SETTING),
+    "prefix case": (
+        "SET:hiveconf:fs.defaultFS",
+        "file:///etc",
+        r"opening a session with SET:hiveconf:fs\.defaultFS is refused",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", OPENING_ATTACKS, ids=list(OPENING_ATTACKS))
+def test_a_session_opened_with_server_settings_is_refused_before_it_exists(
+    server, outside_dir, case
+):
+    key, value, refusal = OPENING_ATTACKS[case]
+    # A metastore the server must never call: any connection to it is counted.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    value = value.format(outside=outside_dir, port=listener.getsockname()[1])
+    start = len(server.lines)
+    try:
+        with pytest.raises(Exception) as caught:
+            server.connect(configuration={key: value})
+        status = caught.value.args[0].status
+        assert status.errorMessage.startswith("emoticana: "), status.errorMessage
+        assert re.search(refusal, status.errorMessage), status.errorMessage
+        assert status.sqlState == "42000" and "\n" not in status.errorMessage
+        # A session that was opened after all is closed when its dropped connection is collected.
+        gc.collect()
+        assert_logged_once(log_lines_since(server, start), key.rsplit(":", 1)[-1])
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+    assert not (outside_dir / "derby-at-close").exists()
+    # A system property would also have become "the server's own value" of that setting.
+    with pytest.raises(Exception, match=r"setting fs\.defaultFS=file:///etc in this session"):
+        server.connect(configuration={"set:hiveconf:fs.defaultFS": "file:///etc"})
+    cursor = server.connect(
+        configuration={"set:hivevar:x": "1", "use:database": "default"}
+    ).cursor()
+    cursor.execute("SELECT '${x}'")
+    assert cursor.fetchall() == [("1",)]
 
 
 @pytest.mark.slow

@@ -196,6 +196,45 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
     }
 
     /**
+     * Why the settings a client sends as it opens a session are refused, or null when they pass.
+     *
+     * <p>HiveServer2 applies them while it opens the session, before any statement that the checks
+     * above could refuse: {@code set:system:K} sets a JVM system property for the whole server,
+     * {@code set:metaconf:K} the metastore client's settings, and a metastore or Derby setting in the
+     * session's Hive configuration is acted on when the session closes (a connection to the named
+     * metastore, a Derby database created at the named path). So they pass this allow-list before
+     * the session exists: the database to start in ({@code use:database}), script variables
+     * ({@code set:hivevar:NAME}, JDBC {@code #NAME=VALUE}, beeline {@code --hivevar}) and the
+     * settings a {@code SET} may change ({@code set:hiveconf:K}, {@code set:K}, a plain {@code K};
+     * JDBC {@code ?K=VALUE}, beeline {@code --hiveconf}), or any setting at the server's own value.
+     * HiveServer2 reads these prefixes case-sensitively, so any other key with a colon is refused.
+     */
+    public static String openingRefusal(SparkSession root, Map<String, String> configuration) {
+        if (configuration == null) {
+            return null;
+        }
+        for (Map.Entry<String, String> entry : configuration.entrySet()) {
+            String key = entry.getKey();
+            if (key.equals("use:database") || key.startsWith("set:hivevar:")) {
+                continue;
+            }
+            String setting = key.startsWith("set:hiveconf:") ? key.substring("set:hiveconf:".length())
+                    : key.startsWith("set:") ? key.substring("set:".length()) : key;
+            if (setting.contains(":")) {
+                return "opening a session with " + key + " is refused: a session may be opened with "
+                        + "use:database, script variables (set:hivevar:NAME) and settings (set:hiveconf:KEY) "
+                        + "only (SQL sandbox)";
+            }
+            String reason = settingRefusal(setting);
+            if (reason != null && !Objects.equals(entry.getValue(), serverValue(root, root.sharedState().conf(), setting))) {
+                return "setting " + setting + "=" + entry.getValue() + " in this session is refused: " + reason
+                        + " (SQL sandbox)";
+            }
+        }
+        return null;
+    }
+
+    /**
      * The value the server itself gives a setting: a Spark setting, a Hadoop/Hive setting given as
      * {@code spark.hadoop.KEY}, or a JVM system property (HiveServer2 copies the Hive settings it
      * was started with, such as the password provider's class, into every session).

@@ -10,6 +10,9 @@ import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
+import org.apache.hive.service.rpc.thrift.TOpenSessionReq;
+import org.apache.hive.service.rpc.thrift.TOpenSessionResp;
+import org.apache.spark.sql.SparkSession;
 import org.apache.thrift.TException;
 import org.apache.thrift.TProcessor;
 import org.apache.thrift.TProcessorFactory;
@@ -23,8 +26,11 @@ import org.emoticana.auth.ClientAddress;
  * provider each login's client address ({@link ClientAddress}).
  */
 public class BinaryService extends ThriftBinaryCLIService {
-    public BinaryService(CLIService cliService) {
+    private final SparkSession root;
+
+    public BinaryService(CLIService cliService, SparkSession root) {
         super(cliService);
+        this.root = root;
     }
 
     @Override
@@ -47,6 +53,12 @@ public class BinaryService extends ThriftBinaryCLIService {
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("emoticana: cannot hook HiveServer2's connections: " + e, e);
         }
+    }
+
+    @Override
+    public TOpenSessionResp OpenSession(TOpenSessionReq req) throws TException {
+        TOpenSessionResp refused = ServiceHooks.refuseOpening(root, req);
+        return refused != null ? refused : super.OpenSession(req);
     }
 
     @Override

@@ -8,12 +8,24 @@ import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
+import org.apache.hive.service.rpc.thrift.TOpenSessionReq;
+import org.apache.hive.service.rpc.thrift.TOpenSessionResp;
+import org.apache.spark.sql.SparkSession;
 import org.apache.thrift.TException;
 
 /** HiveServer2's HTTP Thrift service with {@link ServiceHooks}. */
 public class HttpService extends ThriftHttpCLIService {
-    public HttpService(CLIService cliService, boolean sniHostCheckEnabled) {
+    private final SparkSession root;
+
+    public HttpService(CLIService cliService, boolean sniHostCheckEnabled, SparkSession root) {
         super(cliService, sniHostCheckEnabled);
+        this.root = root;
+    }
+
+    @Override
+    public TOpenSessionResp OpenSession(TOpenSessionReq req) throws TException {
+        TOpenSessionResp refused = ServiceHooks.refuseOpening(root, req);
+        return refused != null ? refused : super.OpenSession(req);
     }
 
     @Override

@@ -17,21 +17,44 @@ import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
+import org.apache.hive.service.rpc.thrift.TOpenSessionReq;
+import org.apache.hive.service.rpc.thrift.TOpenSessionResp;
 import org.apache.hive.service.rpc.thrift.TStatus;
 import org.apache.hive.service.rpc.thrift.TStatusCode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.hive.thriftserver.server.SparkSQLOperationManager;
+import org.emoticana.sandbox.SqlSandbox;
 
 /**
  * What Emoticana's Thrift services do differently from HiveServer2's (the binary and the HTTP one
  * share it): a failed statement's user error reaches the client as one line, without the Java
  * stack ({@link UserErrors}); getFunctions lists each function once and reads the JDBC pattern as
- * JDBC defines it ({@link FunctionListing}).
+ * JDBC defines it ({@link FunctionListing}); a session whose opening settings the SQL sandbox
+ * refuses is never opened ({@link SqlSandbox#openingRefusal}).
  */
 final class ServiceHooks {
     private static final TStatus OK = new TStatus(TStatusCode.SUCCESS_STATUS);
 
     private ServiceHooks() {
+    }
+
+    /**
+     * The answer to an OpenSession whose settings the SQL sandbox refuses, in one line; null when
+     * they pass and HiveServer2 may open the session.
+     */
+    static TOpenSessionResp refuseOpening(SparkSession root, TOpenSessionReq req) {
+        String reason = SqlSandbox.openingRefusal(root, req.getConfiguration());
+        if (reason == null) {
+            return null;
+        }
+        String message = "emoticana: " + reason;
+        UserErrors.LOG.warn(message);
+        TStatus status = new TStatus(TStatusCode.ERROR_STATUS);
+        status.setErrorMessage(message);
+        status.setSqlState("42000");
+        TOpenSessionResp resp = new TOpenSessionResp();
+        resp.setStatus(status);
+        return resp;
     }
 
     /** HiveServer2's ExecuteStatement, but a user error becomes one line (PyHive runs statements so). */

@@ -3,9 +3,11 @@ package org.emoticana.thrift;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import org.apache.hadoop.hive.common.ServerUtils;
 import org.apache.hadoop.hive.conf.HiveConf;
+import org.apache.hadoop.hive.ql.metadata.Hive;
 import org.apache.hive.service.CompositeService;
 import org.apache.hive.service.Service;
 import org.apache.hive.service.cli.CLIService;
@@ -29,6 +31,7 @@ public final class ThriftServer {
 
     public static HiveThriftServer2 start(SparkSession session) throws ReflectiveOperationException {
         HiveThriftServer2$ spark = HiveThriftServer2$.MODULE$;
+        markHiveFunctionsRegistered();
         spark.systemExitOnError().set(true);
         HiveConf hiveConf = HiveUtils$.MODULE$
                 .newClientForExecution(session.sparkContext().conf(), session.sessionState().newHadoopConf())
@@ -36,7 +39,7 @@ public final class ThriftServer {
         ServerUtils.cleanUpScratchDir(hiveConf);
         HiveThriftServer2 server = new HiveThriftServer2(session);
         server.init(hiveConf);
-        replaceThriftService(server, hiveConf);
+        replaceThriftService(server, hiveConf, session);
         server.start();
         Method listenerAndUi = HiveThriftServer2$.class.getDeclaredMethod("createListenerAndUI",
                 HiveThriftServer2.class, SparkContext.class);
@@ -45,16 +48,38 @@ public final class ThriftServer {
         return server;
     }
 
+    /**
+     * Marks Hive's one-time registration of its built-in functions as done, so that no thread
+     * attempts it. Spark resolves every function itself, and Hive's FunctionRegistry cannot even be
+     * loaded from pyspark's jars (one of its functions needs hive-llap-common, which Spark does not
+     * ship). Closing a session calls Hive.get, which registers them whenever it has to create the
+     * thread's Hive (when the handler thread's Hive was closed under it): the handler thread died
+     * of NoClassDefFoundError half-way through closing the session, and since that is an Error,
+     * not an Exception, Hive left the registration pending for good, so that every later thread
+     * needing a new Hive would have waited for it forever.
+     */
+    private static void markHiveFunctionsRegistered() throws ReflectiveOperationException {
+        Field state = field(Hive.class, "didRegisterAllFuncs");
+        int notYet = field(Hive.class, "REG_FUNCS_NO").getInt(null);
+        int done = field(Hive.class, "REG_FUNCS_DONE").getInt(null);
+        AtomicInteger registration = (AtomicInteger) state.get(null);
+        registration.compareAndSet(notYet, done);
+        if (registration.get() != done) {
+            throw new IllegalStateException("emoticana: Hive's function registration is stuck pending");
+        }
+    }
+
     @SuppressWarnings("unchecked")
-    private static void replaceThriftService(HiveServer2 server, HiveConf hiveConf)
+    private static void replaceThriftService(HiveServer2 server, HiveConf hiveConf, SparkSession session)
             throws ReflectiveOperationException {
         List<Service> services = (List<Service>) field(CompositeService.class, "serviceList").get(server);
         for (int i = 0; i < services.size(); i++) {
             if (services.get(i) instanceof ThriftCLIService original) {
                 CLIService cli = (CLIService) field(ThriftCLIService.class, "cliService").get(original);
                 ThriftCLIService ours = original instanceof ThriftHttpCLIService
-                        ? new HttpService(cli, field(ThriftHttpCLIService.class, "sniHostCheckEnabled").getBoolean(original))
-                        : new BinaryService(cli);
+                        ? new HttpService(cli, field(ThriftHttpCLIService.class, "sniHostCheckEnabled").getBoolean(original),
+                                session)
+                        : new BinaryService(cli, session);
                 ours.init(hiveConf);
                 services.set(i, ours);
                 field(HiveServer2.class, "thriftCLIService").set(server, ours);
