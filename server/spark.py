@@ -55,7 +55,10 @@ def state_conf(settings: Settings) -> dict[str, str]:
         KEY_METASTORE_URL: f"jdbc:derby:;databaseName={settings.metastore_dir};create=true",
         "spark.hadoop.hive.exec.scratchdir": str(home / "scratch"),
         "spark.hadoop.hive.exec.local.scratchdir": str(home / "scratch-local"),
-        "spark.hadoop.hive.downloaded.resources.dir": str(home / "resources"),
+        # One folder a session: HiveServer2 deletes the session's folder when it closes, and a
+        # shared one made concurrent sessions fail to open ("Couldn't create directory").
+        "spark.hadoop.hive.downloaded.resources.dir": str(home / "resources")
+        + "/${hive.session.id}",
         "spark.hadoop.hive.server2.logging.operation.log.location": str(home / "operation_logs"),
         KEY_THRIFT_PORT: str(settings.port),
         KEY_THRIFT_HOST: settings.host,

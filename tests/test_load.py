@@ -136,3 +136,19 @@ def test_client_killed_mid_query_does_not_leave_its_job_running(load_server, run
     assert cursor.fetchall() == [(1,)]
     died = [line for line in load_server.lines[start:] if line.startswith("Exception in thread")]
     assert not died, "".join(load_server.lines[start:])[-3000:]
+
+
+def test_each_session_has_its_own_resources_folder_which_its_close_removes(load_server):
+    """HiveServer2 deletes a session's downloaded-resources folder when the session closes: one
+    folder shared by every session made sessions opening meanwhile fail to open."""
+    resources = load_server.home / "resources"
+    before = set(resources.iterdir())
+    first, second = load_server.connect(), load_server.connect()
+    assert len(set(resources.iterdir()) - before) == 2
+    first.close()
+    assert len(set(resources.iterdir()) - before) == 1
+    cursor = second.cursor()
+    cursor.execute("SELECT 1")
+    assert cursor.fetchall() == [(1,)]
+    second.close()
+    assert not set(resources.iterdir()) - before
