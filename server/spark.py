@@ -77,6 +77,9 @@ def access_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str,
         # HiveServer2 builds each login's provider from a fresh HiveConf, which sees only
         # hive-site.xml and system properties, not Spark's settings.
         conf[KEY_DRIVER_JAVA_OPTIONS] = f"-D{HIVE_CUSTOM_AUTH_CLASS}={PROVIDER_CLASS}"
+        # Spark's UI has no login and shows every user's SQL text and name to whoever reaches
+        # its port: off when users have passwords, unless the operator turns it on.
+        conf["spark.ui.enabled"] = "false"
     if settings.tls_keystore is not None:
         conf[f"spark.hadoop.{HIVE_USE_SSL}"] = "true"
         conf[f"spark.hadoop.{HIVE_KEYSTORE_PATH}"] = str(settings.tls_keystore)

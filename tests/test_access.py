@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from thrift.transport.TTransport import TTransportException
 
 from server.auth import hash_password, parse_password_file, read_password_file
+from server.cluster import free_port
 from server.process import PROJECT_ROOT, ServerProcess
 from server.thrift import connect, tls_client_context
 from tests.helpers import BEELINE, assert_one_line_failure, serve
@@ -196,13 +197,25 @@ def auth_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory, audio_root, auth_file):
+    ui_port = free_port()
     running = ServerProcess(
         home=tmp_path_factory.mktemp("auth-home"),
         audio_roots=[audio_root],
-        extra_args=["--auth-file", str(auth_file), "--admins", ADMIN],
+        extra_args=[
+            *("--auth-file", str(auth_file), "--admins", ADMIN),
+            *("--conf", f"spark.ui.port={ui_port}"),
+        ],
     ).start()
+    running.ui_port = ui_port
     yield running
     running.stop()
+
+
+@pytest.mark.slow
+def test_no_spark_ui_when_users_have_passwords(auth_server):
+    """Spark's UI has no login and would show every user's statements to anyone."""
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://127.0.0.1:{auth_server.ui_port}/sqlserver/", timeout=10)
 
 
 def clip(audio_root: Path) -> Path:
