@@ -141,3 +141,30 @@ def test_a_user_error_reaches_jdbc_and_the_log_as_one_line(jdbc, server):
         f"{PROJECT_ROOT / 'models'}"
     )
     assert_logged_once(log_lines_since(server, start), "no_such_model/36")
+
+
+def test_metadata_patterns_that_could_hold_the_server_are_refused_in_one_line(jdbc):
+    """Spark matches getTables' and getColumns' patterns as regular expressions on the thread
+    that serves the connection: a nested quantifier against a long name held a core for hours,
+    and a very long pattern stalled the metastore for every session."""
+    view = "a" * 24 + "c"
+    refused = {
+        "META getTables (x?)(a+)+\\1b": "the table pattern may hold letters, digits",
+        "META getColumns (a|b)": "the column pattern may hold letters, digits",
+        "META getTables %a%a%c": "the table pattern may hold at most 2 '%' wildcards",
+        "META getTables " + "a" * 200: "the table pattern is longer than 128 characters",
+        "META getFunctions emotion(_+)+x": "the function pattern may hold letters, digits",
+    }
+    answers = jdbc(
+        f"CREATE TEMPORARY VIEW {view} AS SELECT 1 AS a_col",
+        *refused,
+        f"META getTables {view[:6]}%",
+        "META getColumns a\\_%",
+    )
+    for query, message in refused.items():
+        [line] = answers[query]
+        assert line.startswith(f"ERROR\t42000\temoticana: {message}"), (query, line)
+    assert ("null", view) in [
+        tuple(line.split("\t")) for line in answers[f"META getTables {view[:6]}%"]
+    ]
+    assert (view, "a_col") in [tuple(line.split("\t")) for line in answers["META getColumns a\\_%"]]

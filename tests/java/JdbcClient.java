@@ -10,8 +10,10 @@ import java.sql.Statement;
  * A generic JDBC client, as a BI tool is one: the Hive driver from the documented class path
  * (pyspark's jars folder), every query given on the command line, each column read with
  * getObject and printed as {@code column<TAB>declared class<TAB>class of getObject<TAB>value}.
- * {@code META getFunctions PATTERN} lists functions through DatabaseMetaData. A query that fails
- * prints {@code ERROR<TAB>SQLState<TAB>message} as the driver gives it (a BI tool shows that message).
+ * {@code META getFunctions PATTERN}, {@code META getTables PATTERN} (tables and views of every schema)
+ * and {@code META getColumns PATTERN} (columns of every table) list through DatabaseMetaData. A query
+ * or listing that fails prints {@code ERROR<TAB>SQLState<TAB>message} as the driver gives it (a BI
+ * tool shows that message).
  *
  * <p>Usage: {@code java -cp "pyspark/jars/*:." JdbcClient URL QUERY...}
  */
@@ -20,12 +22,25 @@ public final class JdbcClient {
         try (Connection connection = DriverManager.getConnection(args[0], "jdbc-client", "")) {
             for (int i = 1; i < args.length; i++) {
                 System.out.println("### " + args[i]);
-                if (args[i].startsWith("META getFunctions ")) {
+                if (args[i].startsWith("META ")) {
+                    String[] call = args[i].split(" ", 3);
                     DatabaseMetaData meta = connection.getMetaData();
-                    try (ResultSet rows = meta.getFunctions(null, null, args[i].substring(18))) {
+                    try (ResultSet rows = switch (call[1]) {
+                        case "getFunctions" -> meta.getFunctions(null, null, call[2]);
+                        case "getTables" -> meta.getTables(null, "%", call[2], null);
+                        case "getColumns" -> meta.getColumns(null, "%", "%", call[2]);
+                        default -> throw new IllegalArgumentException(args[i]);
+                    }) {
+                        String[] columns = switch (call[1]) {
+                            case "getFunctions" -> new String[] {"FUNCTION_SCHEM", "FUNCTION_NAME"};
+                            case "getTables" -> new String[] {"TABLE_SCHEM", "TABLE_NAME"};
+                            default -> new String[] {"TABLE_NAME", "COLUMN_NAME"};
+                        };
                         while (rows.next()) {
-                            System.out.println(rows.getString("FUNCTION_SCHEM") + "\t" + rows.getString("FUNCTION_NAME"));
+                            System.out.println(rows.getString(columns[0]) + "\t" + rows.getString(columns[1]));
                         }
+                    } catch (SQLException error) {
+                        System.out.println("ERROR\t" + error.getSQLState() + "\t" + error.getMessage());
                     }
                     continue;
                 }

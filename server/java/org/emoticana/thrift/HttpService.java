@@ -4,10 +4,17 @@ import org.apache.hive.service.cli.CLIService;
 import org.apache.hive.service.cli.thrift.ThriftHttpCLIService;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementReq;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementResp;
+import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
+import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
+import org.apache.hive.service.rpc.thrift.TGetSchemasReq;
+import org.apache.hive.service.rpc.thrift.TGetSchemasResp;
+import org.apache.hive.service.rpc.thrift.TGetTablesReq;
+import org.apache.hive.service.rpc.thrift.TGetTablesResp;
+import org.apache.hive.service.rpc.thrift.TStatus;
 import org.apache.hive.service.rpc.thrift.TOpenSessionReq;
 import org.apache.hive.service.rpc.thrift.TOpenSessionResp;
 import org.apache.spark.sql.SparkSession;
@@ -36,6 +43,24 @@ public class HttpService extends ThriftHttpCLIService {
     @Override
     public TGetOperationStatusResp GetOperationStatus(TGetOperationStatusReq req) throws TException {
         return ServiceHooks.operationStatus(cliService, req, super.GetOperationStatus(req));
+    }
+
+    @Override
+    public TGetSchemasResp GetSchemas(TGetSchemasReq req) throws TException {
+        TStatus refused = ServiceHooks.refusePatterns(req);
+        return refused != null ? new TGetSchemasResp(refused) : super.GetSchemas(req);
+    }
+
+    @Override
+    public TGetTablesResp GetTables(TGetTablesReq req) throws TException {
+        TStatus refused = ServiceHooks.refusePatterns(req);
+        return refused != null ? new TGetTablesResp(refused) : super.GetTables(req);
+    }
+
+    @Override
+    public TGetColumnsResp GetColumns(TGetColumnsReq req) throws TException {
+        TStatus refused = ServiceHooks.refusePatterns(req);
+        return refused != null ? new TGetColumnsResp(refused) : super.GetColumns(req);
     }
 
     @Override

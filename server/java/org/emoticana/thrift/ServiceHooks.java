@@ -13,10 +13,16 @@ import org.apache.hive.service.cli.session.HiveSessionImpl;
 import org.apache.hive.service.cli.thrift.ThriftCLIService;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementReq;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementResp;
+import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
+import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
+import org.apache.hive.service.rpc.thrift.TGetSchemasReq;
+import org.apache.hive.service.rpc.thrift.TGetSchemasResp;
+import org.apache.hive.service.rpc.thrift.TGetTablesReq;
+import org.apache.hive.service.rpc.thrift.TGetTablesResp;
 import org.apache.hive.service.rpc.thrift.TOpenSessionReq;
 import org.apache.hive.service.rpc.thrift.TOpenSessionResp;
 import org.apache.hive.service.rpc.thrift.TStatus;
@@ -30,10 +36,15 @@ import org.emoticana.sandbox.SqlSandbox;
  * share it): a failed statement's user error reaches the client as one line, without the Java
  * stack ({@link UserErrors}); getFunctions lists each function once and reads the JDBC pattern as
  * JDBC defines it ({@link FunctionListing}); a session whose opening settings the SQL sandbox
- * refuses is never opened ({@link SqlSandbox#openingRefusal}).
+ * refuses is never opened ({@link SqlSandbox#openingRefusal}); the JDBC metadata calls take
+ * patterns that cannot hold a core or the metastore ({@link #patternRefusal}).
  */
 final class ServiceHooks {
     private static final TStatus OK = new TStatus(TStatusCode.SUCCESS_STATUS);
+    /** Longer than any name a client looks up; the metastore's queries fail on very long ones. */
+    static final int MAX_PATTERN_LENGTH = 128;
+    /** Each {@code %} becomes {@code .*} of a regular expression matched against every name. */
+    static final int MAX_PATTERN_WILDCARDS = 2;
 
     private ServiceHooks() {
     }
@@ -55,6 +66,72 @@ final class ServiceHooks {
         TOpenSessionResp resp = new TOpenSessionResp();
         resp.setStatus(status);
         return resp;
+    }
+
+    /**
+     * Why a JDBC metadata pattern (getSchemas, getTables, getColumns, getFunctions) is refused, or
+     * null. Spark matches these patterns as regular expressions (after {@code %} to {@code .*}
+     * and {@code _} to {@code .}) on the thread that serves the connection, where neither a
+     * cancel nor the query time cap reaches, and hands long ones to the metastore's database,
+     * which retries them for about 20 s while every session waits for the catalog. So a pattern
+     * holds names' characters and JDBC's wildcards only ({@code %}, {@code _}, escaped by
+     * {@code \}), at most {@value #MAX_PATTERN_WILDCARDS} {@code %} and
+     * {@value #MAX_PATTERN_LENGTH} characters: a nested or repeated quantifier, a backreference
+     * or an alternative cannot be written.
+     */
+    static String patternRefusal(String argument, String pattern) {
+        if (pattern == null) {
+            return null;
+        }
+        if (pattern.length() > MAX_PATTERN_LENGTH) {
+            return "the " + argument + " pattern is longer than " + MAX_PATTERN_LENGTH + " characters";
+        }
+        int wildcards = 0;
+        for (int i = 0; i < pattern.length(); i++) {
+            char c = pattern.charAt(i);
+            if (c == '\\' && i + 1 < pattern.length() && (pattern.charAt(i + 1) == '%' || pattern.charAt(i + 1) == '_')) {
+                i++;
+            } else if (c == '%' || c == '*') {
+                wildcards++;
+            } else if (!Character.isLetterOrDigit(c) && c != '_' && c != '-' && c != ' ') {
+                return "the " + argument + " pattern may hold letters, digits, '_', '-', spaces and the "
+                        + "wildcard '%' only, not '" + c + "'";
+            }
+        }
+        if (wildcards > MAX_PATTERN_WILDCARDS) {
+            return "the " + argument + " pattern may hold at most " + MAX_PATTERN_WILDCARDS + " '%' wildcards";
+        }
+        return null;
+    }
+
+    /** The first refusal among a metadata call's patterns, as the error status, or null. */
+    static TStatus refusePatterns(String... argumentsAndPatterns) {
+        for (int i = 0; i < argumentsAndPatterns.length; i += 2) {
+            String reason = patternRefusal(argumentsAndPatterns[i], argumentsAndPatterns[i + 1]);
+            if (reason != null) {
+                String message = "emoticana: " + reason + " (JDBC metadata call)";
+                UserErrors.LOG.warn(message);
+                TStatus status = new TStatus(TStatusCode.ERROR_STATUS);
+                status.setErrorMessage(message);
+                status.setSqlState("42000");
+                return status;
+            }
+        }
+        return null;
+    }
+
+    static TStatus refusePatterns(TGetSchemasReq req) {
+        return refusePatterns("catalog", req.getCatalogName(), "schema", req.getSchemaName());
+    }
+
+    static TStatus refusePatterns(TGetTablesReq req) {
+        return refusePatterns("catalog", req.getCatalogName(), "schema", req.getSchemaName(), "table",
+                req.getTableName());
+    }
+
+    static TStatus refusePatterns(TGetColumnsReq req) {
+        return refusePatterns("catalog", req.getCatalogName(), "schema", req.getSchemaName(), "table",
+                req.getTableName(), "column", req.getColumnName());
     }
 
     /** HiveServer2's ExecuteStatement, but a user error becomes one line (PyHive runs statements so). */
@@ -110,6 +187,12 @@ final class ServiceHooks {
     /** getFunctions through {@link FunctionListing} instead of Spark's operation. */
     static TGetFunctionsResp functions(CLIService cli, TGetFunctionsReq req) {
         TGetFunctionsResp resp = new TGetFunctionsResp();
+        TStatus refused = refusePatterns("catalog", req.getCatalogName(), "schema", req.getSchemaName(),
+                "function", req.getFunctionName());
+        if (refused != null) {
+            resp.setStatus(refused);
+            return resp;
+        }
         try {
             SessionHandle handle = new SessionHandle(req.getSessionHandle());
             HiveSession session = cli.getSessionManager().getSession(handle);
