@@ -208,6 +208,14 @@ ATTACKS = {
         ),
         ("CREATE TABLE a_ctas_avro STORED AS AVRO AS SELECT 1 AS x", r"STORED AS AVRO is refused"),
     ],
+    # Patterns Spark matches as regular expressions where no cancel or time cap reaches: a nested
+    # quantifier against a long view name holds a core for hours.
+    "name patterns": [
+        (r"SHOW TABLES LIKE '(x?)(a+)+\\1b'", r"SHOW TABLES is refused: the LIKE pattern may hold"),
+        (r"SHOW VIEWS LIKE '[a-z]+'", r"SHOW VIEWS is refused: the LIKE pattern may hold"),
+        ("SHOW FUNCTIONS LIKE 'a*a*a*b'", r"at most 2 '\*' wildcards"),
+        ("SHOW DATABASES LIKE '" + "a" * 200 + "'", r"longer than 128 characters"),
+    ],
 }
 
 CASES = [
@@ -386,6 +394,8 @@ def test_what_users_do_is_still_allowed(attack):
         "DESCRIBE FUNCTION emotion",
         "DESCRIBE TABLE allowed_parquet",
         "SHOW CREATE TABLE allowed_parquet",
+        "SHOW TABLES LIKE 'allowed_*|attack_k*'",
+        "SHOW FUNCTIONS LIKE 'emotion*'",
         "ANALYZE TABLE allowed_parquet COMPUTE STATISTICS",
         "ALTER TABLE allowed_parquet SET TBLPROPERTIES ('comment' = 'kept')",
         "EXPLAIN SELECT * FROM allowed_parquet",

@@ -191,6 +191,9 @@ final class StatementPolicy {
                 throw SqlSandbox.refusal(commandName(name) + " is refused: it is not among the statements SQL may run"
                         + " on this server (docs/security.md)" + SANDBOX);
             }
+            if (name.startsWith("Show")) {
+                showPattern(node, name);
+            }
             if (node instanceof SetCommand) {
                 Option<Tuple2<String, Option<String>>> kv = ((SetCommand) node).kv();
                 if (kv.isDefined() && kv.get()._2().isDefined()) {
@@ -329,6 +332,28 @@ final class StatementPolicy {
             + "Java code into the server; SQL functions (CREATE FUNCTION ... RETURN expression) are allowed";
 
     /** Statements refused whatever their arguments, with the reason. */
+    /**
+     * A {@code SHOW TABLES|VIEWS|FUNCTIONS|DATABASES|CATALOGS ... LIKE} pattern ({@link NamePatterns}):
+     * the commands that take one hold it as {@code pattern}, an optional or a plain string.
+     */
+    static void showPattern(LogicalPlan node, String name) {
+        Object pattern;
+        try {
+            pattern = node.getClass().getMethod("pattern").invoke(node);
+        } catch (NoSuchMethodException e) {
+            return;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("emoticana: cannot read the pattern of " + name, e);
+        }
+        if (pattern instanceof Option<?> optional) {
+            pattern = optional.isDefined() ? optional.get() : null;
+        }
+        String reason = pattern instanceof String text ? NamePatterns.refusal("LIKE", text, true) : null;
+        if (reason != null) {
+            throw SqlSandbox.refusal(commandName(name) + " is refused: " + reason + SANDBOX);
+        }
+    }
+
     private static final Map<String, String> REFUSED = Map.ofEntries(
             Map.entry("InsertIntoDir", "INSERT OVERWRITE DIRECTORY is refused: it writes files on the server"),
             Map.entry("LoadData", "LOAD DATA is refused: it copies or moves server files into a table; "

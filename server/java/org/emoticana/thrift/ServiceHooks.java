@@ -29,6 +29,7 @@ import org.apache.hive.service.rpc.thrift.TStatus;
 import org.apache.hive.service.rpc.thrift.TStatusCode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.hive.thriftserver.server.SparkSQLOperationManager;
+import org.emoticana.sandbox.NamePatterns;
 import org.emoticana.sandbox.SqlSandbox;
 
 /**
@@ -37,14 +38,10 @@ import org.emoticana.sandbox.SqlSandbox;
  * stack ({@link UserErrors}); getFunctions lists each function once and reads the JDBC pattern as
  * JDBC defines it ({@link FunctionListing}); a session whose opening settings the SQL sandbox
  * refuses is never opened ({@link SqlSandbox#openingRefusal}); the JDBC metadata calls take
- * patterns that cannot hold a core or the metastore ({@link #patternRefusal}).
+ * patterns that cannot hold a core or the metastore ({@link NamePatterns}).
  */
 final class ServiceHooks {
     private static final TStatus OK = new TStatus(TStatusCode.SUCCESS_STATUS);
-    /** Longer than any name a client looks up; the metastore's queries fail on very long ones. */
-    static final int MAX_PATTERN_LENGTH = 128;
-    /** Each {@code %} becomes {@code .*} of a regular expression matched against every name. */
-    static final int MAX_PATTERN_WILDCARDS = 2;
 
     private ServiceHooks() {
     }
@@ -68,46 +65,10 @@ final class ServiceHooks {
         return resp;
     }
 
-    /**
-     * Why a JDBC metadata pattern (getSchemas, getTables, getColumns, getFunctions) is refused, or
-     * null. Spark matches these patterns as regular expressions (after {@code %} to {@code .*}
-     * and {@code _} to {@code .}) on the thread that serves the connection, where neither a
-     * cancel nor the query time cap reaches, and hands long ones to the metastore's database,
-     * which retries them for about 20 s while every session waits for the catalog. So a pattern
-     * holds names' characters and JDBC's wildcards only ({@code %}, {@code _}, escaped by
-     * {@code \}), at most {@value #MAX_PATTERN_WILDCARDS} {@code %} and
-     * {@value #MAX_PATTERN_LENGTH} characters: a nested or repeated quantifier, a backreference
-     * or an alternative cannot be written.
-     */
-    static String patternRefusal(String argument, String pattern) {
-        if (pattern == null) {
-            return null;
-        }
-        if (pattern.length() > MAX_PATTERN_LENGTH) {
-            return "the " + argument + " pattern is longer than " + MAX_PATTERN_LENGTH + " characters";
-        }
-        int wildcards = 0;
-        for (int i = 0; i < pattern.length(); i++) {
-            char c = pattern.charAt(i);
-            if (c == '\\' && i + 1 < pattern.length() && (pattern.charAt(i + 1) == '%' || pattern.charAt(i + 1) == '_')) {
-                i++;
-            } else if (c == '%' || c == '*') {
-                wildcards++;
-            } else if (!Character.isLetterOrDigit(c) && c != '_' && c != '-' && c != ' ') {
-                return "the " + argument + " pattern may hold letters, digits, '_', '-', spaces and the "
-                        + "wildcard '%' only, not '" + c + "'";
-            }
-        }
-        if (wildcards > MAX_PATTERN_WILDCARDS) {
-            return "the " + argument + " pattern may hold at most " + MAX_PATTERN_WILDCARDS + " '%' wildcards";
-        }
-        return null;
-    }
-
     /** The first refusal among a metadata call's patterns, as the error status, or null. */
     static TStatus refusePatterns(String... argumentsAndPatterns) {
         for (int i = 0; i < argumentsAndPatterns.length; i += 2) {
-            String reason = patternRefusal(argumentsAndPatterns[i], argumentsAndPatterns[i + 1]);
+            String reason = NamePatterns.refusal(argumentsAndPatterns[i], argumentsAndPatterns[i + 1], false);
             if (reason != null) {
                 String message = "emoticana: " + reason + " (JDBC metadata call)";
                 UserErrors.LOG.warn(message);
