@@ -16,6 +16,13 @@ under balanced priors (``training.metrics.corpus_figures``):
 
     .venv/bin/python bench/probe_functionals.py --features DIR [--epochs 200]
 
+``--normalise speaker`` standardises each clip's statistics over the clips of its speaker and
+recording condition (what a speaker's own baseline can give, as ``emotion_relative`` does for the
+scores). ``--fuse models/NAME/VERSION/cv_predictions.csv`` then also judges each left-out clip by
+the model's held-out leave-one-corpus-out scores against its speaker's baseline (what
+``emotion_relative(s, emotion_baseline(s) OVER (PARTITION BY speaker))`` answers) and by that plus
+``--fuse-weight`` times the probe's log-probabilities.
+
 Not part of the tests.
 """
 
@@ -59,14 +66,46 @@ def functionals(x: np.ndarray, n_mfcc: int = DEFAULT_FEATURES.n_mfcc) -> np.ndar
 def load(folder: Path):
     import pyarrow.parquet as pq
 
-    table = pq.read_table(folder, columns=["features", "label", "speaker", "corpus", "condition"])
+    columns = ["features", "label", "speaker", "corpus", "condition", "digest"]
+    table = pq.read_table(folder, columns=columns)
     table = table.filter(table.column("features").is_valid())
     flat = table.column("features").combine_chunks().flatten().to_numpy()
     x = flat.reshape(table.num_rows, *DEFAULT_FEATURES.shape)
     label = np.array([EMOTIONS.index(v) for v in table.column("label").to_pylist()])
     corpus = np.array(table.column("corpus").to_pylist())
-    clean = np.array(table.column("condition").to_pylist()) == "clean"
-    return functionals(x), label, corpus, clean
+    condition = np.array(table.column("condition").to_pylist())
+    groups = np.char.add(np.array(table.column("speaker").to_pylist(), dtype=str), "/" + condition)
+    digest = np.array(table.column("digest").to_pylist())
+    return functionals(x), label, corpus, condition == "clean", groups, digest
+
+
+def standardise_within(f: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row's statistics standardised over the rows of its group."""
+    out = np.empty_like(f)
+    for group in np.unique(groups):
+        rows = groups == group
+        out[rows] = (f[rows] - f[rows].mean(axis=0)) / (f[rows].std(axis=0) + 1e-6)
+    return out
+
+
+def fused_figures(probabilities, digests, label, groups, predictions, emotions, weight):
+    """UA over the corpus's own emotions of the model's held-out scores against each speaker's
+    mean scores, alone and plus ``weight`` times the probe's log-probabilities."""
+    from training.metrics import corpus_figures
+
+    scores = np.array([predictions[d] for d in digests])
+    baseline = np.empty_like(scores)
+    for group in np.unique(groups):
+        baseline[groups == group] = scores[groups == group].mean(axis=0)
+    relative = np.log(scores + 1e-9) - np.log(baseline + 1e-9)
+    out = {}
+    for name, logits in (
+        ("relative", relative),
+        ("fused", relative + weight * np.log(probabilities + 1e-9)),
+    ):
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        out[name] = corpus_figures(label, p / p.sum(axis=1, keepdims=True), emotions)
+    return out
 
 
 def probe_fold(f, label, corpus, clean, left_out: str, emotions: dict, *, epochs: int, seed: int):
@@ -97,7 +136,7 @@ def probe_fold(f, label, corpus, clean, left_out: str, emotions: dict, *, epochs
     counts = np.bincount(label[train], minlength=len(EMOTIONS))
     balanced = probabilities * np.asarray(balancing_factors(counts))
     balanced /= balanced.sum(axis=1, keepdims=True)
-    return corpus_figures(label[test], balanced, emotions[left_out])
+    return corpus_figures(label[test], balanced, emotions[left_out]), balanced, test
 
 
 def main(argv=None) -> int:
@@ -107,23 +146,58 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--normalise", choices=("none", "speaker"), default="none")
+    parser.add_argument("--fuse", type=Path, help="a model's cv_predictions.csv")
+    parser.add_argument("--fuse-weight", type=float, default=0.5)
     args = parser.parse_args(argv)
     started = time.monotonic()
-    f, label, corpus, clean = load(args.features)
+    f, label, corpus, clean, groups, digest = load(args.features)
+    if args.normalise == "speaker":
+        f = standardise_within(f, groups)
+    predictions = {}
+    if args.fuse:
+        import csv
+
+        with args.fuse.open() as handle:
+            for row in csv.DictReader(handle):
+                if row["cv_by"] == "corpus":
+                    predictions[row["clip_sha256"]] = [float(row[e]) for e in EMOTIONS]
     emotions = {
         c: sorted({EMOTIONS[i] for i in label[corpus == c]}, key=EMOTIONS.index)
         for c in sorted(set(corpus))
     }
     print(f"{len(label)} rows, {f.shape[1]} statistics a clip ({time.monotonic() - started:.0f} s)")
-    figures = {}
+    figures, fused = {}, {"relative": {}, "fused": {}}
     for left_out in sorted(emotions):
-        fold = probe_fold(
+        fold, probabilities, test = probe_fold(
             f, label, corpus, clean, left_out, emotions, epochs=args.epochs, seed=args.seed
         )
         figures[left_out] = ua = fold["unweighted_accuracy"]
         recall = ", ".join(f"{k} {v:.2f}" for k, v in fold["per_class_recall"].items())
         print(f"{left_out}: UA {ua:.3f} over {len(emotions[left_out])} emotions ({recall})")
+        if predictions:
+            both = fused_figures(
+                probabilities,
+                digest[test],
+                label[test],
+                groups[test],
+                predictions,
+                emotions[left_out],
+                args.fuse_weight,
+            )
+            for name, result in both.items():
+                fused[name][left_out] = result["unweighted_accuracy"]
+            print(
+                f"  the model against its speaker {fused['relative'][left_out]:.3f}, "
+                f"and with the probe {fused['fused'][left_out]:.3f}"
+            )
     print(f"mean UA {np.mean(list(figures.values())):.3f}  ({time.monotonic() - started:.0f} s)")
+    if predictions:
+        print(
+            "mean UA of the model against its speaker "
+            f"{np.mean(list(fused['relative'].values())):.3f}, with the probe (weight "
+            f"{args.fuse_weight}) {np.mean(list(fused['fused'].values())):.3f}"
+        )
     return 0
 
 
