@@ -55,14 +55,18 @@ final class ServiceHooks {
         if (reason == null) {
             return null;
         }
-        String message = "emoticana: " + reason;
+        TOpenSessionResp resp = new TOpenSessionResp();
+        resp.setStatus(refusal("emoticana: " + reason));
+        return resp;
+    }
+
+    /** A refusal before anything ran: logged and answered as one line, an access rule's state. */
+    private static TStatus refusal(String message) {
         UserErrors.LOG.warn(message);
         TStatus status = new TStatus(TStatusCode.ERROR_STATUS);
         status.setErrorMessage(message);
         status.setSqlState("42000");
-        TOpenSessionResp resp = new TOpenSessionResp();
-        resp.setStatus(status);
-        return resp;
+        return status;
     }
 
     /** The first refusal among a metadata call's patterns, as the error status, or null. */
@@ -70,12 +74,7 @@ final class ServiceHooks {
         for (int i = 0; i < argumentsAndPatterns.length; i += 2) {
             String reason = NamePatterns.refusal(argumentsAndPatterns[i], argumentsAndPatterns[i + 1], false);
             if (reason != null) {
-                String message = "emoticana: " + reason + " (JDBC metadata call)";
-                UserErrors.LOG.warn(message);
-                TStatus status = new TStatus(TStatusCode.ERROR_STATUS);
-                status.setErrorMessage(message);
-                status.setSqlState("42000");
-                return status;
+                return refusal("emoticana: " + reason + " (JDBC metadata call)");
             }
         }
         return null;
