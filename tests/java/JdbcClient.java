@@ -25,17 +25,15 @@ public final class JdbcClient {
                 if (args[i].startsWith("META ")) {
                     String[] call = args[i].split(" ", 3);
                     DatabaseMetaData meta = connection.getMetaData();
-                    try (ResultSet rows = switch (call[1]) {
-                        case "getFunctions" -> meta.getFunctions(null, null, call[2]);
-                        case "getTables" -> meta.getTables(null, "%", call[2], null);
-                        case "getColumns" -> meta.getColumns(null, "%", "%", call[2]);
+                    String[] columns = switch (call[1]) {
+                        case "getFunctions" -> new String[] {"FUNCTION_SCHEM", "FUNCTION_NAME"};
+                        case "getTables" -> new String[] {"TABLE_SCHEM", "TABLE_NAME"};
+                        case "getColumns" -> new String[] {"TABLE_NAME", "COLUMN_NAME"};
                         default -> throw new IllegalArgumentException(args[i]);
-                    }) {
-                        String[] columns = switch (call[1]) {
-                            case "getFunctions" -> new String[] {"FUNCTION_SCHEM", "FUNCTION_NAME"};
-                            case "getTables" -> new String[] {"TABLE_SCHEM", "TABLE_NAME"};
-                            default -> new String[] {"TABLE_NAME", "COLUMN_NAME"};
-                        };
+                    };
+                    try (ResultSet rows = call[1].equals("getFunctions") ? meta.getFunctions(null, null, call[2])
+                            : call[1].equals("getTables") ? meta.getTables(null, "%", call[2], null)
+                            : meta.getColumns(null, "%", "%", call[2])) {
                         while (rows.next()) {
                             System.out.println(rows.getString(columns[0]) + "\t" + rows.getString(columns[1]));
                         }

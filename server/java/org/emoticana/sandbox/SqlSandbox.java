@@ -185,14 +185,23 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             String lower = key.toLowerCase(Locale.ROOT);
             String reason = lower.startsWith("spark.") && !lower.startsWith("spark.sql.")
                     ? fixedReason(key) : settingRefusal(key);
-            if (reason == null) {
-                continue;
-            }
-            if (!Objects.equals(entry.getValue(), serverValue(session, server, key))) {
-                throw refusal("setting " + key + "=" + entry.getValue() + " in this session is refused: "
-                        + reason + " (SQL sandbox)");
+            String refused = sessionValueRefusal(session, server, key, entry.getValue(), reason);
+            if (refused != null) {
+                throw refusal(refused);
             }
         }
+    }
+
+    /**
+     * A session's value of a setting it may not change ({@code reason} non-null) is refused unless it
+     * is the server's own value; null when it passes.
+     */
+    private static String sessionValueRefusal(SparkSession session, SparkConf server, String key, String value,
+            String reason) {
+        if (reason == null || Objects.equals(value, serverValue(session, server, key))) {
+            return null;
+        }
+        return "setting " + key + "=" + value + " in this session is refused: " + reason + " (SQL sandbox)";
     }
 
     /**
@@ -225,10 +234,10 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                         + "use:database, script variables (set:hivevar:NAME) and settings (set:hiveconf:KEY) "
                         + "only (SQL sandbox)";
             }
-            String reason = settingRefusal(setting);
-            if (reason != null && !Objects.equals(entry.getValue(), serverValue(root, root.sharedState().conf(), setting))) {
-                return "setting " + setting + "=" + entry.getValue() + " in this session is refused: " + reason
-                        + " (SQL sandbox)";
+            String refused = sessionValueRefusal(root, root.sharedState().conf(), setting, entry.getValue(),
+                    settingRefusal(setting));
+            if (refused != null) {
+                return refused;
             }
         }
         return null;
