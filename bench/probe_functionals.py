@@ -6,10 +6,8 @@ and 126 weights per emotion carries over to a corpus it never heard, beside the 
 goes into what one corpus's recordings share rather than into emotion.
 
 The input is a features table that ``emoticana train --keep-features`` kept (its parquet
-folder: the ``mfcc`` UDF's matrices, label, speaker, corpus, condition). Per clip, over its
-speech frames (any of c1.. more than 0.5 from zero, as padding is flat): mean and standard
-deviation of each coefficient and of its frame-to-frame change; the voiced share; mean and
-standard deviation of the relative and absolute log F0 over voiced frames. Trained on the
+folder: the ``mfcc`` UDF's matrices, label, speaker, corpus, condition). Per clip, its voice
+profile (``udfs.voice.profiles``, what ``voice_profile`` returns in SQL). Trained on the
 other corpora's rows (as recorded and degraded) with the partial-label loss
 (``training.schedule``), tested on the left-out corpus as recorded, UA over its own emotions
 under balanced priors (``training.metrics.corpus_figures``):
@@ -39,28 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from udfs.features import DEFAULT_FEATURES  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
-
-
-def functionals(x: np.ndarray, n_mfcc: int = DEFAULT_FEATURES.n_mfcc) -> np.ndarray:
-    """Per-clip statistics of feature matrices ``x`` of shape ``(clips, rows, frames)``."""
-    speech = np.abs(x[:, 1:n_mfcc]).max(axis=1) > 0.5  # (clips, frames)
-    weight = speech / np.maximum(speech.sum(axis=1, keepdims=True), 1)
-    cepstra = x[:, :n_mfcc]
-    mean = np.einsum("bkt,bt->bk", cepstra, weight)
-    std = np.sqrt(np.einsum("bkt,bt->bk", (cepstra - mean[:, :, None]) ** 2, weight))
-    step = np.diff(cepstra, axis=2)
-    both = speech[:, 1:] & speech[:, :-1]
-    step_weight = both / np.maximum(both.sum(axis=1, keepdims=True), 1)
-    step_std = np.sqrt(np.einsum("bkt,bt->bk", step**2, step_weight))
-    voiced = x[:, n_mfcc] > 0.5
-    v_weight = voiced / np.maximum(voiced.sum(axis=1, keepdims=True), 1)
-    pitch = x[:, n_mfcc + 1 :]
-    p_mean = np.einsum("bkt,bt->bk", pitch, v_weight)
-    p_std = np.sqrt(np.einsum("bkt,bt->bk", (pitch - p_mean[:, :, None]) ** 2, v_weight))
-    voiced_share = (voiced & speech).sum(axis=1) / np.maximum(speech.sum(axis=1), 1)
-    return np.concatenate(
-        [mean, std, step_std, voiced_share[:, None], p_mean, p_std], axis=1
-    ).astype(np.float32)
+from udfs.voice import profiles, standardise_within  # noqa: E402
 
 
 def load(folder: Path):
@@ -76,36 +53,22 @@ def load(folder: Path):
     condition = np.array(table.column("condition").to_pylist())
     groups = np.char.add(np.array(table.column("speaker").to_pylist(), dtype=str), "/" + condition)
     digest = np.array(table.column("digest").to_pylist())
-    return functionals(x), label, corpus, condition == "clean", groups, digest
-
-
-def standardise_within(f: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each row's statistics standardised over the rows of its group."""
-    out = np.empty_like(f)
-    for group in np.unique(groups):
-        rows = groups == group
-        out[rows] = (f[rows] - f[rows].mean(axis=0)) / (f[rows].std(axis=0) + 1e-6)
-    return out
+    return profiles(x), label, corpus, condition == "clean", groups, digest
 
 
 def fused_figures(probabilities, digests, label, groups, predictions, emotions, weight):
     """UA over the corpus's own emotions of the model's held-out scores against each speaker's
     mean scores, alone and plus ``weight`` times the probe's log-probabilities."""
     from training.metrics import corpus_figures
+    from training.voice_head import grouped_answers
 
     scores = np.array([predictions[d] for d in digests])
-    baseline = np.empty_like(scores)
-    for group in np.unique(groups):
-        baseline[groups == group] = scores[groups == group].mean(axis=0)
-    relative = np.log(scores + 1e-9) - np.log(baseline + 1e-9)
-    out = {}
-    for name, logits in (
-        ("relative", relative),
-        ("fused", relative + weight * np.log(probabilities + 1e-9)),
-    ):
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        out[name] = corpus_figures(label, p / p.sum(axis=1, keepdims=True), emotions)
-    return out
+    return {
+        "relative": corpus_figures(label, grouped_answers(scores, groups), emotions),
+        "fused": corpus_figures(
+            label, grouped_answers(scores, groups, probabilities, weight), emotions
+        ),
+    }
 
 
 def probe_fold(f, label, corpus, clean, left_out: str, emotions: dict, *, epochs: int, seed: int):

@@ -129,6 +129,7 @@ def _train(args: argparse.Namespace) -> int:
         cv_by=args.cv_by,
         keep_features=args.keep_features,
         features_table=args.features_table,
+        voice_head_for=args.voice_head_for,
         seed=args.seed,
         hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
@@ -395,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TABLE",
         help="train from the features a run with --keep-features kept (same view), instead of "
         "computing them again; the table is kept",
+    )
+    train.add_argument(
+        "--voice-head-for",
+        metavar="MODEL",
+        help="train no network: publish MODEL ('name/version', trained on this view) again as "
+        "the next version of its name, with a voice head trained on the view's features",
     )
     train.add_argument(
         "--cv-by",

@@ -17,10 +17,12 @@ from tests.audiogen import voiced_signal, write_clip
 from training.calibration import fit_temperature
 from training.calibration import scaled as scaled_probabilities
 from training.metrics import expected_calibration_error
+from training.voice_head import FUSION_WEIGHT
 from udfs.features import DEFAULT_FEATURES
 from udfs.inference import model_figure_rows
 from udfs.labels import EMOTIONS
 from udfs.model_store import ModelStore
+from udfs.voice import VOICE_HEAD_FILE, read_voice_head
 
 pytestmark = pytest.mark.slow
 
@@ -242,12 +244,14 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     # emotion_model_figures() reads them: one row per corpus of each cross-validation.
     store = ModelStore((str(tmp_path / "models"),), DEFAULT_FEATURES)
     table = {(row[2], row[3]): row for row in model_figure_rows(store)}
-    assert sorted(table) == [
-        ("corpus left out", "emodb"),
-        ("corpus left out", "indemo"),
-        ("unseen speakers", "emodb"),
-        ("unseen speakers", "indemo"),
-    ]
+    assert sorted(table) == sorted(
+        (f"{evaluation}{grouped}", corpus)
+        for evaluation in ("corpus left out", "unseen speakers")
+        for grouped in ("", ", against speaker", ", against speaker and voice")
+        for corpus in ("emodb", "indemo")
+    )
+    # Grouped answers come without a confidence, so without calibration figures.
+    assert table["unseen speakers, against speaker and voice", "emodb"][10:] == (None,) * 3
     # Calibration errors, which the temperature changes (the decisions it does not).
     assert table["unseen speakers", "emodb"][10] == after["expected_calibration_error"]
     left_out = calibration["after"]["corpora"]["indemo"]
@@ -267,6 +271,77 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     model = load_keras_model_file(directory / "model.keras")
     assert model.layers[-1].name == "calibrate"
     assert model.layers[-1].temperature == pytest.approx(calibration["temperature"])
+    # The voice head beside the network, its weight against scores flattened by the temperature.
+    assert manifest["voice_head"] == VOICE_HEAD_FILE
+    head = read_voice_head(directory, "corpora/1")
+    assert head.fusion_weight == pytest.approx(FUSION_WEIGHT / calibration["temperature"])
+    assert np.abs(head.weights).max() > 0
+    # Each cross-validation's answers against each speaker's baseline, recomputed from the
+    # held-out predictions: the scores with the temperature over their speaker's mean scores,
+    # decided among the corpus's own emotions.
+    for key, kind in (("cross_validation", "corpus"), ("cross_validation_by_speaker", "speaker")):
+        mine = [row for row in rows if row["cv_by"] == kind]
+        p = scaled_probabilities(
+            np.array([[float(row[e]) for e in EMOTIONS] for row in mine]),
+            calibration["temperature"],
+        )
+        speakers = np.array([row["speaker"] for row in mine])
+        ratio = np.log(p)
+        for speaker in set(speakers):
+            ratio[speakers == speaker] -= np.log(p[speakers == speaker].mean(axis=0))
+        against = metrics[key]["by_corpus_against_speaker"]["corpora"]
+        for corpus, figures in against.items():
+            allowed = np.array([name in figures["emotions"] for name in EMOTIONS])
+            confusion = np.zeros((8, 8), dtype=int)
+            for row, r in zip(mine, ratio):
+                if row["corpus"] == corpus:
+                    decided = int(np.argmax(np.where(allowed, r, -np.inf)))
+                    confusion[EMOTIONS.index(row["label"]), decided] += 1
+            assert figures["confusion"] == confusion.tolist(), (key, corpus)
+            assert "expected_calibration_error" not in figures
+        voiced = metrics[key]["by_corpus_against_speaker_and_voice"]["corpora"]
+        assert sorted(voiced) == sorted(against) == ["emodb", "indemo"]
+        assert all(np.sum(f["confusion"]) == against[c]["n"] for c, f in voiced.items())
+    # The same network published again with a voice head trained anew on the same view (how a
+    # model from before voice heads gets one): the next version, the same network and figures.
+    again = emoticana(
+        server,
+        "train",
+        "--view",
+        "loco_train",
+        "--voice-head-for",
+        "corpora/1",
+        "--models-dir",
+        str(tmp_path / "models"),
+    )
+    assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-5000:])
+    second = tmp_path / "models" / "corpora" / "2"
+    assert (second / "model.keras").read_bytes() == (directory / "model.keras").read_bytes()
+    assert (second / VOICE_HEAD_FILE).is_file()
+    republished = json.loads((second / "manifest.json").read_text())
+    assert (republished["version"], republished["network_of"]) == (2, "corpora/1")
+    assert republished["temperature"] == manifest["temperature"]
+    figures_again = json.loads((second / "metrics.json").read_text())
+    for key in ("cross_validation", "cross_validation_by_speaker"):
+        assert (
+            figures_again[key]["by_corpus_against_speaker"]
+            == metrics[key]["by_corpus_against_speaker"]
+        )
+    # A view of other clips is refused in one line, and nothing is published.
+    refused = emoticana(
+        server,
+        "train",
+        "--view",
+        "emodb_corpus",
+        "--voice-head-for",
+        "corpora/1",
+        "--models-dir",
+        str(tmp_path / "models"),
+    )
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("emoticana: error:")]
+    assert refused.returncode != 0 and len(errors) == 1, refused.stderr[-3000:]
+    assert "corpora/1 was trained on other clips than view 'emodb_corpus'" in errors[0]
+    assert sorted(p.name for p in (tmp_path / "models" / "corpora").iterdir()) == ["1", "2"]
 
 
 @pytest.mark.parametrize(

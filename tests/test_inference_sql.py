@@ -10,8 +10,10 @@ import pytest
 
 from tests.audiogen import write_clip
 from tests.modelgen import other_features, write_biased_model
+from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS, MERGED_CLASSES
 from udfs.model_store import DEFAULT_MODEL
+from udfs.voice import VOICE_HEAD_FILE, VoiceHead, profile_length, profiles
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT_ROOT / "sql" / "examples"
@@ -25,6 +27,21 @@ def models(server):
     write_biased_model(models_dir, "biased", 1, favour="angry")
     write_biased_model(models_dir, "biased", 2, favour="sad")
     write_biased_model(models_dir, "mismatched", 1, favour="calm", features=other_features())
+    # The shipped network with a voice head of random weights.
+    name, version = DEFAULT_MODEL.split("/")
+    voiced = models_dir / "voiced" / "1"
+    shutil.copytree(PROJECT_ROOT / "models" / name / version, voiced)
+    rng = np.random.default_rng(5)
+    length = profile_length()
+    VoiceHead(
+        mean=rng.normal(size=length),
+        scale=rng.uniform(0.5, 2, size=length),
+        weights=rng.normal(size=(length, len(EMOTIONS))),
+        bias=rng.normal(size=len(EMOTIONS)),
+        balancing=rng.uniform(0.5, 2, size=len(EMOTIONS)),
+        fusion_weight=0.7,
+        features=DEFAULT_FEATURES,
+    ).write(voiced)
     yield models_dir
     cursor = server.connect().cursor()
     cursor.execute(f"SELECT activate_model('{DEFAULT_MODEL}')")
@@ -224,6 +241,114 @@ def test_emotion_relative_judges_each_clip_against_its_groups_baseline(cursor, c
         f"SELECT path, emotion_scores(content) AS s FROM clips WHERE path = '{clips_found[0][0]}')",
     )
     assert alone is None
+
+
+def test_voice_profiles_and_their_baseline_are_the_features_statistics(cursor, clips):
+    found = rows(
+        cursor,
+        "SELECT path, mfcc(content), voice_profile(content), voice_profile(mfcc(content)), "
+        "to_json(voice_baseline(voice_profile(content)) OVER ()) FROM clips "
+        "UNION ALL SELECT 'no audio', NULL, voice_profile(CAST(NULL AS BINARY)), "
+        "voice_profile(array(1.0F, 2.0F)), NULL",
+    )
+    assert len(found) == 4
+    [no_audio] = [row for row in found if row[0] == "no audio"]
+    assert no_audio[2:4] == (None, None)  # NULL audio, and an array that is no mfcc value
+    # Arrays arrive as JSON text over HiveServer2.
+    clips_found = [
+        (row[0], *(json.loads(value) for value in row[1:4]), row[4])
+        for row in found
+        if row[0] != "no audio"
+    ]
+    x = np.array([row[1] for row in clips_found], dtype=np.float32)
+    expected = profiles(x.reshape(len(x), *DEFAULT_FEATURES.shape))
+    assert expected.shape == (3, profile_length())
+    for (_, _, of_audio, of_mfcc, _), mine in zip(clips_found, expected):
+        np.testing.assert_allclose(of_audio, mine, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(of_mfcc, mine, rtol=1e-5, atol=1e-5)
+    # Different clips sound different: the statistics are not a constant.
+    assert np.abs(expected[0] - expected[1]).max() > 0.1
+    baseline = json.loads(clips_found[0][4])
+    assert baseline["clips"] == 3  # the NULL row is left out
+    np.testing.assert_allclose(baseline["mean"], expected.mean(axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(baseline["spread"], expected.std(axis=0), rtol=1e-4, atol=1e-4)
+    [(none,)] = rows(
+        cursor, "SELECT voice_baseline(voice_profile(CAST(NULL AS BINARY))) FROM clips LIMIT 1"
+    )
+    assert none is None
+
+
+def test_emotion_relative_with_voice_profiles_adds_the_models_voice_head(cursor, clips, models):
+    query = (
+        "SELECT path, to_json(s), to_json(emotion_baseline(s) OVER ()), v, "
+        "to_json(voice_baseline(v) OVER ()), "
+        "emotion_relative(s, emotion_baseline(s) OVER (), v, voice_baseline(v) OVER (), "
+        "'voiced/1'), emotion_relative(s, emotion_baseline(s) OVER ()) FROM ("
+        "SELECT path, emotion_scores(content, 'voiced/1') AS s, voice_profile(content) AS v "
+        "FROM clips)"
+    )
+    found = rows(cursor, query)
+    assert len(found) == 3
+    head = json.loads((models / "voiced" / "1" / VOICE_HEAD_FILE).read_text())
+    differs = 0
+    for _, s, b, v, vb, fused, plain in found:
+        scores = np.array(list(json.loads(s).values()))
+        base = np.array(list(json.loads(b).values()))
+        voice = json.loads(vb)
+        z = (np.array(json.loads(v)) - voice["mean"]) / (np.array(voice["spread"]) + 1e-6)
+        logits = (z - head["mean"]) / (np.array(head["scale"]) + 1e-6) @ np.array(
+            head["weights"]
+        ) + head["bias"]
+        p = np.exp(logits - logits.max()) * head["balancing"]
+        p /= p.sum()
+        both = np.log(scores / base) + head["fusion_weight"] * np.log(p)
+        assert fused == EMOTIONS[int(np.argmax(both))]
+        assert plain == EMOTIONS[int(np.argmax(scores / base))]
+        differs += fused != plain
+    # The random head is strong enough to change an answer, so the fusion is not a no-op.
+    assert differs >= 1
+    # A clip that is its own group: nothing stands out, voice or not.
+    [(alone,)] = rows(
+        cursor,
+        "SELECT emotion_relative(s, emotion_baseline(s) OVER (PARTITION BY path), v, "
+        "voice_baseline(v) OVER (PARTITION BY path), 'voiced/1') FROM (SELECT path, "
+        "emotion_scores(content) AS s, voice_profile(content) AS v FROM clips LIMIT 1)",
+    )
+    assert alone is None
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            "emotion_relative(s, emotion_baseline(s) OVER (), v, voice_baseline(v) OVER ())",
+            f"ModelError: model {DEFAULT_MODEL} has no voice head",
+        ),
+        (
+            "emotion_relative(s, emotion_baseline(s) OVER (), v)",
+            "ArgumentError: emotion_relative takes (scores, baseline) or (scores, baseline, "
+            "profile, voice_baseline [, model])",
+        ),
+        (
+            "emotion_relative(s, emotion_baseline(s) OVER (), v, s)",
+            "ArgumentError: emotion_relative's fourth argument must be voice_baseline(profile)",
+        ),
+        (
+            "emotion_relative(s, emotion_baseline(s) OVER (), s, voice_baseline(v) OVER ())",
+            "ArgumentError: emotion_relative's third argument (profile) must be voice_profile(",
+        ),
+        ("voice_baseline(s) OVER ()", "ArgumentError: voice_baseline's argument must be"),
+    ],
+)
+def test_emotion_relative_with_voice_refuses_in_one_line(cursor, clips, models, call, message):
+    with pytest.raises(Exception) as refused:
+        rows(
+            cursor,
+            f"SELECT {call} FROM (SELECT emotion_scores(content) AS s, "
+            "voice_profile(content) AS v FROM clips)",
+        )
+    text = str(refused.value)
+    assert message in text and "Traceback" not in text
 
 
 @pytest.mark.parametrize(

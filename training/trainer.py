@@ -28,11 +28,12 @@ import numpy as np
 
 from server.code_zip import is_local_master
 from server.settings import SHIPPED_MODELS_DIR, Settings
-from training import artifacts, recipe
+from training import artifacts, recipe, voice_head
 from training.feeding import feed as feed_nodes
 from training.metrics import evaluation_summary, figures_by_corpus
 from training.node import NODE_ERROR_FILE, NODE_HISTORY_FILE, NodeArgs, main_fun, shuffle_buffer
 from training.sources import CORPUS_COLUMN, PreparedFeatures, TrainingDataError
+from training.voice_head import ProfileSet
 from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
@@ -45,6 +46,7 @@ from udfs.model_format import (
     load_keras_model_file,
     read_json,
 )
+from udfs.voice import VOICE_HEAD_FILE
 
 TFOS_DAEMON_MODULE = "training.tfos_daemon"
 # glibc malloc returns TensorFlow's large per-step tensors to the kernel (heap trimming, the
@@ -86,6 +88,9 @@ class TrainOptions:
     keep_features: bool = False
     #: A kept features table of the same view to train from instead of computing features.
     features_table: str | None = None
+    #: Train no network: publish this model version (``name/version``) again with a voice head
+    #: trained on the view's features, and its held-out grouped figures.
+    voice_head_for: str | None = None
     feed_timeout_s: int = 600
 
 
@@ -573,12 +578,15 @@ def publish_model(
     validation_speakers: list[str],
     train_speakers: list[str],
     cross_validations: Sequence[tuple[str, dict, list[dict]]] = (),
+    voice: ProfileSet | None = None,
+    log=print,
 ) -> Path:
     """Complete the staged directory and move it into place as the next version.
 
     ``cross_validations``: ``(kind, summary, predictions)`` of each cross-validation run
     (:func:`cross_validate`), in ``--cv-by`` order; the first one's predictions fit the
-    temperature.
+    temperature.  ``voice``: the features table's voice profiles, for the voice head and its
+    held-out figures (:mod:`training.voice_head`).
     """
     manifest = {
         "name": options.name,
@@ -629,6 +637,17 @@ def publish_model(
             summary["by_corpus_after_temperature"] = figures_by_corpus(
                 with_temperature(rows, calibration["temperature"]), prepared.corpora
             )
+    if voice is not None:
+        add_voice_head(
+            staged,
+            voice,
+            prepared.corpora,
+            train_speakers=train_speakers,
+            temperature=manifest.get("temperature", 1.0),
+            cross_validations=cross_validations,
+            log=log,
+        )
+        manifest["voice_head"] = VOICE_HEAD_FILE
     (staged / VIEW_FILE).write_text(prepared.view_sql.strip() + "\n", encoding="utf-8")
     artifacts.write_reports(staged, metrics=metrics, history=run["history"])
     if cv_predictions:
@@ -648,6 +667,108 @@ def publish_model(
         except OSError:
             continue  # another trainer took that version meanwhile
     raise TrainingError(f"could not publish a new version of {options.name} under {models_dir}")
+
+
+def add_voice_head(
+    staged: Path,
+    voice: ProfileSet,
+    corpora: dict[str, list[str]],
+    *,
+    train_speakers: list[str],
+    temperature: float,
+    cross_validations: Sequence[tuple[str, dict, list[dict]]],
+    log=print,
+) -> None:
+    """Train the model's voice head on its training speakers into ``staged``, and add each
+    cross-validation's grouped figures (:func:`training.voice_head.grouped_figures`) to its
+    summary."""
+    started = time.monotonic()
+    for kind, summary, rows in cross_validations:
+        log(f"cross-validation by {kind}, against each speaker's baseline:")
+        summary.update(
+            voice_head.grouped_figures(
+                voice,
+                [fold["test_speakers"] for fold in summary["folds"]],
+                rows,
+                corpora,
+                temperature=temperature,
+                log=log,
+            )
+        )
+    voice_head.fit_voice_head(
+        voice, np.isin(voice.speakers, train_speakers), corpora, temperature=temperature
+    ).write(staged)
+    log(f"voice head trained ({time.monotonic() - started:.0f}s)")
+
+
+def publish_with_voice_head(
+    models_dir: Path, reference: str, prepared: PreparedFeatures, voice: ProfileSet, *, log=print
+) -> Path:
+    """Publish ``reference``'s network, temperature and figures again as the next version of its
+    name, with a voice head trained on the same view's features and its cross-validations'
+    grouped figures (from its ``cv_predictions.csv``)."""
+    from udfs.model_format import CV_PREDICTIONS_FILE, METRICS_FILE, cross_validations, read_json
+    from udfs.model_store import ModelStore
+
+    base = ModelStore((str(models_dir), str(SHIPPED_MODELS_DIR)), DEFAULT_FEATURES).resolve(
+        reference
+    )
+    manifest = dict(base.manifest)
+    if manifest.get("files_digest_sha256") != prepared.files_digest:
+        raise TrainingDataError(
+            f"{reference} was trained on other clips than view {prepared.view!r} has now "
+            "(files digest differs): its voice head must learn from the same clips"
+        )
+    metrics = read_json(base.path / METRICS_FILE)
+    predictions = read_cv_predictions(base.path / CV_PREDICTIONS_FILE)
+    summaries = [
+        (cv["by"], cv, [row for row in predictions if row["cv_by"] == cv["by"]])
+        for cv in cross_validations(metrics)
+    ]
+    staged = staging_dir(models_dir)
+    try:
+        shutil.copytree(base.path, staged, dirs_exist_ok=True)
+        add_voice_head(
+            staged,
+            voice,
+            prepared.corpora,
+            train_speakers=manifest["train_speakers"],
+            temperature=manifest.get("temperature", 1.0),
+            cross_validations=summaries,
+            log=log,
+        )
+        artifacts.write_json(staged / METRICS_FILE, metrics)
+        manifest.update(
+            created_utc=utc_now(), voice_head=VOICE_HEAD_FILE, network_of=reference
+        )
+        staged.chmod(0o777 & ~current_umask())
+        (models_dir / base.name).mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], base.name)
+            manifest["version"] = version
+            artifacts.write_descriptor(staged, manifest=manifest, features=base.features)
+            try:
+                os.rename(staged, models_dir / base.name / str(version))
+                path = models_dir / base.name / str(version)
+                log(f"model {base.name}/{version}: {reference}'s network with a voice head")
+                return path
+            except OSError:
+                continue
+        raise TrainingError(f"could not publish a new version of {base.name} under {models_dir}")
+    except BaseException:
+        discard(staged)
+        raise
+
+
+def read_cv_predictions(path: Path) -> list[dict]:
+    """The rows :func:`training.artifacts.write_cv_predictions` wrote (probabilities as floats)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            {**row, "probabilities": [float(row[name]) for name in EMOTIONS]}
+            for row in csv.DictReader(handle)
+        ]
 
 
 def calibrate(
@@ -909,6 +1030,15 @@ def run_training(
                     # TensorFlowOnSpark places one node per executor: all of them must be there
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
+                if options.voice_head_for:
+                    path = publish_with_voice_head(
+                        models_dir,
+                        options.voice_head_for,
+                        prepared,
+                        voice_head.load_profiles(spark, prepared.location),
+                        log=log,
+                    )
+                    return path
                 cross_validations = [
                     (
                         kind,
@@ -924,6 +1054,7 @@ def run_training(
                     )
                     for kind, folds in evaluations
                 ]
+                voice = voice_head.load_profiles(spark, prepared.location)
                 staged = staging_dir(models_dir)
                 try:
                     run = train_on_features(
@@ -944,6 +1075,8 @@ def run_training(
                         validation_speakers=validation,
                         train_speakers=train,
                         cross_validations=cross_validations,
+                        voice=voice,
+                        log=log,
                     )
                 except BaseException:
                     discard(staged)

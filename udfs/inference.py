@@ -358,22 +358,37 @@ def model_figure_rows(store: ModelStore):
         calibration = metrics.get("calibration")
         calibrated = calibration.get("after") if isinstance(calibration, dict) else None
         for cv in cross_validations(metrics):
-            figures = (
-                cv.get("by_corpus_after_temperature")
-                # the temperature was fitted on the first cross-validation's predictions
-                or (calibrated if cv is metrics.get("cross_validation") else None)
-                or cv.get("by_corpus")
-            )
-            corpora = figures.get("corpora") if isinstance(figures, dict) else None
-            if not isinstance(corpora, dict):
-                continue
-            for corpus, f in sorted(corpora.items()):
-                if not isinstance(f, dict):
-                    continue
+            evaluation = CV_EVALUATIONS.get(cv.get("by"), cv.get("by"))
+            for suffix, figures in (
+                (
+                    "",
+                    cv.get("by_corpus_after_temperature")
+                    # the temperature was fitted on the first cross-validation's predictions
+                    or (calibrated if cv is metrics.get("cross_validation") else None)
+                    or cv.get("by_corpus"),
+                ),
+                *((suffix, cv.get(key)) for key, suffix in GROUPED_EVALUATIONS.items()),
+            ):
+                yield from _figure_rows(path, f"{evaluation}{suffix}", figures)
+
+
+#: The grouped answers' figures in a cross-validation summary (``training.voice_head``), and
+#: what ``emotion_model_figures()`` adds to the evaluation's name for them.
+GROUPED_EVALUATIONS = {
+    "by_corpus_against_speaker": ", against speaker",
+    "by_corpus_against_speaker_and_voice": ", against speaker and voice",
+}
+
+
+def _figure_rows(path, evaluation: str, figures):
+    corpora = figures.get("corpora") if isinstance(figures, dict) else None
+    if isinstance(corpora, dict):
+        for corpus, f in sorted(corpora.items()):
+            if isinstance(f, dict):
                 yield (
                     path.parent.name,
                     int(path.name),
-                    CV_EVALUATIONS.get(cv.get("by"), cv.get("by")),
+                    evaluation,
                     corpus,
                     f.get("emotions"),
                     f.get("n"),

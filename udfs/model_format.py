@@ -13,6 +13,8 @@ The trainer writes these directories (:mod:`training.artifacts`); the server rea
 - ``view.sql``: the SQL text of the training view;
 - ``metrics.json``, ``confusion.csv``, ``confusion.png``, ``curves.png``, ``history.json``;
 - ``cv_predictions.csv`` after a cross-validation: every fold's test clips with their probabilities.
+- ``voice_head.json`` (optional): the voice head ``emotion_relative``'s voice form uses
+  (:mod:`udfs.voice`).
 
 ``metrics.json`` holds a run's cross-validations: the first it ran (``--cv-by``) under
 ``cross_validation``, each further one under ``cross_validation_by_<kind>``

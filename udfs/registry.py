@@ -25,6 +25,12 @@ from udfs.spark_udfs import (
     make_mfcc_udf,
     make_ravdess_meta_udf,
 )
+from udfs.voice import (
+    PROFILE_DDL,
+    VOICE_BASELINE_DDL,
+    make_voice_baseline_udf,
+    make_voice_profile_udf,
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ ARGUMENTS = {
     "background": "other speech (path or bytes) that babble mixes in; default: a synthetic crowd",
     "scores": "an emotion_scores(...) value (struct of the eight emotions' probabilities)",
     "baseline": "the group's emotion_baseline(scores), e.g. OVER (PARTITION BY speaker)",
+    "profile": "a voice_profile(...) value (array<float>)",
+    "voice_baseline": "the same group's voice_baseline(profile)",
 }
 
 
@@ -183,17 +191,46 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
     ),
     SqlFunction(
         name="emotion_relative",
-        signature="emotion_relative(scores, baseline)",
+        signature="emotion_relative(scores, baseline [, profile, voice_baseline [, model]])",
         return_ddl="string",
         summary="The emotion that stands out in a clip against its group's baseline (largest "
-        "scores / baseline): a speaker's clips judged against that speaker's usual sound. "
-        "NULL if either is NULL or none stands out (a group of one clip).",
-        factory=lambda ctx: make_emotion_relative_udf(),
+        "scores / baseline): a speaker's clips judged against that speaker's usual sound; with "
+        "the group's voice profiles, the model's voice head weighs in how the clip sounds "
+        "against the group. NULL if any is NULL or none stands out (a group of one clip).",
+        factory=lambda ctx: make_emotion_relative_udf(ctx.model_store, ctx.features),
         # Against the same clip on a phone line (against itself nothing stands out: NULL).
         example_args="emotion_scores({clip}), emotion_scores(degrade({clip}, 'telephone', 0))",
-        example="SELECT path, emotion_relative(s, emotion_baseline(s) OVER (PARTITION BY "
-        "speaker)) FROM (SELECT path, speaker, emotion_scores(content) AS s FROM calls)",
+        example="SELECT path, emotion_relative(s, emotion_baseline(s) OVER w, v, "
+        "voice_baseline(v) OVER w) FROM (SELECT path, speaker, emotion_scores(content) AS s, "
+        "voice_profile(content) AS v FROM calls) WINDOW w AS (PARTITION BY speaker)",
         example_result="file:/data/calls/a.wav  angry",
+    ),
+    SqlFunction(
+        name="voice_profile",
+        signature="voice_profile(mfccs or audio)",
+        return_ddl=PROFILE_DDL,
+        summary="How a clip sounds, as statistics over its speech of the features the model "
+        "reads (the window mfcc(audio) computes): per coefficient mean, spread and movement, "
+        "voiced share, pitch. For voice_baseline and emotion_relative; NULL for a bad row.",
+        factory=lambda ctx: make_voice_profile_udf(
+            ctx.audio_roots, ctx.features, ctx.model_store, strict=ctx.strict
+        ),
+        example="SELECT size(voice_profile(content)) FROM clips",
+        example_result="125",
+    ),
+    SqlFunction(
+        name="voice_baseline",
+        signature="voice_baseline(profile)",
+        return_ddl=VOICE_BASELINE_DDL,
+        summary="Aggregate (GROUP BY, or a window OVER (PARTITION BY ...)): mean and spread of a "
+        "group's voice profiles and how many clips they are of, NULL rows left out; the "
+        "voice_baseline of emotion_relative.",
+        factory=lambda ctx: make_voice_baseline_udf(ctx.features),
+        kind="aggregate",
+        example_args="voice_profile({clip})",
+        example="SELECT speaker, voice_baseline(voice_profile(content)).clips FROM calls "
+        "GROUP BY speaker",
+        example_result="agent7  41",
     ),
     SqlFunction(
         name="emotion_segments",

@@ -60,17 +60,36 @@ def baseline(scores: pa.Array) -> dict | None:
     return {name: float(value) for name, value in zip(EMOTIONS, mean)}
 
 
-def relative(scores: pa.Array, baselines: pa.Array) -> pa.Array:
+def _tied(ratio: np.ndarray) -> np.ndarray:
+    top = np.sort(ratio, axis=1)
+    return top[:, -1] - top[:, -2] <= 1e-9 * np.maximum(np.abs(top[:, -1]), 1.0)
+
+
+def relative(scores: pa.Array, baselines: pa.Array, voice=None) -> pa.Array:
     """Per row, the emotion whose score is largest relative to the row's baseline; NULL where
-    either is NULL or the largest ratio is shared."""
+    either is NULL or the largest ratio is shared.
+
+    ``voice``: ``(probabilities, valid, weight)`` of a voice head on the rows' profiles against
+    their group (:mod:`udfs.voice`); its log-probabilities times ``weight`` are added to the
+    log-ratios, and a row without a complete profile and voice baseline is NULL.
+    """
     matrix, valid = _matrix(scores, "emotion_relative's first argument (scores)")
     base, base_valid = _matrix(baselines, "emotion_relative's second argument (baseline)")
+    valid &= base_valid
     # Probabilities are positive; a baseline of 0 (a hand-made struct) must not divide by zero.
-    ratio = np.where((valid & base_valid)[:, None], matrix / np.maximum(base, 1e-12), 0.0)
-    top = np.sort(ratio, axis=1)
+    ratio = np.where(
+        valid[:, None], np.log(np.maximum(matrix, 1e-300)) - np.log(np.maximum(base, 1e-12)), 0.0
+    )
     # Nothing stands out when the two largest ratios are equal: a clip that is its group's whole
-    # baseline (a group of one) is NULL rather than the first emotion of a tie.
-    ok = valid & base_valid & (top[:, -1] - top[:, -2] > 1e-9 * top[:, -1])
+    # baseline (a group of one) is NULL rather than the first emotion of a tie, with a voice head
+    # too (its profile is then its baseline's).
+    ok = valid & ~_tied(ratio)
+    if voice is not None:
+        probabilities, voice_valid, weight = voice
+        ratio = ratio + np.where(
+            voice_valid[:, None], weight * np.log(np.maximum(probabilities, 1e-300)), 0.0
+        )
+        ok &= voice_valid & ~_tied(ratio)
     decided = np.argmax(ratio, axis=1)
     return pa.array(
         [EMOTIONS[k] if good else None for k, good in zip(decided, ok)], type=pa.string()
@@ -85,9 +104,49 @@ def make_emotion_baseline_udf():
     return emotion_baseline
 
 
-def make_emotion_relative_udf():
+def voice_probabilities(store, profiles, voice_baselines, models, n: int, config):
+    """The voice head's probabilities for each row (of the row's model: the active one unless
+    named), and where they exist."""
+    from udfs.voice import read_voice_head, relative_profiles
+
+    standardised, valid = relative_profiles(profiles, voice_baselines, config)
+    references = (
+        [store.active_reference()] * n
+        if models is None
+        else [store.active_reference() if v is None else v for v in models.to_pylist()]
+    )
+    probabilities = np.full((n, len(EMOTIONS)), 1.0 / len(EMOTIONS))
+    weights = np.zeros(n)
+    for reference in sorted(set(references)):
+        info = store.resolve(reference, same_features=False)
+        head = read_voice_head(info.path, f"{info.name}/{info.version}")
+        if head.features != config:
+            raise ArgumentError(
+                f"model {info.name}/{info.version}'s voice head reads other features than "
+                "voice_profile computes on this server"
+            )
+        rows = np.array([r == reference for r in references])
+        probabilities[rows] = head.probabilities(standardised[rows])
+        weights[rows] = head.fusion_weight
+    return probabilities, valid, weights[:, None]
+
+
+def make_emotion_relative_udf(store=None, config=None):
     @arrow_udf("string")
-    def emotion_relative(scores: pa.Array, baselines: pa.Array) -> pa.Array:
-        return relative(scores, baselines)
+    def emotion_relative(scores: pa.Array, baselines: pa.Array, *voice: pa.Array) -> pa.Array:
+        if not voice:
+            return relative(scores, baselines)
+        if len(voice) == 1 or store is None:
+            raise ArgumentError(
+                "emotion_relative takes (scores, baseline) or (scores, baseline, profile, "
+                "voice_baseline [, model])"
+            )
+        model = voice[2] if len(voice) > 2 else None
+        from udfs.features import DEFAULT_FEATURES
+
+        fused = voice_probabilities(
+            store, voice[0], voice[1], model, len(scores), config or DEFAULT_FEATURES
+        )
+        return relative(scores, baselines, fused)
 
     return emotion_relative

@@ -1,0 +1,212 @@
+"""The voice head: trained beside the network on the same features table, and its held-out
+figures against each speaker's baseline.
+
+The head (:class:`udfs.voice.VoiceHead`) is one softmax layer on voice profiles standardised
+over the clips of their own speaker and recording condition, trained with the network's
+partial-label loss (a clip teaches only about its corpus's emotions) and balanced priors.  It
+is only ever used together with the model's scores against the same group's baseline, so its
+held-out figures are of that combination, on the same folds as the network's: every test clip
+judged by a fold network and a fold head that never heard its speaker (or corpus), its scores
+(with the model's temperature, as ``emotion_scores`` gives them) divided by its speaker's mean
+scores, with and without the head's weighted log-probabilities (what
+``emotion_relative(s, emotion_baseline(s) OVER w[, v, voice_baseline(v) OVER w])`` answers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from udfs.features import DEFAULT_FEATURES
+from udfs.labels import EMOTIONS
+from udfs.voice import VoiceHead, profiles, standardise_within
+
+#: Epochs, batch and learning rate of the head's one layer (Adam with the network's schedule).
+EPOCHS = 200
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-2
+#: Weight of the head's log-probabilities against the log-ratio of the network's scores to
+#: their baseline, for scores without a temperature; a calibrated model's scores are flatter by
+#: its temperature, so the head's weight is divided by it too.
+FUSION_WEIGHT = 0.5
+#: What the figures of the two grouped answers are kept under in a cross-validation summary.
+AGAINST_SPEAKER = "by_corpus_against_speaker"
+AGAINST_SPEAKER_AND_VOICE = "by_corpus_against_speaker_and_voice"
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    """Every usable row of a features table as voice profiles, with what the folds split on."""
+
+    profiles: np.ndarray
+    labels: np.ndarray  # class indices
+    speakers: np.ndarray
+    corpora: np.ndarray
+    conditions: np.ndarray
+    digests: np.ndarray
+
+    @property
+    def groups(self) -> np.ndarray:
+        """A speaker under one recording condition: what a profile is standardised over."""
+        return np.char.add(np.char.add(self.speakers.astype(str), "/"), self.conditions.astype(str))
+
+
+def load_profiles(spark, location: str) -> ProfileSet:
+    """The voice profiles of a features table's rows, computed by Spark next to the data."""
+    from pyspark.sql import functions as F
+
+    shape = DEFAULT_FEATURES.shape
+
+    def compute(rows):
+        rows = list(rows)
+        if not rows:
+            return
+        x = np.stack([np.asarray(r[0], dtype=np.float32).reshape(shape) for r in rows])
+        for r, p in zip(rows, profiles(x)):
+            yield (p.tolist(), *r[1:])
+
+    found = (
+        spark.read.parquet(location)
+        .where(F.col("features").isNotNull())
+        .select("features", "label", "speaker", "corpus", "condition", "digest")
+        .rdd.mapPartitions(compute)
+        .collect()
+    )
+    return ProfileSet(
+        profiles=np.array([r[0] for r in found], dtype=np.float32).reshape(len(found), -1),
+        labels=np.array([EMOTIONS.index(r[1]) for r in found], dtype=np.int64),
+        speakers=np.array([r[2] for r in found], dtype=object),
+        corpora=np.array([r[3] for r in found], dtype=object),
+        conditions=np.array([r[4] for r in found], dtype=object),
+        digests=np.array([r[5] for r in found], dtype=object),
+    )
+
+
+def fit_voice_head(
+    data: ProfileSet,
+    rows: np.ndarray,
+    corpora: dict[str, list[str]],
+    *,
+    temperature: float = 1.0,
+    epochs: int = EPOCHS,
+    seed: int = 0,
+) -> VoiceHead:
+    """A head trained on ``rows`` (a boolean mask) of ``data``, each standardised within its
+    speaker and condition among those rows."""
+    import keras
+
+    from training.network import balancing_factors
+    from training.schedule import compile_model, partial_targets
+    from training.trainer import corpus_mask
+
+    x = standardise_within(data.profiles[rows].astype(np.float64), data.groups[rows])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    labels = data.labels[rows]
+    masks = np.array([corpus_mask(corpora[c]) for c in data.corpora[rows]])
+    keras.utils.set_random_seed(seed)
+    layer = keras.layers.Dense(len(EMOTIONS), activation="softmax")
+    model = keras.Sequential([keras.Input((x.shape[1],)), layer])
+    steps = int(np.ceil(len(x) / BATCH_SIZE))
+    compile_model(model, learning_rate=LEARNING_RATE, steps_per_epoch=steps, epochs=epochs)
+    model.fit(
+        ((x - mean) / (scale + 1e-6)).astype(np.float32),
+        partial_targets(labels, masks),
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        verbose=0,
+    )
+    weights, bias = layer.get_weights()
+    return VoiceHead(
+        mean=mean,
+        scale=scale,
+        weights=weights.astype(np.float64),
+        bias=bias.astype(np.float64),
+        balancing=np.asarray(
+            balancing_factors(np.bincount(labels, minlength=len(EMOTIONS))), dtype=np.float64
+        ),
+        fusion_weight=FUSION_WEIGHT / temperature,
+        features=DEFAULT_FEATURES,
+    )
+
+
+def grouped_answers(
+    scores: np.ndarray, groups: np.ndarray, voice: np.ndarray | None = None, weight: float = 0.0
+) -> np.ndarray:
+    """Scores against their group's mean scores as normalised probabilities (the arg-max is
+    ``emotion_relative``'s answer), plus ``weight`` times the head's log-probabilities."""
+    logits = np.log(np.maximum(scores, 1e-300))
+    for group in np.unique(groups):
+        rows = groups == group
+        logits[rows] -= np.log(np.maximum(scores[rows].mean(axis=0), 1e-12))
+    if voice is not None:
+        logits = logits + weight * np.log(np.maximum(voice, 1e-300))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def grouped_figures(
+    data: ProfileSet,
+    folds: list[list[str]],
+    predictions: list[dict],
+    corpora: dict[str, list[str]],
+    *,
+    temperature: float,
+    log=print,
+) -> dict:
+    """Both grouped answers' figures by corpus on a cross-validation's folds.
+
+    ``predictions`` are the fold networks' held-out rows (``cross_validate``'s, without the
+    temperature); each fold's head is trained on the speakers its network was trained on.
+    """
+    from training.calibration import scaled
+    from training.metrics import corpus_figures
+
+    by_digest = {(row["speaker"], row["clip_sha256"]): row for row in predictions}
+    clean = data.conditions == "clean"
+    found = {AGAINST_SPEAKER: [], AGAINST_SPEAKER_AND_VOICE: []}
+    for test_speakers in folds:
+        held_out = np.isin(data.speakers, test_speakers)
+        head = fit_voice_head(data, ~held_out, corpora, temperature=temperature)
+        rows = np.flatnonzero(held_out & clean)
+        keys = [(data.speakers[i], data.digests[i]) for i in rows]
+        rows = [i for i, key in zip(rows, keys) if key in by_digest]
+        if not rows:
+            continue
+        rows = np.array(rows)
+        scores = scaled(
+            np.array(
+                [by_digest[(data.speakers[i], data.digests[i])]["probabilities"] for i in rows]
+            ),
+            temperature,
+        )
+        groups = data.speakers[rows].astype(str)
+        voice = head.probabilities(
+            standardise_within(data.profiles[rows].astype(np.float64), groups)
+        )
+        found[AGAINST_SPEAKER].append((rows, grouped_answers(scores, groups)))
+        found[AGAINST_SPEAKER_AND_VOICE].append(
+            (rows, grouped_answers(scores, groups, voice, head.fusion_weight))
+        )
+    out = {}
+    for key, parts in found.items():
+        if not parts:
+            continue
+        rows = np.concatenate([r for r, _ in parts])
+        p = np.concatenate([q for _, q in parts])
+        by_corpus = {}
+        for corpus in sorted(set(data.corpora[rows])):
+            mine = data.corpora[rows] == corpus
+            figures = corpus_figures(data.labels[rows][mine], p[mine], corpora[corpus])
+            # Grouped answers come without a confidence: no calibration figures.
+            for name in ("expected_calibration_error", "confident_share", "confident_accuracy"):
+                figures.pop(name)
+            by_corpus[corpus] = figures
+        mean = float(np.mean([f["unweighted_accuracy"] for f in by_corpus.values()]))
+        out[key] = {"corpora": by_corpus, "unweighted_accuracy_mean": mean}
+        log(
+            f"  {key.removeprefix('by_corpus_').replace('_', ' ')}: "
+            + ", ".join(f"{c} {f['unweighted_accuracy']:.3f}" for c, f in by_corpus.items())
+            + f"; mean {mean:.3f}"
+        )
+    return out
