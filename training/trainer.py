@@ -738,9 +738,7 @@ def publish_with_voice_head(
             log=log,
         )
         artifacts.write_json(staged / METRICS_FILE, metrics)
-        manifest.update(
-            created_utc=utc_now(), voice_head=VOICE_HEAD_FILE, network_of=reference
-        )
+        manifest.update(created_utc=utc_now(), voice_head=VOICE_HEAD_FILE, network_of=reference)
         staged.chmod(0o777 & ~current_umask())
         (models_dir / base.name).mkdir(parents=True, exist_ok=True)
         for _ in range(5):

@@ -133,14 +133,20 @@ def fit_voice_head(
 def grouped_answers(
     scores: np.ndarray, groups: np.ndarray, voice: np.ndarray | None = None, weight: float = 0.0
 ) -> np.ndarray:
-    """Scores against their group's mean scores as normalised probabilities (the arg-max is
-    ``emotion_relative``'s answer), plus ``weight`` times the head's log-probabilities."""
-    logits = np.log(np.maximum(scores, 1e-300))
+    """Scores against their group's mean scores (plus ``weight`` times the head's
+    log-probabilities ``voice``) as normalised probabilities, whose arg-max is
+    ``emotion_relative``'s answer."""
+    from udfs.relative import log_ratios
+
+    logits = np.empty(scores.shape)
     for group in np.unique(groups):
         rows = groups == group
-        logits[rows] -= np.log(np.maximum(scores[rows].mean(axis=0), 1e-12))
-    if voice is not None:
-        logits = logits + weight * np.log(np.maximum(voice, 1e-300))
+        logits[rows] = log_ratios(
+            scores[rows],
+            scores[rows].mean(axis=0),
+            None if voice is None else voice[rows],
+            weight,
+        )
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     return p / p.sum(axis=1, keepdims=True)
 

@@ -60,6 +60,15 @@ def baseline(scores: pa.Array) -> dict | None:
     return {name: float(value) for name, value in zip(EMOTIONS, mean)}
 
 
+def log_ratios(scores, baseline, voice=None, weight=0.0) -> np.ndarray:
+    """``log(scores / baseline)``, plus ``weight`` times the voice head's log-probabilities
+    ``voice``: what ``emotion_relative`` takes the largest of (the trainer's figures too)."""
+    ratio = np.log(np.maximum(scores, 1e-300)) - np.log(np.maximum(baseline, 1e-12))
+    if voice is not None:
+        ratio = ratio + weight * np.log(np.maximum(voice, 1e-300))
+    return ratio
+
+
 def _tied(ratio: np.ndarray) -> np.ndarray:
     top = np.sort(ratio, axis=1)
     return top[:, -1] - top[:, -2] <= 1e-9 * np.maximum(np.abs(top[:, -1]), 1.0)
@@ -77,17 +86,15 @@ def relative(scores: pa.Array, baselines: pa.Array, voice=None) -> pa.Array:
     base, base_valid = _matrix(baselines, "emotion_relative's second argument (baseline)")
     valid &= base_valid
     # Probabilities are positive; a baseline of 0 (a hand-made struct) must not divide by zero.
-    ratio = np.where(
-        valid[:, None], np.log(np.maximum(matrix, 1e-300)) - np.log(np.maximum(base, 1e-12)), 0.0
-    )
+    ratio = np.where(valid[:, None], log_ratios(matrix, base), 0.0)
     # Nothing stands out when the two largest ratios are equal: a clip that is its group's whole
     # baseline (a group of one) is NULL rather than the first emotion of a tie, with a voice head
     # too (its profile is then its baseline's).
     ok = valid & ~_tied(ratio)
     if voice is not None:
         probabilities, voice_valid, weight = voice
-        ratio = ratio + np.where(
-            voice_valid[:, None], weight * np.log(np.maximum(probabilities, 1e-300)), 0.0
+        ratio = np.where(
+            voice_valid[:, None], log_ratios(matrix, base, probabilities, weight), ratio
         )
         ok &= voice_valid & ~_tied(ratio)
     decided = np.argmax(ratio, axis=1)
