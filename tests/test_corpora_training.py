@@ -254,11 +254,22 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     assert table["unseen speakers, against speaker and voice", "emodb"][10:] == (None,) * 3
     # Calibration errors, which the temperature changes (the decisions it does not).
     assert table["unseen speakers", "emodb"][10] == after["expected_calibration_error"]
-    left_out = calibration["after"]["corpora"]["indemo"]
+    # With the corpora left out, each corpus's calibration with a temperature fitted on the other
+    # corpus alone: what the answers' confidence is worth on a corpus the temperature never saw.
+    corpus_rows = [row for row in rows if row["cv_by"] == "corpus"]
+    emodb_rows = [row for row in corpus_rows if row["corpus"] == "emodb"]
+    assert calibration["held_out_temperatures"]["indemo"] == pytest.approx(
+        fit_temperature(
+            np.array([[float(row[e]) for e in EMOTIONS] for row in emodb_rows]),
+            np.array([EMOTIONS.index(row["label"]) for row in emodb_rows]),
+        ),
+        rel=1e-3,
+    )
+    left_out = calibration["held_out"]["corpora"]["indemo"]
+    assert left_out["confusion"] == figures["indemo"]["confusion"]  # the same decisions
     assert table["corpus left out", "indemo"][4:6] == (["calm", "happy", "angry", "fearful"], 8)
     assert table["corpus left out", "indemo"][10] == left_out["expected_calibration_error"]
     # The temperature is fitted on the corpora left out alone.
-    corpus_rows = [row for row in rows if row["cv_by"] == "corpus"]
     assert calibration["temperature"] == pytest.approx(
         fit_temperature(
             np.array([[float(row[e]) for e in EMOTIONS] for row in corpus_rows]),

@@ -307,6 +307,13 @@ def test_emotion_relative_with_voice_profiles_adds_the_models_voice_head(cursor,
         differs += fused != plain
     # The random head is strong enough to change an answer, so the fusion is not a no-op.
     assert differs >= 1
+    # The active model's own head (the shipped model has one) when none is named.
+    shipped = rows(
+        cursor,
+        "SELECT emotion_relative(s, emotion_baseline(s) OVER (), v, voice_baseline(v) OVER ()) "
+        "FROM (SELECT emotion_scores(content) AS s, voice_profile(content) AS v FROM clips)",
+    )
+    assert len(shipped) == 3 and all(answer in EMOTIONS for (answer,) in shipped)
     # A clip that is its own group: nothing stands out, voice or not.
     [(alone,)] = rows(
         cursor,
@@ -321,8 +328,9 @@ def test_emotion_relative_with_voice_profiles_adds_the_models_voice_head(cursor,
     "call, message",
     [
         (
-            "emotion_relative(s, emotion_baseline(s) OVER (), v, voice_baseline(v) OVER ())",
-            f"ModelError: model {DEFAULT_MODEL} has no voice head",
+            "emotion_relative(s, emotion_baseline(s) OVER (), v, voice_baseline(v) OVER (), "
+            "'biased/1')",
+            "ModelError: model biased/1 has no voice head",
         ),
         (
             "emotion_relative(s, emotion_baseline(s) OVER (), v)",
@@ -389,23 +397,43 @@ def test_model_figures_are_the_shipped_models_held_out_figures_per_corpus(cursor
         "confusion[0][0], calibration_error FROM emotion_model_figures() "
         f"WHERE name = '{name}' AND version = {version}",
     )
-    # The answers as the model gives them, after its temperature: corpora left out (the
-    # temperature was fitted on them) and speakers left out.
+    # The answers as the model gives them, after its temperature: corpora left out (each with a
+    # temperature fitted on the other corpora) and speakers left out; then both judged against
+    # each speaker's baseline, without and with the voice head (no calibration: no confidence).
     expected = {
         ("corpus left out", corpus): figures
-        for corpus, figures in metrics["calibration"]["after"]["corpora"].items()
+        for corpus, figures in metrics["calibration"]["held_out"]["corpora"].items()
     }
     after = metrics["cross_validation_by_speaker"]["by_corpus_after_temperature"]
     expected.update(
         {("unseen speakers", corpus): figures for corpus, figures in after["corpora"].items()}
     )
+    for key, grouped in (
+        ("by_corpus_against_speaker", ", against speaker"),
+        ("by_corpus_against_speaker_and_voice", ", against speaker and voice"),
+    ):
+        for cv, evaluation in (
+            ("cross_validation", "corpus left out"),
+            ("cross_validation_by_speaker", "unseen speakers"),
+        ):
+            expected.update(
+                {
+                    (evaluation + grouped, corpus): figures
+                    for corpus, figures in metrics[cv][key]["corpora"].items()
+                }
+            )
+    assert len(expected) == 24
     assert sorted((row[0], row[1]) for row in found) == sorted(expected)
     for evaluation, corpus, clips, ua, recall, neutral_as_neutral, ece in found:
         figures = expected[evaluation, corpus]
+        calibration = figures.get("expected_calibration_error")
+        assert (calibration is None) == evaluation.endswith("voice") | evaluation.endswith(
+            "speaker"
+        )
         assert (clips, ua, ece) == (
             figures["n"],
             pytest.approx(figures["unweighted_accuracy"]),
-            pytest.approx(figures["expected_calibration_error"]),
+            None if calibration is None else pytest.approx(calibration),
         )
         assert json.loads(recall) == pytest.approx(figures["per_class_recall"])  # map as JSON
         assert neutral_as_neutral == figures["confusion"][0][0]

@@ -792,6 +792,33 @@ def calibrate(
         "fitted_on": f"cross-validation predictions, {fitted_on} folds (held out of training)",
         "before": figures_by_corpus(predictions, corpora),
         "after": figures_by_corpus(with_temperature(predictions, temperature), corpora),
+        **held_out_calibration(predictions, corpora),
+    }
+
+
+def held_out_calibration(predictions: list[dict], corpora: dict[str, list[str]]) -> dict:
+    """Each corpus's figures with a temperature fitted on the other corpora's predictions alone
+    (``held_out``, and those temperatures): how calibrated the answers are on a corpus whose
+    predictions the temperature never saw, where ``after`` is fitted on them too.  Empty with
+    fewer than two corpora."""
+    from training.calibration import fit_temperature
+
+    names = sorted({row["corpus"] for row in predictions})
+    if len(names) < 2:
+        return {}
+    scaled_rows, temperatures = [], {}
+    for name in names:
+        others = [row for row in predictions if row["corpus"] != name]
+        temperatures[name] = fit_temperature(
+            np.array([row["probabilities"] for row in others]),
+            np.array([EMOTIONS.index(row["label"]) for row in others]),
+        )
+        scaled_rows += with_temperature(
+            [row for row in predictions if row["corpus"] == name], temperatures[name]
+        )
+    return {
+        "held_out": figures_by_corpus(scaled_rows, corpora),
+        "held_out_temperatures": temperatures,
     }
 
 

@@ -341,8 +341,9 @@ def model_figure_rows(store: ModelStore):
     """One row per corpus of every cross-validation of every readable model version.
 
     The figures are of the answers the model gives: after its temperature (the first
-    cross-validation's are the calibration's ``after``, fitted on its predictions; a further one's
-    ``by_corpus_after_temperature``), else as the folds gave them.
+    cross-validation's are the calibration's ``held_out``, each corpus's with a temperature fitted
+    on the other corpora's predictions, or without it ``after``, fitted on them all; a further
+    one's ``by_corpus_after_temperature``), else as the folds gave them.
     ``confusion``'s rows are the true emotions and its columns the decisions, both in
     :data:`udfs.labels.EMOTIONS` order.  Models without such figures, and broken versions (which
     ``emotion_models()`` lists with their problem), have no rows.
@@ -356,7 +357,13 @@ def model_figure_rows(store: ModelStore):
         if not isinstance(metrics, dict):
             continue
         calibration = metrics.get("calibration")
-        calibrated = calibration.get("after") if isinstance(calibration, dict) else None
+        # The answers' calibration on each corpus with a temperature fitted without it, where the
+        # model has those; the decisions are the same.
+        calibrated = (
+            calibration.get("held_out") or calibration.get("after")
+            if isinstance(calibration, dict)
+            else None
+        )
         for cv in cross_validations(metrics):
             evaluation = CV_EVALUATIONS.get(cv.get("by"), cv.get("by"))
             for suffix, figures in (
