@@ -4,6 +4,7 @@ and leave-one-corpus-out figures, end to end through the server and TensorFlowOn
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -290,11 +291,19 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     # Each cross-validation's answers against each speaker's baseline, recomputed from the
     # held-out predictions: the scores with the temperature over their speaker's mean scores,
     # decided among the corpus's own emotions.
+    # A corpus left out is judged with the temperature fitted without it.
     for key, kind in (("cross_validation", "corpus"), ("cross_validation_by_speaker", "speaker")):
         mine = [row for row in rows if row["cv_by"] == kind]
-        p = scaled_probabilities(
-            np.array([[float(row[e]) for e in EMOTIONS] for row in mine]),
-            calibration["temperature"],
+        p = np.concatenate(
+            [
+                scaled_probabilities(
+                    np.array([[float(row[e]) for e in EMOTIONS]]),
+                    calibration["held_out_temperatures"][row["corpus"]]
+                    if kind == "corpus"
+                    else calibration["temperature"],
+                )
+                for row in mine
+            ]
         )
         speakers = np.array([row["speaker"] for row in mine])
         ratio = np.log(p)
@@ -309,7 +318,7 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
                     decided = int(np.argmax(np.where(allowed, r, -np.inf)))
                     confusion[EMOTIONS.index(row["label"]), decided] += 1
             assert figures["confusion"] == confusion.tolist(), (key, corpus)
-            assert "expected_calibration_error" not in figures
+            assert "expected_calibration_error" not in figures and figures["undecided"] == 0
         voiced = metrics[key]["by_corpus_against_speaker_and_voice"]["corpora"]
         assert sorted(voiced) == sorted(against) == ["emodb", "indemo"]
         assert all(np.sum(f["confusion"]) == against[c]["n"] for c, f in voiced.items())
@@ -352,7 +361,25 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     errors = [line for line in refused.stderr.splitlines() if line.startswith("emoticana: error:")]
     assert refused.returncode != 0 and len(errors) == 1, refused.stderr[-3000:]
     assert "corpora/1 was trained on other clips than view 'emodb_corpus'" in errors[0]
-    assert sorted(p.name for p in (tmp_path / "models" / "corpora").iterdir()) == ["1", "2"]
+    # So is a model without cross-validation predictions to measure its head on.
+    shutil.copytree(directory, tmp_path / "models" / "corpora" / "7")
+    (tmp_path / "models" / "corpora" / "7" / "cv_predictions.csv").unlink()
+    refused = emoticana(
+        server,
+        "train",
+        "--view",
+        "loco_train",
+        "--voice-head-for",
+        "corpora/7",
+        "--models-dir",
+        str(tmp_path / "models"),
+    )
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("emoticana: error:")]
+    assert refused.returncode != 0 and len(errors) == 1, refused.stderr[-3000:]
+    assert "corpora/7 has no cross-validation predictions (cv_predictions.csv)" in errors[0]
+    # Refused before the trainer's own Spark application starts (its JVM announces itself).
+    assert "jdk.incubator" not in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "models" / "corpora").iterdir()) == ["1", "2", "7"]
 
 
 @pytest.mark.parametrize(

@@ -346,6 +346,17 @@ def test_emotion_relative_with_voice_profiles_adds_the_models_voice_head(cursor,
             "ArgumentError: emotion_relative's third argument (profile) must be voice_profile(",
         ),
         ("voice_baseline(s) OVER ()", "ArgumentError: voice_baseline's argument must be"),
+        (
+            "emotion_relative(s, emotion_baseline(s) OVER (), v, "
+            "named_struct('mean', 1.0D, 'spread', 2.0D))",
+            "ArgumentError: emotion_relative's fourth argument must be voice_baseline(profile), "
+            "whose mean is array<double>",
+        ),
+        (
+            "emotion_relative(s, emotion_baseline(s) OVER (), v, voice_baseline(v) OVER (), "
+            "'emoticana', 'extra')",
+            "ArgumentError: emotion_relative takes (scores, baseline) or",
+        ),
     ],
 )
 def test_emotion_relative_with_voice_refuses_in_one_line(cursor, clips, models, call, message):

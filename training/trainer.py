@@ -41,6 +41,7 @@ from udfs.model_format import (
     CV_PREDICTIONS_FILE,
     MODEL_FILE,
     VIEW_FILE,
+    ModelInfo,
     check_model_name,
     cross_validation_key,
     load_keras_model_file,
@@ -643,7 +644,7 @@ def publish_model(
             voice,
             prepared.corpora,
             train_speakers=train_speakers,
-            temperature=manifest.get("temperature", 1.0),
+            calibration=metrics.get("calibration", {}),
             cross_validations=cross_validations,
             log=log,
         )
@@ -675,14 +676,16 @@ def add_voice_head(
     corpora: dict[str, list[str]],
     *,
     train_speakers: list[str],
-    temperature: float,
+    calibration: dict,
     cross_validations: Sequence[tuple[str, dict, list[dict]]],
     log=print,
 ) -> None:
     """Train the model's voice head on its training speakers into ``staged``, and add each
     cross-validation's grouped figures (:func:`training.voice_head.grouped_figures`) to its
-    summary."""
+    summary.  ``calibration``: ``metrics.json``'s (empty without a temperature); a corpus left
+    out is measured with the temperature fitted without it."""
     started = time.monotonic()
+    temperature = calibration.get("temperature", 1.0)
     for kind, summary, rows in cross_validations:
         log(f"cross-validation by {kind}, against each speaker's baseline:")
         summary.update(
@@ -692,6 +695,9 @@ def add_voice_head(
                 rows,
                 corpora,
                 temperature=temperature,
+                corpus_temperatures=calibration.get("held_out_temperatures")
+                if kind == "corpus"
+                else None,
                 log=log,
             )
         )
@@ -701,58 +707,96 @@ def add_voice_head(
     log(f"voice head trained ({time.monotonic() - started:.0f}s)")
 
 
-def publish_with_voice_head(
-    models_dir: Path, reference: str, prepared: PreparedFeatures, voice: ProfileSet, *, log=print
-) -> Path:
-    """Publish ``reference``'s network, temperature and figures again as the next version of its
-    name, with a voice head trained on the same view's features and its cross-validations'
-    grouped figures (from its ``cv_predictions.csv``)."""
+@dataclass(frozen=True)
+class HeadlessModel:
+    """A published model version to give a voice head (``--voice-head-for``), checked."""
+
+    info: ModelInfo
+    metrics: dict
+    cross_validations: list[tuple[str, dict, list[dict]]]
+
+
+def headless_model(models_dir: Path, reference: str, prepared: PreparedFeatures) -> HeadlessModel:
+    """``reference`` with what its voice head needs, or one line on what it lacks: trained on
+    the view's clips, with its training speakers and cross-validation predictions."""
     from udfs.model_format import CV_PREDICTIONS_FILE, METRICS_FILE, cross_validations, read_json
     from udfs.model_store import ModelStore
 
-    base = ModelStore((str(models_dir), str(SHIPPED_MODELS_DIR)), DEFAULT_FEATURES).resolve(
+    info = ModelStore((str(models_dir), str(SHIPPED_MODELS_DIR)), DEFAULT_FEATURES).resolve(
         reference
     )
-    manifest = dict(base.manifest)
-    if manifest.get("files_digest_sha256") != prepared.files_digest:
+    if info.manifest.get("files_digest_sha256") != prepared.files_digest:
         raise TrainingDataError(
             f"{reference} was trained on other clips than view {prepared.view!r} has now "
             "(files digest differs): its voice head must learn from the same clips"
         )
-    metrics = read_json(base.path / METRICS_FILE)
-    predictions = read_cv_predictions(base.path / CV_PREDICTIONS_FILE)
-    summaries = [
-        (cv["by"], cv, [row for row in predictions if row["cv_by"] == cv["by"]])
-        for cv in cross_validations(metrics)
-    ]
+    metrics = read_json(info.path / METRICS_FILE) if (info.path / METRICS_FILE).is_file() else {}
+    found = cross_validations(metrics) if isinstance(metrics, dict) else []
+    if not found or not (info.path / CV_PREDICTIONS_FILE).is_file():
+        raise TrainingDataError(
+            f"{reference} has no cross-validation predictions ({CV_PREDICTIONS_FILE}): the voice "
+            "head is measured on its folds; train it with --cv-folds K or --cv-by corpus"
+        )
+    if not isinstance(info.manifest.get("train_speakers"), list):
+        raise TrainingDataError(f"{reference}'s manifest does not list its training speakers")
+    rows = read_cv_predictions(info.path / CV_PREDICTIONS_FILE)
+    first = found[0]["by"]  # a file from before the cv_by column holds one cross-validation
+    return HeadlessModel(
+        info,
+        metrics,
+        [(cv["by"], cv, [r for r in rows if r.get("cv_by", first) == cv["by"]]) for cv in found],
+    )
+
+
+def publish_with_voice_head(
+    models_dir: Path,
+    base: HeadlessModel,
+    prepared: PreparedFeatures,
+    voice: ProfileSet,
+    *,
+    log=print,
+) -> Path:
+    """Publish ``base``'s network, temperature and figures again as the next version of its
+    name, with a voice head trained on the same view's features and its cross-validations'
+    grouped figures; the calibration a corpus never heard can expect is added if it lacks it."""
+    from udfs.model_format import METRICS_FILE
+
+    info, metrics = base.info, base.metrics
+    reference = f"{info.name}/{info.version}"
+    manifest = dict(info.manifest)
+    calibration = metrics.get("calibration")
+    kind, _, rows = base.cross_validations[0]
+    if isinstance(calibration, dict) and "held_out" not in calibration:
+        calibration.update(held_out_calibration(rows, prepared.corpora))
     staged = staging_dir(models_dir)
     try:
-        shutil.copytree(base.path, staged, dirs_exist_ok=True)
+        shutil.copytree(info.path, staged, dirs_exist_ok=True)
+        # A model card describes one version: the new one's is written by hand.
+        (staged / "MODEL_CARD.md").unlink(missing_ok=True)
         add_voice_head(
             staged,
             voice,
             prepared.corpora,
             train_speakers=manifest["train_speakers"],
-            temperature=manifest.get("temperature", 1.0),
-            cross_validations=summaries,
+            calibration=calibration if isinstance(calibration, dict) else {},
+            cross_validations=base.cross_validations,
             log=log,
         )
         artifacts.write_json(staged / METRICS_FILE, metrics)
         manifest.update(created_utc=utc_now(), voice_head=VOICE_HEAD_FILE, network_of=reference)
         staged.chmod(0o777 & ~current_umask())
-        (models_dir / base.name).mkdir(parents=True, exist_ok=True)
+        (models_dir / info.name).mkdir(parents=True, exist_ok=True)
         for _ in range(5):
-            version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], base.name)
+            version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], info.name)
             manifest["version"] = version
-            artifacts.write_descriptor(staged, manifest=manifest, features=base.features)
+            artifacts.write_descriptor(staged, manifest=manifest, features=info.features)
             try:
-                os.rename(staged, models_dir / base.name / str(version))
-                path = models_dir / base.name / str(version)
-                log(f"model {base.name}/{version}: {reference}'s network with a voice head")
-                return path
+                os.rename(staged, models_dir / info.name / str(version))
+                log(f"model {info.name}/{version}: {reference}'s network with a voice head")
+                return models_dir / info.name / str(version)
             except OSError:
                 continue
-        raise TrainingError(f"could not publish a new version of {base.name} under {models_dir}")
+        raise TrainingError(f"could not publish a new version of {info.name} under {models_dir}")
     except BaseException:
         discard(staged)
         raise
@@ -1031,6 +1075,12 @@ def run_training(
             log(
                 "labels: " + ", ".join(f"{k} {v}" for k, v in sorted(prepared.label_counts.items()))
             )
+            # Checked before any training work: a wrong model or view fails in one line now.
+            headless = (
+                headless_model(models_dir, options.voice_head_for, prepared)
+                if options.voice_head_for
+                else None
+            )
             validation = choose_validation_speakers(
                 prepared.speakers,
                 fraction=options.validation_fraction,
@@ -1055,15 +1105,14 @@ def run_training(
                     # TensorFlowOnSpark places one node per executor: all of them must be there
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
-                if options.voice_head_for:
-                    path = publish_with_voice_head(
+                if headless is not None:
+                    return publish_with_voice_head(
                         models_dir,
-                        options.voice_head_for,
+                        headless,
                         prepared,
                         voice_head.load_profiles(spark, prepared.location),
                         log=log,
                     )
-                    return path
                 cross_validations = [
                     (
                         kind,

@@ -20,7 +20,7 @@ import numpy as np
 
 from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
-from udfs.voice import VoiceHead, profiles, standardise_within
+from udfs.voice import VoiceHead, profiles, standardise, standardise_within
 
 #: Epochs, batch and learning rate of the head's one layer (Adam with the network's schedule).
 EPOCHS = 200
@@ -110,7 +110,7 @@ def fit_voice_head(
     steps = int(np.ceil(len(x) / BATCH_SIZE))
     compile_model(model, learning_rate=LEARNING_RATE, steps_per_epoch=steps, epochs=epochs)
     model.fit(
-        ((x - mean) / (scale + 1e-6)).astype(np.float32),
+        standardise(x, mean, scale).astype(np.float32),
         partial_targets(labels, masks),
         batch_size=BATCH_SIZE,
         epochs=epochs,
@@ -130,12 +130,11 @@ def fit_voice_head(
     )
 
 
-def grouped_answers(
+def grouped_logits(
     scores: np.ndarray, groups: np.ndarray, voice: np.ndarray | None = None, weight: float = 0.0
 ) -> np.ndarray:
-    """Scores against their group's mean scores (plus ``weight`` times the head's
-    log-probabilities ``voice``) as normalised probabilities, whose arg-max is
-    ``emotion_relative``'s answer."""
+    """Each row's log-ratios of its scores to its group's mean scores (plus ``weight`` times the
+    head's log-probabilities ``voice``), whose arg-max is ``emotion_relative``'s answer."""
     from udfs.relative import log_ratios
 
     logits = np.empty(scores.shape)
@@ -147,6 +146,14 @@ def grouped_answers(
             None if voice is None else voice[rows],
             weight,
         )
+    return logits
+
+
+def grouped_answers(
+    scores: np.ndarray, groups: np.ndarray, voice: np.ndarray | None = None, weight: float = 0.0
+) -> np.ndarray:
+    """:func:`grouped_logits` as normalised probabilities."""
+    logits = grouped_logits(scores, groups, voice, weight)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     return p / p.sum(axis=1, keepdims=True)
 
@@ -158,22 +165,33 @@ def grouped_figures(
     corpora: dict[str, list[str]],
     *,
     temperature: float,
+    corpus_temperatures: dict[str, float] | None = None,
     log=print,
 ) -> dict:
     """Both grouped answers' figures by corpus on a cross-validation's folds.
 
     ``predictions`` are the fold networks' held-out rows (``cross_validate``'s, without the
-    temperature); each fold's head is trained on the speakers its network was trained on.
+    temperature); each fold's head is trained on the speakers its network was trained on.  The
+    scores are scaled by ``temperature``, or for a fold whose test speakers are one corpus's by
+    that corpus's entry of ``corpus_temperatures`` (a temperature fitted without it): the grouped
+    answers depend on the temperature, which must not have seen the clips it is measured on.
+    Rows whose answer ``emotion_relative`` leaves NULL (nothing stands out: a speaker of one
+    clip) are left out of the figures and counted as ``undecided``.
     """
     from training.calibration import scaled
     from training.metrics import corpus_figures
+    from udfs.relative import tied
 
     by_digest = {(row["speaker"], row["clip_sha256"]): row for row in predictions}
     clean = data.conditions == "clean"
     found = {AGAINST_SPEAKER: [], AGAINST_SPEAKER_AND_VOICE: []}
     for test_speakers in folds:
         held_out = np.isin(data.speakers, test_speakers)
-        head = fit_voice_head(data, ~held_out, corpora, temperature=temperature)
+        fold_corpora = set(data.corpora[held_out])
+        fold_temperature = temperature
+        if corpus_temperatures and len(fold_corpora) == 1:
+            fold_temperature = corpus_temperatures.get(fold_corpora.pop(), temperature)
+        head = fit_voice_head(data, ~held_out, corpora, temperature=fold_temperature)
         rows = np.flatnonzero(held_out & clean)
         keys = [(data.speakers[i], data.digests[i]) for i in rows]
         rows = [i for i, key in zip(rows, keys) if key in by_digest]
@@ -184,35 +202,44 @@ def grouped_figures(
             np.array(
                 [by_digest[(data.speakers[i], data.digests[i])]["probabilities"] for i in rows]
             ),
-            temperature,
+            fold_temperature,
         )
         groups = data.speakers[rows].astype(str)
         voice = head.probabilities(
             standardise_within(data.profiles[rows].astype(np.float64), groups)
         )
-        found[AGAINST_SPEAKER].append((rows, grouped_answers(scores, groups)))
-        found[AGAINST_SPEAKER_AND_VOICE].append(
-            (rows, grouped_answers(scores, groups, voice, head.fusion_weight))
-        )
+        plain = grouped_logits(scores, groups)
+        fused = grouped_logits(scores, groups, voice, head.fusion_weight)
+        found[AGAINST_SPEAKER].append((rows, plain, tied(plain)))
+        found[AGAINST_SPEAKER_AND_VOICE].append((rows, fused, tied(plain) | tied(fused)))
     out = {}
     for key, parts in found.items():
         if not parts:
             continue
-        rows = np.concatenate([r for r, _ in parts])
-        p = np.concatenate([q for _, q in parts])
+        rows = np.concatenate([r for r, _, _ in parts])
+        logits = np.concatenate([q for _, q, _ in parts])
+        undecided = np.concatenate([u for _, _, u in parts])
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
         by_corpus = {}
         for corpus in sorted(set(data.corpora[rows])):
             mine = data.corpora[rows] == corpus
-            figures = corpus_figures(data.labels[rows][mine], p[mine], corpora[corpus])
+            decided = mine & ~undecided
+            figures = corpus_figures(data.labels[rows][decided], p[decided], corpora[corpus])
             # Grouped answers come without a confidence: no calibration figures.
             for name in ("expected_calibration_error", "confident_share", "confident_accuracy"):
                 figures.pop(name)
+            figures["undecided"] = int((mine & undecided).sum())
             by_corpus[corpus] = figures
         mean = float(np.mean([f["unweighted_accuracy"] for f in by_corpus.values()]))
         out[key] = {"corpora": by_corpus, "unweighted_accuracy_mean": mean}
         log(
             f"  {key.removeprefix('by_corpus_').replace('_', ' ')}: "
-            + ", ".join(f"{c} {f['unweighted_accuracy']:.3f}" for c, f in by_corpus.items())
+            + ", ".join(
+                f"{c} {f['unweighted_accuracy']:.3f}"
+                + (f" ({f['undecided']} undecided)" if f["undecided"] else "")
+                for c, f in by_corpus.items()
+            )
             + f"; mean {mean:.3f}"
         )
     return out

@@ -69,7 +69,8 @@ def log_ratios(scores, baseline, voice=None, weight=0.0) -> np.ndarray:
     return ratio
 
 
-def _tied(ratio: np.ndarray) -> np.ndarray:
+def tied(ratio: np.ndarray) -> np.ndarray:
+    """Rows whose two largest ratios are equal: nothing stands out."""
     top = np.sort(ratio, axis=1)
     return top[:, -1] - top[:, -2] <= 1e-9 * np.maximum(np.abs(top[:, -1]), 1.0)
 
@@ -90,13 +91,13 @@ def relative(scores: pa.Array, baselines: pa.Array, voice=None) -> pa.Array:
     # Nothing stands out when the two largest ratios are equal: a clip that is its group's whole
     # baseline (a group of one) is NULL rather than the first emotion of a tie, with a voice head
     # too (its profile is then its baseline's).
-    ok = valid & ~_tied(ratio)
+    ok = valid & ~tied(ratio)
     if voice is not None:
         probabilities, voice_valid, weight = voice
         ratio = np.where(
             voice_valid[:, None], log_ratios(matrix, base, probabilities, weight), ratio
         )
-        ok &= voice_valid & ~_tied(ratio)
+        ok &= voice_valid & ~tied(ratio)
     decided = np.argmax(ratio, axis=1)
     return pa.array(
         [EMOTIONS[k] if good else None for k, good in zip(decided, ok)], type=pa.string()
@@ -143,7 +144,7 @@ def make_emotion_relative_udf(store=None, config=None):
     def emotion_relative(scores: pa.Array, baselines: pa.Array, *voice: pa.Array) -> pa.Array:
         if not voice:
             return relative(scores, baselines)
-        if len(voice) == 1 or store is None:
+        if len(voice) not in (2, 3) or store is None:
             raise ArgumentError(
                 "emotion_relative takes (scores, baseline) or (scores, baseline, profile, "
                 "voice_baseline [, model])"

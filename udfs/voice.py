@@ -176,7 +176,8 @@ def _read_cached(path: str, stamp: int, reference: str) -> VoiceHead:
     try:
         values = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ModelError(f"model {reference}'s {VOICE_HEAD_FILE} is unreadable: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ModelError(f"model {reference}'s {VOICE_HEAD_FILE} is unreadable: {reason}") from None
     return VoiceHead.from_dict(values, f"model {reference}'s {VOICE_HEAD_FILE}")
 
 
@@ -199,12 +200,14 @@ def _float_rows(values: pa.Array, length: int) -> tuple[np.ndarray, np.ndarray]:
     return out, valid & np.isfinite(out).all(axis=1)
 
 
-def _check_list(values: pa.Array, argument: str) -> None:
+def _check_list(
+    values: pa.Array, argument: str, expected: str = "voice_profile(...) (array<float>)"
+) -> None:
     kind = values.type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)) or not (
         pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)
     ):
-        raise ArgumentError(f"{argument} must be voice_profile(...) (array<float>), got {kind}")
+        raise ArgumentError(f"{argument} must be {expected}, got {kind}")
 
 
 def voice_baseline(values: pa.Array, config: FeatureConfig = DEFAULT_FEATURES) -> dict | None:
@@ -237,6 +240,12 @@ def relative_profiles(
         raise ArgumentError(
             "emotion_relative's fourth argument must be voice_baseline(profile), e.g. OVER "
             f"(PARTITION BY speaker), got {kind}"
+        )
+    for name in ("mean", "spread"):
+        _check_list(
+            baselines.field(name),
+            "emotion_relative's fourth argument",
+            f"voice_baseline(profile), whose {name} is array<double>",
         )
     length = profile_length(config)
     profile, valid = _float_rows(values, length)
