@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from server.settings import SERVER_JAR
 from tests.helpers import assert_logged_once, beeline, log_lines_since
+from udfs.labels import EMOTIONS
 from udfs.model_store import DEFAULT_MODEL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -75,12 +76,16 @@ def test_examples_run_unchanged_with_beeline_f(server, audio_root):
         assert result.returncode == 0, (script.name, result.stderr[-2000:])
         assert "Error" not in result.stderr, (script.name, result.stderr[-2000:])
         outputs[script.name] = result.stdout
-    assert len(outputs) == 8
+    assert len(outputs) == 9
     assert "WAV,3" in outputs["01_audio_functions.sql"]  # three WAV clips, none unreadable
     assert "03-01-05-02-01-02-12.wav,WAV,48000,1" in outputs["01_audio_functions.sql"]
     assert "predicted_emotion,clips,mean_confidence" in outputs["04_emotion_bi.sql"]
     assert "accuracy,unweighted_accuracy,clips" in outputs["05_evaluate.sql"]
     assert "file,speech_s,dominant_emotion,share_angry" in outputs["07_call_summary.sql"]
+    # The three clips share a folder, the example's speaker: each judged against the other two.
+    against = outputs["08_against_speaker.sql"].split("file,against_speaker,with_voice,")[1]
+    answers = [line.split(",") for line in against.splitlines()[1:] if line.endswith(",3")]
+    assert len(answers) == 3 and all(a in EMOTIONS and b in EMOTIONS for _, a, b, _ in answers)
     default_name, default_version = DEFAULT_MODEL.split("/")
     assert (
         f"{default_name},{default_version},true" in outputs["06_models.sql"]
