@@ -348,38 +348,33 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
             == metrics[key]["by_corpus_against_speaker"]
         )
     # A view of other clips is refused in one line, and nothing is published.
-    refused = emoticana(
-        server,
-        "train",
-        "--view",
-        "emodb_corpus",
-        "--voice-head-for",
-        "corpora/1",
-        "--models-dir",
-        str(tmp_path / "models"),
-    )
-    errors = [line for line in refused.stderr.splitlines() if line.startswith("emoticana: error:")]
-    assert refused.returncode != 0 and len(errors) == 1, refused.stderr[-3000:]
-    assert "corpora/1 was trained on other clips than view 'emodb_corpus'" in errors[0]
+    error, stderr = refused_voice_head(server, "emodb_corpus", "corpora/1", tmp_path / "models")
+    assert "corpora/1 was trained on other clips than view 'emodb_corpus'" in error
     # So is a model without cross-validation predictions to measure its head on.
     shutil.copytree(directory, tmp_path / "models" / "corpora" / "7")
     (tmp_path / "models" / "corpora" / "7" / "cv_predictions.csv").unlink()
+    error, stderr = refused_voice_head(server, "loco_train", "corpora/7", tmp_path / "models")
+    assert "corpora/7 has no cross-validation predictions (cv_predictions.csv)" in error
+    # Refused before the trainer's own Spark application starts (its JVM announces itself).
+    assert "jdk.incubator" not in stderr
+    assert sorted(p.name for p in (tmp_path / "models" / "corpora").iterdir()) == ["1", "2", "7"]
+
+
+def refused_voice_head(server, view: str, reference: str, models_dir: Path) -> tuple[str, str]:
+    """``emoticana train --voice-head-for`` that must fail: its one error line, and stderr."""
     refused = emoticana(
         server,
         "train",
         "--view",
-        "loco_train",
+        view,
         "--voice-head-for",
-        "corpora/7",
+        reference,
         "--models-dir",
-        str(tmp_path / "models"),
+        str(models_dir),
     )
     errors = [line for line in refused.stderr.splitlines() if line.startswith("emoticana: error:")]
     assert refused.returncode != 0 and len(errors) == 1, refused.stderr[-3000:]
-    assert "corpora/7 has no cross-validation predictions (cv_predictions.csv)" in errors[0]
-    # Refused before the trainer's own Spark application starts (its JVM announces itself).
-    assert "jdk.incubator" not in refused.stderr
-    assert sorted(p.name for p in (tmp_path / "models" / "corpora").iterdir()) == ["1", "2", "7"]
+    return errors[0], refused.stderr
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from pyspark.sql.functions import arrow_udf
 
 from udfs.errors import ArgumentError
+from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTION_SCORES_DDL, EMOTIONS
 
 #: The Arrow type of an ``emotion_scores`` struct.
@@ -150,8 +151,6 @@ def make_emotion_relative_udf(store=None, config=None):
                 "voice_baseline [, model])"
             )
         model = voice[2] if len(voice) > 2 else None
-        from udfs.features import DEFAULT_FEATURES
-
         fused = voice_probabilities(
             store, voice[0], voice[1], model, len(scores), config or DEFAULT_FEATURES
         )
