@@ -119,12 +119,11 @@ def main(argv=None) -> int:
         f = standardise_within(f, groups)
     predictions = {}
     if args.fuse:
-        import csv
+        from training.trainer import read_cv_predictions
 
-        with args.fuse.open() as handle:
-            for row in csv.DictReader(handle):
-                if row["cv_by"] == "corpus":
-                    predictions[row["clip_sha256"]] = [float(row[e]) for e in EMOTIONS]
+        for row in read_cv_predictions(args.fuse):
+            if row["cv_by"] == "corpus":
+                predictions[row["clip_sha256"]] = row["probabilities"]
     emotions = {
         c: sorted({EMOTIONS[i] for i in label[corpus == c]}, key=EMOTIONS.index)
         for c in sorted(set(corpus))

@@ -39,6 +39,7 @@ from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
 from udfs.model_format import (
     CV_PREDICTIONS_FILE,
+    METRICS_FILE,
     MODEL_FILE,
     VIEW_FILE,
     ModelInfo,
@@ -46,6 +47,9 @@ from udfs.model_format import (
     cross_validation_key,
     load_keras_model_file,
     read_json,
+)
+from udfs.model_format import (
+    cross_validations as recorded_cross_validations,
 )
 from udfs.voice import VOICE_HEAD_FILE
 
@@ -654,20 +658,26 @@ def publish_model(
     if cv_predictions:
         artifacts.write_cv_predictions(staged / CV_PREDICTIONS_FILE, cv_predictions)
     (staged / NODE_HISTORY_FILE).unlink(missing_ok=True)
-    (models_dir / options.name).mkdir(parents=True, exist_ok=True)
+    return publish_staged(models_dir, options.name, staged, manifest, DEFAULT_FEATURES)
+
+
+def publish_staged(models_dir: Path, name: str, staged: Path, manifest: dict, features) -> Path:
+    """Move a complete staged directory into place as the next version of ``name``, its
+    descriptor written with that version."""
+    (models_dir / name).mkdir(parents=True, exist_ok=True)
     # mkdtemp made the staging directory 0700; a published version is as readable as any
     # directory this user creates (the umask decides), e.g. by a server run by another account.
     staged.chmod(0o777 & ~current_umask())
     for _ in range(5):
-        version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], options.name)
+        version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], name)
         manifest["version"] = version
-        artifacts.write_descriptor(staged, manifest=manifest, features=DEFAULT_FEATURES)
+        artifacts.write_descriptor(staged, manifest=manifest, features=features)
         try:
-            os.rename(staged, models_dir / options.name / str(version))
-            return models_dir / options.name / str(version)
+            os.rename(staged, models_dir / name / str(version))
+            return models_dir / name / str(version)
         except OSError:
             continue  # another trainer took that version meanwhile
-    raise TrainingError(f"could not publish a new version of {options.name} under {models_dir}")
+    raise TrainingError(f"could not publish a new version of {name} under {models_dir}")
 
 
 def add_voice_head(
@@ -719,7 +729,6 @@ class HeadlessModel:
 def headless_model(models_dir: Path, reference: str, prepared: PreparedFeatures) -> HeadlessModel:
     """``reference`` with what its voice head needs, or one line on what it lacks: trained on
     the view's clips, with its training speakers and cross-validation predictions."""
-    from udfs.model_format import CV_PREDICTIONS_FILE, METRICS_FILE, cross_validations, read_json
     from udfs.model_store import ModelStore
 
     info = ModelStore((str(models_dir), str(SHIPPED_MODELS_DIR)), DEFAULT_FEATURES).resolve(
@@ -731,7 +740,7 @@ def headless_model(models_dir: Path, reference: str, prepared: PreparedFeatures)
             "(files digest differs): its voice head must learn from the same clips"
         )
     metrics = read_json(info.path / METRICS_FILE) if (info.path / METRICS_FILE).is_file() else {}
-    found = cross_validations(metrics) if isinstance(metrics, dict) else []
+    found = recorded_cross_validations(metrics) if isinstance(metrics, dict) else []
     if not found or not (info.path / CV_PREDICTIONS_FILE).is_file():
         raise TrainingDataError(
             f"{reference} has no cross-validation predictions ({CV_PREDICTIONS_FILE}): the voice "
@@ -759,8 +768,6 @@ def publish_with_voice_head(
     """Publish ``base``'s network, temperature and figures again as the next version of its
     name, with a voice head trained on the same view's features and its cross-validations'
     grouped figures; the calibration a corpus never heard can expect is added if it lacks it."""
-    from udfs.model_format import METRICS_FILE
-
     info, metrics = base.info, base.metrics
     reference = f"{info.name}/{info.version}"
     manifest = dict(info.manifest)
@@ -784,22 +791,12 @@ def publish_with_voice_head(
         )
         artifacts.write_json(staged / METRICS_FILE, metrics)
         manifest.update(created_utc=utc_now(), voice_head=VOICE_HEAD_FILE, network_of=reference)
-        staged.chmod(0o777 & ~current_umask())
-        (models_dir / info.name).mkdir(parents=True, exist_ok=True)
-        for _ in range(5):
-            version = artifacts.next_version([models_dir, SHIPPED_MODELS_DIR], info.name)
-            manifest["version"] = version
-            artifacts.write_descriptor(staged, manifest=manifest, features=info.features)
-            try:
-                os.rename(staged, models_dir / info.name / str(version))
-                log(f"model {info.name}/{version}: {reference}'s network with a voice head")
-                return models_dir / info.name / str(version)
-            except OSError:
-                continue
-        raise TrainingError(f"could not publish a new version of {info.name} under {models_dir}")
+        path = publish_staged(models_dir, info.name, staged, manifest, info.features)
     except BaseException:
         discard(staged)
         raise
+    log(f"model {info.name}/{path.name}: {reference}'s network with a voice head")
+    return path
 
 
 def read_cv_predictions(path: Path) -> list[dict]:
