@@ -70,7 +70,8 @@ class ServerProcess:
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
         self.start_timeout_s = start_timeout_s
-        self.lines: list[str] = []
+        self.lines: list[str] = []  # the current attempt's output
+        self._earlier: list[str] = []  # output of attempts that lost a port: it may hold warnings
         self.process: subprocess.Popen | None = None
         self.ready_s: float | None = None  # start to ready, seconds
         self._ready = threading.Event()
@@ -103,13 +104,16 @@ class ServerProcess:
             try:
                 return self._start_once(timeout_s)
             except ServerNotReady:
-                lost_port = any(self._own_ports) and "already in use" in self.output()
+                lost_port = any(self._own_ports) and "already in use" in "".join(self.lines)
                 if attempt == attempts or not lost_port:
                     raise
                 if self._own_ports[0]:
                     self.port = free_port()
                 if self._own_ports[1]:
                     self.console_port = free_port()
+                # A failed attempt may already have done start-up work and said so (a repaired
+                # warehouse, for one); what it printed stays part of this server's output.
+                self._earlier += self.lines
                 self.lines, self._ready = [], threading.Event()
         raise AssertionError("unreachable")
 
@@ -168,7 +172,8 @@ class ServerProcess:
         return self.process.pid
 
     def output(self) -> str:
-        return "".join(self.lines)
+        """Everything the server printed, across start attempts."""
+        return "".join(self._earlier + self.lines)
 
     def connect(self, username: str = "tester", **kwargs):
         """A PyHive DB-API connection to the server."""

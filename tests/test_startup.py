@@ -1,4 +1,5 @@
-"""Start-up failures: one clear line on stderr and a non-zero exit, before Spark starts."""
+"""Start-up: failures give one clear line on stderr and a non-zero exit, before Spark starts; the
+test harness starts again on new ports when Spark took the one it found free."""
 
 import fcntl
 import shutil
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from server.process import ServerProcess
 from server.settings import load_settings
 from tests.helpers import assert_one_line_failure, serve
 from udfs.errors import ConfigError
@@ -42,6 +44,30 @@ def test_port_in_use(tmp_path):
         port = taken.getsockname()[1]
         result = serve(tmp_path, "--port", str(port))
     assert_one_line_failure(result, f"port {port} on 127.0.0.1 is already in use")
+
+
+@pytest.mark.slow
+def test_a_harness_start_that_loses_its_port_starts_again_and_keeps_what_it_printed(
+    tmp_path, audio_root
+):
+    """Spark takes ports while it starts, so a free port found by the harness can be gone when the
+    server binds it; the start is tried again, and what the lost attempt printed (start-up repairs
+    say so there) stays in the server's output."""
+    server = ServerProcess(home=tmp_path / "home", audio_roots=[audio_root], console_port=0)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", server.port))
+        taken.listen()
+        lost = server.port
+        server.start()
+    try:
+        assert server.port != lost
+        assert f"port {lost} on 127.0.0.1 is already in use" in server.output()
+        assert f"jdbc:hive2://127.0.0.1:{server.port}/" in server.output()
+        cursor = server.connect().cursor()
+        cursor.execute("SELECT 1")
+        assert cursor.fetchall() == [(1,)]
+    finally:
+        assert server.stop() == 0
 
 
 def test_malformed_conf(tmp_path):
