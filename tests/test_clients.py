@@ -254,3 +254,37 @@ def test_only_emoticanas_python_errors_are_the_users():
         "AudioError: clip 'a.wav' is empty",
         "server fault",
     ]
+
+
+def test_every_getinfo_type_is_answered_and_the_connection_stays(server):
+    """ODBC drivers ask GetInfo for many types; HiveServer2 answers few of them, and for the rest
+    (and for the lengths it knows) its answer lacked the value Thrift requires, so the caller's
+    connection was closed with no answer."""
+    from pyhive import hive
+    from TCLIService import ttypes
+
+    connection = hive.connect(host="127.0.0.1", port=server.port, username="tester")
+    try:
+        answered, refused = {}, []
+        for value, name in sorted(ttypes.TGetInfoType._VALUES_TO_NAMES.items()):
+            response = connection._client.GetInfo(
+                ttypes.TGetInfoReq(sessionHandle=connection._sessionHandle, infoType=value)
+            )
+            if response.status.statusCode == ttypes.TStatusCode.SUCCESS_STATUS:
+                answered[name] = response.infoValue
+            else:
+                assert response.status.errorMessage == (
+                    f"emoticana: this server does not answer GetInfo {name}"
+                )
+                assert response.status.sqlState == "HYC00"
+                refused.append(name)
+        # What the JDBC driver's getDatabaseProductName and -Version ask for.
+        assert answered["CLI_DBMS_NAME"].stringValue
+        assert answered["CLI_DBMS_VER"].stringValue == pyspark.__version__
+        assert answered["CLI_MAX_TABLE_NAME_LEN"].lenValue > 0
+        assert refused  # the case that used to close the connection
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1")
+        assert cursor.fetchall() == [(1,)]
+    finally:
+        connection.close()

@@ -10,6 +10,8 @@ import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
 import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
+import org.apache.hive.service.rpc.thrift.TGetInfoReq;
+import org.apache.hive.service.rpc.thrift.TGetInfoResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
 import org.apache.hive.service.rpc.thrift.TGetSchemasReq;
@@ -71,6 +73,11 @@ public class BinaryService extends ThriftBinaryCLIService {
     @Override
     public TExecuteStatementResp ExecuteStatement(TExecuteStatementReq req) {
         return ServiceHooks.executeStatement(cliService, req);
+    }
+
+    @Override
+    public TGetInfoResp GetInfo(TGetInfoReq req) throws TException {
+        return ServiceHooks.info(cliService, req, super.GetInfo(req));
     }
 
     @Override

@@ -8,6 +8,8 @@ import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
 import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
+import org.apache.hive.service.rpc.thrift.TGetInfoReq;
+import org.apache.hive.service.rpc.thrift.TGetInfoResp;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
 import org.apache.hive.service.rpc.thrift.TGetSchemasReq;
@@ -38,6 +40,11 @@ public class HttpService extends ThriftHttpCLIService {
     @Override
     public TExecuteStatementResp ExecuteStatement(TExecuteStatementReq req) {
         return ServiceHooks.executeStatement(cliService, req);
+    }
+
+    @Override
+    public TGetInfoResp GetInfo(TGetInfoReq req) throws TException {
+        return ServiceHooks.info(cliService, req, super.GetInfo(req));
     }
 
     @Override

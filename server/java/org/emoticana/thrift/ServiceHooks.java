@@ -4,6 +4,8 @@ import java.lang.reflect.Field;
 import java.util.Set;
 
 import org.apache.hive.service.cli.CLIService;
+import org.apache.hive.service.cli.GetInfoType;
+import org.apache.hive.service.cli.GetInfoValue;
 import org.apache.hive.service.cli.HiveSQLException;
 import org.apache.hive.service.cli.OperationHandle;
 import org.apache.hive.service.cli.SessionHandle;
@@ -17,6 +19,9 @@ import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
 import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsResp;
+import org.apache.hive.service.rpc.thrift.TGetInfoReq;
+import org.apache.hive.service.rpc.thrift.TGetInfoResp;
+import org.apache.hive.service.rpc.thrift.TGetInfoValue;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusReq;
 import org.apache.hive.service.rpc.thrift.TGetOperationStatusResp;
 import org.apache.hive.service.rpc.thrift.TGetSchemasReq;
@@ -38,7 +43,8 @@ import org.emoticana.sandbox.SqlSandbox;
  * stack ({@link UserErrors}); getFunctions lists each function once and reads the JDBC pattern as
  * JDBC defines it ({@link FunctionListing}); a session whose opening settings the SQL sandbox
  * refuses is never opened ({@link SqlSandbox#openingRefusal}); the JDBC metadata calls take
- * patterns that cannot hold a core or the metastore ({@link NamePatterns}).
+ * patterns that cannot hold a core or the metastore ({@link NamePatterns}); a GetInfo the session
+ * cannot answer is an error the client reads, not a dropped connection.
  */
 final class ServiceHooks {
     private static final TStatus OK = new TStatus(TStatusCode.SUCCESS_STATUS);
@@ -141,6 +147,37 @@ final class ServiceHooks {
         } catch (HiveSQLException gone) {
             // The operation was closed in between: the answer HiveServer2 gave stands.
         }
+        return resp;
+    }
+
+    /**
+     * After HiveServer2's GetInfo, whose answer must carry a value. HiveServer2 sends none for an
+     * info type it does not know (most of them; ODBC drivers ask for several), and an empty one
+     * for the lengths it does know (it converts only text values): writing either answer fails,
+     * and the caller's connection is closed with no answer at all. Lengths are sent as lengths;
+     * an unknown type becomes an error of one line, with an empty value to keep the answer valid.
+     */
+    static TGetInfoResp info(CLIService cli, TGetInfoReq req, TGetInfoResp resp) {
+        if (resp.isSetInfoValue() && resp.getInfoValue().isSet()) {
+            return resp;
+        }
+        if (resp.isSetStatus() && resp.getStatus().getStatusCode() == TStatusCode.SUCCESS_STATUS) {
+            try {
+                GetInfoValue value = cli.getInfo(new SessionHandle(req.getSessionHandle()),
+                        GetInfoType.getGetInfoType(req.getInfoType()));
+                resp.setInfoValue(TGetInfoValue.lenValue(value.getIntValue()));
+                return resp;
+            } catch (HiveSQLException e) {
+                // Gone in between (the session closed): answered as unknown below.
+            }
+        }
+        String message = "emoticana: this server does not answer GetInfo " + req.getInfoType();
+        ThriftCLIService.LOG.info(message);
+        TStatus status = new TStatus(TStatusCode.ERROR_STATUS);
+        status.setErrorMessage(message);
+        status.setSqlState("HYC00"); // optional feature not implemented
+        resp.setStatus(status);
+        resp.setInfoValue(TGetInfoValue.stringValue(""));
         return resp;
     }
 
