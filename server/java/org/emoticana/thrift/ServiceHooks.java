@@ -161,10 +161,16 @@ final class ServiceHooks {
         if (resp.isSetInfoValue() && resp.getInfoValue().isSet()) {
             return resp;
         }
+        resp.setInfoValue(TGetInfoValue.stringValue(""));
+        SessionHandle session;
+        try {
+            session = new SessionHandle(req.getSessionHandle());
+        } catch (RuntimeException malformed) {
+            return resp; // HiveServer2's error about the handle stands
+        }
         if (resp.isSetStatus() && resp.getStatus().getStatusCode() == TStatusCode.SUCCESS_STATUS) {
             try {
-                GetInfoValue value = cli.getInfo(new SessionHandle(req.getSessionHandle()),
-                        GetInfoType.getGetInfoType(req.getInfoType()));
+                GetInfoValue value = cli.getInfo(session, GetInfoType.getGetInfoType(req.getInfoType()));
                 resp.setInfoValue(TGetInfoValue.lenValue(value.getIntValue()));
                 return resp;
             } catch (HiveSQLException e) {
@@ -177,7 +183,6 @@ final class ServiceHooks {
         status.setErrorMessage(message);
         status.setSqlState("HYC00"); // optional feature not implemented
         resp.setStatus(status);
-        resp.setInfoValue(TGetInfoValue.stringValue(""));
         return resp;
     }
 
