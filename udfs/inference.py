@@ -69,7 +69,7 @@ def predict_probabilities(model, features: np.ndarray, shape: tuple[int, int]) -
     return np.asarray(model.predict_on_batch(batch), dtype=np.float32)
 
 
-def _models_per_row(
+def models_per_row(
     store: ModelStore, references: tuple[pa.Array, ...], n: int
 ) -> tuple[list[str], dict[str, ModelInfo]]:
     """Each row's model reference (the active one where none is given) and every referenced model,
@@ -118,7 +118,7 @@ def _scores(store, audio_roots, mfccs: pa.Array, model, strict: bool) -> pa.Stru
     lengths = pc.fill_null(pc.list_value_length(mfccs), 0).to_numpy(zero_copy_only=False)
     flat = pc.list_flatten(mfccs).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     ends = np.cumsum(lengths)
-    models, infos = _models_per_row(store, model, n)
+    models, infos = models_per_row(store, model, n)
     probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
     valid = np.zeros(n, dtype=bool)
     for reference, info in infos.items():
@@ -182,7 +182,7 @@ def _audio_probabilities(
     model as ``mfcc`` features, longer recordings analysed whole (duration-weighted segments)."""
     values = audio.to_pylist()
     n = len(values)
-    models, infos = _models_per_row(store, model, n)
+    models, infos = models_per_row(store, model, n)
     probabilities = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
     valid = np.zeros(n, dtype=bool)
     for config in dict.fromkeys(info.features for info in infos.values()):

@@ -116,11 +116,11 @@ def make_emotion_baseline_udf():
 def voice_probabilities(store, profiles, voice_baselines, models, n: int, config):
     """The voice head's probabilities for each row (of the row's model: the active one unless
     named), and where they exist."""
-    from udfs.inference import _models_per_row
+    from udfs.inference import models_per_row
     from udfs.voice import read_voice_head, relative_profiles
 
     standardised, valid = relative_profiles(profiles, voice_baselines, config)
-    references, infos = _models_per_row(store, () if models is None else (models,), n)
+    references, infos = models_per_row(store, () if models is None else (models,), n)
     probabilities = np.full((n, len(EMOTIONS)), 1.0 / len(EMOTIONS))
     weights = np.zeros(n)
     for reference, info in infos.items():
