@@ -130,6 +130,7 @@ def _train(args: argparse.Namespace) -> int:
         keep_features=args.keep_features,
         features_table=args.features_table,
         voice_head_for=args.voice_head_for,
+        encoder_head_for=args.encoder_head_for,
         seed=args.seed,
         hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
@@ -402,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL",
         help="train no network: publish MODEL ('name/version', trained on this view) again as "
         "the next version of its name, with a voice head trained on the view's features",
+    )
+    train.add_argument(
+        "--encoder-head-for",
+        metavar="MODEL",
+        help="train no network: publish MODEL ('name/version', trained on this view, with "
+        "cross-validation predictions) again as the next version of its name, its network fused "
+        "with a head on the pretrained speech encoder's states",
     )
     train.add_argument(
         "--cv-by",

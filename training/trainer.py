@@ -34,6 +34,7 @@ from training.metrics import evaluation_summary, figures_by_corpus
 from training.node import NODE_ERROR_FILE, NODE_HISTORY_FILE, NodeArgs, main_fun, shuffle_buffer
 from training.sources import CORPUS_COLUMN, PreparedFeatures, TrainingDataError
 from training.voice_head import ProfileSet
+from udfs import speech_encoder
 from udfs.errors import ConfigError, EmoticanaError
 from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
@@ -51,6 +52,7 @@ from udfs.model_format import (
 from udfs.model_format import (
     cross_validations as recorded_cross_validations,
 )
+from udfs.speech_encoder import encoder_states
 from udfs.voice import VOICE_HEAD_FILE
 
 TFOS_DAEMON_MODULE = "training.tfos_daemon"
@@ -96,6 +98,7 @@ class TrainOptions:
     #: Train no network: publish this model version (``name/version``) again with a voice head
     #: trained on the view's features, and its held-out grouped figures.
     voice_head_for: str | None = None
+    encoder_head_for: str | None = None
     feed_timeout_s: int = 600
 
 
@@ -717,6 +720,115 @@ def add_voice_head(
     log(f"voice head trained ({time.monotonic() - started:.0f}s)")
 
 
+def publish_with_encoder_head(
+    models_dir: Path,
+    base: HeadlessModel,
+    prepared: PreparedFeatures,
+    states: ProfileSet,
+    voice: ProfileSet,
+    *,
+    log=print,
+) -> Path:
+    """Publish ``base``'s network fused with a head on the speech encoder's states
+    (:mod:`training.encoder_head`) as the next version of its name: cross-validation figures and
+    predictions of the fusion on ``base``'s folds, the temperature fitted again on them, and the
+    voice head trained again on the new scores."""
+    from training import encoder_head
+
+    info = base.info
+    reference = f"{info.name}/{info.version}"
+    started = time.monotonic()
+    cross_validations = []
+    for kind, summary, rows in base.cross_validations:
+        log(f"cross-validation by {kind}, the network with the encoder head:")
+        fused = encoder_head.fused_predictions(
+            states,
+            [fold["test_speakers"] for fold in summary["folds"]],
+            rows,
+            prepared.corpora,
+            log=log,
+        )
+        folds = []
+        for fold in summary["folds"]:
+            mine = [row for row in fused if row["speaker"] in set(fold["test_speakers"])]
+            figures = evaluation_summary(
+                np.array([EMOTIONS.index(row["label"]) for row in mine], dtype=int),
+                np.array([EMOTIONS.index(row["predicted"]) for row in mine], dtype=int),
+            )
+            folds.append(
+                {"test_speakers": fold["test_speakers"]}
+                | {k: figures[k] for k in ("n", "unweighted_accuracy", "weighted_accuracy")}
+            )
+        accuracies = [fold["unweighted_accuracy"] for fold in folds]
+        new_summary = {
+            "by": kind,
+            "folds": folds,
+            "unweighted_accuracy_mean": float(np.mean(accuracies)),
+            "unweighted_accuracy_std": float(np.std(accuracies)),
+            "by_corpus": figures_by_corpus(fused, prepared.corpora),
+            "network_alone": summary.get("by_corpus"),
+            "encoder_fusion_weight": encoder_head.FUSION_WEIGHT,
+        }
+        cross_validations.append((kind, new_summary, fused))
+        figures = new_summary["by_corpus"]
+        log(
+            f"  UA over each corpus's own emotions: mean {figures['unweighted_accuracy_mean']:.3f}"
+            " ("
+            + ", ".join(
+                f"{name} {c['unweighted_accuracy']:.3f}" for name, c in figures["corpora"].items()
+            )
+            + ")"
+        )
+    head = encoder_head.fit_head(states.profiles, states.labels, states.corpora, prepared.corpora)
+    log(f"encoder head trained ({time.monotonic() - started:.0f}s)")
+    manifest = dict(info.manifest)
+    staged = staging_dir(models_dir)
+    try:
+        shutil.copytree(info.path, staged, dirs_exist_ok=True)
+        (staged / "MODEL_CARD.md").unlink(missing_ok=True)
+        (staged / VOICE_HEAD_FILE).unlink(missing_ok=True)
+        encoder_head.fused_model(info.path / MODEL_FILE, head).save(staged / MODEL_FILE)
+        kind, _, rows = cross_validations[0]
+        calibration = calibrate(staged / MODEL_FILE, rows, prepared.corpora, fitted_on=kind)
+        new_metrics = {"calibration": calibration}
+        for position, (kind, summary, rows) in enumerate(cross_validations):
+            if position:
+                summary["by_corpus_after_temperature"] = figures_by_corpus(
+                    with_temperature(rows, calibration["temperature"]), prepared.corpora
+                )
+            new_metrics[cross_validation_key(kind, first=position == 0)] = summary
+        add_voice_head(
+            staged,
+            voice,
+            prepared.corpora,
+            train_speakers=manifest["train_speakers"],
+            calibration=calibration,
+            cross_validations=cross_validations,
+            log=log,
+        )
+        artifacts.write_json(staged / METRICS_FILE, new_metrics)
+        artifacts.write_cv_predictions(
+            staged / CV_PREDICTIONS_FILE,
+            [{"cv_by": kind, **row} for kind, _, rows in cross_validations for row in rows],
+        )
+        manifest.update(
+            created_utc=utc_now(),
+            voice_head=VOICE_HEAD_FILE,
+            network_of=reference,
+            temperature=calibration["temperature"],
+            speech_encoder={
+                "weights": f"{speech_encoder.PACKAGE_PIN} {speech_encoder.CHECKPOINT}",
+                "fusion_weight": encoder_head.FUSION_WEIGHT,
+            },
+        )
+        path = publish_staged(models_dir, info.name, staged, manifest, info.features)
+    except BaseException:
+        discard(staged)
+        raise
+    log(f"model {info.name}/{path.name}: {reference}'s network with the speech encoder's head")
+    return path
+
+
 @dataclass(frozen=True)
 class HeadlessModel:
     """A published model version to give a voice head (``--voice-head-for``), checked."""
@@ -1073,10 +1185,11 @@ def run_training(
                 "labels: " + ", ".join(f"{k} {v}" for k, v in sorted(prepared.label_counts.items()))
             )
             # Checked before any training work: a wrong model or view fails in one line now.
+            if options.voice_head_for and options.encoder_head_for:
+                raise TrainingDataError("give --voice-head-for or --encoder-head-for, not both")
+            base_reference = options.voice_head_for or options.encoder_head_for
             headless = (
-                headless_model(models_dir, options.voice_head_for, prepared)
-                if options.voice_head_for
-                else None
+                headless_model(models_dir, base_reference, prepared) if base_reference else None
             )
             validation = choose_validation_speakers(
                 prepared.speakers,
@@ -1102,6 +1215,15 @@ def run_training(
                     # TensorFlowOnSpark places one node per executor: all of them must be there
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
+                if headless is not None and options.encoder_head_for:
+                    return publish_with_encoder_head(
+                        models_dir,
+                        headless,
+                        prepared,
+                        voice_head.load_profiles(spark, prepared.location, encoder_states),
+                        voice_head.load_profiles(spark, prepared.location),
+                        log=log,
+                    )
                 if headless is not None:
                     return publish_with_voice_head(
                         models_dir,

@@ -52,8 +52,9 @@ class ProfileSet:
         return np.char.add(np.char.add(self.speakers.astype(str), "/"), self.conditions.astype(str))
 
 
-def load_profiles(spark, location: str) -> ProfileSet:
-    """The voice profiles of a features table's rows, computed by Spark next to the data."""
+def load_profiles(spark, location: str, compute_rows=profiles) -> ProfileSet:
+    """The voice profiles of a features table's rows (or what ``compute_rows`` makes of a stack
+    of feature matrices, e.g. the speech encoder's states), computed by Spark next to the data."""
     from pyspark.sql import functions as F
 
     shape = DEFAULT_FEATURES.shape
@@ -63,7 +64,7 @@ def load_profiles(spark, location: str) -> ProfileSet:
         if not rows:
             return
         x = np.stack([np.asarray(r[0], dtype=np.float32).reshape(shape) for r in rows])
-        for r, p in zip(rows, profiles(x)):
+        for r, p in zip(rows, compute_rows(x)):
             yield (p.tolist(), *r[1:])
 
     found = (

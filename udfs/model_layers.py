@@ -548,3 +548,64 @@ class Temperature(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class EncoderFrontEnd(layers.Layer):
+    """The speech encoder's input from a feature matrix (``udfs.speech_encoder``): the cepstral
+    rows back to a smoothed log-mel spectrum (``idct``), mapped to the encoder's bands
+    (``mel_map``, offset in its last row), every clip's speech frames set to ``level_db`` of
+    band-sum power, the window's padding (frames at the 80 dB floor) silent, and the middle
+    ``frames`` frames: ``(batch, rows, n) -> (batch, frames, bands)`` of mel power."""
+
+    def __init__(self, idct=(), mel_map=(), level_db=0.0, n_mfcc=40, frames=160, **kwargs):
+        super().__init__(**kwargs)
+        self.idct = np.asarray(idct, dtype=np.float32)
+        self.mel_map = np.asarray(mel_map, dtype=np.float32)
+        self.level_db = float(level_db)
+        self.n_mfcc = int(n_mfcc)
+        self.frames = int(frames)
+
+    def call(self, x):
+        cepstra = ops.transpose(x[:, : self.n_mfcc, :], (0, 2, 1))
+        db = ops.matmul(cepstra, ops.convert_to_tensor(self.idct))
+        bands = ops.matmul(db, ops.convert_to_tensor(self.mel_map[:-1])) + self.mel_map[-1]
+        frame_db = ops.max(db, axis=-1, keepdims=True)
+        loudest = ops.max(frame_db, axis=1, keepdims=True)
+        speech = ops.cast(frame_db > loudest - 60.0, x.dtype)
+        padding = frame_db <= loudest - 78.0
+        power = ops.power(10.0, bands / 10.0)
+        energy = ops.sum(ops.sum(power, axis=-1, keepdims=True) * speech, axis=1, keepdims=True)
+        energy = energy / ops.maximum(ops.sum(speech, axis=1, keepdims=True), 1.0)
+        gain_db = self.level_db - 10.0 * ops.log(ops.maximum(energy, 1e-12)) / np.log(10.0)
+        power = ops.where(padding, 0.0, power * ops.power(10.0, gain_db / 10.0))
+        start = (x.shape[-1] - self.frames) // 2
+        return power[:, start : start + self.frames, :]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "idct": self.idct.tolist(),
+            "mel_map": self.mel_map.tolist(),
+            "level_db": self.level_db,
+            "n_mfcc": self.n_mfcc,
+            "frames": self.frames,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LogLinearFusion(layers.Layer):
+    """Two probability vectors as one: ``softmax(log p + weight * log q)`` (a product of experts,
+    the second one's vote weighted)."""
+
+    def __init__(self, weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, inputs):
+        p, q = inputs
+        logits = ops.log(ops.maximum(p, 1e-12)) + self.weight * ops.log(ops.maximum(q, 1e-12))
+        return ops.softmax(logits, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}

@@ -1,0 +1,141 @@
+"""The pretrained speech encoder inside the model (``udfs/speech_encoder.py``): its weights read
+without torch into Keras, its input rebuilt from the feature matrix, and the fused model's
+layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.audiogen import voiced_signal
+from udfs import speech_encoder
+from udfs.features import DEFAULT_FEATURES, canonical_clip, mfcc_matrix
+
+
+def utterance(seconds: float, f0: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return voiced_signal(rng, sample_rate=16000, seconds=seconds, f0=f0)[:, 0]
+
+
+def features_of(y: np.ndarray) -> np.ndarray:
+    """The model's input for a 16 kHz clip, without the prosody rows' cost (they are not read)."""
+    rows = np.zeros(DEFAULT_FEATURES.shape, dtype=np.float32)
+    rows[: DEFAULT_FEATURES.n_mfcc] = mfcc_matrix(canonical_clip(y, 16000))
+    return rows
+
+
+def lstm_reference(x: np.ndarray, weights: dict, layer: int) -> np.ndarray:
+    """torch's LSTM equations on the checkpoint's own tensors: ``(frames, inputs)`` to the hidden
+    states ``(frames, units)``."""
+    w_ih, w_hh = weights[f"lstm.weight_ih_l{layer}"], weights[f"lstm.weight_hh_l{layer}"]
+    bias = weights[f"lstm.bias_ih_l{layer}"] + weights[f"lstm.bias_hh_l{layer}"]
+    h = np.zeros(w_hh.shape[1])
+    c = np.zeros(w_hh.shape[1])
+    out = []
+    for frame in x:
+        i, f, g, o = np.split(w_ih @ frame + w_hh @ h + bias, 4)
+        sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        out.append(h)
+    return np.array(out)
+
+
+def test_the_installed_weights_are_read_without_torch():
+    weights = speech_encoder.encoder_weights()
+    assert weights["lstm.weight_ih_l0"].shape == (4 * 256, 40)
+    for layer in (1, 2):
+        assert weights[f"lstm.weight_ih_l{layer}"].shape == (4 * 256, 256)
+        assert weights[f"lstm.weight_hh_l{layer}"].shape == (4 * 256, 256)
+    assert all(np.isfinite(w).all() and np.abs(w).max() > 0 for w in weights.values())
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path):
+    bad = tmp_path / "pretrained.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(
+        speech_encoder.EncoderUnavailable, match="not a readable legacy torch checkpoint"
+    ):
+        speech_encoder.read_legacy_checkpoint(bad)
+
+
+def test_the_keras_encoder_computes_torchs_lstm_on_its_front_end():
+    """Gate order, transposes and the two biases: the Keras states are torch's equations'."""
+    import keras
+
+    encoder = speech_encoder.build_encoder()
+    weights = speech_encoder.encoder_weights()
+    x = features_of(utterance(2.5, 150.0, 1))[None]
+    front = keras.Model(encoder.input, encoder.get_layer("encoder_front_end").output)
+    sequence = np.asarray(front.predict(x, verbose=0))[0].astype(np.float64)
+    assert sequence.shape == (speech_encoder.PARTIAL_FRAMES, speech_encoder.BANDS)
+    means = []
+    for layer in range(speech_encoder.LAYERS):
+        sequence = lstm_reference(sequence, weights, layer)
+        means.append(sequence.mean(axis=0))
+    states = speech_encoder.encoder_states(x)[0]
+    np.testing.assert_allclose(states, np.concatenate(means), atol=2e-4)
+    assert np.abs(states).max() > 0.01
+
+
+def test_the_front_end_rebuilds_the_encoders_mel_spectrum_from_the_cepstra():
+    """The smoothed spectrum through the fitted map is the encoder's own front end (Resemblyzer's
+    mel power) on the speech frames, within a few dB, at the level it was trained on."""
+    import keras
+    import librosa
+
+    encoder = speech_encoder.build_encoder()
+    front = keras.Model(encoder.input, encoder.get_layer("encoder_front_end").output)
+    y = utterance(3.5, 120.0, 4)
+    clip = canonical_clip(y, 16000)
+    rebuilt = np.asarray(front.predict(features_of(y)[None], verbose=0))[0]
+    start = (DEFAULT_FEATURES.n_frames - speech_encoder.PARTIAL_FRAMES) // 2
+    exact = librosa.feature.melspectrogram(
+        y=clip, sr=16000, n_fft=400, hop_length=160, n_mels=40
+    ).T[start : start + speech_encoder.PARTIAL_FRAMES]
+    speech = exact.sum(axis=1) > exact.sum(axis=1).max() * 1e-4
+    # The rebuilt spectrum is at a fixed level: compare shapes, after the level's offset.
+    error = 10 * np.log10(rebuilt[speech] + 1e-12) - 10 * np.log10(exact[speech] + 1e-12)
+    error -= np.median(error)
+    assert np.median(np.abs(error)) < 3.0
+
+
+def test_the_encoder_does_not_hear_the_recording_level():
+    """Users' levels are arbitrary: the same speech 20 dB quieter gives the same states, its
+    speech set to the level the encoder was trained at."""
+    import keras
+
+    y = utterance(3.0, 200.0, 7)
+    loud, quiet, other = speech_encoder.encoder_states(
+        np.stack([features_of(y), features_of(y * 0.1), features_of(utterance(3.0, 110.0, 7))])
+    )
+    # Only the frames near the 80 dB floor move; another voice moves the states far more.
+    assert np.linalg.norm(loud - quiet) < 0.1 * np.linalg.norm(loud - other)
+    # A steady vowel fills the window, so the middle frames carry the whole clip's level.
+    t = np.arange(4 * 16000) / 16000
+    vowel = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 20)).astype(np.float32)
+    encoder = speech_encoder.build_encoder()
+    front = keras.Model(encoder.input, encoder.get_layer("encoder_front_end").output)
+    for gain in (0.3, 0.003):
+        power = np.asarray(front.predict(features_of(gain * vowel)[None], verbose=0))[0]
+        level = 10 * np.log10(power.sum(axis=1).mean())
+        assert level == pytest.approx(speech_encoder.SPEECH_LEVEL_DB, abs=0.5)
+
+
+def test_the_fusion_layer_is_a_weighted_product_and_survives_saving(tmp_path):
+    import keras
+
+    from training.encoder_head import fuse
+    from udfs.model_format import load_keras_model_file
+    from udfs.model_layers import LogLinearFusion
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=np.float32)
+    q = np.array([[0.1, 0.8, 0.1], [0.3, 0.3, 0.4]], dtype=np.float32)
+    a, b = keras.Input((3,)), keras.Input((3,))
+    model = keras.Model([a, b], LogLinearFusion(0.25)([a, b]))
+    model.save(tmp_path / "fused.keras")
+    again = load_keras_model_file(tmp_path / "fused.keras")
+    out = np.asarray(again.predict([p, q], verbose=0))
+    np.testing.assert_allclose(out, fuse(p, q, 0.25), atol=1e-6)
+    expected = p[0] * q[0] ** 0.25
+    np.testing.assert_allclose(out[0], expected / expected.sum(), atol=1e-6)
