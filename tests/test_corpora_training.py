@@ -17,7 +17,8 @@ from server.sqlscript import read_script
 from tests.audiogen import voiced_signal, write_clip
 from training.calibration import fit_temperature
 from training.calibration import scaled as scaled_probabilities
-from training.metrics import expected_calibration_error
+from training.encoder_head import FUSION_WEIGHT as FUSION_WEIGHT_ENCODER
+from training.metrics import expected_calibration_error, figures_by_corpus
 from training.voice_head import FUSION_WEIGHT
 from udfs.features import DEFAULT_FEATURES
 from udfs.inference import model_figure_rows
@@ -347,6 +348,72 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
             figures_again[key]["by_corpus_against_speaker"]
             == metrics[key]["by_corpus_against_speaker"]
         )
+    # The same network fused with a head on the pretrained speech encoder's states: the next
+    # version, figures of the fusion on the network's very folds, the temperature fitted again.
+    fused = emoticana(
+        server,
+        "train",
+        "--view",
+        "loco_train",
+        "--encoder-head-for",
+        "corpora/1",
+        "--models-dir",
+        str(tmp_path / "models"),
+    )
+    assert fused.returncode == 0, (fused.stdout[-3000:], fused.stderr[-5000:])
+    third = tmp_path / "models" / "corpora" / "3"
+    fused_manifest = json.loads((third / "manifest.json").read_text())
+    fused_metrics = json.loads((third / "metrics.json").read_text())
+    assert (fused_manifest["version"], fused_manifest["network_of"]) == (3, "corpora/1")
+    assert fused_manifest["speech_encoder"]["fusion_weight"] == FUSION_WEIGHT_ENCODER
+    assert fused_manifest["temperature"] == fused_metrics["calibration"]["temperature"] > 0
+    with open(third / "cv_predictions.csv") as handle:
+        fused_rows = list(csv.DictReader(handle))
+    assert sorted((r["cv_by"], r["clip_sha256"]) for r in fused_rows) == sorted(
+        (r["cv_by"], r["clip_sha256"]) for r in rows
+    )
+    network_p = {(r["cv_by"], r["clip_sha256"]): [float(r[e]) for e in EMOTIONS] for r in rows}
+    assert any(
+        not np.allclose([float(r[e]) for e in EMOTIONS], network_p[r["cv_by"], r["clip_sha256"]])
+        for r in fused_rows
+    )
+    for key, kind in (("cross_validation", "corpus"), ("cross_validation_by_speaker", "speaker")):
+        summary = fused_metrics[key]
+        assert summary["network_alone"] == metrics[key]["by_corpus"]
+        mine = [
+            {**r, "probabilities": [float(r[e]) for e in EMOTIONS]}
+            for r in fused_rows
+            if r["cv_by"] == kind
+        ]
+        # The figures are of the fused held-out rows written beside them (to six decimals).
+        recomputed = figures_by_corpus(
+            mine, {c: f["emotions"] for c, f in cv["by_corpus"]["corpora"].items()}
+        )["corpora"]
+        for corpus, figures_there in summary["by_corpus"]["corpora"].items():
+            assert figures_there["confusion"] == recomputed[corpus]["confusion"], (key, corpus)
+            assert figures_there["unweighted_accuracy"] == pytest.approx(
+                recomputed[corpus]["unweighted_accuracy"]
+            )
+        assert "by_corpus_against_speaker_and_voice" in summary
+    assert (third / VOICE_HEAD_FILE).is_file()
+    model = load_keras_model_file(third / "model.keras")
+    assert model.layers[-1].name == "calibrate"
+    assert model.layers[-1].temperature == pytest.approx(fused_manifest["temperature"])
+    # The encoder's weights travel in the model file, frozen as the checkpoint has them.
+    from udfs.speech_encoder import encoder_weights
+
+    lstm = next(
+        layer
+        for inner in model.layers
+        if hasattr(inner, "layers")
+        for part in inner.layers
+        if hasattr(part, "layers")
+        for layer in part.layers
+        if layer.name == "encoder_lstm2"
+    )
+    np.testing.assert_array_equal(lstm.get_weights()[0], encoder_weights()["lstm.weight_ih_l1"].T)
+    answers = model.predict(np.random.default_rng(0).normal(size=(3, *DEFAULT_FEATURES.shape)))
+    np.testing.assert_allclose(np.asarray(answers).sum(axis=1), 1.0, rtol=1e-5)
     # A view of other clips is refused in one line, and nothing is published.
     error, stderr = refused_voice_head(server, "emodb_corpus", "corpora/1", tmp_path / "models")
     assert "corpora/1 was trained on other clips than view 'emodb_corpus'" in error
@@ -357,7 +424,12 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     assert "corpora/7 has no cross-validation predictions (cv_predictions.csv)" in error
     # Refused before the trainer's own Spark application starts (its JVM announces itself).
     assert "jdk.incubator" not in stderr
-    assert sorted(p.name for p in (tmp_path / "models" / "corpora").iterdir()) == ["1", "2", "7"]
+    assert sorted(p.name for p in (tmp_path / "models" / "corpora").iterdir()) == [
+        "1",
+        "2",
+        "3",
+        "7",
+    ]
 
 
 def refused_voice_head(server, view: str, reference: str, models_dir: Path) -> tuple[str, str]:

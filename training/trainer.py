@@ -781,52 +781,63 @@ def publish_with_encoder_head(
         )
     head = encoder_head.fit_head(states.profiles, states.labels, states.corpora, prepared.corpora)
     log(f"encoder head trained ({time.monotonic() - started:.0f}s)")
-    manifest = dict(info.manifest)
-    staged = staging_dir(models_dir)
-    try:
-        shutil.copytree(info.path, staged, dirs_exist_ok=True)
-        (staged / "MODEL_CARD.md").unlink(missing_ok=True)
+
+    def fill(staged: Path) -> dict:
         (staged / VOICE_HEAD_FILE).unlink(missing_ok=True)
         encoder_head.fused_model(info.path / MODEL_FILE, head).save(staged / MODEL_FILE)
         kind, _, rows = cross_validations[0]
         calibration = calibrate(staged / MODEL_FILE, rows, prepared.corpora, fitted_on=kind)
-        new_metrics = {"calibration": calibration}
+        metrics = {"calibration": calibration}
         for position, (kind, summary, rows) in enumerate(cross_validations):
             if position:
                 summary["by_corpus_after_temperature"] = figures_by_corpus(
                     with_temperature(rows, calibration["temperature"]), prepared.corpora
                 )
-            new_metrics[cross_validation_key(kind, first=position == 0)] = summary
+            metrics[cross_validation_key(kind, first=position == 0)] = summary
         add_voice_head(
             staged,
             voice,
             prepared.corpora,
-            train_speakers=manifest["train_speakers"],
+            train_speakers=info.manifest["train_speakers"],
             calibration=calibration,
             cross_validations=cross_validations,
             log=log,
         )
-        artifacts.write_json(staged / METRICS_FILE, new_metrics)
+        artifacts.write_json(staged / METRICS_FILE, metrics)
         artifacts.write_cv_predictions(
             staged / CV_PREDICTIONS_FILE,
             [{"cv_by": kind, **row} for kind, _, rows in cross_validations for row in rows],
         )
-        manifest.update(
-            created_utc=utc_now(),
-            voice_head=VOICE_HEAD_FILE,
-            network_of=reference,
-            temperature=calibration["temperature"],
-            speech_encoder={
+        return {
+            "voice_head": VOICE_HEAD_FILE,
+            "temperature": calibration["temperature"],
+            "speech_encoder": {
                 "weights": f"{speech_encoder.PACKAGE_PIN} {speech_encoder.CHECKPOINT}",
                 "fusion_weight": encoder_head.FUSION_WEIGHT,
             },
-        )
-        path = publish_staged(models_dir, info.name, staged, manifest, info.features)
+        }
+
+    path = republish(models_dir, info, fill)
+    log(f"model {info.name}/{path.name}: {reference}'s network with the speech encoder's head")
+    return path
+
+
+def republish(models_dir: Path, info: ModelInfo, fill) -> Path:
+    """Publish a copy of the model version ``info`` as the next version of its name, after
+    ``fill(staged)`` changed the copy and returned what to add to its manifest (which also
+    names the version whose network it keeps)."""
+    staged = staging_dir(models_dir)
+    try:
+        shutil.copytree(info.path, staged, dirs_exist_ok=True)
+        # A model card describes one version: the new one's is written by hand.
+        (staged / "MODEL_CARD.md").unlink(missing_ok=True)
+        manifest = dict(info.manifest)
+        manifest.update(fill(staged))
+        manifest.update(created_utc=utc_now(), network_of=f"{info.name}/{info.version}")
+        return publish_staged(models_dir, info.name, staged, manifest, info.features)
     except BaseException:
         discard(staged)
         raise
-    log(f"model {info.name}/{path.name}: {reference}'s network with the speech encoder's head")
-    return path
 
 
 @dataclass(frozen=True)
@@ -882,31 +893,25 @@ def publish_with_voice_head(
     grouped figures; the calibration a corpus never heard can expect is added if it lacks it."""
     info, metrics = base.info, base.metrics
     reference = f"{info.name}/{info.version}"
-    manifest = dict(info.manifest)
     calibration = metrics.get("calibration")
     kind, _, rows = base.cross_validations[0]
     if isinstance(calibration, dict) and "held_out" not in calibration:
         calibration.update(held_out_calibration(rows, prepared.corpora))
-    staged = staging_dir(models_dir)
-    try:
-        shutil.copytree(info.path, staged, dirs_exist_ok=True)
-        # A model card describes one version: the new one's is written by hand.
-        (staged / "MODEL_CARD.md").unlink(missing_ok=True)
+
+    def fill(staged: Path) -> dict:
         add_voice_head(
             staged,
             voice,
             prepared.corpora,
-            train_speakers=manifest["train_speakers"],
+            train_speakers=info.manifest["train_speakers"],
             calibration=calibration if isinstance(calibration, dict) else {},
             cross_validations=base.cross_validations,
             log=log,
         )
         artifacts.write_json(staged / METRICS_FILE, metrics)
-        manifest.update(created_utc=utc_now(), voice_head=VOICE_HEAD_FILE, network_of=reference)
-        path = publish_staged(models_dir, info.name, staged, manifest, info.features)
-    except BaseException:
-        discard(staged)
-        raise
+        return {"voice_head": VOICE_HEAD_FILE}
+
+    path = republish(models_dir, info, fill)
     log(f"model {info.name}/{path.name}: {reference}'s network with a voice head")
     return path
 
