@@ -78,6 +78,39 @@ def test_the_keras_encoder_computes_torchs_lstm_on_its_front_end():
     assert np.abs(states).max() > 0.01
 
 
+def test_the_cepstral_rows_give_back_the_smoothed_log_mel_spectrum():
+    """The inverse of the features' DCT: a spectrum the 40 coefficients hold whole comes back
+    band by band (a flat one exactly: the padding's floor stays flat)."""
+    import scipy.fft
+
+    bands = np.arange(DEFAULT_FEATURES.n_mels)
+    smooth = -30.0 - 0.4 * bands + 6.0 * np.cos(2 * np.pi * bands / 32.0)
+    for spectrum in (smooth, np.full(DEFAULT_FEATURES.n_mels, -57.0)):
+        frames = np.tile(spectrum, (5, 1))
+        cepstra = scipy.fft.dct(frames, type=2, norm="ortho", axis=-1)[:, : DEFAULT_FEATURES.n_mfcc]
+        rebuilt = speech_encoder.smoothed_mel_db(cepstra.T)
+        np.testing.assert_allclose(rebuilt, frames, atol=0.5)
+
+
+def test_a_short_clip_is_heard_at_the_speech_level_with_silence_around_it():
+    """A 1 s clip fills a third of the 3 s window: the padding reaches the encoder as silence,
+    and the speech itself at the level the encoder was trained at, whatever the clip's length."""
+    import keras
+
+    encoder = speech_encoder.build_encoder()
+    front = keras.Model(encoder.input, encoder.get_layer("encoder_front_end").output)
+    t = np.arange(16000) / 16000
+    vowel = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 20)).astype(np.float32)
+    for gain in (0.3, 0.003):
+        power = np.asarray(front.predict(features_of(gain * vowel)[None], verbose=0))[0]
+        frame_power = power.sum(axis=1)
+        silent = frame_power == 0
+        # 1 s of 1.6 s is speech: the rest, about 60 frames, is the window's padding.
+        assert 50 <= silent.sum() <= 70, silent.sum()
+        level = 10 * np.log10(frame_power[~silent][5:-5].mean())
+        assert level == pytest.approx(speech_encoder.SPEECH_LEVEL_DB, abs=1.0)
+
+
 def test_the_front_end_rebuilds_the_encoders_mel_spectrum_from_the_cepstra():
     """The smoothed spectrum through the fitted map is the encoder's own front end (Resemblyzer's
     mel power) on the speech frames, within a few dB, at the level it was trained on."""
@@ -109,7 +142,8 @@ def test_the_encoder_does_not_hear_the_recording_level():
     loud, quiet, other = speech_encoder.encoder_states(
         np.stack([features_of(y), features_of(y * 0.1), features_of(utterance(3.0, 110.0, 7))])
     )
-    # Only the frames near the 80 dB floor move; another voice moves the states far more.
+    # The features keep levels relative to the loudest frame (but for a -100 dB floor), so 20 dB
+    # quieter moves the states only a little; another voice moves them far more.
     assert np.linalg.norm(loud - quiet) < 0.1 * np.linalg.norm(loud - other)
     # A steady vowel fills the window, so the middle frames carry the whole clip's level.
     t = np.arange(4 * 16000) / 16000

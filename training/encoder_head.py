@@ -2,12 +2,12 @@
 published model's network into the next version (``emoticana train --encoder-head-for``).
 
 The network is kept as it is (its weights, its folds' held-out predictions); the head is trained
-on the same features table, on every clip of every recording condition, with the network's
-partial-label loss and balanced priors.  The new model answers ``softmax(log p + w log q)``,
-``p`` the network's balanced probabilities, ``q`` the head's, then a temperature fitted again
-on the fused held-out predictions.  Its figures are those of the fusion on the network's very
-folds: every held-out clip judged by a fold network and a fold head that never heard its corpus
-(or speaker).
+on the same features table, on every recording condition of the network's speakers, with the
+network's partial-label loss and balanced priors.  The new model answers
+``softmax(log p + w log q)``, ``p`` the network's balanced probabilities, ``q`` the head's, then
+a temperature fitted again on the fused held-out predictions.  Its figures are those of the
+fusion on the network's very folds: every held-out clip judged by a fold network and a fold head
+that never heard its corpus (or speaker).
 """
 
 from __future__ import annotations

@@ -52,7 +52,6 @@ from udfs.model_format import (
 from udfs.model_format import (
     cross_validations as recorded_cross_validations,
 )
-from udfs.speech_encoder import encoder_states
 from udfs.voice import VOICE_HEAD_FILE
 
 TFOS_DAEMON_MODULE = "training.tfos_daemon"
@@ -98,6 +97,8 @@ class TrainOptions:
     #: Train no network: publish this model version (``name/version``) again with a voice head
     #: trained on the view's features, and its held-out grouped figures.
     voice_head_for: str | None = None
+    #: Train no network: publish this model version again, its network fused with a head on the
+    #: pretrained speech encoder's states (:mod:`training.encoder_head`).
     encoder_head_for: str | None = None
     feed_timeout_s: int = 600
 
@@ -531,6 +532,10 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
             f"--class-priors must be one of {', '.join(recipe.CLASS_PRIORS_CHOICES)}, got "
             f"{priors!r}"
         )
+    if options.voice_head_for and options.encoder_head_for:
+        raise ConfigError("give --voice-head-for or --encoder-head-for, not both")
+    if options.encoder_head_for:
+        speech_encoder.encoder_weights()  # one line now if the weights are not installed
     kinds = cv_kinds(options.cv_by)
     if kinds == ("corpus",) and cv_folds:
         raise ConfigError(
@@ -760,9 +765,14 @@ def publish_with_encoder_head(
                 | {k: figures[k] for k in ("n", "unweighted_accuracy", "weighted_accuracy")}
             )
         accuracies = [fold["unweighted_accuracy"] for fold in folds]
+        pooled = evaluation_summary(
+            np.array([EMOTIONS.index(row["label"]) for row in fused], dtype=int),
+            np.array([EMOTIONS.index(row["predicted"]) for row in fused], dtype=int),
+        )
         new_summary = {
             "by": kind,
             "folds": folds,
+            "confusion": pooled["confusion"],
             "unweighted_accuracy_mean": float(np.mean(accuracies)),
             "unweighted_accuracy_std": float(np.std(accuracies)),
             "by_corpus": figures_by_corpus(fused, prepared.corpora),
@@ -779,11 +789,23 @@ def publish_with_encoder_head(
             )
             + ")"
         )
-    head = encoder_head.fit_head(states.profiles, states.labels, states.corpora, prepared.corpora)
+    # The final head learns from the speakers the network learnt from, as the voice head does.
+    trained = np.isin(states.speakers, info.manifest["train_speakers"])
+    head = encoder_head.fit_head(
+        states.profiles[trained], states.labels[trained], states.corpora[trained], prepared.corpora
+    )
     log(f"encoder head trained ({time.monotonic() - started:.0f}s)")
 
     def fill(staged: Path) -> dict:
         (staged / VOICE_HEAD_FILE).unlink(missing_ok=True)
+        # The fused answers' confusion replaces the network's; the curves stay (its training).
+        kind, summary, _ = cross_validations[0]
+        artifacts.write_confusion_csv(staged / "confusion.csv", np.asarray(summary["confusion"]))
+        artifacts.plot_confusion(
+            staged / "confusion.png",
+            np.asarray(summary["confusion"]),
+            title=f"cross-validation by {kind}, with the encoder head: confusion",
+        )
         encoder_head.fused_model(info.path / MODEL_FILE, head).save(staged / MODEL_FILE)
         kind, _, rows = cross_validations[0]
         calibration = calibrate(staged / MODEL_FILE, rows, prepared.corpora, fitted_on=kind)
@@ -1190,12 +1212,16 @@ def run_training(
                 "labels: " + ", ".join(f"{k} {v}" for k, v in sorted(prepared.label_counts.items()))
             )
             # Checked before any training work: a wrong model or view fails in one line now.
-            if options.voice_head_for and options.encoder_head_for:
-                raise TrainingDataError("give --voice-head-for or --encoder-head-for, not both")
             base_reference = options.voice_head_for or options.encoder_head_for
             headless = (
                 headless_model(models_dir, base_reference, prepared) if base_reference else None
             )
+            if headless is not None and options.encoder_head_for:
+                if "speech_encoder" in headless.info.manifest:
+                    raise TrainingDataError(
+                        f"{base_reference} already answers with the speech encoder: give the "
+                        f"model whose network it fused ({headless.info.manifest.get('network_of')})"
+                    )
             validation = choose_validation_speakers(
                 prepared.speakers,
                 fraction=options.validation_fraction,
@@ -1225,7 +1251,9 @@ def run_training(
                         models_dir,
                         headless,
                         prepared,
-                        voice_head.load_profiles(spark, prepared.location, encoder_states),
+                        voice_head.load_profiles(
+                            spark, prepared.location, speech_encoder.encoder_states
+                        ),
                         voice_head.load_profiles(spark, prepared.location),
                         log=log,
                     )

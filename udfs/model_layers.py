@@ -573,7 +573,10 @@ class EncoderFrontEnd(layers.Layer):
         frame_db = ops.max(db, axis=-1, keepdims=True)
         loudest = ops.max(frame_db, axis=1, keepdims=True)
         speech = ops.cast(frame_db > loudest - 60.0, x.dtype)
-        padding = frame_db <= loudest - 78.0
+        # The window's padding is at the features' floor (the loudest value less 80 dB, and never
+        # under -100 dB), which a flat spectrum keeps exactly; the smoothing lowers the loudest
+        # value a little, so the floor is allowed 6 dB.
+        padding = frame_db <= ops.maximum(loudest - 80.0, -100.0) + 6.0
         power = ops.power(10.0, bands / 10.0)
         energy = ops.sum(ops.sum(power, axis=-1, keepdims=True) * speech, axis=1, keepdims=True)
         energy = energy / ops.maximum(ops.sum(speech, axis=1, keepdims=True), 1.0)

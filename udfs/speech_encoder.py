@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from udfs.errors import ConfigError
 from udfs.features import DEFAULT_FEATURES, FeatureConfig
 
 #: The wheel that carries the weights, and the file in it.
@@ -41,14 +42,12 @@ UNITS = 256
 BANDS = 40
 #: Frames of the feature matrix the encoder reads: the middle 160 (1.6 s) of 301.
 PARTIAL_FRAMES = 160
-#: What one clip gives the head: each layer's mean state over the frames.
-DIMENSION = LAYERS * UNITS
 #: The encoder's front end (Resemblyzer's): 25 ms Hann windows every 10 ms, 40 Slaney mel bands
 #: of power over 0-8 kHz, audio at -30 dBFS.
 ENCODER_N_FFT = 400
-#: The band-sum mel power (dB) of speech at -30 dBFS, the level the encoder was trained at:
-#: the median over clips of the four corpora (spread 0.2 dB), of every speech frame's sum over
-#: the 40 bands.  Synthetic voices, brighter than speech, would put it 4 dB lower.
+#: The mean over speech frames of the 40 bands' summed mel power (dB) of speech at -30 dBFS, the
+#: level the encoder was trained at: the median over 40 clips of the four corpora (spread
+#: 0.2 dB).  Synthetic voices, brighter than speech, would put it 4 dB lower.
 SPEECH_LEVEL_DB = -4.3
 
 _TORCH_DTYPES = {
@@ -61,7 +60,7 @@ _TORCH_DTYPES = {
 }
 
 
-class EncoderUnavailable(RuntimeError):
+class EncoderUnavailable(ConfigError):
     """The encoder's weights are not installed or not readable."""
 
 
@@ -109,24 +108,13 @@ def read_legacy_checkpoint(path: Path) -> dict:
             storages.setdefault(key, [kind, None])
             return key
 
-    try:
-        with open(path, "rb") as handle:
-            for _ in range(3):  # magic number, protocol version, system information
-                pickle.load(handle)
-            result = Unpickler(handle).load()
-            for key in pickle.load(handle):
-                dtype = np.dtype(_TORCH_DTYPES[storages[key][0]])
-                count = struct.unpack("<q", handle.read(8))[0]
-                storages[key][1] = np.frombuffer(handle.read(count * dtype.itemsize), dtype=dtype)
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError, struct.error) as exc:
-        raise EncoderUnavailable(
-            f"{path} is not a readable legacy torch checkpoint: {exc}"
-        ) from None
-
     def materialise(obj):
         if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "tensor":
             key, offset, size, stride = tensors[obj[1]]
             data = storages[key][1]
+            end = offset + sum((n - 1) * step for n, step in zip(size, stride)) + 1
+            if min(size, default=1) > 0 and (offset < 0 or end > data.size):
+                raise ValueError(f"a tensor reaches past its storage ({end} > {data.size})")
             return np.lib.stride_tricks.as_strided(
                 data[offset:], shape=size, strides=[s * data.itemsize for s in stride]
             ).copy()
@@ -134,7 +122,28 @@ def read_legacy_checkpoint(path: Path) -> dict:
             return {k: materialise(v) for k, v in obj.items()}
         return obj
 
-    return materialise(result)
+    try:
+        with open(path, "rb") as handle:
+            for _ in range(3):  # magic number, protocol version, system information
+                Unpickler(handle).load()
+            result = Unpickler(handle).load()
+            for key in Unpickler(handle).load():
+                dtype = np.dtype(_TORCH_DTYPES[storages[key][0]])
+                count = struct.unpack("<q", handle.read(8))[0]
+                storages[key][1] = np.frombuffer(handle.read(count * dtype.itemsize), dtype=dtype)
+        return materialise(result)
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        ValueError,
+        TypeError,
+        struct.error,
+    ) as exc:
+        raise EncoderUnavailable(
+            f"{path} is not a readable legacy torch checkpoint: {exc}"
+        ) from None
 
 
 @functools.lru_cache(maxsize=1)
@@ -176,7 +185,8 @@ def idct_matrix(config: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
     """``[n_mfcc, n_mels]``: cepstral coefficients to the log-mel spectrum they encode."""
     import scipy.fft
 
-    return scipy.fft.idct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)[
+    # Row k is the k-th orthonormal DCT-II basis vector over the bands: the DCT matrix's rows.
+    return scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)[
         : config.n_mfcc
     ].astype(np.float32)
 
