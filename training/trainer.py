@@ -864,7 +864,8 @@ def republish(models_dir: Path, info: ModelInfo, fill) -> Path:
 
 @dataclass(frozen=True)
 class HeadlessModel:
-    """A published model version to give a voice head (``--voice-head-for``), checked."""
+    """A published model version to give a head (``--voice-head-for``, ``--encoder-head-for``),
+    checked."""
 
     info: ModelInfo
     metrics: dict
@@ -872,7 +873,7 @@ class HeadlessModel:
 
 
 def headless_model(models_dir: Path, reference: str, prepared: PreparedFeatures) -> HeadlessModel:
-    """``reference`` with what its voice head needs, or one line on what it lacks: trained on
+    """``reference`` with what a head added to it needs, or one line on what it lacks: trained on
     the view's clips, with its training speakers and cross-validation predictions."""
     from udfs.model_store import ModelStore
 
@@ -882,14 +883,14 @@ def headless_model(models_dir: Path, reference: str, prepared: PreparedFeatures)
     if info.manifest.get("files_digest_sha256") != prepared.files_digest:
         raise TrainingDataError(
             f"{reference} was trained on other clips than view {prepared.view!r} has now "
-            "(files digest differs): its voice head must learn from the same clips"
+            "(files digest differs): a head added to it must learn from the same clips"
         )
     metrics = read_json(info.path / METRICS_FILE) if (info.path / METRICS_FILE).is_file() else {}
     found = recorded_cross_validations(metrics) if isinstance(metrics, dict) else []
     if not found or not (info.path / CV_PREDICTIONS_FILE).is_file():
         raise TrainingDataError(
-            f"{reference} has no cross-validation predictions ({CV_PREDICTIONS_FILE}): the voice "
-            "head is measured on its folds; train it with --cv-folds K or --cv-by corpus"
+            f"{reference} has no cross-validation predictions ({CV_PREDICTIONS_FILE}): a head "
+            "added to it is measured on its folds; train it with --cv-folds K or --cv-by corpus"
         )
     if not isinstance(info.manifest.get("train_speakers"), list):
         raise TrainingDataError(f"{reference}'s manifest does not list its training speakers")

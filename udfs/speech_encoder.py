@@ -224,7 +224,7 @@ def encoder_mel_map(config: FeatureConfig = DEFAULT_FEATURES, *, clips: int = 30
 
 def build_encoder(config: FeatureConfig = DEFAULT_FEATURES):
     """A frozen Keras model from feature matrices ``(batch, rows, frames)`` to each LSTM layer's
-    mean state over the middle :data:`PARTIAL_FRAMES` frames, ``(batch, DIMENSION)``."""
+    mean state over the middle :data:`PARTIAL_FRAMES` frames, ``(batch, LAYERS * UNITS)``."""
     import keras
 
     from udfs.model_layers import EncoderFrontEnd
