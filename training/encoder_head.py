@@ -102,6 +102,38 @@ def fused_predictions(states, folds, predictions, corpora, *, log=print) -> list
     return fused
 
 
+def fused_summary(kind: str, summary: dict, fused: list[dict], corpora) -> dict:
+    """A cross-validation's summary for the fused answers ``fused`` on the folds of the network's
+    ``summary``: each fold's and the pooled figures of the answers among all eight, each corpus's
+    (:func:`training.metrics.figures_by_corpus`), and the network's alone beside them."""
+    from training.metrics import evaluation_summary, figures_by_corpus
+
+    def figures(rows):
+        return evaluation_summary(
+            np.array([EMOTIONS.index(row["label"]) for row in rows], dtype=int),
+            np.array([EMOTIONS.index(row["predicted"]) for row in rows], dtype=int),
+        )
+
+    folds = []
+    for fold in summary["folds"]:
+        mine = figures([row for row in fused if row["speaker"] in set(fold["test_speakers"])])
+        folds.append(
+            {"test_speakers": fold["test_speakers"]}
+            | {k: mine[k] for k in ("n", "unweighted_accuracy", "weighted_accuracy")}
+        )
+    accuracies = [fold["unweighted_accuracy"] for fold in folds]
+    return {
+        "by": kind,
+        "folds": folds,
+        "confusion": figures(fused)["confusion"],
+        "unweighted_accuracy_mean": float(np.mean(accuracies)),
+        "unweighted_accuracy_std": float(np.std(accuracies)),
+        "by_corpus": figures_by_corpus(fused, corpora),
+        "network_alone": summary.get("by_corpus"),
+        "encoder_fusion_weight": FUSION_WEIGHT,
+    }
+
+
 def fused_model(network_file, head, weight: float = FUSION_WEIGHT):
     """The published model's balanced network (its temperature left out) and ``head`` on the
     speech encoder's states, as one Keras model on the feature matrix."""

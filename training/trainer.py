@@ -753,32 +753,7 @@ def publish_with_encoder_head(
             prepared.corpora,
             log=log,
         )
-        folds = []
-        for fold in summary["folds"]:
-            mine = [row for row in fused if row["speaker"] in set(fold["test_speakers"])]
-            figures = evaluation_summary(
-                np.array([EMOTIONS.index(row["label"]) for row in mine], dtype=int),
-                np.array([EMOTIONS.index(row["predicted"]) for row in mine], dtype=int),
-            )
-            folds.append(
-                {"test_speakers": fold["test_speakers"]}
-                | {k: figures[k] for k in ("n", "unweighted_accuracy", "weighted_accuracy")}
-            )
-        accuracies = [fold["unweighted_accuracy"] for fold in folds]
-        pooled = evaluation_summary(
-            np.array([EMOTIONS.index(row["label"]) for row in fused], dtype=int),
-            np.array([EMOTIONS.index(row["predicted"]) for row in fused], dtype=int),
-        )
-        new_summary = {
-            "by": kind,
-            "folds": folds,
-            "confusion": pooled["confusion"],
-            "unweighted_accuracy_mean": float(np.mean(accuracies)),
-            "unweighted_accuracy_std": float(np.std(accuracies)),
-            "by_corpus": figures_by_corpus(fused, prepared.corpora),
-            "network_alone": summary.get("by_corpus"),
-            "encoder_fusion_weight": encoder_head.FUSION_WEIGHT,
-        }
+        new_summary = encoder_head.fused_summary(kind, summary, fused, prepared.corpora)
         cross_validations.append((kind, new_summary, fused))
         figures = new_summary["by_corpus"]
         log(
