@@ -19,13 +19,11 @@ PORT ?= 10000
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt Makefile
+$(STAMP): pyproject.toml constraints.txt encoder-weights.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[server,test]'
-	# The speech encoder's weights (udfs/speech_encoder.py): the wheel's other dependencies (torch)
-	# are not needed, its file is read without them.
-	$(PY) -m pip install --quiet --no-deps Resemblyzer==0.1.4
+	$(PY) -m pip install --quiet --no-deps -r encoder-weights.txt
 	touch $(STAMP)
 
 server-jar: $(SERVER_JAR)

@@ -76,25 +76,22 @@ def probe_fold(f, label, corpus, clean, left_out: str, emotions: dict, *, epochs
 
     from training.metrics import corpus_figures
     from training.network import balancing_factors
-    from training.schedule import compile_model, partial_targets
+    from training.schedule import fit_softmax_layer
     from training.trainer import corpus_mask
 
     train, test = corpus != left_out, (corpus == left_out) & clean
     masks = np.array([corpus_mask(emotions[c]) for c in corpus[train]])
     mean, std = f[train].mean(axis=0), f[train].std(axis=0) + 1e-6
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [keras.Input((f.shape[1],)), keras.layers.Dense(len(EMOTIONS), activation="softmax")]
-    )
-    steps = int(np.ceil(train.sum() / 64))
-    compile_model(model, learning_rate=1e-2, steps_per_epoch=steps, epochs=epochs)
-    model.fit(
+    layer = fit_softmax_layer(
         (f[train] - mean) / std,
-        partial_targets(label[train], masks),
-        batch_size=64,
+        label[train],
+        masks,
         epochs=epochs,
-        verbose=0,
+        batch_size=64,
+        learning_rate=1e-2,
+        seed=seed,
     )
+    model = keras.Sequential([keras.Input((f.shape[1],)), layer])
     probabilities = model.predict((f[test] - mean) / std, verbose=0)
     counts = np.bincount(label[train], minlength=len(EMOTIONS))
     balanced = probabilities * np.asarray(balancing_factors(counts))

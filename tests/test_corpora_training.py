@@ -325,16 +325,7 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
         assert all(np.sum(f["confusion"]) == against[c]["n"] for c, f in voiced.items())
     # The same network published again with a voice head trained anew on the same view (how a
     # model from before voice heads gets one): the next version, the same network and figures.
-    again = emoticana(
-        server,
-        "train",
-        "--view",
-        "loco_train",
-        "--voice-head-for",
-        "corpora/1",
-        "--models-dir",
-        str(tmp_path / "models"),
-    )
+    again = add_head(server, "--voice-head-for", "loco_train", "corpora/1", tmp_path / "models")
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-5000:])
     second = tmp_path / "models" / "corpora" / "2"
     assert (second / "model.keras").read_bytes() == (directory / "model.keras").read_bytes()
@@ -350,16 +341,7 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
         )
     # The same network fused with a head on the pretrained speech encoder's states: the next
     # version, figures of the fusion on the network's very folds, the temperature fitted again.
-    fused = emoticana(
-        server,
-        "train",
-        "--view",
-        "loco_train",
-        "--encoder-head-for",
-        "corpora/1",
-        "--models-dir",
-        str(tmp_path / "models"),
-    )
+    fused = add_head(server, "--encoder-head-for", "loco_train", "corpora/1", tmp_path / "models")
     assert fused.returncode == 0, (fused.stdout[-3000:], fused.stderr[-5000:])
     third = tmp_path / "models" / "corpora" / "3"
     fused_manifest = json.loads((third / "manifest.json").read_text())
@@ -432,18 +414,16 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     ]
 
 
+def add_head(server, flag: str, view: str, reference: str, models_dir: Path):
+    """``emoticana train --voice-head-for`` or ``--encoder-head-for`` (``flag``) on ``view``."""
+    return emoticana(
+        server, "train", "--view", view, flag, reference, "--models-dir", str(models_dir)
+    )
+
+
 def refused_voice_head(server, view: str, reference: str, models_dir: Path) -> tuple[str, str]:
     """``emoticana train --voice-head-for`` that must fail: its one error line, and stderr."""
-    refused = emoticana(
-        server,
-        "train",
-        "--view",
-        view,
-        "--voice-head-for",
-        reference,
-        "--models-dir",
-        str(models_dir),
-    )
+    refused = add_head(server, "--voice-head-for", view, reference, models_dir)
     errors = [line for line in refused.stderr.splitlines() if line.startswith("emoticana: error:")]
     assert refused.returncode != 0 and len(errors) == 1, refused.stderr[-3000:]
     return errors[0], refused.stderr

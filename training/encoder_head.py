@@ -23,9 +23,6 @@ from udfs.labels import EMOTIONS
 #: pull answers towards emotions the corpus does not have, so the answer among all eight is
 #: best at 0.1 (docs/model-history.md).
 FUSION_WEIGHT = 0.1
-EPOCHS = 200
-BATCH_SIZE = 64
-LEARNING_RATE = 1e-2
 
 
 def fit_head(states, labels, corpora_of_rows, corpora: dict[str, list[str]], *, seed: int = 0):
@@ -34,23 +31,28 @@ def fit_head(states, labels, corpora_of_rows, corpora: dict[str, list[str]], *, 
     import keras
 
     from training.network import balancing_factors
-    from training.schedule import compile_model, partial_targets
+    from training.schedule import fit_softmax_layer
     from training.trainer import corpus_mask
+    from training.voice_head import BATCH_SIZE, EPOCHS, LEARNING_RATE
     from udfs.model_layers import PriorCorrection
 
     x = np.asarray(states, dtype=np.float32)
     masks = np.array([corpus_mask(corpora[c]) for c in corpora_of_rows])
-    keras.utils.set_random_seed(seed)
     normalise = keras.layers.Normalization(name="encoder_normalise")
     normalise.adapt(x)
-    dense = keras.layers.Dense(len(EMOTIONS), activation="softmax", name="encoder_emotion")
+    dense = fit_softmax_layer(
+        np.asarray(normalise(x)),
+        labels,
+        masks,
+        epochs=EPOCHS,
+        batch_size=BATCH_SIZE,
+        learning_rate=LEARNING_RATE,
+        seed=seed,
+        name="encoder_emotion",
+    )
     inputs = keras.Input((x.shape[1],))
-    trained = keras.Model(inputs, dense(normalise(inputs)))
-    steps = int(np.ceil(len(x) / BATCH_SIZE))
-    compile_model(trained, learning_rate=LEARNING_RATE, steps_per_epoch=steps, epochs=EPOCHS)
-    trained.fit(x, partial_targets(labels, masks), batch_size=BATCH_SIZE, epochs=EPOCHS, verbose=0)
     factors = balancing_factors(np.bincount(labels, minlength=len(EMOTIONS)))
-    outputs = PriorCorrection(factors, name="encoder_balance_priors")(trained.output)
+    outputs = PriorCorrection(factors, name="encoder_balance_priors")(dense(normalise(inputs)))
     return keras.Model(inputs, outputs, name="encoder_head")
 
 

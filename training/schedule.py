@@ -131,3 +131,34 @@ def compile_model(
         metrics=[partial_label_accuracy],
     )
     return model
+
+
+def fit_softmax_layer(
+    x: np.ndarray,
+    labels: np.ndarray,
+    masks: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int = 0,
+    name: str | None = None,
+):
+    """One softmax layer trained on standardised inputs ``x`` with the partial-label loss (each
+    row's ``masks``: its corpus's emotions) on the network's schedule; the heads beside the
+    network are such layers."""
+    from udfs.labels import EMOTIONS
+
+    keras.utils.set_random_seed(seed)
+    layer = keras.layers.Dense(len(EMOTIONS), activation="softmax", name=name)
+    model = keras.Sequential([keras.Input((x.shape[1],)), layer])
+    steps = int(np.ceil(len(x) / batch_size))
+    compile_model(model, learning_rate=learning_rate, steps_per_epoch=steps, epochs=epochs)
+    model.fit(
+        np.asarray(x, dtype=np.float32),
+        partial_targets(labels, masks),
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=0,
+    )
+    return layer

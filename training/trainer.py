@@ -809,7 +809,7 @@ def publish_with_encoder_head(
             "voice_head": VOICE_HEAD_FILE,
             "temperature": calibration["temperature"],
             "speech_encoder": {
-                "weights": f"{speech_encoder.PACKAGE_PIN} {speech_encoder.CHECKPOINT}",
+                "weights": speech_encoder.weights_source(),
                 "fusion_weight": encoder_head.FUSION_WEIGHT,
             },
         }

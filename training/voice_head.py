@@ -22,7 +22,8 @@ from udfs.features import DEFAULT_FEATURES
 from udfs.labels import EMOTIONS
 from udfs.voice import VoiceHead, profiles, standardise, standardise_within
 
-#: Epochs, batch and learning rate of the head's one layer (Adam with the network's schedule).
+#: Epochs, batch and learning rate of a head's one layer (Adam with the network's schedule); the
+#: encoder head's too.
 EPOCHS = 200
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-2
@@ -95,27 +96,22 @@ def fit_voice_head(
 ) -> VoiceHead:
     """A head trained on ``rows`` (a boolean mask) of ``data``, each standardised within its
     speaker and condition among those rows."""
-    import keras
-
     from training.network import balancing_factors
-    from training.schedule import compile_model, partial_targets
+    from training.schedule import fit_softmax_layer
     from training.trainer import corpus_mask
 
     x = standardise_within(data.profiles[rows].astype(np.float64), data.groups[rows])
     mean, scale = x.mean(axis=0), x.std(axis=0)
     labels = data.labels[rows]
     masks = np.array([corpus_mask(corpora[c]) for c in data.corpora[rows]])
-    keras.utils.set_random_seed(seed)
-    layer = keras.layers.Dense(len(EMOTIONS), activation="softmax")
-    model = keras.Sequential([keras.Input((x.shape[1],)), layer])
-    steps = int(np.ceil(len(x) / BATCH_SIZE))
-    compile_model(model, learning_rate=LEARNING_RATE, steps_per_epoch=steps, epochs=epochs)
-    model.fit(
-        standardise(x, mean, scale).astype(np.float32),
-        partial_targets(labels, masks),
-        batch_size=BATCH_SIZE,
+    layer = fit_softmax_layer(
+        standardise(x, mean, scale),
+        labels,
+        masks,
         epochs=epochs,
-        verbose=0,
+        batch_size=BATCH_SIZE,
+        learning_rate=LEARNING_RATE,
+        seed=seed,
     )
     weights, bias = layer.get_weights()
     return VoiceHead(

@@ -558,7 +558,7 @@ class EncoderFrontEnd(layers.Layer):
     band-sum power, the window's padding (frames at the 80 dB floor) silent, and the middle
     ``frames`` frames: ``(batch, rows, n) -> (batch, frames, bands)`` of mel power."""
 
-    def __init__(self, idct=(), mel_map=(), level_db=0.0, n_mfcc=40, frames=160, **kwargs):
+    def __init__(self, idct, mel_map, level_db=0.0, n_mfcc=40, frames=160, **kwargs):
         super().__init__(**kwargs)
         self.idct = np.asarray(idct, dtype=np.float32)
         self.mel_map = np.asarray(mel_map, dtype=np.float32)

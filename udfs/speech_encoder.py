@@ -33,9 +33,8 @@ import numpy as np
 from udfs.errors import ConfigError
 from udfs.features import DEFAULT_FEATURES, FeatureConfig
 
-#: The wheel that carries the weights, and the file in it.
+#: The wheel that carries the weights (pinned in encoder-weights.txt), and the file in it.
 PACKAGE = "resemblyzer"
-PACKAGE_PIN = "Resemblyzer==0.1.4"
 CHECKPOINT = "pretrained.pt"
 LAYERS = 3
 UNITS = 256
@@ -73,8 +72,8 @@ def checkpoint_path() -> Path:
         if path.is_file():
             return path
     raise EncoderUnavailable(
-        f"the speech encoder's weights are not installed: pip install --no-deps {PACKAGE_PIN} "
-        "(make venv does)"
+        "the speech encoder's weights are not installed: pip install --no-deps -r "
+        "encoder-weights.txt (make venv does)"
     )
 
 
@@ -144,6 +143,13 @@ def read_legacy_checkpoint(path: Path) -> dict:
         raise EncoderUnavailable(
             f"{path} is not a readable legacy torch checkpoint: {exc}"
         ) from None
+
+
+def weights_source() -> str:
+    """Which weights a model built now holds, for its manifest: the wheel's version and file."""
+    import importlib.metadata
+
+    return f"Resemblyzer {importlib.metadata.version(PACKAGE)} {CHECKPOINT}"
 
 
 @functools.lru_cache(maxsize=1)
