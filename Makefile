@@ -82,12 +82,13 @@ train: venv
 
 # The shipped model: the four corpora of $(RAVDESS) and $(CORPORA) with one degraded copy of each
 # clip, leave-one-corpus-out cross-validation (the figures, and the calibration's temperature) and
-# five speaker folds over the union, then the final model on every row into models/. The server
+# five speaker folds over the union, then the final network on every row into models/ (one
+# version) and that network fused with the speech encoder's head (the next version). The server
 # must be running with both folders among its audio roots:
 # EMOTICANA_AUDIO_ROOTS=$(RAVDESS):$(CORPORA) make serve. ARGS win.
 train-default: venv
 	$(PY) -m server sql sql/training/corpora.sql --port $(PORT) --hivevar corpora_dir=$(CORPORA) --hivevar ravdess_dir=$(RAVDESS)
-	$(PY) -m server train --view emotion_train_augmented --port $(PORT) --models-dir models --cv-by corpus,speaker --cv-folds 5 --validation-speakers none --epochs 40 --hyperparam 'filters=[64,64,128,128,256,256]' $(ARGS)
+	$(PY) -m server train --view emotion_train_augmented --port $(PORT) --models-dir models --cv-by corpus,speaker --cv-folds 5 --validation-speakers none --epochs 40 --hyperparam 'filters=[64,64,128,128,256,256]' --encoder-head $(ARGS)
 
 # Throughput and latency table (docs/operations.md, "Benchmarks"); not part of the tests.
 bench: venv

@@ -131,6 +131,7 @@ def _train(args: argparse.Namespace) -> int:
         features_table=args.features_table,
         voice_head_for=args.voice_head_for,
         encoder_head_for=args.encoder_head_for,
+        encoder_head=args.encoder_head,
         seed=args.seed,
         hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
@@ -410,6 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="train no network: publish MODEL ('name/version', trained on this view, with "
         "cross-validation predictions) again as the next version of its name, its network fused "
         "with a head on the pretrained speech encoder's states",
+    )
+    train.add_argument(
+        "--encoder-head",
+        action="store_true",
+        help="after the network is published, publish it again as the next version fused with "
+        "a head on the pretrained speech encoder's states (--encoder-head-for in the same run; "
+        "needs cross-validation)",
     )
     train.add_argument(
         "--cv-by",

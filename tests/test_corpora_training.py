@@ -180,8 +180,11 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
         str(tmp_path / "models"),
         "--name",
         "corpora",
+        "--encoder-head",
     )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-5000:])
+    # The network is version 1; --encoder-head published it again, fused, as version 2.
+    assert "fused with the speech encoder's head as version 2" in result.stdout
     directory = tmp_path / "models" / "corpora" / "1"
     metrics = json.loads((directory / "metrics.json").read_text())
     cv = metrics["cross_validation"]
@@ -245,7 +248,7 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     assert after["confusion"] == by_speaker["by_corpus"]["corpora"]["emodb"]["confusion"]
     # emotion_model_figures() reads them: one row per corpus of each cross-validation.
     store = ModelStore((str(tmp_path / "models"),), DEFAULT_FEATURES)
-    table = {(row[2], row[3]): row for row in model_figure_rows(store)}
+    table = {(row[2], row[3]): row for row in model_figure_rows(store) if row[:2] == ("corpora", 1)}
     assert sorted(table) == sorted(
         (f"{evaluation}{grouped}", corpus)
         for evaluation in ("corpus left out", "unseen speakers")
@@ -327,11 +330,11 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     # model from before voice heads gets one): the next version, the same network and figures.
     again = add_head(server, "--voice-head-for", "loco_train", "corpora/1", tmp_path / "models")
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-5000:])
-    second = tmp_path / "models" / "corpora" / "2"
+    second = tmp_path / "models" / "corpora" / "3"
     assert (second / "model.keras").read_bytes() == (directory / "model.keras").read_bytes()
     assert (second / VOICE_HEAD_FILE).is_file()
     republished = json.loads((second / "manifest.json").read_text())
-    assert (republished["version"], republished["network_of"]) == (2, "corpora/1")
+    assert (republished["version"], republished["network_of"]) == (3, "corpora/1")
     assert republished["temperature"] == manifest["temperature"]
     figures_again = json.loads((second / "metrics.json").read_text())
     for key in ("cross_validation", "cross_validation_by_speaker"):
@@ -339,14 +342,13 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
             figures_again[key]["by_corpus_against_speaker"]
             == metrics[key]["by_corpus_against_speaker"]
         )
-    # The same network fused with a head on the pretrained speech encoder's states: the next
-    # version, figures of the fusion on the network's very folds, the temperature fitted again.
-    fused = add_head(server, "--encoder-head-for", "loco_train", "corpora/1", tmp_path / "models")
-    assert fused.returncode == 0, (fused.stdout[-3000:], fused.stderr[-5000:])
-    third = tmp_path / "models" / "corpora" / "3"
+    # The network fused with a head on the pretrained speech encoder's states (version 2, from
+    # --encoder-head): figures of the fusion on the network's very folds, the temperature fitted
+    # again.
+    third = tmp_path / "models" / "corpora" / "2"
     fused_manifest = json.loads((third / "manifest.json").read_text())
     fused_metrics = json.loads((third / "metrics.json").read_text())
-    assert (fused_manifest["version"], fused_manifest["network_of"]) == (3, "corpora/1")
+    assert (fused_manifest["version"], fused_manifest["network_of"]) == (2, "corpora/1")
     assert fused_manifest["speech_encoder"]["fusion_weight"] == FUSION_WEIGHT_ENCODER
     assert fused_manifest["temperature"] == fused_metrics["calibration"]["temperature"] > 0
     with open(third / "cv_predictions.csv") as handle:
@@ -396,6 +398,22 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     np.testing.assert_array_equal(lstm.get_weights()[0], encoder_weights()["lstm.weight_ih_l1"].T)
     answers = model.predict(np.random.default_rng(0).normal(size=(3, *DEFAULT_FEATURES.shape)))
     np.testing.assert_allclose(np.asarray(answers).sum(axis=1), 1.0, rtol=1e-5)
+    # A published network is fused later the same way (--encoder-head-for): the next version.
+    fused = add_head(server, "--encoder-head-for", "loco_train", "corpora/1", tmp_path / "models")
+    assert fused.returncode == 0, (fused.stdout[-3000:], fused.stderr[-5000:])
+    fourth = tmp_path / "models" / "corpora" / "4"
+    later = json.loads((fourth / "manifest.json").read_text())
+    assert (later["version"], later["network_of"]) == (4, "corpora/1")
+    assert later["speech_encoder"] == fused_manifest["speech_encoder"]
+    with open(fourth / "cv_predictions.csv") as handle:
+        assert sorted((r["cv_by"], r["clip_sha256"]) for r in csv.DictReader(handle)) == sorted(
+            (r["cv_by"], r["clip_sha256"]) for r in fused_rows
+        )
+    # A fused model is not fused again: its network's own version is named instead.
+    refused = add_head(server, "--encoder-head-for", "loco_train", "corpora/2", tmp_path / "models")
+    assert refused.returncode != 0
+    assert "corpora/2 already answers with the speech encoder" in refused.stderr
+    assert "corpora/1" in refused.stderr.strip().splitlines()[-1]
     # A view of other clips is refused in one line, and nothing is published.
     error, stderr = refused_voice_head(server, "emodb_corpus", "corpora/1", tmp_path / "models")
     assert "corpora/1 was trained on other clips than view 'emodb_corpus'" in error
@@ -410,6 +428,7 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
         "1",
         "2",
         "3",
+        "4",
         "7",
     ]
 
@@ -436,6 +455,11 @@ def refused_voice_head(server, view: str, reference: str, models_dir: Path) -> t
         (["--cv-by", "accent"], "--cv-by must be speaker, corpus or both (corpus,speaker)"),
         (["--cv-by", "corpus,corpus"], "--cv-by must be speaker, corpus or both"),
         (["--cv-by", "corpus,speaker"], "needs --cv-folds K (K >= 2) for its speaker folds"),
+        (["--encoder-head"], "--encoder-head needs cross-validation"),
+        (
+            ["--encoder-head", "--cv-folds", "2", "--encoder-head-for", "emoticana/1"],
+            "--encoder-head fuses the network this run trains",
+        ),
     ],
 )
 def test_bad_cross_validation_options_fail_with_one_line(server, corpus_views, extra, message):

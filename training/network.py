@@ -32,6 +32,7 @@ from udfs.model_layers import (
     PriorCorrection,
     RandomTimeShift,
     SpecAugment,
+    SpeechLevel,
     TimeStretch,
     VariantMean,
     WarpVariants,
@@ -77,6 +78,8 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
     seed = hp["seed"]
     inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
     x = inputs
+    if hp["speech_level"] is not None:
+        x = SpeechLevel(hp["speech_level"], name="speech_level")(x)
     if hp["mel_warp"]:
         # On the raw coefficients: the warp is defined on the log-mel spectrum they encode.
         x = MelWarp(

@@ -100,6 +100,10 @@ class TrainOptions:
     #: Train no network: publish this model version again, its network fused with a head on the
     #: pretrained speech encoder's states (:mod:`training.encoder_head`).
     encoder_head_for: str | None = None
+    #: After the network is published, publish it again as the next version fused with the
+    #: speech encoder's head (what ``encoder_head_for`` does, in the same run): the shipped
+    #: model's recipe in one command.
+    encoder_head: bool = False
     feed_timeout_s: int = 600
 
 
@@ -534,9 +538,19 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
         )
     if options.voice_head_for and options.encoder_head_for:
         raise ConfigError("give --voice-head-for or --encoder-head-for, not both")
-    if options.encoder_head_for:
+    if options.encoder_head and (options.voice_head_for or options.encoder_head_for):
+        raise ConfigError(
+            "--encoder-head fuses the network this run trains: to fuse a published one, give "
+            "--encoder-head-for alone"
+        )
+    if options.encoder_head_for or options.encoder_head:
         speech_encoder.encoder_weights()  # one line now if the weights are not installed
     kinds = cv_kinds(options.cv_by)
+    if options.encoder_head and cv_folds < 2 and "corpus" not in kinds:
+        raise ConfigError(
+            "--encoder-head needs cross-validation (--cv-folds K or --cv-by corpus): the fused "
+            "model's figures and temperature come from the folds' held-out predictions"
+        )
     if kinds == ("corpus",) and cv_folds:
         raise ConfigError(
             "--cv-by corpus makes one fold per corpus: leave out --cv-folds, or add speaker folds "
@@ -726,19 +740,22 @@ def add_voice_head(
 
 
 def publish_with_encoder_head(
+    spark,
     models_dir: Path,
     base: HeadlessModel,
     prepared: PreparedFeatures,
-    states: ProfileSet,
     voice: ProfileSet,
     *,
     log=print,
 ) -> Path:
     """Publish ``base``'s network fused with a head on the speech encoder's states
-    (:mod:`training.encoder_head`) as the next version of its name: cross-validation figures and
-    predictions of the fusion on ``base``'s folds, the temperature fitted again on them, and the
-    voice head trained again on the new scores."""
+    (:mod:`training.encoder_head`, computed by ``spark`` from the features table) as the next
+    version of its name: cross-validation figures and predictions of the fusion on ``base``'s
+    folds, the temperature fitted again on them, and the voice head trained again on the new
+    scores (``voice``: the table's voice profiles)."""
     from training import encoder_head
+
+    states = voice_head.load_profiles(spark, prepared.location, speech_encoder.encoder_states)
 
     info = base.info
     reference = f"{info.name}/{info.version}"
@@ -1224,12 +1241,10 @@ def run_training(
                     wait_for_executors(spark, minimum=options.nodes)
                 if headless is not None and options.encoder_head_for:
                     return publish_with_encoder_head(
+                        spark,
                         models_dir,
                         headless,
                         prepared,
-                        voice_head.load_profiles(
-                            spark, prepared.location, speech_encoder.encoder_states
-                        ),
                         voice_head.load_profiles(spark, prepared.location),
                         log=log,
                     )
@@ -1283,6 +1298,16 @@ def run_training(
                 except BaseException:
                     discard(staged)
                     raise
+                network_path = path
+                if options.encoder_head:
+                    path = publish_with_encoder_head(
+                        spark,
+                        models_dir,
+                        headless_model(models_dir, f"{options.name}/{path.name}", prepared),
+                        prepared,
+                        voice,
+                        log=log,
+                    )
             finally:
                 spark.stop()
                 discard(work_dir)
@@ -1306,9 +1331,15 @@ def run_training(
             f"{cv['unweighted_accuracy_std']:.3f}"
             for kind, cv, _ in cross_validations
         )
-    size_kb = sum(f.stat().st_size for f in path.iterdir()) / 1024
+    size_kb = sum(f.stat().st_size for f in network_path.iterdir()) / 1024
+    fused = (
+        f"; fused with the speech encoder's head as version {path.name}"
+        if options.encoder_head
+        else ""
+    )
     log(
-        f"\nmodel {options.name} version {path.name} written to {path} ({size_kb:.0f} KB)\n"
+        f"\nmodel {options.name} version {network_path.name} written to {network_path} "
+        f"({size_kb:.0f} KB){fused}\n"
         f"  {figures}\n"
         f"  {chosen_weights(run)}; TensorFlowOnSpark {run['training_seconds']:.0f}s; "
         f"total {time.monotonic() - started:.0f}s"
