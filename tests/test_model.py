@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from training.network import (
+    adapt_normalisation,
     balancing_factors,
     build_model,
     with_prior_correction,
@@ -300,6 +301,10 @@ def test_speech_level_gives_a_clip_the_same_input_at_any_recording_gain(rng):
     assert "speech_level" not in {l.name for l in build_model(**SMALL).layers}  # off by default
     model = build_model(speech_level=-30.0, **SMALL)
     assert "speech_level" in {l.name for l in model.layers}
+    # The standardisation is fitted on what it sees: the levelled rows.
+    adapt_normalisation(model, clips)
+    mean = np.asarray(model.get_layer("normalise").weights[0])
+    np.testing.assert_allclose(mean, levelled.mean(axis=(0, 2)), rtol=1e-4)
     np.testing.assert_allclose(
         model.predict(clips[:2], verbose=0)[1], model.predict(clips[:2], verbose=0)[0], atol=1e-4
     )

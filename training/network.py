@@ -173,6 +173,9 @@ def adapt_normalisation(model: keras.Model, features) -> None:
     features : array-like [shape=(n_clips, n_mfcc, n_frames), dtype=float32]
         Training MFCC matrices.
     """
+    if "speech_level" in {layer.name for layer in model.layers}:
+        # The standardisation sees the features after SpeechLevel.
+        features = np.asarray(model.get_layer("speech_level")(np.asarray(features, np.float32)))
     model.get_layer("normalise").adapt(features)
 
 

@@ -273,6 +273,19 @@ def train_on_features(
         .orderBy("coefficient")
         .collect()
     )
+    feature_mean = np.array([s.mean for s in stats], dtype=np.float32)
+    feature_variance = np.array([s.variance for s in stats], dtype=np.float32)
+    hyperparams = run_hyperparams(options)
+    if hyperparams["speech_level"] is not None:
+        # The standardisation sees c0 after SpeechLevel, so its statistics are the levelled c0's.
+        from udfs.model_layers import SpeechLevel
+
+        c0 = np.array(
+            [r.c0 for r in training.select(F.slice("features", 1, shape[1]).alias("c0")).collect()],
+            dtype=np.float32,
+        )
+        levelled = np.asarray(SpeechLevel(hyperparams["speech_level"])(c0[:, None, :]))
+        feature_mean[0], feature_variance[0] = levelled.mean(), levelled.var()
     counted = dict(training.groupBy("label").count().collect())
     class_counts = tuple(int(counted.get(name, 0)) for name in EMOTIONS)
     train_rows = sum(class_counts)
@@ -291,8 +304,8 @@ def train_on_features(
         validation_x=validation_x,
         validation_y=validation_y,
         label_masks=label_masks,
-        feature_mean=np.array([s.mean for s in stats], dtype=np.float32),
-        feature_variance=np.array([s.variance for s in stats], dtype=np.float32),
+        feature_mean=feature_mean,
+        feature_variance=feature_variance,
         epochs=options.epochs or recipe.EPOCHS,
         batch_size=options.batch_size or recipe.BATCH_SIZE,
         learning_rate=options.learning_rate or recipe.LEARNING_RATE,
@@ -302,7 +315,7 @@ def train_on_features(
             recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
         ),
         class_counts=class_counts if class_priors == "balanced" else (),
-        hyperparams=run_hyperparams(options),
+        hyperparams=hyperparams,
         seed=options.seed,
         nodes=options.nodes,
     )
@@ -539,18 +552,18 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
     if options.voice_head_for and options.encoder_head_for:
         raise ConfigError("give --voice-head-for or --encoder-head-for, not both")
     if options.encoder_head and (options.voice_head_for or options.encoder_head_for):
+        given = "--voice-head-for" if options.voice_head_for else "--encoder-head-for"
         raise ConfigError(
-            "--encoder-head fuses the network this run trains: to fuse a published one, give "
-            "--encoder-head-for alone"
+            f"--encoder-head fuses the network this run trains, {given} trains none: give one"
         )
-    if options.encoder_head_for or options.encoder_head:
-        speech_encoder.encoder_weights()  # one line now if the weights are not installed
     kinds = cv_kinds(options.cv_by)
     if options.encoder_head and cv_folds < 2 and "corpus" not in kinds:
         raise ConfigError(
             "--encoder-head needs cross-validation (--cv-folds K or --cv-by corpus): the fused "
             "model's figures and temperature come from the folds' held-out predictions"
         )
+    if options.encoder_head_for or options.encoder_head:
+        speech_encoder.encoder_weights()  # one line now if the weights are not installed
     if kinds == ("corpus",) and cv_folds:
         raise ConfigError(
             "--cv-by corpus makes one fold per corpus: leave out --cv-folds, or add speaker folds "
@@ -739,23 +752,25 @@ def add_voice_head(
     log(f"voice head trained ({time.monotonic() - started:.0f}s)")
 
 
+def encoder_states(spark, prepared: PreparedFeatures) -> ProfileSet:
+    """The speech encoder's states of every row of the features table, computed by Spark."""
+    return voice_head.load_profiles(spark, prepared.location, speech_encoder.encoder_states)
+
+
 def publish_with_encoder_head(
-    spark,
     models_dir: Path,
     base: HeadlessModel,
     prepared: PreparedFeatures,
+    states: ProfileSet,
     voice: ProfileSet,
     *,
     log=print,
 ) -> Path:
-    """Publish ``base``'s network fused with a head on the speech encoder's states
-    (:mod:`training.encoder_head`, computed by ``spark`` from the features table) as the next
-    version of its name: cross-validation figures and predictions of the fusion on ``base``'s
-    folds, the temperature fitted again on them, and the voice head trained again on the new
-    scores (``voice``: the table's voice profiles)."""
+    """Publish ``base``'s network fused with a head on the speech encoder's ``states``
+    (:mod:`training.encoder_head`) as the next version of its name: cross-validation figures and
+    predictions of the fusion on ``base``'s folds, the temperature fitted again on them, and the
+    voice head trained again on the new scores (``voice``: the table's voice profiles)."""
     from training import encoder_head
-
-    states = voice_head.load_profiles(spark, prepared.location, speech_encoder.encoder_states)
 
     info = base.info
     reference = f"{info.name}/{info.version}"
@@ -1195,6 +1210,7 @@ def run_training(
             speaker_column=speaker_column,
             reuse=options.features_table,
         )
+        keep_table = False
         try:
             log(
                 f"features: {prepared.usable_rows} clips from {len(prepared.speakers)} speakers in "
@@ -1241,10 +1257,10 @@ def run_training(
                     wait_for_executors(spark, minimum=options.nodes)
                 if headless is not None and options.encoder_head_for:
                     return publish_with_encoder_head(
-                        spark,
                         models_dir,
                         headless,
                         prepared,
+                        encoder_states(spark, prepared),
                         voice_head.load_profiles(spark, prepared.location),
                         log=log,
                     )
@@ -1272,6 +1288,8 @@ def run_training(
                     for kind, folds in evaluations
                 ]
                 voice = voice_head.load_profiles(spark, prepared.location)
+                # Before the final network: an encoder that cannot run fails before publishing.
+                states = encoder_states(spark, prepared) if options.encoder_head else None
                 staged = staging_dir(models_dir)
                 try:
                     run = train_on_features(
@@ -1300,19 +1318,29 @@ def run_training(
                     raise
                 network_path = path
                 if options.encoder_head:
-                    path = publish_with_encoder_head(
-                        spark,
-                        models_dir,
-                        headless_model(models_dir, f"{options.name}/{path.name}", prepared),
-                        prepared,
-                        voice,
-                        log=log,
-                    )
+                    reference = f"{options.name}/{path.name}"
+                    try:
+                        path = publish_with_encoder_head(
+                            models_dir,
+                            headless_model(models_dir, reference, prepared),
+                            prepared,
+                            states,
+                            voice,
+                            log=log,
+                        )
+                    except Exception as exc:
+                        # The network is published: its features stay, to fuse it later.
+                        keep_table = True
+                        raise TrainingError(
+                            f"the network is published as {reference}, but fusing the speech "
+                            f"encoder's head failed ({exc}); fuse it with --encoder-head-for "
+                            f"{reference} --features-table {prepared.table}"
+                        ) from exc
             finally:
                 spark.stop()
                 discard(work_dir)
         finally:
-            if options.keep_features or options.features_table:
+            if keep_table or options.keep_features or options.features_table:
                 log(f"features kept on the server: --features-table {prepared.table}")
             else:
                 drop_features(cursor, prepared.table)

@@ -351,6 +351,8 @@ class SpeechLevel(layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not gate_db > 0:
+            raise ValueError(f"gate_db must be positive (no frame would be speech), got {gate_db}")
         self.level_db, self.n_mels, self.gate_db = float(level_db), int(n_mels), float(gate_db)
 
     def build(self, input_shape):
