@@ -1288,8 +1288,6 @@ def run_training(
                     for kind, folds in evaluations
                 ]
                 voice = voice_head.load_profiles(spark, prepared.location)
-                # Before the final network: an encoder that cannot run fails before publishing.
-                states = encoder_states(spark, prepared) if options.encoder_head else None
                 staged = staging_dir(models_dir)
                 try:
                     run = train_on_features(
@@ -1320,11 +1318,14 @@ def run_training(
                 if options.encoder_head:
                     reference = f"{options.name}/{path.name}"
                     try:
+                        # Only now: the encoder runs TensorFlow in Spark's Python workers, and a
+                        # worker that has run it cannot become a TensorFlowOnSpark node (its
+                        # threading is fixed).
                         path = publish_with_encoder_head(
                             models_dir,
                             headless_model(models_dir, reference, prepared),
                             prepared,
-                            states,
+                            encoder_states(spark, prepared),
                             voice,
                             log=log,
                         )
