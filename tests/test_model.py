@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from training.network import (
-    adapt_normalisation,
     balancing_factors,
     build_model,
     with_prior_correction,
@@ -20,7 +19,6 @@ from udfs.model_layers import (
     LevelShift,
     MelWarp,
     PitchShift,
-    SpeechLevel,
     TimeStretch,
     mel_warp_matrices,
     stretch_matrices,
@@ -267,47 +265,6 @@ def test_the_level_shift_is_what_a_louder_or_quieter_recording_does_to_the_featu
             build_model(level_shift=bad, **SMALL)
     assert "augment_level" in {l.name for l in build_model(**SMALL).layers}  # on by default
     assert "augment_level" not in {l.name for l in build_model(level_shift=0.0, **SMALL).layers}
-
-
-def test_speech_level_gives_a_clip_the_same_input_at_any_recording_gain(rng):
-    # A voiced, amplitude-modulated tone with pauses, in faint noise, recorded at three gains:
-    # after SpeechLevel the network's input is the same (c0 at the level asked for), and every
-    # other row is untouched.
-    t = np.arange(int(2.0 * DEFAULT_FEATURES.sample_rate)) / DEFAULT_FEATURES.sample_rate
-    voice = (
-        0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 1.5 * t) > 0)
-        + 0.001 * rng.standard_normal(t.size)
-    ).astype(np.float32)
-    clips = np.stack(
-        [
-            mfcc_features(voice * 10 ** (gain / 20), DEFAULT_FEATURES.sample_rate)
-            for gain in (0.0, -20.0, 6.0)
-        ]
-    )
-    layer = SpeechLevel(-30.0, n_mels=DEFAULT_FEATURES.n_mels)
-    levelled = np.asarray(layer(clips))
-    np.testing.assert_array_equal(levelled[:, 1:], clips[:, 1:])
-    np.testing.assert_allclose(levelled[1:, 0], levelled[[0, 0], 0], atol=0.05)
-    assert np.abs(clips[1, 0] - clips[0, 0]).min() > 150  # 20 dB * sqrt(64) before
-    # The speech frames' mean band level is the one asked for; the pauses stay below it.
-    frame_db = levelled[0, 0] / np.sqrt(DEFAULT_FEATURES.n_mels)
-    speech = frame_db > frame_db.max() - 30.0
-    assert 0 < speech.mean() < 1
-    assert frame_db[speech].mean() == pytest.approx(-30.0, abs=1e-3)
-    assert SpeechLevel.from_config(layer.get_config()).get_config() == layer.get_config()
-    for bad in (5, -101, True, "-30"):
-        with pytest.raises(ValueError, match=r"speech_level must be None or a number of dB"):
-            build_model(speech_level=bad, **SMALL)
-    assert "speech_level" not in {l.name for l in build_model(**SMALL).layers}  # off by default
-    model = build_model(speech_level=-30.0, **SMALL)
-    assert "speech_level" in {l.name for l in model.layers}
-    # The standardisation is fitted on what it sees: the levelled rows.
-    adapt_normalisation(model, clips)
-    mean = np.asarray(model.get_layer("normalise").weights[0])
-    np.testing.assert_allclose(mean, levelled.mean(axis=(0, 2)), rtol=1e-4)
-    np.testing.assert_allclose(
-        model.predict(clips[:2], verbose=0)[1], model.predict(clips[:2], verbose=0)[0], atol=1e-4
-    )
 
 
 def test_the_partial_label_loss_is_the_cross_entropy_among_the_corpus_emotions(rng):

@@ -31,11 +31,10 @@ from training.trainer import (
     wait_for_chief,
 )
 from udfs.audio import decode_audio
-from udfs.errors import AudioError, ConfigError
+from udfs.errors import ConfigError
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.labels import EMOTIONS
 from udfs.model_format import CV_PREDICTIONS_FILE, HISTORY_FILE, load_keras_model, read_model_dir
-from udfs.model_layers import SpeechLevel
 
 # Tests using the server (or the views, or the trained model) are slow: see conftest.SLOW_FIXTURES.
 
@@ -302,8 +301,6 @@ TRAIN_ARGS = (
     "3",
     "--hyperparam",
     "filters=[8,8,16,16,16,16]",
-    "--hyperparam",
-    "speech_level=-30",
 )
 
 
@@ -367,25 +364,6 @@ def test_tfos_training_writes_a_complete_model_that_predicts(trained, synth_dir)
     assert [layer.seed for layer in nested_layers(model) if layer.name == "augment_level"] == [
         3 + 6
     ]
-    # speech_level: the node built SpeechLevel, and the standardisation's c0 statistics are the
-    # levelled c0 of the training clips (every readable one: no validation speakers).
-    assert [layer.level_db for layer in nested_layers(model) if layer.name == "speech_level"] == [
-        -30.0
-    ]
-    c0 = []
-    for path in sorted(synth_dir.glob("*.wav")):
-        try:
-            c0.append(mfcc_features(*decode_audio(path.read_bytes()))[:1])
-        except AudioError:
-            continue
-    levelled = np.asarray(SpeechLevel(-30.0)(np.stack(c0)))
-    (normalise,) = [layer for layer in nested_layers(model) if layer.name == "normalise"]
-    mean, variance = (np.asarray(w)[0] for w in normalise.weights[:2])
-    assert len(c0) == 64
-    assert (mean, variance) == (
-        pytest.approx(levelled.mean(), rel=1e-4),
-        pytest.approx(levelled.var(), rel=1e-3),
-    )
     (priors,) = [layer for layer in nested_layers(model) if layer.name == "balance_priors"]
     assert priors.factors == pytest.approx(balancing_factors(manifest["class_counts"]))
     # After a cross-validation the model is calibrated on its folds' held-out predictions.

@@ -32,7 +32,6 @@ from udfs.model_layers import (
     PriorCorrection,
     RandomTimeShift,
     SpecAugment,
-    SpeechLevel,
     TimeStretch,
     VariantMean,
     WarpVariants,
@@ -78,8 +77,6 @@ def _network(input_shape, n_classes: int, prosody_rows: int, hp: dict, *, name: 
     seed = hp["seed"]
     inputs = keras.Input(shape=tuple(input_shape), name="mfcc")
     x = inputs
-    if hp["speech_level"] is not None:
-        x = SpeechLevel(hp["speech_level"], name="speech_level")(x)
     if hp["mel_warp"]:
         # On the raw coefficients: the warp is defined on the log-mel spectrum they encode.
         x = MelWarp(
@@ -173,9 +170,6 @@ def adapt_normalisation(model: keras.Model, features) -> None:
     features : array-like [shape=(n_clips, n_mfcc, n_frames), dtype=float32]
         Training MFCC matrices.
     """
-    if "speech_level" in {layer.name for layer in model.layers}:
-        # The standardisation sees the features after SpeechLevel.
-        features = np.asarray(model.get_layer("speech_level")(np.asarray(features, np.float32)))
     model.get_layer("normalise").adapt(features)
 
 

@@ -72,9 +72,6 @@ DEFAULT_HYPERPARAMS: dict = {
     # off.  Chosen for steadiness: answers change far less when a clip is played at another
     # level (bench/level_steadiness.py).
     "level_shift": 6.0,
-    # Speech level: every clip's speech set to this mean band level in dB (SpeechLevel) before
-    # the network sees it, so a recording's overall gain says nothing; None keeps the level.
-    "speech_level": None,
     # Seeds the augmentation layers (each layer takes seed + a fixed offset).
     "seed": 0,
 }
@@ -103,11 +100,6 @@ def resolve_hyperparams(hyperparams: dict, *, prosody_rows: int) -> dict:
     if hp["seed"] is not None and not _whole(hp["seed"]):
         raise ValueError(f"seed must be a whole number, got {hp['seed']!r}")
     level_shift_db(hp)
-    level = hp["speech_level"]
-    if level is not None and (
-        not isinstance(level, (int, float)) or isinstance(level, bool) or not -100 <= level <= 0
-    ):
-        raise ValueError(f"speech_level must be None or a number of dB in [-100, 0], got {level!r}")
     hp["pitch_shift"] = pitch_shift_octaves(hyperparams, prosody_rows=prosody_rows)
     return hp
 

@@ -276,16 +276,6 @@ def train_on_features(
     feature_mean = np.array([s.mean for s in stats], dtype=np.float32)
     feature_variance = np.array([s.variance for s in stats], dtype=np.float32)
     hyperparams = run_hyperparams(options)
-    if hyperparams["speech_level"] is not None:
-        # The standardisation sees c0 after SpeechLevel, so its statistics are the levelled c0's.
-        from udfs.model_layers import SpeechLevel
-
-        c0 = np.array(
-            [r.c0 for r in training.select(F.slice("features", 1, shape[1]).alias("c0")).collect()],
-            dtype=np.float32,
-        )
-        levelled = np.asarray(SpeechLevel(hyperparams["speech_level"])(c0[:, None, :]))
-        feature_mean[0], feature_variance[0] = levelled.mean(), levelled.var()
     counted = dict(training.groupBy("label").count().collect())
     class_counts = tuple(int(counted.get(name, 0)) for name in EMOTIONS)
     train_rows = sum(class_counts)

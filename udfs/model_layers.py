@@ -322,62 +322,6 @@ def _row_selector(rows: int, row: int) -> np.ndarray:
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class SpeechLevel(layers.Layer):
-    """Set every clip's speech to one level: ``c0`` moved so that the mean level of the clip's
-    speech frames is ``level_db`` (input shape ``(batch, rows, frames)``, raw rows).
-
-    A recording's overall gain (microphone, distance, the corpus's own normalisation) moves every
-    band's log power by the same amount, which the orthonormal DCT puts on ``c0`` alone (as
-    :class:`LevelShift` uses); the differences between frames, the spectral tilt and the prosody
-    rows stay.  A frame's mean band level is ``c0 / sqrt(n_mels)``; speech frames are those within
-    ``gate_db`` of the clip's loudest frame (the window's padding and pauses are not).
-
-    Parameters
-    ----------
-    level_db : float
-        The mean band level, in dB, every clip's speech frames are given.
-    n_mels : int, keyword-only
-        Mel bands the coefficients were computed from (``FeatureConfig.n_mels``).
-    gate_db : float, keyword-only
-        Frames quieter than the loudest by more than this are not speech.
-    """
-
-    def __init__(
-        self,
-        level_db: float,
-        *,
-        n_mels: int = DEFAULT_FEATURES.n_mels,
-        gate_db: float = 30.0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if not gate_db > 0:
-            raise ValueError(f"gate_db must be positive (no frame would be speech), got {gate_db}")
-        self.level_db, self.n_mels, self.gate_db = float(level_db), int(n_mels), float(gate_db)
-
-    def build(self, input_shape):
-        self.c0 = _row_selector(int(input_shape[1]), 0)
-
-    def call(self, x):
-        scale = np.float32(np.sqrt(self.n_mels))
-        frame_db = x[:, 0:1, :] / scale  # (batch, 1, frames)
-        loudest = ops.max(frame_db, axis=-1, keepdims=True)
-        speech = ops.cast(frame_db > loudest - self.gate_db, x.dtype)
-        level = ops.sum(frame_db * speech, axis=-1, keepdims=True) / ops.sum(
-            speech, axis=-1, keepdims=True
-        )
-        return x + ops.convert_to_tensor(self.c0) * (self.level_db - level) * scale
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "level_db": self.level_db,
-            "n_mels": self.n_mels,
-            "gate_db": self.gate_db,
-        }
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class PitchShift(layers.Layer):
     """Move each example's absolute pitch row by a random number of octaves (training only).
 
