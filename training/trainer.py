@@ -273,9 +273,6 @@ def train_on_features(
         .orderBy("coefficient")
         .collect()
     )
-    feature_mean = np.array([s.mean for s in stats], dtype=np.float32)
-    feature_variance = np.array([s.variance for s in stats], dtype=np.float32)
-    hyperparams = run_hyperparams(options)
     counted = dict(training.groupBy("label").count().collect())
     class_counts = tuple(int(counted.get(name, 0)) for name in EMOTIONS)
     train_rows = sum(class_counts)
@@ -294,8 +291,8 @@ def train_on_features(
         validation_x=validation_x,
         validation_y=validation_y,
         label_masks=label_masks,
-        feature_mean=feature_mean,
-        feature_variance=feature_variance,
+        feature_mean=np.array([s.mean for s in stats], dtype=np.float32),
+        feature_variance=np.array([s.variance for s in stats], dtype=np.float32),
         epochs=options.epochs or recipe.EPOCHS,
         batch_size=options.batch_size or recipe.BATCH_SIZE,
         learning_rate=options.learning_rate or recipe.LEARNING_RATE,
@@ -305,7 +302,7 @@ def train_on_features(
             recipe.INFERENCE_WARPS if options.inference_warps is None else options.inference_warps
         ),
         class_counts=class_counts if class_priors == "balanced" else (),
-        hyperparams=hyperparams,
+        hyperparams=run_hyperparams(options),
         seed=options.seed,
         nodes=options.nodes,
     )
