@@ -133,6 +133,12 @@ def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
             )
 
 
+def write_confusion(directory: Path, matrix: np.ndarray, *, title: str) -> None:
+    """A model directory's confusion matrix, as confusion.csv and confusion.png."""
+    write_confusion_csv(directory / "confusion.csv", matrix)
+    plot_confusion(directory / "confusion.png", matrix, title=title)
+
+
 def write_reports(directory: Path, *, metrics: dict, history: dict[str, list[float]]) -> None:
     """metrics.json, confusion matrix as CSV and PNG, training curves as PNG."""
     write_json(directory / METRICS_FILE, metrics)
@@ -143,8 +149,6 @@ def write_reports(directory: Path, *, metrics: dict, history: dict[str, list[flo
         if "validation" in metrics
         else ("cross_validation", "cross-validation, unseen speakers: confusion")
     )
-    matrix = np.asarray(metrics[source]["confusion"])
-    write_confusion_csv(directory / "confusion.csv", matrix)
-    plot_confusion(directory / "confusion.png", matrix, title=title)
+    write_confusion(directory, np.asarray(metrics[source]["confusion"]), title=title)
     if history:
         plot_curves(directory / "curves.png", history)

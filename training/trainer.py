@@ -793,15 +793,13 @@ def publish_with_encoder_head(
     def fill(staged: Path) -> dict:
         (staged / VOICE_HEAD_FILE).unlink(missing_ok=True)
         # The fused answers' confusion replaces the network's; the curves stay (its training).
-        kind, summary, _ = cross_validations[0]
-        artifacts.write_confusion_csv(staged / "confusion.csv", np.asarray(summary["confusion"]))
-        artifacts.plot_confusion(
-            staged / "confusion.png",
+        kind, summary, rows = cross_validations[0]
+        artifacts.write_confusion(
+            staged,
             np.asarray(summary["confusion"]),
             title=f"cross-validation by {kind}, with the encoder head: confusion",
         )
         encoder_head.fused_model(info.path / MODEL_FILE, head).save(staged / MODEL_FILE)
-        kind, _, rows = cross_validations[0]
         calibration = calibrate(staged / MODEL_FILE, rows, prepared.corpora, fitted_on=kind)
         metrics = {"calibration": calibration}
         for position, (kind, summary, rows) in enumerate(cross_validations):
