@@ -4,9 +4,12 @@
     .venv/bin/python bench/bench_inference.py [--audio ../shared/ravdess] [--limit N]
     # a quick comparison
     .venv/bin/python bench/bench_inference.py --limit 300 --parts ab --runs 4
+    # the shipped model's cost per clip against another model's, (a) alternating
+    .venv/bin/python bench/bench_inference.py --parts a --limit 1200 --against OTHER_MODEL_DIR
 
 Prints one table:
-  (a) the raw pipeline without Spark, same cores: decode + MFCC + batched model, files/s
+  (a) the raw pipeline without Spark, same cores: decode + MFCC + batched model, files/s;
+      with --against, each model's in turn --pairs times and the cost ratio per clip
   (b) the server over JDBC: SELECT path, emotion(content) FROM <table>, warm, files/s
   (c) seed-style baseline: a row-at-a-time Python UDF calling model.predict per row, files/s
   (d) the first classification query right after the server says ready, seconds
@@ -96,6 +99,18 @@ def raw_pipeline(files: list[Path], model_dir: Path, cores: int) -> float:
         started = time.monotonic()
         done = sum(pool.map(_raw_worker, shares))
         return done / (time.monotonic() - started)
+
+
+def cost_ratios(
+    files: list[Path], model_dir: Path, against: Path, cores: int, pairs: int
+) -> list[tuple[float, float]]:
+    """(a) for ``model_dir`` and ``against`` in turn, ``pairs`` times: a machine's speed drifts
+    by several percent over minutes, so a ratio is only read from runs made side by side."""
+    runs = []
+    for _ in range(pairs):
+        runs.append((raw_pipeline(files, model_dir, cores), raw_pipeline(files, against, cores)))
+        print(f"(a) pair: {runs[-1][0]:.1f} against {runs[-1][1]:.1f} files/s", file=sys.stderr)
+    return runs
 
 
 # (c) -------------------------------------------------------------------------------------------
@@ -244,6 +259,14 @@ def main() -> int:
         help="which of a (raw), b (server: b, d, e) and c (seed) to run; default all",
     )
     parser.add_argument(
+        "--against",
+        metavar="MODEL_DIR",
+        help="with (a): measure --model and this model in turn and give the cost ratio",
+    )
+    parser.add_argument(
+        "--pairs", type=int, default=5, help="with --against: runs of each model (default 5)"
+    )
+    parser.add_argument(
         "--runs",
         type=int,
         default=2,
@@ -278,8 +301,11 @@ def main() -> int:
 
     model_dir = Path(args.model)
     print(f"{len(files)} files from {args.audio}; model {model_dir}", file=sys.stderr)
-    raw_fps = server = seed_fps = None
-    if "a" in args.parts:
+    raw_fps = server = seed_fps = pairs = None
+    if "a" in args.parts and args.against:
+        pairs = cost_ratios(files, model_dir, Path(args.against), cores, max(args.pairs, 1))
+        raw_fps = statistics.median(mine for mine, _ in pairs)
+    elif "a" in args.parts:
         raw_fps = raw_pipeline(files, model_dir, cores)
         print(f"(a) done: {raw_fps:.1f} files/s", file=sys.stderr)
     if "b" in args.parts:
@@ -301,6 +327,14 @@ def main() -> int:
         print(
             f"| (a) raw pipeline, no Spark, {cores} processes: decode + MFCC + batched model | "
             f"{raw_fps:.1f} files/s | |"
+        )
+    if pairs is not None:
+        ratios = [theirs / mine for mine, theirs in pairs]
+        theirs_fps = statistics.median(theirs for _, theirs in pairs)
+        print(
+            f"| (a) cost per clip against {args.against} ({theirs_fps:.1f} "
+            f"files/s), {len(pairs)} pairs in turn | median {statistics.median(ratios):.2f} x "
+            f"(pairs {min(ratios):.2f} to {max(ratios):.2f}) | |"
         )
     if server is not None:
         target = (
