@@ -169,6 +169,13 @@ def _train(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         return 128 + (received[0] if received else signal.SIGINT)
+    except Exception:
+        # The signal can land inside a client library's call (py4j turns the KeyboardInterrupt
+        # into its own network error, which the trainer reports as a failed run); the trainer has
+        # still unwound and cleaned up as for the interrupt, so the run ends as stopped.
+        if received:
+            return 128 + received[0]
+        raise
     return 0
 
 
