@@ -105,10 +105,17 @@ def cost_ratios(
     files: list[Path], model_dir: Path, against: Path, cores: int, pairs: int
 ) -> list[tuple[float, float]]:
     """(a) for ``model_dir`` and ``against`` in turn, ``pairs`` times: a machine's speed drifts
-    by several percent over minutes, so a ratio is only read from runs made side by side."""
+    by several percent over minutes, so a ratio is only read from runs made side by side, and
+    which of the two runs first alternates, since the order alone moves a pair's ratio."""
     runs = []
-    for _ in range(pairs):
-        runs.append((raw_pipeline(files, model_dir, cores), raw_pipeline(files, against, cores)))
+    for pair in range(pairs):
+        if pair % 2 == 0:
+            mine = raw_pipeline(files, model_dir, cores)
+            theirs = raw_pipeline(files, against, cores)
+        else:
+            theirs = raw_pipeline(files, against, cores)
+            mine = raw_pipeline(files, model_dir, cores)
+        runs.append((mine, theirs))
         print(f"(a) pair: {runs[-1][0]:.1f} against {runs[-1][1]:.1f} files/s", file=sys.stderr)
     return runs
 
@@ -280,6 +287,10 @@ def main() -> int:
         help="Spark setting for the server, repeatable",
     )
     args = parser.parse_args()
+    if args.against and "a" not in args.parts:
+        parser.error("--against compares the raw pipeline: it needs part a (--parts a...)")
+    if args.pairs < 1:
+        parser.error(f"--pairs must be at least 1, got {args.pairs}")
     if args.skip_seed:
         args.parts = args.parts.replace("c", "")
     files = sorted(
@@ -303,7 +314,7 @@ def main() -> int:
     print(f"{len(files)} files from {args.audio}; model {model_dir}", file=sys.stderr)
     raw_fps = server = seed_fps = pairs = None
     if "a" in args.parts and args.against:
-        pairs = cost_ratios(files, model_dir, Path(args.against), cores, max(args.pairs, 1))
+        pairs = cost_ratios(files, model_dir, Path(args.against), cores, args.pairs)
         raw_fps = statistics.median(mine for mine, _ in pairs)
     elif "a" in args.parts:
         raw_fps = raw_pipeline(files, model_dir, cores)

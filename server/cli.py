@@ -169,14 +169,25 @@ def _train(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         return 128 + (received[0] if received else signal.SIGINT)
-    except Exception:
-        # The signal can land inside a client library's call (py4j turns the KeyboardInterrupt
-        # into its own network error, which the trainer reports as a failed run); the trainer has
-        # still unwound and cleaned up as for the interrupt, so the run ends as stopped.
-        if received:
-            return 128 + received[0]
+    except Exception as exc:
+        # The interrupt can land inside a py4j call, which turns it into its own network error,
+        # and the trainer then reports a failed run: it was the stop all the same.
+        if _caused_by_interrupt(exc):
+            return 128 + (received[0] if received else signal.SIGINT)
         raise
     return 0
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions ``exc`` was raised while handling
+    (``raise ... from None`` hides them from the traceback, not from ``__context__``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _speakers(text: str | None) -> list[str] | None:

@@ -137,6 +137,32 @@ def test_a_terminated_trainer_drops_its_features_table_and_writes_no_model(serve
     assert not list((tmp_path / "models").glob("emoticana/[0-9]*"))
 
 
+def test_an_interrupt_that_py4j_and_the_trainer_wrap_still_ends_the_run_as_stopped():
+    # The signal handler's KeyboardInterrupt raised inside a py4j call comes back as py4j's
+    # network error, which the trainer wraps (from None) as a failed run.
+    from py4j.protocol import Py4JNetworkError
+
+    from server.cli import _caused_by_interrupt
+    from training.trainer import TrainingError
+
+    def wrapped(first: BaseException):
+        try:
+            try:
+                raise first
+            except BaseException:
+                raise Py4JNetworkError("Answer from Java side is empty")  # noqa: B904 (as py4j)
+        except Exception:
+            raise TrainingError("TensorFlowOnSpark training failed") from None
+
+    with pytest.raises(TrainingError) as interrupted:
+        wrapped(KeyboardInterrupt())
+    assert _caused_by_interrupt(interrupted.value)
+    with pytest.raises(TrainingError) as failed:
+        wrapped(OSError("connection reset"))
+    assert not _caused_by_interrupt(failed.value)
+    assert not _caused_by_interrupt(TrainingError("a node failed"))
+
+
 def non_loopback_listeners() -> dict[tuple[str, int], str]:
     """(address, port) -> socket inode of every listening TCP socket on this machine not bound to
     loopback."""
