@@ -110,7 +110,7 @@ def _run_sql(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from training.trainer import TrainOptions, run_training
+    from training.trainer import TrainOptions, caused_by_interrupt, run_training
 
     settings = load_settings(
         port=args.port, host=args.host, home=args.home, master=args.master, conf=args.conf
@@ -139,15 +139,23 @@ def _train(args: argparse.Namespace) -> int:
 
     received = []
 
+    # What a stop does to the features table: the trainer's own rule, but for a network published
+    # before the stop (its log says so).
+    table_fate = (
+        "keeping the features table"
+        if options.keep_features or options.features_table
+        else "dropping the features table"
+    )
+
     def stop(signum, _frame):
         # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards
-        # the staged model and drops the features table on the server.  A second signal kills at
-        # once.
+        # the staged model and drops the features table on the server (unless it was asked to
+        # keep it).  A second signal kills at once.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         received.append(signum)
         print(
-            f"emoticana: stopping on {signal.Signals(signum).name}: dropping the features table, "
+            f"emoticana: stopping on {signal.Signals(signum).name}: {table_fate}, "
             "discarding the unfinished model",
             file=sys.stderr,
             flush=True,
@@ -172,22 +180,10 @@ def _train(args: argparse.Namespace) -> int:
     except Exception as exc:
         # The interrupt can land inside a py4j call, which turns it into its own network error,
         # and the trainer then reports a failed run: it was the stop all the same.
-        if _caused_by_interrupt(exc):
+        if caused_by_interrupt(exc):
             return 128 + (received[0] if received else signal.SIGINT)
         raise
     return 0
-
-
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is among the exceptions ``exc`` was raised while handling
-    (``raise ... from None`` hides them from the traceback, not from ``__context__``)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _speakers(text: str | None) -> list[str] | None:

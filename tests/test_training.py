@@ -142,8 +142,7 @@ def test_an_interrupt_that_py4j_and_the_trainer_wrap_still_ends_the_run_as_stopp
     # network error, which the trainer wraps (from None) as a failed run.
     from py4j.protocol import Py4JNetworkError
 
-    from server.cli import _caused_by_interrupt
-    from training.trainer import TrainingError
+    from training.trainer import TrainingError, caused_by_interrupt
 
     def wrapped(first: BaseException):
         try:
@@ -156,11 +155,11 @@ def test_an_interrupt_that_py4j_and_the_trainer_wrap_still_ends_the_run_as_stopp
 
     with pytest.raises(TrainingError) as interrupted:
         wrapped(KeyboardInterrupt())
-    assert _caused_by_interrupt(interrupted.value)
+    assert caused_by_interrupt(interrupted.value)
     with pytest.raises(TrainingError) as failed:
         wrapped(OSError("connection reset"))
-    assert not _caused_by_interrupt(failed.value)
-    assert not _caused_by_interrupt(TrainingError("a node failed"))
+    assert not caused_by_interrupt(failed.value)
+    assert not caused_by_interrupt(TrainingError("a node failed"))
 
 
 def non_loopback_listeners() -> dict[tuple[str, int], str]:

@@ -71,6 +71,19 @@ class TrainingError(EmoticanaError):
     """TensorFlowOnSpark training failed; the message carries the executor's reason."""
 
 
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions ``exc`` was raised while handling
+    (``raise ... from None`` hides them from the traceback, not from ``__context__``): a stop
+    signal that lands inside a py4j call comes back as py4j's own network error."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @dataclass
 class TrainOptions:
     name: str = "emoticana"
@@ -1315,6 +1328,14 @@ def run_training(
                             log=log,
                         )
                     except Exception as exc:
+                        if caused_by_interrupt(exc):
+                            # A stop: it unwinds like any other (the features table goes), but
+                            # the network it leaves is a whole published model.
+                            log(
+                                f"stopped while fusing: the network is published as "
+                                f"{reference}; fuse it later with --encoder-head-for {reference}"
+                            )
+                            raise
                         # The network is published: its features stay, to fuse it later.
                         keep_table = True
                         raise TrainingError(
@@ -1330,6 +1351,7 @@ def run_training(
                 log(f"features kept on the server: --features-table {prepared.table}")
             else:
                 drop_features(cursor, prepared.table)
+                log(f"features table {prepared.table} dropped")
     finally:
         connection.close()
     if "validation" in run:
