@@ -86,6 +86,10 @@ def write_bad_inputs(directory: Path, rng: np.random.Generator) -> dict[str, Pat
     paths["random.wav"].write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
     paths["text.wav"] = directory / "text.wav"
     paths["text.wav"].write_text("this is not audio, just a renamed text file\n" * 20)
+    # A header claiming 1 Hz: each byte would be seconds of audio to resample and process.
+    paths["one_hertz.wav"] = write_clip(
+        directory / "one_hertz.wav", good[:4000], 1, subtype="PCM_16"
+    )
     paths["a_directory.wav"] = directory / "a_directory.wav"
     paths["a_directory.wav"].mkdir(exist_ok=True)
     return paths

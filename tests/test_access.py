@@ -503,6 +503,11 @@ def test_creating_a_table_or_view_records_its_owner(auth_server, alices_objects)
         ("ALTER TABLE alice_t RENAME TO bobs_now", "ALTER TABLE default.alice_t"),
         ("ALTER TABLE alice_t ADD COLUMNS (score DOUBLE)", "ALTER TABLE default.alice_t"),
         ("COMMENT ON TABLE alice_t IS 'mine'", "ALTER TABLE default.alice_t"),
+        ("ANALYZE TABLE alice_t COMPUTE STATISTICS", "ANALYZE TABLE default.alice_t"),
+        (
+            "ANALYZE TABLE alice_t COMPUTE STATISTICS FOR ALL COLUMNS",
+            "ANALYZE TABLE default.alice_t",
+        ),
         ("DROP VIEW alice_v", "DROP VIEW default.alice_v"),
         (
             "CREATE OR REPLACE VIEW alice_v AS SELECT 'calm' AS label",

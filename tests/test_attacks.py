@@ -28,6 +28,8 @@ SETTING = r"is refused: a session may change spark.sql.\* settings and script va
 GLOBAL_VIEW = r"CREATE GLOBAL TEMPORARY VIEW is refused"
 NOT_ALLOWED = r"is refused: it is not among the statements SQL may run"
 WAREHOUSE = r"is refused: it lies in the warehouse \(.*\), whose folders belong to managed tables"
+MANAGED = r"is refused for default.attack_(kept|parts): it is a managed table, whose folders Spark"
+DEFAULT = r"DEFAULT .* is refused: a column.{1,2}s default may be a literal"
 
 ATTACKS = {
     # Server files read through tables: globs and escapes Hadoop expands after the check, and
@@ -170,6 +172,17 @@ ATTACKS = {
         ("SELECT 1 WHERE EXISTS (SELECT xpath_long('<a>1</a>', 'a'))", XML),
         ("EXECUTE IMMEDIATE 'SELECT xpath_short(''<a>1</a>'', ''a'')'", XML),
     ],
+    # What SET and error messages hide: the metastore's connection URL among the redacted values.
+    "secrets": [
+        (
+            "SET spark.sql.redaction.options.regex=nothing",
+            r"settings under spark.sql.redaction.\* are fixed by the server",
+        ),
+        (
+            "SET spark.sql.redaction.string.regex=nothing",
+            r"settings under spark.sql.redaction.\* are fixed by the server",
+        ),
+    ],
     # Another user's session: global temporary views are one namespace for every session.
     "between users": [
         ("CREATE GLOBAL TEMPORARY VIEW a_global AS SELECT 1 AS x", GLOBAL_VIEW),
@@ -189,10 +202,59 @@ ATTACKS = {
         ("CREATE DATABASE a_wh_db LOCATION '{warehouse}/a_wh_db'", WAREHOUSE),
         ("ALTER TABLE attack_kept SET LOCATION '{warehouse}/elsewhere'", WAREHOUSE),
     ],
+    # The audio deleted or replaced through a managed table: Spark deletes a managed table's
+    # folders on DROP TABLE, TRUNCATE, DROP PARTITION and INSERT OVERWRITE, wherever they are.
+    "audio through managed tables": [
+        ("ALTER TABLE attack_kept SET LOCATION '{root}/attack-victim'", MANAGED),
+        ("ALTER TABLE attack_kept SET LOCATION '{root}'", MANAGED),
+        ("ALTER TABLE attack_parts ADD PARTITION (p = 1) LOCATION '{root}/attack-victim'", MANAGED),
+        (
+            "ALTER TABLE attack_parts ADD PARTITION (p = 2) "
+            "PARTITION (p = 3) LOCATION '{root}/attack-victim'",
+            MANAGED,
+        ),
+        ("ALTER TABLE attack_parts PARTITION (p = 0) SET LOCATION '{root}/attack-victim'", MANAGED),
+    ],
+    # Expressions Spark evaluates as it creates or alters a table, before the checks every query
+    # passes: a column DEFAULT calling xpath opened the DTD files and URLs an XML document names.
+    "evaluated at creation": [
+        (
+            "CREATE TABLE a_default (a INT, b STRING DEFAULT "
+            "xpath_string('<!DOCTYPE a SYSTEM \"file:///etc/hostname\"><a>x</a>', '/a')) "
+            "USING parquet",
+            DEFAULT,
+        ),
+        (
+            "CREATE TABLE a_default2 (a INT, b STRING DEFAULT schema_of_xml('<r><a>1</a></r>')) "
+            "USING parquet",
+            DEFAULT,
+        ),
+        ("REPLACE TABLE attack_kept (line STRING DEFAULT upper('x')) USING text", DEFAULT),
+        (
+            "ALTER TABLE attack_kept ADD COLUMNS (b STRING DEFAULT xpath_string('<a>x</a>', '/a'))",
+            DEFAULT,
+        ),
+        (
+            "ALTER TABLE attack_kept ALTER COLUMN line "
+            "SET DEFAULT reflect('java.lang.System', 'exit')",
+            DEFAULT,
+        ),
+        (
+            "CREATE TABLE a_generated (a INT, b STRING GENERATED ALWAYS AS "
+            "(xpath_string('<a>x</a>', '/a'))) USING parquet",
+            r"GENERATED ALWAYS AS \(expression\) is refused",
+        ),
+        (
+            "CREATE TABLE a_check (a STRING, CONSTRAINT c CHECK (xpath_string(a, '/a') = 'x')) "
+            "USING parquet",
+            r"CHECK constraints are refused",
+        ),
+    ],
     # Statements outside the allow-list: lists of the server's files, scripting that could hide
     # a statement, commands no SQL user needs.
     "statements": [
         ("LIST JAR", "LIST JARS " + NOT_ALLOWED),
+        ("ANALYZE TABLES IN default COMPUTE STATISTICS", "ANALYZE TABLES " + NOT_ALLOWED),
         ("LIST FILE", "LIST FILES " + NOT_ALLOWED),
         (
             "EXECUTE IMMEDIATE 'ADD JAR /tmp/emoticana-attack.jar'",
@@ -231,6 +293,12 @@ def attack(server, audio_root, outside_dir):
     connection = server.connect()
     cursor = connection.cursor()
     cursor.execute("CREATE TABLE IF NOT EXISTS attack_kept (line STRING) USING text")
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS attack_parts (v STRING, p INT) USING parquet PARTITIONED BY (p)"
+    )
+    cursor.execute("INSERT INTO attack_parts VALUES ('kept', 0)")
+    (audio_root / "attack-victim").mkdir(exist_ok=True)
+    (audio_root / "attack-victim" / "keep.wav").write_bytes(b"RIFF")
     mode = stat.S_IMODE(os.stat(outside_dir).st_mode)
     yield {
         "cursor": cursor,
@@ -283,6 +351,11 @@ def test_the_attacks_left_nothing_behind(attack):
     assert stat.S_IMODE(os.stat(attack["outside"]).st_mode) == attack["mode"]
     assert not (attack["outside"] / "derby").exists()
     assert not (attack["outside"] / "ctas").exists()
+    # The audio folders managed tables were pointed at are as they were, and so are the tables.
+    assert (attack["root"] / "attack-victim" / "keep.wav").read_bytes() == b"RIFF"
+    cursor.execute("TRUNCATE TABLE attack_parts")
+    cursor.execute("TRUNCATE TABLE attack_kept")
+    assert (attack["root"] / "attack-victim" / "keep.wav").read_bytes() == b"RIFF"
 
 
 @pytest.mark.slow
@@ -397,6 +470,15 @@ def test_what_users_do_is_still_allowed(attack):
         "SHOW TABLES LIKE 'allowed_*|attack_k*'",
         "SHOW FUNCTIONS LIKE 'emotion*'",
         "ANALYZE TABLE allowed_parquet COMPUTE STATISTICS",
+        "CREATE TABLE allowed_defaults (a INT DEFAULT -1, b STRING DEFAULT 'x', "
+        "c DOUBLE DEFAULT CAST(1 AS DOUBLE), d TIMESTAMP DEFAULT current_timestamp()) "
+        "USING parquet",
+        "INSERT INTO allowed_defaults (a) VALUES (2)",
+        "ALTER TABLE allowed_defaults ALTER COLUMN b SET DEFAULT 'y'",
+        "INSERT INTO allowed_defaults (a) VALUES (3)",
+        f"CREATE TABLE allowed_external (v STRING) USING text LOCATION '{root}/attack-lists'",
+        f"ALTER TABLE allowed_external SET LOCATION '{root}/attack-victim'",
+        "DROP TABLE allowed_external",
         "ALTER TABLE allowed_parquet SET TBLPROPERTIES ('comment' = 'kept')",
         "EXPLAIN SELECT * FROM allowed_parquet",
         "SET spark.sql.ansi.enabled=true",
@@ -409,4 +491,7 @@ def test_what_users_do_is_still_allowed(attack):
         cursor.execute(statement)
     cursor.execute("SELECT allowed_var, count(*), allowed_twice(3) FROM allowed_parquet")
     assert cursor.fetchall() == [(2, 1, 6)]
+    cursor.execute("SELECT a, b, c, d IS NOT NULL FROM allowed_defaults ORDER BY a")
+    assert cursor.fetchall() == [(2, "x", 1.0, True), (3, "y", 1.0, True)]
+    cursor.execute("DROP TABLE allowed_defaults")
     cursor.execute("DROP TABLE allowed_parquet")

@@ -65,6 +65,7 @@ def test_decode_is_capped(tmp_path, rng):
         ("random.wav", "not a readable audio file"),
         ("text.wav", "not a readable audio file"),
         ("a_directory.wav", "is a directory"),
+        ("one_hertz.wav", "sample rate 1 Hz is below 4000 Hz"),
     ],
 )
 def test_bad_inputs_give_a_reason(tmp_path, rng, name, reason):

@@ -124,6 +124,7 @@ def test_bad_rows_give_null_and_reason_while_good_rows_survive(cursor, audio_roo
         "truncated": (str(bad / "truncated_header.wav"), "not a readable audio file"),
         "random": (str(bad / "random.wav"), "not a readable audio file"),
         "text": (str(bad / "text.wav"), "not a readable audio file"),
+        "one_hertz": (str(bad / "one_hertz.wav"), "sample rate 1 Hz is below 4000 Hz"),
         "outside": (str(outside_dir / "secret.wav"), "outside the readable audio roots"),
         "dotdot": (
             f"{audio_root}/../{outside_dir.name}/secret.wav",

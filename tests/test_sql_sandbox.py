@@ -187,7 +187,7 @@ REFUSED = [
         "CREATE TABLE s_glob USING text OPTIONS (path '{root}/{{zz/zz,..}}/../x')",
         r"paths may not hold glob or escape characters",
     ),
-    ("ALTER TABLE sandbox_kept SET LOCATION '/etc'", rf"table location '/etc' {OUTSIDE_ROOTS}"),
+    ("ALTER TABLE sandbox_in_root SET LOCATION '/etc'", rf"table location '/etc' {OUTSIDE_ROOTS}"),
     (
         "ALTER TABLE sandbox_kept SET SERDEPROPERTIES ('path' = '/etc')",
         r"emoticana: ALTER TABLE \.\.\. SET SERDEPROPERTIES is refused",

@@ -23,6 +23,10 @@ from udfs.errors import AudioError
 #: are cut here so that a two-hour file costs at most this much memory.
 MAX_DECODE_SECONDS = 60.0
 
+#: The lowest sample rate read. Speech needs a few kHz, and a recording is resampled to the
+#: feature rate: a file claiming 1 Hz would make each byte cost seconds of audio to process.
+MIN_SAMPLE_RATE = 4000
+
 #: Largest file read through a path argument, in bytes (a 2-hour 48 kHz stereo
 #: 16-bit WAV is ~1.4 GB; the decoder reads only the first MAX_DECODE_SECONDS).
 MAX_PATH_READ_BYTES = 64 * 1024 * 1024
@@ -161,7 +165,7 @@ def open_audio(source: str | bytes | bytearray | memoryview | None, roots: Seque
             descriptor = os.dup(file.fileno())
         try:
             # libsndfile owns the descriptor from here: it closes it, on failure too.
-            handle = sf.SoundFile(descriptor, closefd=True)
+            handle = _usable_rate(sf.SoundFile(descriptor, closefd=True))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise AudioError(f"not a readable audio file: {source!r}: {_reason(exc)}") from None
     else:
@@ -175,9 +179,18 @@ def open_audio(source: str | bytes | bytearray | memoryview | None, roots: Seque
 
 def _open(data: bytes) -> sf.SoundFile:
     try:
-        return sf.SoundFile(io.BytesIO(data))
+        handle = sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(f"not a readable audio file ({len(data)} bytes): {_reason(exc)}") from None
+    return _usable_rate(handle)
+
+
+def _usable_rate(handle: sf.SoundFile) -> sf.SoundFile:
+    if handle.samplerate < MIN_SAMPLE_RATE:
+        rate = handle.samplerate
+        handle.close()
+        raise AudioError(f"sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz, too low for speech")
+    return handle
 
 
 def _reason(exc: Exception) -> str:

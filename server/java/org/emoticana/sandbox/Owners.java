@@ -257,6 +257,10 @@ final class Owners {
         if (name.equals("TruncateTableCommand")) {
             return "TRUNCATE";
         }
+        if (name.equals("AnalyzeTableCommand") || name.equals("AnalyzeColumnCommand")
+                || name.equals("AnalyzePartitionCommand")) {
+            return "ANALYZE";  // statistics the optimiser trusts are the table's, written into its metadata
+        }
         if (node instanceof CreateViewCommand) {
             CreateViewCommand view = (CreateViewCommand) node;
             return view.replace() && view.viewType().toString().equals("PersistedView") ? "CREATE OR REPLACE" : null;

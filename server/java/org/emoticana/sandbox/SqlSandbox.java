@@ -13,7 +13,9 @@ import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.SparkSessionExtensions;
 import org.apache.spark.sql.catalyst.catalog.CatalogStorageFormat;
+import org.apache.spark.sql.catalyst.TableIdentifier;
 import org.apache.spark.sql.catalyst.catalog.CatalogTable;
+import org.apache.spark.sql.catalyst.catalog.CatalogTableType;
 import org.apache.spark.sql.catalyst.expressions.CallMethodViaReflection;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.SchemaOfXml;
@@ -82,6 +84,8 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
             "spark.sql.thriftserver.scheduler.pool");
     private static final String[] FIXED_PREFIXES = {
         "spark.emoticana.", "spark.sql.catalog.", "spark.sql.extensions", "spark.sql.warehouse.", "spark.sql.hive.",
+        // What SET and error messages hide (the metastore's connection URL among them).
+        "spark.sql.redaction.",
         "spark.hadoop.", "fs.", "hadoop.", "mapreduce.", "mapred.", "datanucleus.", "javax.jdo.",
         // Hive settings Spark acts on: scratch and staging folders, the metastore, resources, hooks.
         // Not hive.* as a whole: JDBC clients send some when the session opens (beeline: hive.server2.thrift.resultset.*).
@@ -377,11 +381,16 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 if (node instanceof CreateTempViewUsing) {
                     provider(((CreateTempViewUsing) node).provider());
                 } else if (node instanceof AlterTableSetLocationCommand) {
-                    readable("table location", ((AlterTableSetLocationCommand) node).location());
+                    AlterTableSetLocationCommand move = (AlterTableSetLocationCommand) node;
+                    managedLocation(move.tableName(), move.partitionSpec().isDefined()
+                            ? "ALTER TABLE ... PARTITION ... SET LOCATION" : "ALTER TABLE ... SET LOCATION");
+                    readable("table location", move.location());
                 } else if (node instanceof AlterTableAddPartitionCommand) {
+                    AlterTableAddPartitionCommand add = (AlterTableAddPartitionCommand) node;
                     for (Tuple2<scala.collection.immutable.Map<String, String>, Option<String>> spec
-                            : CollectionConverters.asJava(((AlterTableAddPartitionCommand) node).partitionSpecsAndLocs())) {
+                            : CollectionConverters.asJava(add.partitionSpecsAndLocs())) {
                         if (spec._2().isDefined()) {
+                            managedLocation(add.tableName(), "ALTER TABLE ... ADD PARTITION ... LOCATION");
                             readable("partition location", spec._2().get());
                         }
                     }
@@ -399,13 +408,55 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 } else if (node instanceof AlterDatabaseSetLocationCommand) {
                     writable("database location", ((AlterDatabaseSetLocationCommand) node).location());
                 } else if (node instanceof InsertIntoHadoopFsRelationCommand) {
-                    writable("writing to", ((InsertIntoHadoopFsRelationCommand) node).outputPath());
+                    InsertIntoHadoopFsRelationCommand insert = (InsertIntoHadoopFsRelationCommand) node;
+                    writable("writing to", insert.outputPath());
+                    if (insert.catalogTable().isDefined()) {
+                        partitionWrites(insert.catalogTable().get());
+                    }
                 } else if (node instanceof InsertIntoHiveTable) {
                     tableWrite(((InsertIntoHiveTable) node).table());
+                    partitionWrites(((InsertIntoHiveTable) node).table());
                 } else if (node instanceof CreateDataSourceTableAsSelectCommand) {
                     tableWrite(((CreateDataSourceTableAsSelectCommand) node).table());
                 } else if (node instanceof CreateHiveTableAsSelectCommand) {
                     tableWrite(((CreateHiveTableAsSelectCommand) node).tableDesc());
+                }
+            }
+
+            /**
+             * A managed table's folders are Spark's to delete (DROP TABLE, TRUNCATE, DROP PARTITION,
+             * INSERT OVERWRITE), so they stay in the warehouse, where SQL never names a folder: a managed
+             * table or partition moved onto the audio roots would delete the audio there.
+             */
+            void managedLocation(TableIdentifier name, String statement) {
+                CatalogTable table;
+                try {
+                    table = session.sessionState().catalog().getTableMetadata(name);
+                } catch (Exception e) {
+                    return;  // no such table: Spark reports it
+                }
+                if (table.tableType().equals(CatalogTableType.MANAGED())) {
+                    throw refusal(statement + " is refused for " + table.database() + "." + table.identifier().table()
+                            + ": it is a managed table, whose folders Spark deletes with it, so they stay in the "
+                            + "warehouse; to read a folder of the audio roots, create an external table over it "
+                            + "(CREATE TABLE ... USING ... LOCATION '...') (SQL sandbox)");
+                }
+            }
+
+            /**
+             * A partition can live outside its table's folder (one given a location before the rule
+             * above), and an insert writes there.
+             */
+            void partitionWrites(CatalogTable table) {
+                if (table.partitionColumnNames().isEmpty()) {
+                    return;
+                }
+                for (org.apache.spark.sql.catalyst.catalog.CatalogTablePartition partition : CollectionConverters.asJava(
+                        session.sessionState().catalog().listPartitions(table.identifier(), Option.empty()))) {
+                    if (partition.storage().locationUri().isDefined()) {
+                        writable("writing to a partition of " + table.identifier().unquotedString() + " at",
+                                partition.storage().locationUri().get());
+                    }
                 }
             }
 

@@ -8,14 +8,24 @@ import java.util.Set;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.analysis.UnresolvedFunction;
 import org.apache.spark.sql.catalyst.analysis.UnresolvedPartitionSpec;
+import org.apache.spark.sql.catalyst.expressions.Cast;
+import org.apache.spark.sql.catalyst.expressions.CheckConstraint;
+import org.apache.spark.sql.catalyst.expressions.CurrentDate;
+import org.apache.spark.sql.catalyst.expressions.CurrentTimestamp;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.Literal;
+import org.apache.spark.sql.catalyst.expressions.LocalTimestamp;
+import org.apache.spark.sql.catalyst.expressions.Now;
+import org.apache.spark.sql.catalyst.expressions.UnaryMinus;
 import org.apache.spark.sql.catalyst.plans.logical.AddPartitions;
 import org.apache.spark.sql.catalyst.plans.logical.Command;
 import org.apache.spark.sql.catalyst.plans.logical.CreateNamespace;
 import org.apache.spark.sql.catalyst.plans.logical.CreateTableLike;
 import org.apache.spark.sql.catalyst.plans.logical.CreateView;
+import org.apache.spark.sql.catalyst.plans.logical.DefaultValueExpression;
+import org.apache.spark.sql.catalyst.plans.logical.GeneratedColumnExpression;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.catalyst.plans.logical.OptionList;
 import org.apache.spark.sql.catalyst.plans.logical.SerdeInfo;
@@ -58,7 +68,7 @@ final class StatementPolicy {
             "AddColumns", "AlterColumns", "DropColumns", "RenameColumn", "ReplaceColumns",
             "AddPartitions", "DropPartitions", "RenamePartitions", "RecoverPartitions", "RepairTable",
             "SetTableLocation", "SetTableProperties", "UnsetTableProperties", "SetViewProperties",
-            "UnsetViewProperties", "CommentOnTable", "AnalyzeTable", "AnalyzeTables", "AnalyzeColumn",
+            "UnsetViewProperties", "CommentOnTable", "AnalyzeTable", "AnalyzeColumn",
             "RefreshTable", "DescribeRelation", "DescribeColumn", "DescribeTablePartition",
             "ShowTables", "ShowTablesExtended", "ShowTablePartition", "ShowViews", "ShowColumns",
             "ShowCreateTable", "ShowTableProperties", "ShowPartitions",
@@ -111,6 +121,10 @@ final class StatementPolicy {
     /** Properties of a database SQL may set (its location is checked against the warehouse). */
     static final Set<String> DATABASE_PROPERTIES = Set.of("comment", "location", "owner");
 
+    /** Functions of no argument a column's DEFAULT may call, in lower case. */
+    static final Set<String> DEFAULT_FUNCTIONS = Set.of(
+            "current_date", "curdate", "current_timestamp", "now", "localtimestamp");
+
     /** Characters Hadoop's glob expansion gives a meaning to. */
     private static final String GLOB = "*?[]{}\\";
 
@@ -161,7 +175,22 @@ final class StatementPolicy {
 
         @Override
         void visit(Expression expression) {
-            if (expression instanceof UnresolvedTableSpec) {
+            if (expression instanceof DefaultValueExpression) {
+                DefaultValueExpression value = (DefaultValueExpression) expression;
+                if (!constant(value.child())) {
+                    throw SqlSandbox.refusal("DEFAULT " + value.originalSQL() + " is refused: a column's default may "
+                            + "be a literal (a number, a string, NULL, -literal, CAST(literal AS type)) or "
+                            + String.join("(), ", new java.util.TreeSet<>(DEFAULT_FUNCTIONS)) + "(); Spark evaluates "
+                            + "it when the table is created, outside the checks every query passes" + SANDBOX);
+                }
+            } else if (expression instanceof GeneratedColumnExpression) {
+                throw SqlSandbox.refusal("GENERATED ALWAYS AS (expression) is refused: Spark evaluates a generated "
+                        + "column's expression when the table is created, outside the checks every query passes; "
+                        + "compute it in a view instead" + SANDBOX);
+            } else if (expression instanceof CheckConstraint) {
+                throw SqlSandbox.refusal("CHECK constraints are refused: Spark evaluates a constraint's expression "
+                        + "outside the checks every query passes; filter in a view instead" + SANDBOX);
+            } else if (expression instanceof UnresolvedTableSpec) {
                 tableSpec((UnresolvedTableSpec) expression);
             } else if (expression instanceof UnresolvedPartitionSpec) {
                 Option<String> location = ((UnresolvedPartitionSpec) expression).location();
@@ -250,6 +279,28 @@ final class StatementPolicy {
             } else if (node instanceof SetNamespaceLocation) {
                 path("database location", ((SetNamespaceLocation) node).location());
             }
+        }
+
+        /**
+         * An expression Spark may fold without anything in it reaching a file, a URL or Java: literals,
+         * their sign and casts, and the clock.
+         */
+        boolean constant(Expression expression) {
+            if (expression instanceof Literal || expression instanceof CurrentDate
+                    || expression instanceof CurrentTimestamp || expression instanceof LocalTimestamp
+                    || expression instanceof Now) {
+                return true;
+            }
+            if (expression instanceof UnresolvedFunction) {
+                UnresolvedFunction function = (UnresolvedFunction) expression;
+                java.util.List<String> parts = CollectionConverters.asJava(function.nameParts());
+                return parts.size() == 1 && function.arguments().isEmpty()
+                        && DEFAULT_FUNCTIONS.contains(parts.get(0).toLowerCase(Locale.ROOT));
+            }
+            if (expression instanceof UnaryMinus || expression instanceof Cast) {
+                return constant(expression.children().head());
+            }
+            return false;
         }
 
         /**
