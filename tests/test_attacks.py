@@ -495,3 +495,30 @@ def test_what_users_do_is_still_allowed(attack):
     assert cursor.fetchall() == [(2, "x", 1.0, True), (3, "y", 1.0, True)]
     cursor.execute("DROP TABLE allowed_defaults")
     cursor.execute("DROP TABLE allowed_parquet")
+
+
+@pytest.mark.slow
+def test_a_table_over_audio_is_external_and_dropping_it_keeps_the_audio(attack):
+    # Spark deletes a managed table's folder with it: a table named onto the audio roots must be
+    # external, whichever way it is created, or DROP TABLE would delete the audio.
+    cursor, root = attack["cursor"], attack["root"]
+    folder = root / "attack-kept-audio"
+    folder.mkdir(exist_ok=True)
+    (folder / "keep.wav").write_bytes(b"RIFF")
+    for name, create in [
+        ("over_audio_source", f"CREATE TABLE over_audio_source USING text LOCATION '{folder}'"),
+        (
+            "over_audio_hive",
+            f"CREATE TABLE over_audio_hive (v STRING) STORED AS TEXTFILE LOCATION '{folder}'",
+        ),
+        (
+            "over_audio_like",
+            f"CREATE TABLE over_audio_like LIKE attack_kept LOCATION '{folder}'",
+        ),
+    ]:
+        cursor.execute(create)
+        cursor.execute(f"DESCRIBE TABLE EXTENDED {name}")
+        described = {row[0].strip(): (row[1] or "").strip() for row in cursor.fetchall()}
+        assert described["Type"] == "EXTERNAL", (name, described)
+        cursor.execute(f"DROP TABLE {name}")
+        assert (folder / "keep.wav").read_bytes() == b"RIFF", name

@@ -173,3 +173,36 @@ def test_the_fusion_layer_is_a_weighted_product_and_survives_saving(tmp_path):
     np.testing.assert_allclose(out, fuse(p, q, 0.25), atol=1e-6)
     expected = p[0] * q[0] ** 0.25
     np.testing.assert_allclose(out[0], expected / expected.sum(), atol=1e-6)
+
+
+def test_the_head_learns_each_corpus_s_own_emotions_and_answers_alike_every_time(tmp_path, rng):
+    """The head on encoder states: trained with dropout, deterministic once trained, a
+    probability over the eight emotions, and right on unseen rows whose states carry their
+    emotion; it survives saving as the published model keeps it."""
+    from training.encoder_head import fit_head
+    from udfs.labels import EMOTIONS
+    from udfs.model_format import load_keras_model_file
+
+    corpora = {"a": ["neutral", "happy", "sad", "angry"], "b": ["neutral", "angry", "fearful"]}
+    centres = rng.normal(0, 1, (len(EMOTIONS), 64))
+
+    def rows(n):
+        corpus = rng.choice(["a", "b"], n)
+        labels = np.array([EMOTIONS.index(rng.choice(corpora[c])) for c in corpus])
+        states = centres[labels] + rng.normal(0, 0.8, (n, 64))
+        return states.astype(np.float32), labels, corpus
+
+    states, labels, corpus = rows(600)
+    head = fit_head(states, labels, corpus, corpora)
+    test_states, test_labels, test_corpus = rows(200)
+    first = np.asarray(head.predict(test_states, verbose=0))
+    np.testing.assert_allclose(first, np.asarray(head.predict(test_states, verbose=0)))
+    np.testing.assert_allclose(first.sum(axis=1), 1, atol=1e-5)
+    own = np.array([[e in corpora[c] for e in EMOTIONS] for c in test_corpus])
+    answers = np.argmax(np.where(own, first, 0), axis=1)
+    assert np.mean(answers == test_labels) > 0.9
+    head.save(tmp_path / "head.keras")
+    again = np.asarray(
+        load_keras_model_file(tmp_path / "head.keras").predict(test_states, verbose=0)
+    )
+    np.testing.assert_allclose(again, first, atol=1e-6)
