@@ -145,8 +145,8 @@ def fit_softmax_layer(
     name: str | None = None,
 ):
     """One softmax layer trained on standardised inputs ``x`` with the partial-label loss (each
-    row's ``masks``: its corpus's emotions) on the network's schedule; the heads beside the
-    network are such layers."""
+    row's ``masks``: its corpus's emotions) on the network's schedule; the voice head is such a
+    layer."""
     from udfs.labels import EMOTIONS
 
     keras.utils.set_random_seed(seed)
