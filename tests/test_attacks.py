@@ -71,6 +71,11 @@ ATTACKS = {
         ("CREATE TABLE a_seq (line STRING) STORED AS SEQUENCEFILE", r"STORED AS SEQUENCEFILE"),
         ("ALTER TABLE attack_kept SET SERDEPROPERTIES ('path' = '/etc')", r"SET SERDEPROPERTIES"),
         ("CREATE TABLE a_base USING text OPTIONS (path '{root}', basePath '/etc')", r"/etc"),
+        (
+            "CREATE TABLE a_codec USING text OPTIONS (compression "
+            "'org.apache.hadoop.io.compress.GzipCodec') AS SELECT 'a' AS v",
+            r"option compression 'org.apache.hadoop.io.compress.GzipCodec' is refused: name a",
+        ),
     ],
     # Hadoop settings in a table's or a view's options or properties: file-system remapping
     # (viewfs mount tables), implementations by class, input folders.
@@ -455,6 +460,8 @@ def test_what_users_do_is_still_allowed(attack):
         "FIELDS TERMINATED BY ',' STORED AS TEXTFILE "
         "TBLPROPERTIES ('skip.header.line.count' = '1')",
         "CREATE TABLE IF NOT EXISTS allowed_parquet (a INT) USING parquet",
+        "CREATE TABLE allowed_gzip USING csv OPTIONS (compression 'GZIP') AS SELECT 1 AS a",
+        "DROP TABLE allowed_gzip",
         "CREATE TABLE IF NOT EXISTS allowed_orc (a INT) STORED AS ORC",
         "INSERT INTO allowed_parquet VALUES (1)",
         "CREATE OR REPLACE TEMPORARY VIEW allowed_temp AS SELECT a FROM allowed_parquet",

@@ -112,6 +112,14 @@ final class StatementPolicy {
             // text
             "wholetext");
 
+    /**
+     * Values of the {@code compression} option, in lower case: the file sources' short codec names.
+     * The text sources would also take a Hadoop codec's class name and load that class.
+     */
+    static final Set<String> CODECS = Set.of(
+            "none", "uncompressed", "snappy", "gzip", "zlib", "lzo", "lz4", "lz4_raw", "zstd", "brotli", "bzip2",
+            "deflate");
+
     /** Table and Hive SerDe properties SQL may set, in lower case. */
     static final Set<String> PROPERTIES = Set.of(
             "comment", "skip.header.line.count", "skip.footer.line.count", "serialization.null.format",
@@ -368,6 +376,11 @@ final class StatementPolicy {
                 throw SqlSandbox.refusal("option '" + key + "' is refused: a table or view may take only the "
                         + "documented options of its file source (path, pathGlobFilter, recursiveFileLookup, header, "
                         + "sep, ...), never a Hadoop setting or a class (docs/security.md)" + SANDBOX);
+            }
+            if (lower.equals("compression") && value != null
+                    && !CODECS.contains(value.trim().toLowerCase(Locale.ROOT))) {
+                throw SqlSandbox.refusal("option compression '" + value + "' is refused: name a codec ("
+                        + String.join(", ", new java.util.TreeSet<>(CODECS)) + "), not a class" + SANDBOX);
             }
             if ((lower.equals("path") || lower.equals("basepath")) && value != null) {
                 path("option " + key, value);
