@@ -139,13 +139,7 @@ def _train(args: argparse.Namespace) -> int:
 
     received = []
 
-    # What a stop does to the features table: the trainer's own rule, but for a network published
-    # before the stop (its log says so).
-    table_fate = (
-        "keeping the features table"
-        if options.keep_features or options.features_table
-        else "dropping the features table"
-    )
+    table_fate = "keeping" if options.keeps_features else "dropping"
 
     def stop(signum, _frame):
         # Unwind like Ctrl-C: the trainer cancels the feed, stops its Spark application, discards
@@ -155,8 +149,8 @@ def _train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         received.append(signum)
         print(
-            f"emoticana: stopping on {signal.Signals(signum).name}: {table_fate}, "
-            "discarding the unfinished model",
+            f"emoticana: stopping on {signal.Signals(signum).name}: {table_fate} the features "
+            "table, discarding the unfinished model",
             file=sys.stderr,
             flush=True,
         )

@@ -42,7 +42,7 @@ def fit_head(states, labels, corpora_of_rows, corpora: dict[str, list[str]], *, 
     import keras
 
     from training.network import balancing_factors
-    from training.schedule import compile_model, partial_targets
+    from training.schedule import apply_layers, fit_layers
     from training.trainer import corpus_mask
     from udfs.model_layers import PriorCorrection
 
@@ -51,38 +51,28 @@ def fit_head(states, labels, corpora_of_rows, corpora: dict[str, list[str]], *, 
     normalise = keras.layers.Normalization(name="encoder_normalise")
     normalise.adapt(x)
     keras.utils.set_random_seed(seed)
-    # Layers shared by the model trained here (on standardised states) and the head returned
-    # (standardising itself): one functional graph each, which a saved model loads back.
     layers = [
         keras.layers.Dropout(INPUT_DROPOUT, name="encoder_input_dropout"),
         keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="encoder_hidden"),
         keras.layers.Dropout(HIDDEN_DROPOUT, name="encoder_hidden_dropout"),
         keras.layers.Dense(len(EMOTIONS), activation="softmax", name="encoder_emotion"),
     ]
-
-    def apply(tensor):
-        for layer in layers:
-            tensor = layer(tensor)
-        return tensor
-
-    standardised = keras.Input((x.shape[1],))
-    trained = keras.Model(standardised, apply(standardised))
-    compile_model(
-        trained,
-        learning_rate=LEARNING_RATE,
-        steps_per_epoch=int(np.ceil(len(x) / BATCH_SIZE)),
-        epochs=EPOCHS,
-    )
-    trained.fit(
+    fit_layers(
         np.asarray(normalise(x)),
-        partial_targets(labels, masks),
-        batch_size=BATCH_SIZE,
+        labels,
+        masks,
+        layers,
         epochs=EPOCHS,
-        verbose=0,
+        batch_size=BATCH_SIZE,
+        learning_rate=LEARNING_RATE,
     )
+    # The trained layers again, behind the standardisation: one functional graph, which a saved
+    # model loads back (a nested Sequential does not).
     inputs = keras.Input((x.shape[1],))
     factors = balancing_factors(np.bincount(labels, minlength=len(EMOTIONS)))
-    outputs = PriorCorrection(factors, name="encoder_balance_priors")(apply(normalise(inputs)))
+    outputs = PriorCorrection(factors, name="encoder_balance_priors")(
+        apply_layers(layers, normalise(inputs))
+    )
     return keras.Model(inputs, outputs, name="encoder_head")
 
 

@@ -133,6 +133,39 @@ def compile_model(
     return model
 
 
+def apply_layers(layers, tensor):
+    """``layers`` applied in turn to ``tensor``."""
+    for layer in layers:
+        tensor = layer(tensor)
+    return tensor
+
+
+def fit_layers(
+    x: np.ndarray,
+    labels: np.ndarray,
+    masks: np.ndarray,
+    layers: list,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+) -> None:
+    """Train ``layers`` (applied in turn, the last a softmax over the emotions) on standardised
+    inputs ``x`` with the partial-label loss (each row's ``masks``: its corpus's emotions) on the
+    network's schedule; the heads beside the network are such stacks."""
+    inputs = keras.Input((x.shape[1],))
+    model = keras.Model(inputs, apply_layers(layers, inputs))
+    steps = int(np.ceil(len(x) / batch_size))
+    compile_model(model, learning_rate=learning_rate, steps_per_epoch=steps, epochs=epochs)
+    model.fit(
+        np.asarray(x, dtype=np.float32),
+        partial_targets(labels, masks),
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=0,
+    )
+
+
 def fit_softmax_layer(
     x: np.ndarray,
     labels: np.ndarray,
@@ -144,21 +177,12 @@ def fit_softmax_layer(
     seed: int = 0,
     name: str | None = None,
 ):
-    """One softmax layer trained on standardised inputs ``x`` with the partial-label loss (each
-    row's ``masks``: its corpus's emotions) on the network's schedule; the voice head is such a
-    layer."""
+    """One softmax layer trained by :func:`fit_layers`; the voice head is such a layer."""
     from udfs.labels import EMOTIONS
 
     keras.utils.set_random_seed(seed)
     layer = keras.layers.Dense(len(EMOTIONS), activation="softmax", name=name)
-    model = keras.Sequential([keras.Input((x.shape[1],)), layer])
-    steps = int(np.ceil(len(x) / batch_size))
-    compile_model(model, learning_rate=learning_rate, steps_per_epoch=steps, epochs=epochs)
-    model.fit(
-        np.asarray(x, dtype=np.float32),
-        partial_targets(labels, masks),
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=0,
+    fit_layers(
+        x, labels, masks, [layer], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate
     )
     return layer

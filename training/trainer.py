@@ -119,6 +119,11 @@ class TrainOptions:
     encoder_head: bool = False
     feed_timeout_s: int = 600
 
+    @property
+    def keeps_features(self) -> bool:
+        """Whether the run leaves its features table on the server, asked to or given one."""
+        return self.keep_features or bool(self.features_table)
+
 
 #: What ``--cv-by`` may be: one kind of fold (:data:`udfs.model_format.CV_EVALUATIONS`) or both,
 #: the corpora left out first (the audio users bring is most like a corpus never heard, so those
@@ -1347,7 +1352,7 @@ def run_training(
                 spark.stop()
                 discard(work_dir)
         finally:
-            if keep_table or options.keep_features or options.features_table:
+            if keep_table or options.keeps_features:
                 log(f"features kept on the server: --features-table {prepared.table}")
             else:
                 drop_features(cursor, prepared.table)
