@@ -274,14 +274,17 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     assert left_out["confusion"] == figures["indemo"]["confusion"]  # the same decisions
     assert table["corpus left out", "indemo"][4:6] == (["calm", "happy", "angry", "fearful"], 8)
     assert table["corpus left out", "indemo"][10] == left_out["expected_calibration_error"]
-    # The temperature is fitted on the corpora left out alone.
+    # The temperature is fitted on the corpora left out alone, each corpus a group.
     assert calibration["temperature"] == pytest.approx(
         fit_temperature(
             np.array([[float(row[e]) for e in EMOTIONS] for row in corpus_rows]),
             np.array([EMOTIONS.index(row["label"]) for row in corpus_rows]),
+            np.array([row["corpus"] for row in corpus_rows]),
         ),
         rel=1e-3,
     )
+    # The network alone has no encoder states: no distance, no slope.
+    assert calibration["slope"] == 0 and {row["distance"] for row in rows} == {""}
     from udfs.model_format import load_keras_model_file
 
     model = load_keras_model_file(directory / "model.keras")
@@ -351,8 +354,13 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     assert (fused_manifest["version"], fused_manifest["network_of"]) == (2, "corpora/1")
     assert fused_manifest["speech_encoder"]["fusion_weight"] == FUSION_WEIGHT_ENCODER
     assert fused_manifest["temperature"] == fused_metrics["calibration"]["temperature"] > 0
+    assert fused_manifest["distance_slope"] == fused_metrics["calibration"]["slope"] >= 0
     with open(third / "cv_predictions.csv") as handle:
         fused_rows = list(csv.DictReader(handle))
+    # Each fused row's distance from its fold's training states: about one in ten of a fold's
+    # own training clips lie beyond the reference, so held-out rows lie on both sides of it.
+    fused_distances = np.array([float(r["distance"]) for r in fused_rows])
+    assert np.isfinite(fused_distances).all() and fused_distances.std() > 0
     assert sorted((r["cv_by"], r["clip_sha256"]) for r in fused_rows) == sorted(
         (r["cv_by"], r["clip_sha256"]) for r in rows
     )
@@ -383,18 +391,11 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     model = load_keras_model_file(third / "model.keras")
     assert model.layers[-1].name == "calibrate"
     assert model.layers[-1].temperature == pytest.approx(fused_manifest["temperature"])
+    assert model.layers[-1].slope == pytest.approx(fused_manifest["distance_slope"])
     # The encoder's weights travel in the model file, frozen as the checkpoint has them.
     from udfs.speech_encoder import encoder_weights
 
-    lstm = next(
-        layer
-        for inner in model.layers
-        if hasattr(inner, "layers")
-        for part in inner.layers
-        if hasattr(part, "layers")
-        for layer in part.layers
-        if layer.name == "encoder_lstm2"
-    )
+    lstm = model.get_layer("speech_encoder").get_layer("encoder_lstm2")
     np.testing.assert_array_equal(lstm.get_weights()[0], encoder_weights()["lstm.weight_ih_l1"].T)
     answers = model.predict(np.random.default_rng(0).normal(size=(3, *DEFAULT_FEATURES.shape)))
     np.testing.assert_allclose(np.asarray(answers).sum(axis=1), 1.0, rtol=1e-5)

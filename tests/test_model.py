@@ -329,3 +329,49 @@ def test_the_fitted_temperature_makes_overconfident_predictions_honest(rng):
         np.asarray(layer(overconfident[:5].astype(np.float32))), fixed[:5], atol=1e-5
     )
     assert Temperature.from_config(layer.get_config()).temperature == temperature
+
+
+def test_audio_far_from_the_training_speech_is_softened_where_it_is_wrong_more_often(rng):
+    from training.calibration import calibrated, fit_calibration, mean_calibration_error
+    from training.encoder_head import distances, state_statistics
+    from udfs.model_layers import DistanceTemperature
+
+    # Encoder states: training speech near the origin; a third of the held-out clips far off,
+    # on which the (equally sure) predictions are no better than chance.
+    states = rng.normal(size=(3000, 16))
+    statistics = state_statistics(states)
+    held = rng.normal(size=(3000, 16))
+    held[:1000] *= 3.0
+    distance = distances(held, statistics)
+    assert (distance[:1000] > 0).mean() > 0.95 and (distance[1000:] > 0).mean() < 0.2
+    logits = rng.normal(size=(3000, 8)) * 2.0
+    sure = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(8, p=p) for p in sure])
+    labels[:1000] = rng.integers(0, 8, size=1000)
+    groups = np.zeros(3000)
+    plain = fit_calibration(sure, labels, groups)
+    fitted = fit_calibration(sure, labels, groups, distance)
+    assert plain["slope"] == 0 and fitted["slope"] > 0
+    with_distance = calibrated(sure, fitted, distance)
+    # Confidence holds among the far clips and the near ones alike, not just on average.
+    assert mean_calibration_error(
+        with_distance, labels, groups, distance
+    ) < 0.5 * mean_calibration_error(calibrated(sure, plain), labels, groups, distance)
+    assert with_distance[:1000].max(axis=1).mean() < 0.25 < with_distance[1000:].max(axis=1).mean()
+    np.testing.assert_array_equal(with_distance.argmax(axis=1), sure.argmax(axis=1))
+    # The saved model's layer computes the same from the states themselves.
+    layer = DistanceTemperature(
+        fitted["temperature"],
+        fitted["slope"],
+        statistics["log_reference"],
+        statistics["mean"],
+        statistics["variance"],
+    )
+    np.testing.assert_allclose(
+        np.asarray(layer([sure[:990:90].astype(np.float32), held[:990:90].astype(np.float32)])),
+        with_distance[:990:90],
+        atol=1e-4,
+    )
+    again = DistanceTemperature.from_config(layer.get_config())
+    assert (again.slope, again.log_reference) == (layer.slope, layer.log_reference)
+    np.testing.assert_allclose(again.variance, statistics["variance"], rtol=1e-6)

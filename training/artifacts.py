@@ -108,14 +108,25 @@ def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
     ``speaker``), fold, corpus, speaker, the clip's SHA-256, label, decision, probabilities.
 
     ``predictions``: dicts with ``cv_by``, ``fold``, ``corpus``, ``speaker``, ``clip_sha256``,
-    ``label`` and ``probabilities`` (the fold model's, in :data:`EMOTIONS` order).  The SHA-256
+    ``label`` and ``probabilities`` (the fold model's, in :data:`EMOTIONS` order), and the
+    encoder states' ``distance`` (empty for a model without the encoder).  The SHA-256
     is of the clip's audio bytes, so ``sha2(content, 256)`` finds the clip in its table, and runs
     can be compared clip by clip.
     """
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["cv_by", "fold", "corpus", "speaker", "clip_sha256", "label", "predicted", *EMOTIONS]
+            [
+                "cv_by",
+                "fold",
+                "corpus",
+                "speaker",
+                "clip_sha256",
+                "label",
+                "predicted",
+                *EMOTIONS,
+                "distance",
+            ]
         )
         for row in predictions:
             probabilities = np.asarray(row["probabilities"], dtype=np.float64)
@@ -129,6 +140,7 @@ def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
                     row["label"],
                     EMOTIONS[int(np.argmax(probabilities))],
                     *(f"{p:.6f}" for p in probabilities),
+                    "" if row.get("distance") is None else f"{row['distance']:.6f}",
                 ]
             )
 

@@ -1,32 +1,95 @@
-"""Calibration: a temperature fitted on held-out predictions, so that confidence means what it
-says (answers given with confidence 0.9 right about 90 % of the time).
+"""Calibration: how sure the model says it is, fitted on held-out predictions, so that confidence
+means what it says (answers given with confidence 0.9 right about 90 % of the time).
 
 The cross-validation's predictions are of speakers (and, leaving one corpus out, corpora) its
-fold models never heard: the audio users bring is like that.  One number is fitted on them, the
-temperature minimising their negative log-likelihood, and the final model is wrapped in
-:class:`udfs.model_layers.Temperature`.  It changes no decision (the order of the probabilities
-stays), only how sure the model says it is.
+fold models never heard: the audio users bring is like that.  Two numbers are fitted on them:
+
+- a temperature ``T``, the probabilities' ``p ** (1 / T)`` renormalised
+  (:class:`udfs.model_layers.Temperature`);
+- for a model with the speech encoder, a ``slope`` by which audio far from the speech the
+  model learnt from is softened further: ``T * exp(slope * max(0, distance))``, the distance
+  being how much farther than most training clips its encoder states lie
+  (:func:`udfs.model_layers.log_state_distance` over the training states' reference,
+  :class:`udfs.model_layers.DistanceTemperature`).  Tones, sweeps and noise lie far beyond any
+  speech; so does a corpus recorded unlike every training corpus, on which the network is
+  wrong more often.
+
+Neither changes a decision (the order of the probabilities stays), only the confidence.  They
+minimise the mean over corpora of each corpus's expected calibration error, the figure users
+meet, measured apart among near and far clips: the negative log-likelihood of all rows pooled
+is ruled by the confidently wrong answers of the hardest corpus and leaves every other corpus
+underconfident (docs/model-history.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 
-#: Temperatures searched (log-spaced bounds): sharper than the network down to ten times softer.
+from training.metrics import expected_calibration_error
+
+#: Temperatures searched (log-spaced): sharper than the network down to ten times softer.
 TEMPERATURE_BOUNDS = (0.25, 10.0)
+TEMPERATURE_STEPS = 160
+#: Slopes searched for the distance; 0 leaves the temperature alone.
+SLOPES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+#: The training clips' distance this quantile of them stays within is the reference: only
+#: audio farther than that is softened.
+DISTANCE_QUANTILE = 0.95
 
 
-def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """``probabilities ** (1 / temperature)`` renormalised per row (what ``Temperature`` does)."""
+def scaled(probabilities: np.ndarray, temperature) -> np.ndarray:
+    """``probabilities ** (1 / temperature)`` renormalised per row (what ``Temperature`` does);
+    ``temperature`` is one number or one per row."""
+    temperature = np.asarray(temperature, dtype=np.float64)
+    if temperature.ndim:
+        temperature = temperature[:, None]
     logits = np.log(np.maximum(np.asarray(probabilities, dtype=np.float64), 1e-12)) / temperature
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature that minimises the mean negative log-likelihood of ``labels``.
+def row_temperatures(temperature: float, slope: float, distance) -> np.ndarray:
+    """Each row's temperature (what ``DistanceTemperature`` computes): ``distance`` is the log
+    of a row's distance over the reference, so rows within it keep ``temperature``."""
+    distance = np.asarray(distance, dtype=np.float64)
+    return temperature * np.exp(slope * np.maximum(distance, 0.0))
+
+
+def calibrated(probabilities: np.ndarray, calibration: dict, distance=None) -> np.ndarray:
+    """``probabilities`` as the model wrapped in ``calibration`` (``temperature``, ``slope``)
+    gives them; ``distance`` per row, none for a model without the encoder."""
+    temperature = float(calibration.get("temperature", 1.0))
+    slope = float(calibration.get("slope", 0.0))
+    if distance is None or not slope:
+        return scaled(probabilities, temperature)
+    return scaled(probabilities, row_temperatures(temperature, slope, distance))
+
+
+def mean_calibration_error(probabilities, labels, groups, distance=None) -> float:
+    """The mean over ``groups`` (corpora) of each one's expected calibration error; given each
+    row's ``distance``, a group's is that of its clips within the reference and that of those
+    beyond it, weighted by their shares (so confidence must hold among the far clips too, not
+    only on average with the near ones)."""
+    correct = np.argmax(probabilities, axis=1) == labels
+    confidence = np.max(probabilities, axis=1)
+    far = np.zeros(len(labels), bool) if distance is None else np.asarray(distance) > 0
+    errors = []
+    for g in np.unique(groups):
+        mine = groups == g
+        error = 0.0
+        for side in (mine & far, mine & ~far):
+            if side.any():
+                share = side.sum() / mine.sum()
+                error += share * expected_calibration_error(confidence[side], correct[side])
+        errors.append(error)
+    return float(np.mean(errors))
+
+
+def fit_calibration(probabilities, labels, groups=None, distance=None) -> dict:
+    """The temperature (and, given each row's ``distance``, the slope) minimising the mean
+    over ``groups`` of their calibration error (:func:`mean_calibration_error`); returns
+    ``{"temperature", "slope"}``.
 
     Parameters
     ----------
@@ -34,14 +97,30 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
         Held-out predictions.
     labels : np.ndarray [shape=(n,), dtype=int]
         Their classes.
+    groups : np.ndarray [shape=(n,)], optional
+        Each row's corpus; all one group if not given.
+    distance : np.ndarray [shape=(n,)], optional
+        Each row's log distance over the reference (:func:`row_temperatures`).
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
-    rows = np.arange(len(labels))
-
-    def nll(log_t: float) -> float:
-        return float(-np.mean(np.log(scaled(probabilities, np.exp(log_t))[rows, labels] + 1e-12)))
-
+    groups = np.zeros(len(labels)) if groups is None else np.asarray(groups)
     low, high = np.log(TEMPERATURE_BOUNDS)
-    result = scipy.optimize.minimize_scalar(nll, bounds=(low, high), method="bounded")
-    return float(np.exp(result.x))
+    temperatures = np.exp(np.linspace(low, high, TEMPERATURE_STEPS))
+    slopes = (0.0,) if distance is None else SLOPES
+    best = None
+    for slope in slopes:
+        for temperature in temperatures:
+            candidate = {"temperature": float(temperature), "slope": float(slope)}
+            error = mean_calibration_error(
+                calibrated(probabilities, candidate, distance), labels, groups, distance
+            )
+            # Ties go to the first found: the smallest slope, then the sharpest temperature.
+            if best is None or error < best[0] - 1e-12:
+                best = (error, candidate)
+    return best[1]
+
+
+def fit_temperature(probabilities, labels, groups=None) -> float:
+    """:func:`fit_calibration`'s temperature, without a distance."""
+    return fit_calibration(probabilities, labels, groups)["temperature"]

@@ -5,9 +5,10 @@ The network is kept as it is (its weights, its folds' held-out predictions); the
 layer under dropout, is trained on the same features table, on every recording condition of the
 network's speakers, with the network's partial-label loss and balanced priors.  The new model
 answers ``softmax(log p + w log q)``, ``p`` the network's balanced probabilities, ``q`` the
-head's, then a temperature fitted again on the fused held-out predictions.  Its figures are those
-of the fusion on the network's very folds: every held-out clip judged by a fold network and a
-fold head that never heard its corpus (or speaker).
+head's, then a temperature fitted again on the fused held-out predictions, raised on audio
+whose encoder states lie far from the training clips' (:mod:`training.calibration`).  Its
+figures are those of the fusion on the network's very folds: every held-out clip judged by a
+fold network and a fold head that never heard its corpus (or speaker).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import numpy as np
 from udfs.labels import EMOTIONS
 
 #: Weight of the head's log-probabilities beside the network's (scores without temperature).
-#: On the held-out folds 0.5 and 1 decide best among a corpus's own emotions and 0.25 best among
-#: all eight; but the head, a ReLU layer, is all but certain on tones, sweeps and buzz, audio far
-#: from any speech it learnt, and from 0.5 on the fused answer on them passes 0.6 confidence.  At
-#: 0.25 no such sound does (docs/model-history.md).
-FUSION_WEIGHT = 0.25
+#: On the held-out folds 0.5 and 1 decide best among a corpus's own emotions.  The head, a ReLU
+#: layer, is all but certain on tones, sweeps and buzz, audio far from any speech it learnt: the
+#: calibration's distance term (training.calibration) is what keeps such audio unsure, so the
+#: weight need not be held down for it (docs/model-history.md).
+FUSION_WEIGHT = 0.5
 
 #: The head: standardised states, dropout, one hidden layer, dropout, softmax.  Regularised this
 #: way it carries to a corpus it never heard better than a softmax layer on the states, which
@@ -76,6 +77,28 @@ def fit_head(states, labels, corpora_of_rows, corpora: dict[str, list[str]], *, 
     return keras.Model(inputs, outputs, name="encoder_head")
 
 
+def state_statistics(states) -> dict:
+    """The training ``states``' mean and variance, and the log distance (from them) that
+    :data:`training.calibration.DISTANCE_QUANTILE` of the training clips stay within."""
+    from training.calibration import DISTANCE_QUANTILE
+
+    x = np.asarray(states, dtype=np.float64)
+    statistics = {"mean": x.mean(axis=0), "variance": x.var(axis=0)}
+    own = distances(x, {**statistics, "log_reference": 0.0})
+    return {**statistics, "log_reference": float(np.quantile(own, DISTANCE_QUANTILE))}
+
+
+def distances(states, statistics: dict) -> np.ndarray:
+    """Each row's log distance from the training states of ``statistics``, over the reference
+    (:class:`udfs.model_layers.DistanceTemperature` computes the same)."""
+    from udfs.model_layers import log_state_distance
+
+    log_distance = log_state_distance(
+        np.asarray(states, dtype=np.float64), statistics["mean"], statistics["variance"]
+    )
+    return np.asarray(log_distance, dtype=np.float64) - statistics["log_reference"]
+
+
 def fuse(p: np.ndarray, q: np.ndarray, weight: float = FUSION_WEIGHT) -> np.ndarray:
     """What :class:`udfs.model_layers.LogLinearFusion` computes, on arrays."""
     logits = np.log(np.maximum(p, 1e-12)) + weight * np.log(np.maximum(q, 1e-12))
@@ -86,7 +109,8 @@ def fuse(p: np.ndarray, q: np.ndarray, weight: float = FUSION_WEIGHT) -> np.ndar
 def fused_predictions(states, folds, predictions, corpora, *, log=print) -> list[dict]:
     """The network's held-out ``predictions`` (a cross-validation's rows, without temperature)
     fused with the held-out answers of a head trained per fold on the other speakers' rows of
-    every condition (``states``: a :class:`training.voice_head.ProfileSet` of encoder states)."""
+    every condition (``states``: a :class:`training.voice_head.ProfileSet` of encoder states),
+    each row with its ``distance`` from that fold's training states."""
     by_key = {(row["speaker"], row["clip_sha256"]): row for row in predictions}
     clean = states.conditions == "clean"
     fused = []
@@ -107,14 +131,16 @@ def fused_predictions(states, folds, predictions, corpora, *, log=print) -> list
         if not rows:
             continue
         q = np.asarray(head.predict(states.profiles[rows], verbose=0), dtype=np.float64)
+        far = distances(states.profiles[rows], state_statistics(states.profiles[~held_out]))
         originals = [by_key[(states.speakers[i], states.digests[i])] for i in rows]
         p = fuse(np.array([row["probabilities"] for row in originals]), q)
-        for row, probabilities in zip(originals, p):
+        for row, probabilities, distance in zip(originals, p, far):
             fused.append(
                 {
                     **row,
                     "probabilities": probabilities.tolist(),
                     "predicted": EMOTIONS[int(np.argmax(probabilities))],
+                    "distance": float(distance),
                 }
             )
         log(
@@ -156,13 +182,17 @@ def fused_summary(kind: str, summary: dict, fused: list[dict], corpora) -> dict:
     }
 
 
-def fused_model(network_file, head, weight: float = FUSION_WEIGHT):
+def fused_model(
+    network_file, head, statistics: dict, calibration: dict, weight: float = FUSION_WEIGHT
+):
     """The published model's balanced network (its temperature left out) and ``head`` on the
-    speech encoder's states, as one Keras model on the feature matrix."""
+    speech encoder's states, as one Keras model on the feature matrix, ending in
+    ``calibration`` (``temperature``, ``slope``) on the distance from the training states of
+    ``statistics`` (:func:`state_statistics`)."""
     import keras
 
     from udfs.model_format import load_keras_model_file
-    from udfs.model_layers import LogLinearFusion, Temperature
+    from udfs.model_layers import DistanceTemperature, LogLinearFusion, Temperature
     from udfs.speech_encoder import build_encoder
 
     published = load_keras_model_file(network_file)
@@ -171,6 +201,14 @@ def fused_model(network_file, head, weight: float = FUSION_WEIGHT):
         network = published.layers[-2]
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
     p = network(inputs)
-    q = head(build_encoder()(inputs))
-    outputs = LogLinearFusion(weight, name="fuse_encoder")([p, q])
+    states = build_encoder()(inputs)
+    fused = LogLinearFusion(weight, name="fuse_encoder")([p, head(states)])
+    outputs = DistanceTemperature(
+        calibration["temperature"],
+        calibration["slope"],
+        statistics["log_reference"],
+        statistics["mean"],
+        statistics["variance"],
+        name="calibrate",
+    )([fused, states])
     return keras.Model(inputs, outputs, name="emoticana_with_encoder")

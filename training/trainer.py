@@ -680,7 +680,7 @@ def publish_model(
             # The final model answers with the temperature: so are its figures on these folds
             # (the first's are the calibration's "after", fitted on them).
             summary["by_corpus_after_temperature"] = figures_by_corpus(
-                with_temperature(rows, calibration["temperature"]), prepared.corpora
+                with_calibration(rows, calibration), prepared.corpora
             )
     if voice is not None:
         add_voice_head(
@@ -806,6 +806,7 @@ def publish_with_encoder_head(
     head = encoder_head.fit_head(
         states.profiles[trained], states.labels[trained], states.corpora[trained], prepared.corpora
     )
+    statistics = encoder_head.state_statistics(states.profiles[trained])
     log(f"encoder head trained ({time.monotonic() - started:.0f}s)")
 
     def fill(staged: Path) -> dict:
@@ -817,13 +818,15 @@ def publish_with_encoder_head(
             np.asarray(summary["confusion"]),
             title=f"cross-validation by {kind}, with the encoder head: confusion",
         )
-        encoder_head.fused_model(info.path / MODEL_FILE, head).save(staged / MODEL_FILE)
-        calibration = calibrate(staged / MODEL_FILE, rows, prepared.corpora, fitted_on=kind)
+        calibration = fit_calibration_figures(rows, prepared.corpora, fitted_on=kind)
+        encoder_head.fused_model(info.path / MODEL_FILE, head, statistics, calibration).save(
+            staged / MODEL_FILE
+        )
         metrics = {"calibration": calibration}
         for position, (kind, summary, rows) in enumerate(cross_validations):
             if position:
                 summary["by_corpus_after_temperature"] = figures_by_corpus(
-                    with_temperature(rows, calibration["temperature"]), prepared.corpora
+                    with_calibration(rows, calibration), prepared.corpora
                 )
             metrics[cross_validation_key(kind, first=position == 0)] = summary
         add_voice_head(
@@ -843,6 +846,7 @@ def publish_with_encoder_head(
         return {
             "voice_head": VOICE_HEAD_FILE,
             "temperature": calibration["temperature"],
+            "distance_slope": calibration["slope"],
             "speech_encoder": {
                 "weights": speech_encoder.weights_source(),
                 "fusion_weight": encoder_head.FUSION_WEIGHT,
@@ -955,7 +959,11 @@ def read_cv_predictions(path: Path) -> list[dict]:
 
     with path.open(newline="", encoding="utf-8") as handle:
         return [
-            {**row, "probabilities": [float(row[name]) for name in EMOTIONS]}
+            {
+                **row,
+                "probabilities": [float(row[name]) for name in EMOTIONS],
+                "distance": float(row["distance"]) if row.get("distance") else None,
+            }
             for row in csv.DictReader(handle)
         ]
 
@@ -964,62 +972,90 @@ def calibrate(
     model_file: Path, predictions: list[dict], corpora: dict[str, list[str]], *, fitted_on: str
 ) -> dict:
     """Fit a temperature on the cross-validation's held-out predictions and wrap the saved model
-    in it; returns the temperature and the held-out figures before and after.  ``fitted_on``:
-    what that cross-validation held out (``corpus`` or ``speaker``)."""
+    in it; returns :func:`fit_calibration_figures`."""
     import keras
 
-    from training.calibration import fit_temperature
     from udfs.model_layers import Temperature
 
-    probabilities = np.array([row["probabilities"] for row in predictions])
-    labels = np.array([EMOTIONS.index(row["label"]) for row in predictions])
-    temperature = fit_temperature(probabilities, labels)
+    calibration = fit_calibration_figures(predictions, corpora, fitted_on=fitted_on)
     model = load_keras_model_file(model_file)
     inputs = keras.Input(shape=model.input_shape[1:], name="mfcc")
-    outputs = Temperature(temperature, name="calibrate")(model(inputs))
+    outputs = Temperature(calibration["temperature"], name="calibrate")(model(inputs))
     keras.Model(inputs, outputs, name="emoticana_calibrated").save(model_file)
+    return calibration
+
+
+def fit_calibration_figures(
+    predictions: list[dict], corpora: dict[str, list[str]], *, fitted_on: str
+) -> dict:
+    """The calibration (:func:`training.calibration.fit_calibration`: a temperature, and a
+    slope where the rows carry their encoder states' ``distance``) fitted on a cross-validation's
+    held-out predictions, with their figures before and after.  ``fitted_on``: what that
+    cross-validation held out (``corpus`` or ``speaker``)."""
+    fitted = fitted_calibration(predictions)
     return {
-        "temperature": temperature,
+        **fitted,
         "fitted_on": f"cross-validation predictions, {fitted_on} folds (held out of training)",
         "before": figures_by_corpus(predictions, corpora),
-        "after": figures_by_corpus(with_temperature(predictions, temperature), corpora),
+        "after": figures_by_corpus(with_calibration(predictions, fitted), corpora),
         **held_out_calibration(predictions, corpora),
     }
 
 
-def held_out_calibration(predictions: list[dict], corpora: dict[str, list[str]]) -> dict:
-    """Each corpus's figures with a temperature fitted on the other corpora's predictions alone
-    (``held_out``, and those temperatures): how calibrated the answers are on a corpus whose
-    predictions the temperature never saw, where ``after`` is fitted on them too.  Empty with
-    fewer than two corpora."""
-    from training.calibration import fit_temperature
+def fitted_calibration(predictions: list[dict]) -> dict:
+    """:func:`training.calibration.fit_calibration` on rows of held-out predictions, each
+    corpus one group."""
+    from training.calibration import fit_calibration
 
+    return fit_calibration(
+        np.array([row["probabilities"] for row in predictions]),
+        np.array([EMOTIONS.index(row["label"]) for row in predictions]),
+        np.array([row["corpus"] for row in predictions]),
+        row_distances(predictions),
+    )
+
+
+def row_distances(predictions: list[dict]) -> np.ndarray | None:
+    """Each row's encoder-state ``distance``, or None unless every row has one."""
+    if not predictions or any(row.get("distance") is None for row in predictions):
+        return None
+    return np.array([float(row["distance"]) for row in predictions])
+
+
+def held_out_calibration(predictions: list[dict], corpora: dict[str, list[str]]) -> dict:
+    """Each corpus's figures with a calibration fitted on the other corpora's predictions alone
+    (``held_out``, and those temperatures and slopes): how calibrated the answers are on a
+    corpus whose predictions the calibration never saw, where ``after`` is fitted on them too.
+    Empty with fewer than two corpora."""
     names = sorted({row["corpus"] for row in predictions})
     if len(names) < 2:
         return {}
-    scaled_rows, temperatures = [], {}
+    scaled_rows, temperatures, slopes = [], {}, {}
     for name in names:
-        others = [row for row in predictions if row["corpus"] != name]
-        temperatures[name] = fit_temperature(
-            np.array([row["probabilities"] for row in others]),
-            np.array([EMOTIONS.index(row["label"]) for row in others]),
-        )
-        scaled_rows += with_temperature(
-            [row for row in predictions if row["corpus"] == name], temperatures[name]
+        fitted = fitted_calibration([row for row in predictions if row["corpus"] != name])
+        temperatures[name], slopes[name] = fitted["temperature"], fitted["slope"]
+        scaled_rows += with_calibration(
+            [row for row in predictions if row["corpus"] == name], fitted
         )
     return {
         "held_out": figures_by_corpus(scaled_rows, corpora),
         "held_out_temperatures": temperatures,
+        "held_out_slopes": slopes,
     }
 
 
-def with_temperature(predictions: list[dict], temperature: float) -> list[dict]:
-    """``predictions`` with their probabilities as the model wrapped in ``temperature`` gives."""
-    from training.calibration import scaled
+def with_calibration(predictions: list[dict], calibration: dict) -> list[dict]:
+    """``predictions`` with their probabilities as the model wrapped in ``calibration`` (its
+    ``temperature`` and ``slope``) gives them."""
+    from training.calibration import calibrated
 
     if not predictions:
         return []
-    probabilities = scaled(np.array([row["probabilities"] for row in predictions]), temperature)
+    probabilities = calibrated(
+        np.array([row["probabilities"] for row in predictions]),
+        calibration,
+        row_distances(predictions),
+    )
     return [{**row, "probabilities": p.tolist()} for row, p in zip(predictions, probabilities)]
 
 

@@ -550,6 +550,61 @@ class Temperature(layers.Layer):
         return {**super().get_config(), "temperature": self.temperature}
 
 
+def log_state_distance(states, mean, variance):
+    """How far each row of encoder ``states`` lies from the training speech: the log of the mean
+    square of the states standardised by the training states' ``mean`` and ``variance``.  Works
+    on arrays and tensors alike (the trainer's held-out rows and the saved model)."""
+    standardised = (states - mean) / ops.sqrt(ops.maximum(variance, 1e-12))
+    return ops.log(ops.maximum(ops.mean(ops.square(standardised), axis=-1), 1e-12))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DistanceTemperature(layers.Layer):
+    """:class:`Temperature`, raised on audio far from the speech the model learnt from:
+    ``T = temperature * exp(slope * max(0, log_state_distance - log_reference))`` per row, on
+    ``[probabilities, encoder states]``.  ``mean`` and ``variance`` are the training states';
+    ``log_reference`` the distance most training clips stay within (``training.calibration``).
+    """
+
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        slope: float = 0.0,
+        log_reference: float = 0.0,
+        mean=(),
+        variance=(),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.temperature = float(temperature)
+        self.slope = float(slope)
+        self.log_reference = float(log_reference)
+        self.mean = tuple(float(v) for v in mean)
+        self.variance = tuple(float(v) for v in variance)
+
+    def call(self, inputs):
+        probabilities, states = inputs
+        mean = ops.convert_to_tensor(self.mean, dtype=states.dtype)
+        variance = ops.convert_to_tensor(self.variance, dtype=states.dtype)
+        excess = ops.maximum(log_state_distance(states, mean, variance) - self.log_reference, 0.0)
+        temperature = self.temperature * ops.exp(self.slope * excess)
+        scaled = ops.log(ops.maximum(probabilities, 1e-12)) / ops.expand_dims(temperature, -1)
+        return ops.softmax(scaled, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "slope": self.slope,
+            "log_reference": self.log_reference,
+            "mean": list(self.mean),
+            "variance": list(self.variance),
+        }
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class EncoderFrontEnd(layers.Layer):
     """The speech encoder's input from a feature matrix (``udfs.speech_encoder``): the cepstral
