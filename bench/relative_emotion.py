@@ -2,7 +2,7 @@
 
 A model's ``cv_predictions.csv`` holds, for every clip, the probabilities given to it by a fold
 model that never heard its corpus (``cv_by`` = corpus: leave one corpus out) or its speaker.
-Those rows, after the model's temperature (as ``emotion_scores`` answers), go to a running
+Those rows, after the model's calibration (as ``emotion_scores`` answers), go to a running
 server as a temporary view, and the server's own functions judge each
 clip against the mean of its group's scores (``emotion_baseline(s) OVER (PARTITION BY ...)``):
 its speaker's clips, or its whole corpus (one table of recordings).  Figures per corpus as the
@@ -15,7 +15,7 @@ EMOTION`` keeps, per speaker, every clip of that emotion and one in five of the 
 the clip's hash) before measuring.
 
     .venv/bin/python bench/relative_emotion.py --port 10400 \\
-        [--predictions models/emoticana/14/cv_predictions.csv] [--cv-by corpus] [--dominant neutral]
+        [--predictions models/emoticana/16/cv_predictions.csv] [--cv-by corpus] [--dominant neutral]
 
 Not part of the tests.
 """
@@ -23,7 +23,6 @@ Not part of the tests.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -34,8 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.thrift import client_options, connect  # noqa: E402
-from training.calibration import scaled  # noqa: E402
 from training.metrics import corpus_figures  # noqa: E402
+from training.trainer import read_cv_predictions, with_calibration  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
 from udfs.model_store import DEFAULT_MODEL  # noqa: E402
 
@@ -45,18 +44,22 @@ SHIPPED_PREDICTIONS = (
 
 
 def load(path: Path, cv_by: str, dominant: str | None) -> list[dict]:
-    """The rows of ``cv_by`` folds, their probabilities as the model answers: after its temperature
-    (``emotion_scores`` gives those; the file holds the fold models' own)."""
+    """The rows of ``cv_by`` folds, their probabilities as the model answers: after its
+    calibration (``emotion_scores`` gives those; the file holds the fold models' own)."""
     # A file from before the cv_by column holds the model's one cross-validation.
     only = json.loads((path.parent / "metrics.json").read_text())["cross_validation"]["by"]
-    temperature = json.loads((path.parent / "manifest.json").read_text()).get("temperature", 1.0)
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row.get("cv_by", only) == cv_by]
-    answered = scaled(
-        np.array([[float(row[name]) for name in EMOTIONS] for row in rows]), temperature
-    )
-    for row, probabilities in zip(rows, answered):
-        row.update(zip(EMOTIONS, probabilities))
+    manifest = json.loads((path.parent / "manifest.json").read_text())
+    calibration = {
+        "temperature": manifest.get("temperature", 1.0),
+        "slope": manifest.get("distance_slope", 0.0),
+    }
+    rows = [
+        {**row, **dict(zip(EMOTIONS, row["probabilities"]))}
+        for row in with_calibration(
+            [row for row in read_cv_predictions(path) if row.get("cv_by", only) == cv_by],
+            calibration,
+        )
+    ]
     if dominant:
         rows = [
             row

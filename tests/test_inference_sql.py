@@ -78,8 +78,10 @@ def test_scores_are_probabilities_for_every_clip(cursor, clips):
 
 def test_sounds_that_are_not_speech_get_no_confident_emotion(cursor, audio_root):
     # Users filter on confidence (emotion_bi.confidence > 0.9): noise, tones and music are
-    # further from any voice the shipped model heard than an unheard corpus is, so its
-    # calibrated answer on them must stay far below that, whatever emotion it names.
+    # further from any voice the shipped model heard than an unheard corpus is, and its
+    # calibration softens audio whose encoder states lie that far to near chance (1/8),
+    # whatever emotion it names; without that the encoder head alone is all but certain on
+    # tones and sweeps.
     rng = np.random.default_rng(11)
     rate = 16000
     t = np.arange(3 * rate) / rate
@@ -106,7 +108,7 @@ def test_sounds_that_are_not_speech_get_no_confident_emotion(cursor, audio_root)
         f"emotion_scores(mfcc(content), '{DEFAULT_MODEL}') AS s FROM not_speech)",
     )
     assert sorted(name for name, _ in top) == sorted(sounds)
-    assert all(confidence < 0.6 for _, confidence in top), top
+    assert all(confidence < 0.3 for _, confidence in top), top
 
 
 def test_null_and_bad_rows(cursor, audio_root):

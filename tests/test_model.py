@@ -306,7 +306,7 @@ def test_a_model_trains_on_partial_label_targets(rng):
 
 
 def test_the_fitted_temperature_makes_overconfident_predictions_honest(rng):
-    from training.calibration import fit_temperature, scaled
+    from training.calibration import fit_calibration, scaled
     from training.metrics import expected_calibration_error
     from udfs.model_layers import Temperature
 
@@ -315,7 +315,7 @@ def test_the_fitted_temperature_makes_overconfident_predictions_honest(rng):
     honest = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     labels = np.array([rng.choice(8, p=p) for p in honest])
     overconfident = scaled(honest, 1 / 3)
-    temperature = fit_temperature(overconfident, labels)
+    temperature = fit_calibration(overconfident, labels)["temperature"]
     assert temperature == pytest.approx(3.0, rel=0.1)
     before = expected_calibration_error(
         overconfident.max(axis=1), overconfident.argmax(1) == labels
@@ -351,7 +351,7 @@ def test_audio_far_from_the_training_speech_is_softened_where_it_is_wrong_more_o
     groups = np.zeros(3000)
     plain = fit_calibration(sure, labels, groups)
     fitted = fit_calibration(sure, labels, groups, distance)
-    assert plain["slope"] == 0 and fitted["slope"] > 0
+    assert fitted["slope"] > 0
     with_distance = calibrated(sure, fitted, distance)
     # Confidence holds among the far clips and the near ones alike, not just on average.
     assert mean_calibration_error(
@@ -367,9 +367,10 @@ def test_audio_far_from_the_training_speech_is_softened_where_it_is_wrong_more_o
         statistics["mean"],
         statistics["variance"],
     )
+    some = np.arange(0, 3000, 150)  # far clips and near ones
     np.testing.assert_allclose(
-        np.asarray(layer([sure[:990:90].astype(np.float32), held[:990:90].astype(np.float32)])),
-        with_distance[:990:90],
+        np.asarray(layer([sure[some].astype(np.float32), held[some].astype(np.float32)])),
+        with_distance[some],
         atol=1e-4,
     )
     again = DistanceTemperature.from_config(layer.get_config())

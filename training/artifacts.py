@@ -139,8 +139,9 @@ def write_cv_predictions(path: Path, predictions: list[dict]) -> None:
                     row["clip_sha256"],
                     row["label"],
                     EMOTIONS[int(np.argmax(probabilities))],
-                    *(f"{p:.6f}" for p in probabilities),
-                    "" if row.get("distance") is None else f"{row['distance']:.6f}",
+                    # Nine significant digits: small probabilities matter once raised to 1 / T.
+                    *(f"{p:.9g}" for p in probabilities),
+                    "" if row.get("distance") is None else f"{row['distance']:.9g}",
                 ]
             )
 

@@ -733,9 +733,13 @@ def add_voice_head(
     """Train the model's voice head on its training speakers into ``staged``, and add each
     cross-validation's grouped figures (:func:`training.voice_head.grouped_figures`) to its
     summary.  ``calibration``: ``metrics.json``'s (empty without a temperature); a corpus left
-    out is measured with the temperature fitted without it."""
+    out is measured with the calibration fitted without it."""
     started = time.monotonic()
     temperature = calibration.get("temperature", 1.0)
+    held_out = {
+        name: {"temperature": t, "slope": calibration.get("held_out_slopes", {}).get(name, 0.0)}
+        for name, t in calibration.get("held_out_temperatures", {}).items()
+    }
     for kind, summary, rows in cross_validations:
         log(f"cross-validation by {kind}, against each speaker's baseline:")
         summary.update(
@@ -744,10 +748,8 @@ def add_voice_head(
                 [fold["test_speakers"] for fold in summary["folds"]],
                 rows,
                 corpora,
-                temperature=temperature,
-                corpus_temperatures=calibration.get("held_out_temperatures")
-                if kind == "corpus"
-                else None,
+                calibration=calibration,
+                corpus_calibrations=held_out if kind == "corpus" else None,
                 log=log,
             )
         )
@@ -1005,7 +1007,7 @@ def fit_calibration_figures(
 def fitted_calibration(predictions: list[dict]) -> dict:
     """:func:`training.calibration.fit_calibration` on rows of held-out predictions, each
     corpus one group."""
-    from training.calibration import fit_calibration
+    from training.calibration import fit_calibration, row_distances
 
     return fit_calibration(
         np.array([row["probabilities"] for row in predictions]),
@@ -1013,13 +1015,6 @@ def fitted_calibration(predictions: list[dict]) -> dict:
         np.array([row["corpus"] for row in predictions]),
         row_distances(predictions),
     )
-
-
-def row_distances(predictions: list[dict]) -> np.ndarray | None:
-    """Each row's encoder-state ``distance``, or None unless every row has one."""
-    if not predictions or any(row.get("distance") is None for row in predictions):
-        return None
-    return np.array([float(row["distance"]) for row in predictions])
 
 
 def held_out_calibration(predictions: list[dict], corpora: dict[str, list[str]]) -> dict:
@@ -1047,7 +1042,7 @@ def held_out_calibration(predictions: list[dict], corpora: dict[str, list[str]])
 def with_calibration(predictions: list[dict], calibration: dict) -> list[dict]:
     """``predictions`` with their probabilities as the model wrapped in ``calibration`` (its
     ``temperature`` and ``slope``) gives them."""
-    from training.calibration import calibrated
+    from training.calibration import calibrated, row_distances
 
     if not predictions:
         return []

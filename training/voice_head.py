@@ -29,7 +29,9 @@ BATCH_SIZE = 64
 LEARNING_RATE = 1e-2
 #: Weight of the head's log-probabilities against the log-ratio of the network's scores to
 #: their baseline, for scores without a temperature; a calibrated model's scores are flatter by
-#: its temperature, so the head's weight is divided by it too.
+#: its temperature, so the head's weight is divided by it too.  The calibration's distance term
+#: flattens the scores of clips far from the training speech further, which the weight does not
+#: follow: on those the voice head counts for more.
 FUSION_WEIGHT = 0.5
 #: What the figures of the two grouped answers are kept under in a cross-validation summary.
 AGAINST_SPEAKER = "by_corpus_against_speaker"
@@ -161,21 +163,23 @@ def grouped_figures(
     predictions: list[dict],
     corpora: dict[str, list[str]],
     *,
-    temperature: float,
-    corpus_temperatures: dict[str, float] | None = None,
+    calibration: dict,
+    corpus_calibrations: dict[str, dict] | None = None,
     log=print,
 ) -> dict:
     """Both grouped answers' figures by corpus on a cross-validation's folds.
 
     ``predictions`` are the fold networks' held-out rows (``cross_validate``'s, without the
     temperature); each fold's head is trained on the speakers its network was trained on.  The
-    scores are scaled by ``temperature``, or for a fold whose test speakers are one corpus's by
-    that corpus's entry of ``corpus_temperatures`` (a temperature fitted without it): the grouped
-    answers depend on the temperature, which must not have seen the clips it is measured on.
+    scores are as the model gives them with ``calibration`` (``temperature``, ``slope``, on each
+    row's ``distance``: :func:`training.calibration.calibrated`), or for a fold whose test
+    speakers are one corpus's with that corpus's entry of ``corpus_calibrations`` (fitted
+    without it): the grouped answers depend on the calibration, which must not have seen the
+    clips it is measured on.
     Rows whose answer ``emotion_relative`` leaves NULL (nothing stands out: a speaker of one
     clip) are left out of the figures and counted as ``undecided``.
     """
-    from training.calibration import scaled
+    from training.calibration import calibrated, row_distances
     from training.metrics import corpus_figures
     from udfs.relative import tied
 
@@ -185,21 +189,23 @@ def grouped_figures(
     for test_speakers in folds:
         held_out = np.isin(data.speakers, test_speakers)
         fold_corpora = set(data.corpora[held_out])
-        fold_temperature = temperature
-        if corpus_temperatures and len(fold_corpora) == 1:
-            fold_temperature = corpus_temperatures.get(fold_corpora.pop(), temperature)
-        head = fit_voice_head(data, ~held_out, corpora, temperature=fold_temperature)
+        fold_calibration = calibration
+        if corpus_calibrations and len(fold_corpora) == 1:
+            fold_calibration = corpus_calibrations.get(fold_corpora.pop(), calibration)
+        head = fit_voice_head(
+            data, ~held_out, corpora, temperature=fold_calibration.get("temperature", 1.0)
+        )
         rows = np.flatnonzero(held_out & clean)
         keys = [(data.speakers[i], data.digests[i]) for i in rows]
         rows = [i for i, key in zip(rows, keys) if key in by_digest]
         if not rows:
             continue
         rows = np.array(rows)
-        scores = scaled(
-            np.array(
-                [by_digest[(data.speakers[i], data.digests[i])]["probabilities"] for i in rows]
-            ),
-            fold_temperature,
+        originals = [by_digest[(data.speakers[i], data.digests[i])] for i in rows]
+        scores = calibrated(
+            np.array([row["probabilities"] for row in originals]),
+            fold_calibration,
+            row_distances(originals),
         )
         groups = data.speakers[rows].astype(str)
         voice = head.probabilities(
