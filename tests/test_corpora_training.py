@@ -391,6 +391,9 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     assert model.layers[-1].name == "calibrate"
     assert model.layers[-1].temperature == pytest.approx(fused_manifest["temperature"])
     assert model.layers[-1].slope == pytest.approx(fused_manifest["distance_slope"])
+    reference = fused_metrics["calibration"]["distance_reference"]
+    assert model.layers[-1].log_reference == pytest.approx(reference["log_distance"])
+    assert 0 < reference["quantile"] < 1
     # The encoder's weights travel in the model file, frozen as the checkpoint has them.
     from udfs.speech_encoder import encoder_weights
 
