@@ -78,14 +78,19 @@ def fit_head(states, labels, corpora_of_rows, corpora: dict[str, list[str]], *, 
 
 
 def state_statistics(states) -> dict:
-    """The training ``states``' mean and variance, and the log distance (from them) that
-    :data:`training.calibration.DISTANCE_QUANTILE` of the training clips stay within."""
+    """The training ``states``' mean and variance, and the log distance (from them) that the
+    ``quantile`` (:data:`training.calibration.DISTANCE_QUANTILE`) of the training clips stay
+    within, ``log_reference``."""
     from training.calibration import DISTANCE_QUANTILE
 
     x = np.asarray(states, dtype=np.float64)
     statistics = {"mean": x.mean(axis=0), "variance": x.var(axis=0)}
     own = distances(x, {**statistics, "log_reference": 0.0})
-    return {**statistics, "log_reference": float(np.quantile(own, DISTANCE_QUANTILE))}
+    return {
+        **statistics,
+        "quantile": DISTANCE_QUANTILE,
+        "log_reference": float(np.quantile(own, DISTANCE_QUANTILE)),
+    }
 
 
 def distances(states, statistics: dict) -> np.ndarray:

@@ -820,12 +820,10 @@ def publish_with_encoder_head(
             np.asarray(summary["confusion"]),
             title=f"cross-validation by {kind}, with the encoder head: confusion",
         )
-        from training.calibration import DISTANCE_QUANTILE
-
         calibration = fit_calibration_figures(rows, prepared.corpora, fitted_on=kind)
         # Where "far" begins for the final model (its calibrate layer holds the same).
         calibration["distance_reference"] = {
-            "quantile": DISTANCE_QUANTILE,
+            "quantile": statistics["quantile"],
             "log_distance": statistics["log_reference"],
         }
         encoder_head.fused_model(info.path / MODEL_FILE, head, statistics, calibration).save(

@@ -529,6 +529,12 @@ class PriorCorrection(layers.Layer):
         return {**super().get_config(), "factors": list(self.factors)}
 
 
+def tempered(probabilities, temperature):
+    """``probabilities ** (1 / temperature)`` renormalised (``temperature``: one number, or one
+    per row with a trailing axis of 1)."""
+    return ops.softmax(ops.log(ops.maximum(probabilities, 1e-12)) / temperature, axis=-1)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Temperature(layers.Layer):
     """Soften (``temperature`` > 1) or sharpen class probabilities: ``p ** (1 / T)`` renormalised.
@@ -543,8 +549,7 @@ class Temperature(layers.Layer):
         self.temperature = float(temperature)
 
     def call(self, x):
-        scaled = ops.log(ops.maximum(x, 1e-12)) / self.temperature
-        return ops.softmax(scaled, axis=-1)
+        return tempered(x, self.temperature)
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
@@ -588,8 +593,7 @@ class DistanceTemperature(layers.Layer):
         variance = ops.convert_to_tensor(self.variance, dtype=states.dtype)
         excess = ops.maximum(log_state_distance(states, mean, variance) - self.log_reference, 0.0)
         temperature = self.temperature * ops.exp(self.slope * excess)
-        scaled = ops.log(ops.maximum(probabilities, 1e-12)) / ops.expand_dims(temperature, -1)
-        return ops.softmax(scaled, axis=-1)
+        return tempered(probabilities, ops.expand_dims(temperature, -1))
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
