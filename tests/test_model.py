@@ -331,6 +331,40 @@ def test_the_fitted_temperature_makes_overconfident_predictions_honest(rng):
     assert Temperature.from_config(layer.get_config()).temperature == temperature
 
 
+def test_far_audio_is_softened_unless_the_held_out_answers_say_otherwise(rng):
+    """Held-out corpora with few clips beyond the reference hardly tell one slope from another:
+    the steepest of the calibrations within the tolerance is taken.  Where the far clips are
+    answered as well as the near ones and softening them costs more than that, it is not."""
+    from training.calibration import (
+        SLOPES,
+        TOLERANCE,
+        calibrated,
+        fit_calibration,
+        mean_calibration_error,
+    )
+
+    logits = rng.normal(size=(3000, 8)) * 2.0
+    honest = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(8, p=p) for p in honest])
+    groups = np.zeros(3000)
+    distance = np.full(3000, -0.5)
+    distance[:30] = 0.4  # one clip in a hundred beyond the reference, answered as well as the rest
+    fitted = fit_calibration(honest, labels, groups, distance)
+    exact = fit_calibration(honest, labels, groups, distance, tolerance=0.0)
+    assert fitted["slope"] == max(SLOPES) > exact["slope"]
+
+    def error(calibration):
+        return mean_calibration_error(
+            calibrated(honest, calibration, distance), labels, groups, distance
+        )
+
+    assert error(fitted) <= error(exact) + TOLERANCE
+    assert fitted["temperature"] == pytest.approx(1.0, rel=0.15)
+    # A third of the clips far and answered as well as the near ones: softening them is wrong.
+    distance[:1000] = 0.4
+    assert fit_calibration(honest, labels, groups, distance)["slope"] < 1.0
+
+
 def test_audio_far_from_the_training_speech_is_softened_where_it_is_wrong_more_often(rng):
     from training.calibration import calibrated, fit_calibration, mean_calibration_error
     from training.encoder_head import distances, state_statistics

@@ -60,21 +60,32 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path):
 
 
 def test_the_keras_encoder_computes_torchs_lstm_on_its_front_end():
-    """Gate order, transposes and the two biases: the Keras states are torch's equations'."""
+    """Gate order, transposes and the two biases: the Keras states are torch's equations', and
+    each layer's mean and deviation are taken over the frames that are not the window's padding
+    (a 1 s clip leaves about 60 of the 160 frames silent)."""
     import keras
 
     encoder = speech_encoder.build_encoder()
     weights = speech_encoder.encoder_weights()
-    x = features_of(utterance(2.5, 150.0, 1))[None]
+    x = np.stack([features_of(utterance(2.5, 150.0, 1)), features_of(utterance(1.0, 210.0, 2))])
     front = keras.Model(encoder.input, encoder.get_layer("encoder_front_end").output)
-    sequence = np.asarray(front.predict(x, verbose=0))[0].astype(np.float64)
-    assert sequence.shape == (speech_encoder.PARTIAL_FRAMES, speech_encoder.BANDS)
-    means = []
-    for layer in range(speech_encoder.LAYERS):
-        sequence = lstm_reference(sequence, weights, layer)
-        means.append(sequence.mean(axis=0))
-    states = speech_encoder.encoder_states(x)[0]
-    np.testing.assert_allclose(states, np.concatenate(means), atol=2e-4)
+    states = speech_encoder.encoder_states(x)
+    assert states.shape == (2, 2 * speech_encoder.LAYERS * speech_encoder.UNITS)
+    silent = []
+    for clip, power in enumerate(np.asarray(front.predict(x, verbose=0)).astype(np.float64)):
+        assert power.shape == (speech_encoder.PARTIAL_FRAMES, speech_encoder.BANDS)
+        sound = power.sum(axis=1) > 0
+        silent.append(int((~sound).sum()))
+        sequence, expected, everywhere = power, [], []
+        for layer in range(speech_encoder.LAYERS):
+            sequence = lstm_reference(sequence, weights, layer)
+            expected += [sequence[sound].mean(axis=0), sequence[sound].std(axis=0)]
+            everywhere += [sequence.mean(axis=0), sequence.std(axis=0)]
+        np.testing.assert_allclose(states[clip], np.concatenate(expected), atol=2e-4)
+        if not sound.all():
+            # Taken over the padding too, the statistics would differ.
+            assert np.abs(states[clip] - np.concatenate(everywhere)).max() > 0.01
+    assert silent[0] == 0 and silent[1] > 40, silent
     assert np.abs(states).max() > 0.01
 
 

@@ -18,7 +18,8 @@ Neither changes a decision (the order of the probabilities stays), only the conf
 minimise the mean over corpora of each corpus's expected calibration error, the figure users
 meet, measured apart among near and far clips: the negative log-likelihood of all rows pooled
 is ruled by the confidently wrong answers of the hardest corpus and leaves every other corpus
-underconfident (docs/model-history.md).
+underconfident (docs/model-history.md).  Where that error hardly tells slopes apart, the
+steepest is taken (:data:`TOLERANCE`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ TEMPERATURE_STEPS = 160
 #: the reference are best answered near chance.  So the last value is a choice (at 8 the
 #: temperature doubles 9 % beyond the reference), not a fitted figure.
 SLOPES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+#: Calibrations whose error is within this of the smallest are taken as equally good: a
+#: corpus's calibration error over a few hundred clips is uncertain by more than that.  Of
+#: those, the steepest slope wins.  Held-out corpora recorded like one another have almost no
+#: clips beyond the reference, so their error hardly depends on the slope, and the smallest
+#: would leave audio unlike any training speech as sure as the rest; that audio is known to be
+#: answered worse (a corpus recorded otherwise, and sound that is not speech).
+TOLERANCE = 0.005
 #: The training clips' distance this quantile of them stays within is the reference: only
 #: audio farther than that is softened.
 DISTANCE_QUANTILE = 0.95
@@ -89,10 +97,13 @@ def mean_calibration_error(probabilities, labels, groups, distance=None) -> floa
     return float(np.mean(errors))
 
 
-def fit_calibration(probabilities, labels, groups=None, distance=None) -> dict:
+def fit_calibration(
+    probabilities, labels, groups=None, distance=None, *, tolerance: float = TOLERANCE
+) -> dict:
     """The temperature (and, given each row's ``distance``, the slope) minimising the mean
-    over ``groups`` of their calibration error (:func:`mean_calibration_error`); returns
-    ``{"temperature", "slope"}``.
+    over ``groups`` of their calibration error (:func:`mean_calibration_error`): of those
+    within ``tolerance`` of the smallest error, the steepest slope, with its best temperature
+    (:data:`TOLERANCE`); returns ``{"temperature", "slope"}``.
 
     Parameters
     ----------
@@ -111,17 +122,20 @@ def fit_calibration(probabilities, labels, groups=None, distance=None) -> dict:
     low, high = np.log(TEMPERATURE_BOUNDS)
     temperatures = np.exp(np.linspace(low, high, TEMPERATURE_STEPS))
     slopes = (0.0,) if distance is None else SLOPES
-    best = None
+    found = []
     for slope in slopes:
         for temperature in temperatures:
             candidate = {"temperature": float(temperature), "slope": float(slope)}
             error = mean_calibration_error(
                 calibrated(probabilities, candidate, distance), labels, groups, distance
             )
-            # Ties go to the first found: the smallest slope, then the sharpest temperature.
-            if best is None or error < best[0] - 1e-12:
-                best = (error, candidate)
-    return best[1]
+            found.append((error, candidate))
+    smallest = min(error for error, _ in found)
+    steepest = max(c["slope"] for error, c in found if error <= smallest + tolerance)
+    # Exact ties go to the first found: the sharpest temperature.
+    return min(
+        ((error, c) for error, c in found if c["slope"] == steepest), key=lambda pair: pair[0]
+    )[1]
 
 
 def row_distances(predictions: list[dict]) -> np.ndarray | None:

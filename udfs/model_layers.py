@@ -656,6 +656,28 @@ class EncoderFrontEnd(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class SpeechFrameStatistics(layers.Layer):
+    """Mean and standard deviation over time of encoder states, taken over the frames that are
+    not the window's padding, on ``[front end output, states]``: ``(batch, frames, bands)`` and
+    ``(batch, frames, units)`` to ``(batch, 2 * units)``, the means first.
+
+    :class:`EncoderFrontEnd` gives the padding as silent frames (zero power); a short clip's
+    states would otherwise be diluted by silence in proportion to how short it is.  A clip
+    without a frame of sound gives zeros."""
+
+    def call(self, inputs):
+        power, states = inputs
+        sound = ops.cast(ops.sum(power, axis=-1, keepdims=True) > 0.0, states.dtype)
+        count = ops.maximum(ops.sum(sound, axis=1), 1.0)
+        mean = ops.sum(states * sound, axis=1) / count
+        spread = ops.sum(ops.square(states - ops.expand_dims(mean, 1)) * sound, axis=1) / count
+        return ops.concatenate([mean, ops.sqrt(ops.maximum(spread, 0.0))], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[1][0], 2 * input_shape[1][-1])
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class LogLinearFusion(layers.Layer):
     """Two probability vectors as one: ``softmax(log p + weight * log q)`` (a product of experts,
     the second one's vote weighted)."""

@@ -2,13 +2,14 @@
 
 Four acted corpora teach a network trained from scratch what their recordings share more than
 what emotion sounds like elsewhere.  A recurrent encoder trained on thousands of speakers in
-everyday recordings carries voice quality, effort and rhythm learnt from far more voices: its
-layers' mean states, fed to one softmax layer, recognise a corpus never heard better than the
-network does (docs/model-history.md).  The encoder is Resemblyzer's voice encoder (Apache-2.0;
-a three-layer LSTM of 256 units on 40 mel bands at 10 ms frames, trained for speaker
-verification on LibriSpeech and VoxCeleb 1 and 2), whose weights the ``Resemblyzer`` wheel
-carries and ``make venv`` installs without its other dependencies: they are read here without
-torch, and saved into the model file, so inference needs neither the package nor its file.
+everyday recordings carries voice quality, effort and rhythm learnt from far more voices: the
+mean and spread of its layers' states over a clip's frames, fed to a small head, recognise a
+corpus never heard better than the network does (docs/model-history.md).  The encoder is
+Resemblyzer's voice encoder (Apache-2.0; a three-layer LSTM of 256 units on 40 mel bands at
+10 ms frames, trained for speaker verification on LibriSpeech and VoxCeleb 1 and 2), whose
+weights the ``Resemblyzer`` wheel carries and ``make venv`` installs without its other
+dependencies: they are read here without torch, and saved into the model file, so inference
+needs neither the package nor its file.
 
 The encoder reads its mel spectrum from the feature matrix's cepstral rows, so there is still
 one feature implementation and ``emotion_scores(mfcc(content))`` sees what ``emotion(content)``
@@ -230,10 +231,12 @@ def encoder_mel_map(config: FeatureConfig = DEFAULT_FEATURES, *, clips: int = 30
 
 def build_encoder(config: FeatureConfig = DEFAULT_FEATURES):
     """A frozen Keras model from feature matrices ``(batch, rows, frames)`` to each LSTM layer's
-    mean state over the middle :data:`PARTIAL_FRAMES` frames, ``(batch, LAYERS * UNITS)``."""
+    mean state and its standard deviation over the frames of the middle :data:`PARTIAL_FRAMES`
+    that are not the window's padding (:class:`SpeechFrameStatistics`), ``(batch, 2 * LAYERS *
+    UNITS)``."""
     import keras
 
-    from udfs.model_layers import EncoderFrontEnd
+    from udfs.model_layers import EncoderFrontEnd, SpeechFrameStatistics
 
     weights = encoder_weights()
     matrix = encoder_mel_map(config)
@@ -246,14 +249,15 @@ def build_encoder(config: FeatureConfig = DEFAULT_FEATURES):
         frames=PARTIAL_FRAMES,
         name="encoder_front_end",
     )(inputs)
-    means = []
+    power = x
+    statistics = []
     lstms = []
     for layer in range(LAYERS):
         lstm = keras.layers.LSTM(UNITS, return_sequences=True, name=f"encoder_lstm{layer + 1}")
         x = lstm(x)
         lstms.append((lstm, layer))
-        means.append(keras.layers.GlobalAveragePooling1D(name=f"encoder_mean{layer + 1}")(x))
-    outputs = keras.layers.Concatenate(name="encoder_states")(means)
+        statistics.append(SpeechFrameStatistics(name=f"encoder_statistics{layer + 1}")([power, x]))
+    outputs = keras.layers.Concatenate(name="encoder_states")(statistics)
     model = keras.Model(inputs, outputs, name="speech_encoder")
     for lstm, layer in lstms:
         # Keras's gate order (input, forget, cell, output) is torch's; torch has two biases.
