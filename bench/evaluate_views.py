@@ -6,7 +6,7 @@ condition, seed)), model)`` on a running server; the figures are those the train
 (:func:`training.metrics.corpus_figures`: UA over each corpus's own emotions, recall, calibration
 of the answers).  The view needs ``content``, ``label`` and ``corpus`` (``sql/training/*.sql``)::
 
-    .venv/bin/python bench/evaluate_views.py --view emotion_train --model emoticana/17 \\
+    .venv/bin/python bench/evaluate_views.py --view emotion_train --model emoticana/20 \\
         --where "corpus <> 'ravdess'" --conditions clean,telephone,noise:10,reverb:0.5 \\
         --out /tmp/eval.json
 
@@ -57,7 +57,7 @@ def scores(cursor, view: str, model: str, condition: str, where: str) -> list[di
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--view", default="emotion_train")
-    parser.add_argument("--model", default="emoticana/17")
+    parser.add_argument("--model", default="emoticana/20")
     parser.add_argument("--where", default="true", help="SQL filter on the view's rows")
     parser.add_argument("--conditions", default=TABLE_CONDITIONS)
     parser.add_argument("--host", default="127.0.0.1")
