@@ -359,7 +359,15 @@ def test_far_audio_is_softened_unless_the_held_out_answers_say_otherwise(rng):
         )
 
     assert error(fitted) <= error(exact) + TOLERANCE
+    # The far clips are softened more; the near ones keep the temperature the data asks for.
+    assert (
+        calibrated(honest, fitted, distance)[:30].max(axis=1).mean()
+        < calibrated(honest, exact, distance)[:30].max(axis=1).mean()
+    )
     assert fitted["temperature"] == pytest.approx(1.0, rel=0.15)
+    # With no clip beyond the reference every slope fits alike: the steepest.
+    near = np.full(3000, -0.5)
+    assert fit_calibration(honest, labels, groups, near, tolerance=0.0)["slope"] == max(SLOPES)
     # A third of the clips far and answered as well as the near ones: softening them is wrong.
     distance[:1000] = 0.4
     assert fit_calibration(honest, labels, groups, distance)["slope"] < 1.0

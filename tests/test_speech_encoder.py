@@ -89,6 +89,23 @@ def test_the_keras_encoder_computes_torchs_lstm_on_its_front_end():
     assert np.abs(states).max() > 0.01
 
 
+def test_frame_statistics_leave_out_silent_frames_and_survive_saving():
+    from udfs.model_layers import SpeechFrameStatistics
+
+    rng = np.random.default_rng(5)
+    power = rng.uniform(0.1, 1.0, size=(3, 20, 4)).astype(np.float32)
+    power[0, :7] = 0.0  # padding before the speech
+    power[2] = 0.0  # nothing but padding
+    states = rng.normal(size=(3, 20, 6)).astype(np.float32)
+    layer = SpeechFrameStatistics.from_config(SpeechFrameStatistics().get_config())
+    out = np.asarray(layer([power, states]))
+    assert out.shape == (3, 12)
+    np.testing.assert_allclose(out[0, :6], states[0, 7:].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(out[0, 6:], states[0, 7:].std(axis=0), atol=1e-5)
+    np.testing.assert_allclose(out[1], np.r_[states[1].mean(0), states[1].std(0)], atol=1e-5)
+    np.testing.assert_array_equal(out[2], np.zeros(12))
+
+
 def test_the_cepstral_rows_give_back_the_smoothed_log_mel_spectrum():
     """The inverse of the features' DCT: a spectrum the 40 coefficients hold whole comes back
     band by band (a flat one exactly: the padding's floor stays flat)."""

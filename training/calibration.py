@@ -41,7 +41,8 @@ SLOPES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: those, the steepest slope wins.  Held-out corpora recorded like one another have almost no
 #: clips beyond the reference, so their error hardly depends on the slope, and the smallest
 #: would leave audio unlike any training speech as sure as the rest; that audio is known to be
-#: answered worse (a corpus recorded otherwise, and sound that is not speech).
+#: answered worse (a corpus recorded otherwise, and sound that is not speech).  So with no
+#: clip beyond the reference at all, where every slope fits alike, the slope is the steepest.
 TOLERANCE = 0.005
 #: The training clips' distance this quantile of them stays within is the reference: only
 #: audio farther than that is softened.

@@ -662,8 +662,9 @@ class SpeechFrameStatistics(layers.Layer):
     ``(batch, frames, units)`` to ``(batch, 2 * units)``, the means first.
 
     :class:`EncoderFrontEnd` gives the padding as silent frames (zero power); a short clip's
-    states would otherwise be diluted by silence in proportion to how short it is.  A clip
-    without a frame of sound gives zeros."""
+    states would otherwise be diluted by silence in proportion to how short it is (the LSTMs
+    still run through the leading padding: only the statistics leave it out).  A clip without
+    a frame of sound gives zeros."""
 
     def call(self, inputs):
         power, states = inputs
