@@ -117,6 +117,26 @@ def test_silence_and_noise_give_no_segments(rng):
         assert list(segments.source_segments(encode(y), (), energy_predict)) == []
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_speech_under_background_noise_keeps_its_rows_and_the_noise_alone_gives_none(seed):
+    """A call recorded in a noisy room: speech in pink noise is still speech, and the same noise
+    without the speech is not.  The generated speech is more periodic than a voice, so 0 dB SNR
+    here is about what 5 dB is for recorded speech (docs/long-recordings.md)."""
+    from udfs.degrade import degrade_samples
+
+    y, speech = compose(
+        np.random.default_rng(seed), [("silence", 1.0), ("speech", 6.0), ("silence", 1.0)]
+    )
+    noisy, rate = degrade_samples(y, SAMPLE_RATE, "noise:0", seed=3)
+    found = list(segments.source_segments(encode(noisy, rate), (), energy_predict))
+    (start, end) = speech[0]
+    inside = sum(min(s.end_s, end) - max(s.start_s, start) for s in found if s.end_s > start)
+    assert inside > 0.8 * (end - start)
+    # The noise alone, as loud as it was beside the speech (the mix scales it to the speech).
+    noise_only = noisy - y
+    assert list(segments.source_segments(encode(noise_only, rate), (), energy_predict)) == []
+
+
 def test_window_features_match_mfcc_features_of_the_window(recording):
     y, speech = recording
     start, end = (int(t * SAMPLE_RATE) for t in speech[0])
