@@ -13,7 +13,8 @@ JAVA_SRC := $(shell find server/java -name '*.java')
 
 RAVDESS ?= $(abspath ../shared/ravdess)
 CORPORA ?= $(abspath ../shared/corpora)
-PORT ?= 10000
+# The server's port for the targets that talk to it: EMOTICANA_PORT's, as `make serve` uses it.
+PORT ?= $(or $(EMOTICANA_PORT),10000)
 
 .PHONY: venv server-jar auth-jar deps browser postgres serve check lint test sql train train-default bench clean-state
 
@@ -74,11 +75,11 @@ test: venv deps $(SERVER_JAR)
 
 # make sql FILE=sql/examples/00_clips.sql VARS="audio_dir=/data/calls"   (VARS: NAME=VALUE ...)
 sql: venv
-	$(PY) -m server sql $(FILE) $(foreach var,$(VARS),--hivevar $(var))
+	$(PY) -m server sql $(FILE) --port $(PORT) $(foreach var,$(VARS),--hivevar $(var))
 
 # make train VIEW=my_view [ARGS="--epochs 30"]   (the server must be running: make serve)
 train: venv
-	$(PY) -m server train --view $(VIEW) $(ARGS)
+	$(PY) -m server train --view $(VIEW) --port $(PORT) $(ARGS)
 
 # The shipped model: the four corpora of $(RAVDESS) and $(CORPORA) with one degraded copy of each
 # clip, leave-one-corpus-out cross-validation (the figures, and the calibration's temperature) and
