@@ -56,6 +56,20 @@ def test_decode_is_capped(tmp_path, rng):
     assert y.shape == (1, 16000)
 
 
+def test_a_truncated_flac_is_said_to_be_truncated_or_damaged(tmp_path, rng):
+    """libsndfile's own reason for a cut-off FLAC ("Internal psf_fseek() failed.", "lost
+    sync") names nothing a user can act on; the error says what is probably wrong."""
+    whole = write_clip(
+        tmp_path / "whole.flac",
+        voiced_signal(rng, sample_rate=16000, seconds=1.0),
+        16000,
+        subtype="PCM_16",
+    ).read_bytes()
+    for cut in (44, len(whole) // 2):
+        with pytest.raises(AudioError, match="truncated or damaged"):
+            decode_audio(whole[:cut])
+
+
 @pytest.mark.parametrize(
     "name,reason",
     [

@@ -199,6 +199,14 @@ def _reason(exc: Exception) -> str:
     return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
 
 
+def undecodable(format_: str, exc: Exception) -> AudioError:
+    """The error for samples the header promised but the decoder cannot give: libsndfile's
+    own reason (e.g. "Internal psf_fseek() failed.") names no cause a user can act on."""
+    return AudioError(
+        f"cannot decode {format_} audio, the file is probably truncated or damaged: {_reason(exc)}"
+    )
+
+
 def probe_audio(data: bytes) -> AudioInfo:
     """Header facts of an encoded clip, without decoding the samples."""
     with _open(data) as handle:
@@ -239,7 +247,7 @@ def decode_audio(data: bytes, *, max_seconds: float = MAX_DECODE_SECONDS) -> tup
         try:
             y = handle.read(frames=limit, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(f"cannot decode {handle.format} audio: {_reason(exc)}") from None
+            raise undecodable(handle.format, exc) from None
     if y.shape[0] == 0:
         raise AudioError(f"no audio samples ({len(data)} bytes)")
     if not np.all(np.isfinite(y)):

@@ -47,7 +47,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from udfs.audio import MAX_DECODE_SECONDS, decode_audio, open_audio, read_audio_source
+from udfs.audio import (
+    MAX_DECODE_SECONDS,
+    decode_audio,
+    open_audio,
+    read_audio_source,
+    undecodable,
+)
 from udfs.errors import AudioError
 from udfs.features import (
     DEFAULT_FEATURES,
@@ -144,7 +150,7 @@ def _read(handle: sf.SoundFile, frames: int) -> np.ndarray:
     try:
         block = handle.read(frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"cannot decode {handle.format} audio: {exc}") from None
+        raise undecodable(handle.format, exc) from None
     if not np.all(np.isfinite(block)):
         raise AudioError("audio contains NaN or infinite samples")
     return block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
