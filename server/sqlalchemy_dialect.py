@@ -73,6 +73,12 @@ class EmoticanaDialect(HiveDialect):
     driver = "emoticana"
     supports_statement_cache = False
 
+    @classmethod
+    def import_dbapi(cls):
+        # Declared on this class, not only inherited: SQLAlchemy 2 looks in the dialect's own
+        # class and otherwise takes PyHive's old dbapi() with a deprecation warning.
+        return hive
+
     def connect(self, *cargs, **cparams):
         return EmoticanaConnection(*cargs, **cparams)
 

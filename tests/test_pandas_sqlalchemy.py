@@ -76,3 +76,18 @@ def test_inspector_lists_tables_views_and_columns(engine):
         ("file", "VARCHAR"),
         ("neu+calm", "FLOAT"),
     ]
+
+
+def test_the_dialect_loads_without_sqlalchemy_deprecation_warnings():
+    """SQLAlchemy 2 warns about a dialect that only inherits PyHive's old ``dbapi()``; users
+    see that warning in every notebook."""
+    import warnings
+
+    from sqlalchemy.exc import SADeprecationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        create_engine("hive+emoticana://tester@127.0.0.1:1/default").dispose()
+    assert not [w for w in caught if issubclass(w.category, SADeprecationWarning)], [
+        str(w.message) for w in caught
+    ]
