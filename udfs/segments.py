@@ -88,9 +88,9 @@ WINDOW_HOP_SECONDS = 1.5
 #: A frame is periodic (voiced) when its YIN aperiodicity is below this.
 PERIODIC_MAX = 0.4
 #: A stretch is speech when at least this share of its frames is loud and periodic.  Background
-#: noise makes voiced frames less periodic and every frame of the stretch loud, so stricter
-#: values (0.3 and 0.2) lost most speech at 5 dB SNR, and much at 10 dB, to "noise", leaving a
-#: noisy call without an answer; noise alone (white, pink, brown) stays well under both.
+#: noise makes voiced frames less periodic and every frame of a stretch loud, and a noisy call
+#: must still be answered: both limits let speech at 5 dB SNR through, while noise alone
+#: (white, pink, brown) stays under them (docs/long-recordings.md).
 MIN_VOICED_SHARE = 0.1
 #: Windows of a long region featurised together (one STFT and one YIN per chunk).
 CHUNK_WINDOWS = 16
