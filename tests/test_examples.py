@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -35,17 +36,27 @@ def test_scripts_with_variables_check_them_first():
             assert "assert_true" in statements[0] and f"${{hivevar:{name}}}" in statements[0]
 
 
-def test_make_sql_passes_variables():
+@pytest.mark.parametrize(
+    ("settings", "environment", "port"),
+    [
+        ([], {}, "10000"),
+        (["PORT=10501"], {}, "10501"),
+        ([], {"EMOTICANA_PORT": "10502"}, "10502"),  # the variable make serve takes
+    ],
+)
+def test_make_sql_passes_variables_and_the_server_s_port(settings, environment, port):
+    env = {k: v for k, v in os.environ.items() if k not in ("EMOTICANA_PORT", "PORT")}
     result = subprocess.run(
-        ["make", "-n", "sql", "FILE=script.sql", "VARS=audio_dir=/data/calls other=x"],
+        ["make", "-n", "sql", "FILE=script.sql", "VARS=audio_dir=/data/calls other=x", *settings],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env={**env, **environment},
     )
     assert result.returncode == 0, result.stderr
     assert (
-        "-m server sql script.sql --hivevar audio_dir=/data/calls --hivevar other=x"
+        f"-m server sql script.sql --port {port} --hivevar audio_dir=/data/calls --hivevar other=x"
         in result.stdout
     )
 
