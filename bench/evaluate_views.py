@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from server.thrift import client_options, connect  # noqa: E402
 from training.metrics import figures_by_corpus  # noqa: E402
 from udfs.labels import EMOTIONS  # noqa: E402
+from udfs.model_store import DEFAULT_MODEL  # noqa: E402
 
 #: The conditions of the robustness table (issue 30): as recorded, phone, noise, short, room, quiet.
 TABLE_CONDITIONS = "clean,telephone,noise:10,crop:1.5,reverb:0.5,gain:-20"
@@ -57,7 +58,7 @@ def scores(cursor, view: str, model: str, condition: str, where: str) -> list[di
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--view", default="emotion_train")
-    parser.add_argument("--model", default="emoticana/20")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--where", default="true", help="SQL filter on the view's rows")
     parser.add_argument("--conditions", default=TABLE_CONDITIONS)
     parser.add_argument("--host", default="127.0.0.1")

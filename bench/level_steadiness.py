@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from udfs.audio import decode_audio  # noqa: E402
 from udfs.features import mfcc_features  # noqa: E402
 from udfs.model_format import load_keras_model, read_model_dir  # noqa: E402
+from udfs.model_store import DEFAULT_MODEL  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
         "--audio", type=Path, required=True, help="folder searched for .wav and .flac files"
     )
     parser.add_argument(
-        "--models", default="emoticana/20", help="name/version,... under --models-dir"
+        "--models", default=DEFAULT_MODEL, help="name/version,... under --models-dir"
     )
     parser.add_argument(
         "--models-dir", type=Path, default=Path(__file__).resolve().parent.parent / "models"

@@ -173,7 +173,7 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         factory=lambda ctx: _inference().make_emotion_udf(
             ctx.model_store, ctx.audio_roots, strict=ctx.strict
         ),
-        example="SELECT emotion(content, 'emoticana/20') FROM clips",
+        example=f"SELECT emotion(content, '{DEFAULT_MODEL}') FROM clips",
         example_result="angry",
     ),
     SqlFunction(
@@ -255,8 +255,8 @@ SQL_FUNCTIONS: tuple[SqlFunction, ...] = (
         "fails on a mismatched model.",
         factory=lambda ctx: _inference().make_activate_model_udf(ctx.model_store),
         example_args=f"'{DEFAULT_MODEL}'",  # the one shipped model that can be active
-        example="SELECT activate_model('emoticana/20')",
-        example_result="emoticana/20",
+        example=f"SELECT activate_model('{DEFAULT_MODEL}')",
+        example_result=DEFAULT_MODEL,
     ),
     SqlFunction(
         name="emotion_models",
