@@ -132,6 +132,7 @@ def _train(args: argparse.Namespace) -> int:
         voice_head_for=args.voice_head_for,
         encoder_head_for=args.encoder_head_for,
         encoder_head=args.encoder_head,
+        temporal_head=args.temporal_head,
         seed=args.seed,
         hyperparams=dict(hyperparam_pair(pair) for pair in args.hyperparam or []),
     )
@@ -426,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the network is published, publish it again as the next version fused with "
         "a head on the pretrained speech encoder's states (--encoder-head-for in the same run; "
         "needs cross-validation)",
+    )
+    train.add_argument(
+        "--temporal-head",
+        action="store_true",
+        help="with --encoder-head or --encoder-head-for: a second head beside it on every "
+        "frame's encoder states, how they move over the clip (about 5 min more per fold)",
     )
     train.add_argument(
         "--cv-by",

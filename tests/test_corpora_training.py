@@ -401,13 +401,30 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     np.testing.assert_array_equal(lstm.get_weights()[0], encoder_weights()["lstm.weight_ih_l1"].T)
     answers = model.predict(np.random.default_rng(0).normal(size=(3, *DEFAULT_FEATURES.shape)))
     np.testing.assert_allclose(np.asarray(answers).sum(axis=1), 1.0, rtol=1e-5)
-    # A published network is fused later the same way (--encoder-head-for): the next version.
-    fused = add_head(server, "--encoder-head-for", "loco_train", "corpora/1", tmp_path / "models")
+    # A published network is fused later the same way (--encoder-head-for): the next version;
+    # here with the temporal head beside the pooled one.
+    fused = add_head(
+        server,
+        "--encoder-head-for",
+        "loco_train",
+        "corpora/1",
+        tmp_path / "models",
+        "--temporal-head",
+    )
     assert fused.returncode == 0, (fused.stdout[-3000:], fused.stderr[-5000:])
     fourth = tmp_path / "models" / "corpora" / "4"
     later = json.loads((fourth / "manifest.json").read_text())
     assert (later["version"], later["network_of"]) == (4, "corpora/1")
-    assert later["speech_encoder"] == fused_manifest["speech_encoder"]
+    assert fused_manifest["speech_encoder"]["temporal_head"] is False
+    assert later["speech_encoder"] == {**fused_manifest["speech_encoder"], "temporal_head": True}
+    with_temporal = load_keras_model_file(fourth / "model.keras")
+    assert with_temporal.get_layer("fuse_temporal").weight == pytest.approx(
+        FUSION_WEIGHT_ENCODER / 2
+    )
+    answers = with_temporal.predict(
+        np.random.default_rng(1).normal(size=(3, *DEFAULT_FEATURES.shape))
+    )
+    np.testing.assert_allclose(np.asarray(answers).sum(axis=1), 1.0, rtol=1e-5)
     with open(fourth / "cv_predictions.csv") as handle:
         assert sorted((r["cv_by"], r["clip_sha256"]) for r in csv.DictReader(handle)) == sorted(
             (r["cv_by"], r["clip_sha256"]) for r in fused_rows
@@ -436,10 +453,10 @@ def test_leave_one_corpus_out_and_speaker_folds_train_on_partial_labels_and_repo
     ]
 
 
-def add_head(server, flag: str, view: str, reference: str, models_dir: Path):
+def add_head(server, flag: str, view: str, reference: str, models_dir: Path, *extra: str):
     """``emoticana train --voice-head-for`` or ``--encoder-head-for`` (``flag``) on ``view``."""
     return emoticana(
-        server, "train", "--view", view, flag, reference, "--models-dir", str(models_dir)
+        server, "train", "--view", view, flag, reference, "--models-dir", str(models_dir), *extra
     )
 
 
@@ -459,6 +476,7 @@ def refused_voice_head(server, view: str, reference: str, models_dir: Path) -> t
         (["--cv-by", "corpus,corpus"], "--cv-by must be speaker, corpus or both"),
         (["--cv-by", "corpus,speaker"], "needs --cv-folds K (K >= 2) for its speaker folds"),
         (["--encoder-head"], "--encoder-head needs cross-validation"),
+        (["--temporal-head", "--cv-folds", "2"], "--temporal-head goes beside the encoder head"),
         (
             ["--encoder-head", "--cv-folds", "2", "--encoder-head-for", "emoticana/1"],
             "--encoder-head fuses the network this run trains",

@@ -234,3 +234,80 @@ def test_the_head_learns_each_corpus_s_own_emotions_and_answers_alike_every_time
         load_keras_model_file(tmp_path / "head.keras").predict(test_states, verbose=0)
     )
     np.testing.assert_allclose(again, first, atol=1e-6)
+
+
+def test_the_temporal_head_tells_emotions_by_how_the_states_move(tmp_path, rng):
+    """The temporal head on every frame's states: classes told apart only by how a state moves
+    over time (same mean and spread), after leading padding of any length; one answer every
+    time, and the same after saving; the power input may have any number of bands."""
+    from training.encoder_head import fit_temporal_head
+    from udfs.labels import EMOTIONS
+    from udfs.model_format import load_keras_model_file
+
+    corpora = {"a": ["neutral", "happy", "sad", "angry"], "b": ["neutral", "angry", "fearful"]}
+    frames, units = 40, 16
+    t = np.arange(frames)
+
+    def rows(n):
+        corpus = rng.choice(["a", "b"], n)
+        labels = np.array([EMOTIONS.index(rng.choice(corpora[c])) for c in corpus])
+        # Each emotion a sine of its own period: equal mean and spread, different course.
+        period = 4.0 + 3.0 * labels[:, None]
+        wave = np.sin(2 * np.pi * t[None] / period + rng.uniform(0, 6.3, (n, 1)))
+        states = wave[..., None] * rng.normal(1, 0.1, (n, 1, units))
+        states += rng.normal(0, 0.3, states.shape)
+        sound = np.ones((n, frames), dtype=bool)
+        sound[:, : rng.integers(0, 8)] = False
+        states[~sound] = 0.0
+        return sound, states.astype(np.float16), labels, corpus
+
+    sound, states, labels, corpus = rows(600)
+    head = fit_temporal_head(sound, states, labels, corpus, corpora)
+    test_sound, test_states, test_labels, test_corpus = rows(200)
+    power = np.repeat(test_sound[..., None], 40, axis=2).astype(np.float32)
+    first = np.asarray(head.predict([power, test_states], verbose=0))
+    np.testing.assert_allclose(first.sum(axis=1), 1, atol=1e-5)
+    own = np.array([[e in corpora[c] for e in EMOTIONS] for c in test_corpus])
+    assert np.mean(np.argmax(np.where(own, first, 0), axis=1) == test_labels) > 0.8
+    np.testing.assert_allclose(np.asarray(head.predict([power, test_states], verbose=0)), first)
+    head.save(tmp_path / "temporal.keras")
+    again = load_keras_model_file(tmp_path / "temporal.keras")
+    np.testing.assert_allclose(
+        np.asarray(again.predict([power, test_states], verbose=0)), first, atol=1e-5
+    )
+
+
+def test_the_fused_model_with_both_heads_computes_fuse_heads(tmp_path, rng):
+    """One Keras model on the feature matrix: the network, the pooled head on the encoder's
+    states and the temporal head on its frames, fused as ``fuse_heads`` fuses their answers."""
+    import keras
+
+    from training.encoder_head import fit_head, fit_temporal_head, fuse_heads, fused_model
+    from udfs.labels import EMOTIONS
+
+    corpora = {"a": ["neutral", "happy", "sad", "angry"]}
+    x = np.stack([features_of(utterance(1.0 + 0.2 * i, 110 + 15 * i, i)) for i in range(8)])
+    inputs = keras.Input(DEFAULT_FEATURES.shape)
+    network = keras.Model(
+        inputs, keras.layers.Dense(8, activation="softmax")(keras.layers.Flatten()(inputs))
+    )
+    network.save(tmp_path / "network.keras")
+    states, power, frames = speech_encoder.build_encoder(frames=True).predict(x, verbose=0)
+    labels = np.array([EMOTIONS.index(corpora["a"][i % 4]) for i in range(8)])
+    corpus = np.array(["a"] * 8)
+    head = fit_head(states, labels, corpus, corpora)
+    temporal = fit_temporal_head(power.sum(-1) > 0, frames, labels, corpus, corpora)
+    statistics = {"mean": states.mean(0), "variance": states.var(0) + 1.0, "log_reference": 9.0}
+    model = fused_model(
+        tmp_path / "network.keras",
+        head,
+        statistics,
+        {"temperature": 1.0, "slope": 0.0},
+        temporal=temporal,
+    )
+    expected = fuse_heads(
+        np.asarray(network.predict(x, verbose=0), np.float64),
+        np.asarray(head.predict(states, verbose=0), np.float64),
+        np.asarray(temporal.predict([power, frames], verbose=0), np.float64),
+    )
+    np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), expected, atol=1e-5)

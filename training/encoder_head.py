@@ -14,6 +14,8 @@ fold network and a fold head that never heard its corpus (or speaker).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -77,6 +79,139 @@ def fit_head(states, labels, corpora_of_rows, corpora: dict[str, list[str]], *, 
     return keras.Model(inputs, outputs, name="encoder_head")
 
 
+#: The temporal head: every frame's states of the encoder's three layers, standardised, dropout,
+#: a ReLU layer per frame, two convolutions over time (the second dilated), the mean and spread
+#: over the frames that are not padding, dropout, softmax.  The pooled head sees only the
+#: states' mean and spread; how they move over the clip is what this one adds, and the two
+#: heads' answers together carried to a corpus never heard better than either, or than two
+#: pooled heads (docs/model-history.md).
+TEMPORAL_UNITS = 96
+TEMPORAL_KERNEL = 5
+TEMPORAL_EPOCHS = 30
+
+
+def fit_temporal_head(
+    sound, frames, labels, corpora_of_rows, corpora: dict[str, list[str]], *, seed: int = 0
+):
+    """A Keras model from ``[front end power, frame states]`` (``build_encoder(frames=True)``'s
+    second and third outputs) to balanced class probabilities, trained on the rows given:
+    ``sound`` ``(n, frames)`` marks the frames that are not padding, ``frames`` ``(n, frames,
+    units)`` may be half precision."""
+    import keras
+
+    from training.network import balancing_factors
+    from training.schedule import compile_model, partial_targets
+    from training.trainer import corpus_mask
+    from udfs.model_layers import PriorCorrection, SpeechFrameStatistics
+
+    sound = np.asarray(sound, dtype=bool)
+    sample = np.asarray(frames[::7], dtype=np.float32)[sound[::7]]
+    masks = np.array([corpus_mask(corpora[c]) for c in corpora_of_rows])
+    keras.utils.set_random_seed(seed)
+    power = keras.Input((frames.shape[1], None), name="encoder_power")
+    states = keras.Input(frames.shape[1:], name="encoder_frames")
+    x = keras.layers.Normalization(
+        mean=sample.mean(axis=0), variance=sample.var(axis=0) + 1e-6, name="temporal_normalise"
+    )(states)
+    x = keras.layers.Dropout(INPUT_DROPOUT, name="temporal_input_dropout")(x)
+    x = keras.layers.Dense(TEMPORAL_UNITS, activation="relu", name="temporal_frame")(x)
+    for dilation in (1, 2):
+        x = keras.layers.Conv1D(
+            TEMPORAL_UNITS,
+            TEMPORAL_KERNEL,
+            padding="same",
+            dilation_rate=dilation,
+            activation="relu",
+            name=f"temporal_conv{dilation}",
+        )(x)
+    x = SpeechFrameStatistics(1e-6, name="temporal_statistics")([power, x])
+    x = keras.layers.Dropout(HIDDEN_DROPOUT, name="temporal_dropout")(x)
+    probabilities = keras.layers.Dense(
+        len(EMOTIONS), activation="softmax", name="temporal_emotion"
+    )(x)
+    model = keras.Model([power, states], probabilities)
+    compile_model(
+        model,
+        learning_rate=LEARNING_RATE,
+        steps_per_epoch=int(np.ceil(len(labels) / BATCH_SIZE)),
+        epochs=TEMPORAL_EPOCHS,
+    )
+    model.fit(
+        [sound[..., None].astype(np.float32), frames],
+        partial_targets(labels, masks),
+        batch_size=BATCH_SIZE,
+        epochs=TEMPORAL_EPOCHS,
+        verbose=0,
+    )
+    factors = balancing_factors(np.bincount(labels, minlength=len(EMOTIONS)))
+    outputs = PriorCorrection(factors, name="temporal_balance_priors")(probabilities)
+    return keras.Model([power, states], outputs, name="temporal_head")
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    """Every frame's encoder states of a features table's rows, in the row order of a
+    :class:`training.voice_head.ProfileSet` of the same table: ``sound`` ``(n, frames)`` marks
+    the frames that are not padding, ``frames`` ``(n, frames, units)`` half precision."""
+
+    sound: np.ndarray
+    frames: np.ndarray
+
+
+def load_frames(spark, location: str, directory: Path, states) -> FrameSet:
+    """The frames of the features table at ``location``, computed by Spark next to the data and
+    written by each task into ``directory`` (the run's work directory: a few GB in half
+    precision, too many to collect), then ordered as ``states`` (a ``ProfileSet``)."""
+    from pyspark.sql import functions as F
+
+    from udfs.features import DEFAULT_FEATURES
+    from udfs.speech_encoder import encoder_frames
+
+    shape = DEFAULT_FEATURES.shape
+    out = str(directory)
+
+    def compute(index, rows):
+        rows = list(rows)
+        if not rows:
+            return
+        sound, frames = [], []
+        for start in range(0, len(rows), 128):
+            x = np.stack(
+                [np.asarray(r[0], np.float32).reshape(shape) for r in rows[start : start + 128]]
+            )
+            power, states_by_frame = encoder_frames(x)
+            sound.append(power.sum(axis=-1) > 0)
+            frames.append(states_by_frame.astype(np.float16))
+        np.save(f"{out}/frames-{index:05d}.npy", np.concatenate(frames))
+        np.save(f"{out}/sound-{index:05d}.npy", np.concatenate(sound))
+        yield index, [(r[1], r[2], r[3]) for r in rows]
+
+    parts = (
+        spark.read.parquet(location)
+        .where(F.col("features").isNotNull())
+        .select("features", "speaker", "digest", "condition")
+        .rdd.mapPartitionsWithIndex(compute)
+        .collect()
+    )
+    where = {}
+    for index, keys in parts:
+        for position, key in enumerate(keys):
+            where[key] = (index, position)
+    order = [where[key] for key in zip(states.speakers, states.digests, states.conditions)]
+    arrays = {
+        index: (
+            np.load(directory / f"sound-{index:05d}.npy"),
+            np.load(directory / f"frames-{index:05d}.npy", mmap_mode="r"),
+        )
+        for index, _ in parts
+    }
+    sound = np.stack([arrays[i][0][j] for i, j in order])
+    frames = np.empty((len(order),) + arrays[order[0][0]][1].shape[1:], np.float16)
+    for row, (i, j) in enumerate(order):
+        frames[row] = arrays[i][1][j]
+    return FrameSet(sound=sound, frames=frames)
+
+
 def state_statistics(states) -> dict:
     """The training ``states``' mean and variance, and the log distance (from them) that the
     ``quantile`` (:data:`training.calibration.DISTANCE_QUANTILE`) of the training clips stay
@@ -111,11 +246,14 @@ def fuse(p: np.ndarray, q: np.ndarray, weight: float = FUSION_WEIGHT) -> np.ndar
     return out / out.sum(axis=1, keepdims=True)
 
 
-def fused_predictions(states, folds, predictions, corpora, *, log=print) -> list[dict]:
+def fused_predictions(
+    states, folds, predictions, corpora, *, frames: FrameSet | None = None, log=print
+) -> list[dict]:
     """The network's held-out ``predictions`` (a cross-validation's rows, without temperature)
     fused with the held-out answers of a head trained per fold on the other speakers' rows of
-    every condition (``states``: a :class:`training.voice_head.ProfileSet` of encoder states),
-    each row with its ``distance`` from that fold's training states."""
+    every condition (``states``: a :class:`training.voice_head.ProfileSet` of encoder states;
+    with ``frames``, a temporal head beside it, :func:`fuse_heads`), each row with its
+    ``distance`` from that fold's training states."""
     by_key = {(row["speaker"], row["clip_sha256"]): row for row in predictions}
     clean = states.conditions == "clean"
     fused = []
@@ -137,8 +275,25 @@ def fused_predictions(states, folds, predictions, corpora, *, log=print) -> list
             continue
         q = np.asarray(head.predict(states.profiles[rows], verbose=0), dtype=np.float64)
         far = distances(states.profiles[rows], state_statistics(states.profiles[~held_out]))
+        temporal = None
+        if frames is not None:
+            train = np.flatnonzero(~held_out)
+            temporal_head = fit_temporal_head(
+                frames.sound[train],
+                frames.frames[train],
+                states.labels[train],
+                states.corpora[train],
+                corpora,
+            )
+            temporal = np.asarray(
+                temporal_head.predict(
+                    [frames.sound[rows][..., None].astype(np.float32), frames.frames[rows]],
+                    verbose=0,
+                ),
+                dtype=np.float64,
+            )
         originals = [by_key[(states.speakers[i], states.digests[i])] for i in rows]
-        p = fuse(np.array([row["probabilities"] for row in originals]), q)
+        p = fuse_heads(np.array([row["probabilities"] for row in originals]), q, temporal)
         for row, probabilities, distance in zip(originals, p, far):
             fused.append(
                 {
@@ -187,13 +342,28 @@ def fused_summary(kind: str, summary: dict, fused: list[dict], corpora) -> dict:
     }
 
 
+def fuse_heads(p: np.ndarray, q: np.ndarray, temporal=None, weight: float = FUSION_WEIGHT):
+    """:func:`fuse` of the network's ``p`` with the pooled head's ``q`` and, when given, the
+    temporal head's answers: each head then at half the weight (their geometric mean at the
+    whole weight), as :func:`fused_model` computes."""
+    if temporal is None:
+        return fuse(p, q, weight)
+    return fuse(fuse(p, q, weight / 2), temporal, weight / 2)
+
+
 def fused_model(
-    network_file, head, statistics: dict, calibration: dict, weight: float = FUSION_WEIGHT
+    network_file,
+    head,
+    statistics: dict,
+    calibration: dict,
+    weight: float = FUSION_WEIGHT,
+    temporal=None,
 ):
     """The published model's balanced network (its temperature left out) and ``head`` on the
-    speech encoder's states, as one Keras model on the feature matrix, ending in
-    ``calibration`` (``temperature``, ``slope``) on the distance from the training states of
-    ``statistics`` (:func:`state_statistics`)."""
+    speech encoder's states (with ``temporal``, :func:`fit_temporal_head`'s model, beside it:
+    :func:`fuse_heads`), as one Keras model on the feature matrix, ending in ``calibration``
+    (``temperature``, ``slope``) on the distance from the training states of ``statistics``
+    (:func:`state_statistics`)."""
     import keras
 
     from udfs.model_format import load_keras_model_file
@@ -206,8 +376,15 @@ def fused_model(
         network = published.layers[-2]
     inputs = keras.Input(shape=network.input_shape[1:], name="mfcc")
     p = network(inputs)
-    states = build_encoder()(inputs)
-    fused = LogLinearFusion(weight, name="fuse_encoder")([p, head(states)])
+    if temporal is None:
+        states = build_encoder()(inputs)
+        fused = LogLinearFusion(weight, name="fuse_encoder")([p, head(states)])
+    else:
+        states, power, frames = build_encoder(frames=True)(inputs)
+        fused = LogLinearFusion(weight / 2, name="fuse_encoder")([p, head(states)])
+        fused = LogLinearFusion(weight / 2, name="fuse_temporal")(
+            [fused, temporal([power, frames])]
+        )
     outputs = DistanceTemperature(
         calibration["temperature"],
         calibration["slope"],

@@ -117,6 +117,9 @@ class TrainOptions:
     #: speech encoder's head (what ``encoder_head_for`` does, in the same run): the shipped
     #: model's recipe in one command.
     encoder_head: bool = False
+    #: With the encoder head, a second head on every frame's encoder states beside it
+    #: (:func:`training.encoder_head.fit_temporal_head`).
+    temporal_head: bool = False
     feed_timeout_s: int = 600
 
     @property
@@ -562,6 +565,11 @@ def check_options(options: TrainOptions, cv_folds: int) -> None:
             f"--encoder-head fuses the network this run trains, {given} trains none: give one"
         )
     kinds = cv_kinds(options.cv_by)
+    if options.temporal_head and not (options.encoder_head or options.encoder_head_for):
+        raise ConfigError(
+            "--temporal-head goes beside the encoder head: give --encoder-head or "
+            "--encoder-head-for"
+        )
     if options.encoder_head and cv_folds < 2 and "corpus" not in kinds:
         raise ConfigError(
             "--encoder-head needs cross-validation (--cv-folds K or --cv-by corpus): the fused "
@@ -764,6 +772,18 @@ def encoder_states(spark, prepared: PreparedFeatures) -> ProfileSet:
     return voice_head.load_profiles(spark, prepared.location, speech_encoder.encoder_states)
 
 
+def encoder_frames(spark, prepared: PreparedFeatures, states: ProfileSet, options, work_dir: Path):
+    """Every frame's encoder states in ``states``' row order when ``options`` want the temporal
+    head, else None."""
+    if not options.temporal_head:
+        return None
+    from training import encoder_head
+
+    directory = work_dir / "encoder-frames"
+    directory.mkdir(exist_ok=True)
+    return encoder_head.load_frames(spark, prepared.location, directory, states)
+
+
 def publish_with_encoder_head(
     models_dir: Path,
     base: HeadlessModel,
@@ -771,6 +791,7 @@ def publish_with_encoder_head(
     states: ProfileSet,
     voice: ProfileSet,
     *,
+    frames=None,
     log=print,
 ) -> Path:
     """Publish ``base``'s network fused with a head on the speech encoder's ``states``
@@ -790,6 +811,7 @@ def publish_with_encoder_head(
             [fold["test_speakers"] for fold in summary["folds"]],
             rows,
             prepared.corpora,
+            frames=frames,
             log=log,
         )
         new_summary = encoder_head.fused_summary(kind, summary, fused, prepared.corpora)
@@ -809,6 +831,15 @@ def publish_with_encoder_head(
         states.profiles[trained], states.labels[trained], states.corpora[trained], prepared.corpora
     )
     statistics = encoder_head.state_statistics(states.profiles[trained])
+    temporal = None
+    if frames is not None:
+        temporal = encoder_head.fit_temporal_head(
+            frames.sound[trained],
+            frames.frames[trained],
+            states.labels[trained],
+            states.corpora[trained],
+            prepared.corpora,
+        )
     log(f"encoder head trained ({time.monotonic() - started:.0f}s)")
 
     def fill(staged: Path) -> dict:
@@ -826,9 +857,9 @@ def publish_with_encoder_head(
             "quantile": statistics["quantile"],
             "log_distance": statistics["log_reference"],
         }
-        encoder_head.fused_model(info.path / MODEL_FILE, head, statistics, calibration).save(
-            staged / MODEL_FILE
-        )
+        encoder_head.fused_model(
+            info.path / MODEL_FILE, head, statistics, calibration, temporal=temporal
+        ).save(staged / MODEL_FILE)
         metrics = {"calibration": calibration}
         for position, (kind, summary, rows) in enumerate(cross_validations):
             if position:
@@ -857,6 +888,7 @@ def publish_with_encoder_head(
             "speech_encoder": {
                 "weights": speech_encoder.weights_source(),
                 "fusion_weight": encoder_head.FUSION_WEIGHT,
+                "temporal_head": temporal is not None,
             },
         }
 
@@ -1295,12 +1327,14 @@ def run_training(
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
                 if headless is not None and options.encoder_head_for:
+                    states = encoder_states(spark, prepared)
                     return publish_with_encoder_head(
                         models_dir,
                         headless,
                         prepared,
-                        encoder_states(spark, prepared),
+                        states,
                         voice_head.load_profiles(spark, prepared.location),
+                        frames=encoder_frames(spark, prepared, states, options, work_dir),
                         log=log,
                     )
                 if headless is not None:
@@ -1360,12 +1394,14 @@ def run_training(
                         # Only now: the encoder runs TensorFlow in Spark's Python workers, and a
                         # worker that has run it cannot become a TensorFlowOnSpark node (its
                         # threading is fixed).
+                        states = encoder_states(spark, prepared)
                         path = publish_with_encoder_head(
                             models_dir,
                             headless_model(models_dir, reference, prepared),
                             prepared,
-                            encoder_states(spark, prepared),
+                            states,
                             voice,
+                            frames=encoder_frames(spark, prepared, states, options, work_dir),
                             log=log,
                         )
                     except Exception as exc:

@@ -664,7 +664,12 @@ class SpeechFrameStatistics(layers.Layer):
     :class:`EncoderFrontEnd` gives the padding as silent frames (zero power); a short clip's
     states would otherwise be diluted by silence in proportion to how short it is (the LSTMs
     still run through the leading padding: only the statistics leave it out).  A clip without
-    a frame of sound gives zeros."""
+    a frame of sound gives zeros.  ``epsilon`` is added to the variance before its square root,
+    which a layer trained through needs (the root of 0 has no gradient)."""
+
+    def __init__(self, epsilon: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
 
     def call(self, inputs):
         power, states = inputs
@@ -672,7 +677,10 @@ class SpeechFrameStatistics(layers.Layer):
         count = ops.maximum(ops.sum(sound, axis=1), 1.0)
         mean = ops.sum(states * sound, axis=1) / count
         spread = ops.sum(ops.square(states - ops.expand_dims(mean, 1)) * sound, axis=1) / count
-        return ops.concatenate([mean, ops.sqrt(ops.maximum(spread, 0.0))], axis=-1)
+        return ops.concatenate([mean, ops.sqrt(ops.maximum(spread, 0.0) + self.epsilon)], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
 
     def compute_output_shape(self, input_shape):
         return (input_shape[1][0], 2 * input_shape[1][-1])

@@ -229,11 +229,14 @@ def encoder_mel_map(config: FeatureConfig = DEFAULT_FEATURES, *, clips: int = 30
     return matrix.astype(np.float32)
 
 
-def build_encoder(config: FeatureConfig = DEFAULT_FEATURES):
+def build_encoder(config: FeatureConfig = DEFAULT_FEATURES, *, frames: bool = False):
     """A frozen Keras model from feature matrices ``(batch, rows, frames)`` to each LSTM layer's
     mean state and its standard deviation over the frames of the middle :data:`PARTIAL_FRAMES`
     that are not the window's padding (:class:`SpeechFrameStatistics`), ``(batch, 2 * LAYERS *
-    UNITS)``."""
+    UNITS)``.  With ``frames``, also the front end's output ``(batch, PARTIAL_FRAMES, bands)``
+    (zero power marks the padding) and every frame's states of the layers side by side,
+    ``(batch, PARTIAL_FRAMES, LAYERS * UNITS)``: what the temporal head reads
+    (:func:`training.encoder_head.fit_temporal_head`)."""
     import keras
 
     from udfs.model_layers import EncoderFrontEnd, SpeechFrameStatistics
@@ -251,13 +254,17 @@ def build_encoder(config: FeatureConfig = DEFAULT_FEATURES):
     )(inputs)
     power = x
     statistics = []
+    sequences = []
     lstms = []
     for layer in range(LAYERS):
         lstm = keras.layers.LSTM(UNITS, return_sequences=True, name=f"encoder_lstm{layer + 1}")
         x = lstm(x)
         lstms.append((lstm, layer))
+        sequences.append(x)
         statistics.append(SpeechFrameStatistics(name=f"encoder_statistics{layer + 1}")([power, x]))
     outputs = keras.layers.Concatenate(name="encoder_states")(statistics)
+    if frames:
+        outputs = [outputs, power, keras.layers.Concatenate(name="encoder_frames")(sequences)]
     model = keras.Model(inputs, outputs, name="speech_encoder")
     for lstm, layer in lstms:
         # Keras's gate order (input, forget, cell, output) is torch's; torch has two biases.
@@ -275,6 +282,20 @@ def build_encoder(config: FeatureConfig = DEFAULT_FEATURES):
 @functools.lru_cache(maxsize=1)
 def _cached_encoder():
     return build_encoder()
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_frame_encoder():
+    return build_encoder(frames=True)
+
+
+def encoder_frames(x: np.ndarray, *, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """The front end's power and every frame's states (:func:`build_encoder` with ``frames``)
+    for feature matrices ``x`` (one encoder per process)."""
+    _, power, frames = _cached_frame_encoder().predict(
+        np.asarray(x, np.float32), batch_size=batch_size, verbose=0
+    )
+    return np.asarray(power), np.asarray(frames)
 
 
 def encoder_states(x: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
