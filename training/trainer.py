@@ -772,7 +772,9 @@ def encoder_states(spark, prepared: PreparedFeatures) -> ProfileSet:
     return voice_head.load_profiles(spark, prepared.location, speech_encoder.encoder_states)
 
 
-def encoder_frames(spark, prepared: PreparedFeatures, states: ProfileSet, options, work_dir: Path):
+def encoder_frames(
+    spark, prepared: PreparedFeatures, states: ProfileSet, options: TrainOptions, work_dir: Path
+):
     """Every frame's encoder states in ``states``' row order when ``options`` want the temporal
     head, else None."""
     if not options.temporal_head:
