@@ -150,20 +150,24 @@ def fit_temporal_head(
 
 @dataclass(frozen=True)
 class FrameSet:
-    """Every frame's encoder states of a features table's rows, in the row order of a
-    :class:`training.voice_head.ProfileSet` of the same table: ``sound`` ``(n, frames)`` marks
-    the frames that are not padding, ``frames`` ``(n, frames, units)`` half precision."""
+    """Every frame's encoder states of a features table's rows, in the row order of the
+    :class:`training.voice_head.ProfileSet` of their pooled states (:func:`load_frames`):
+    ``sound`` ``(n, frames)`` marks the frames that are not padding, ``frames`` ``(n, frames,
+    units)`` half precision."""
 
     sound: np.ndarray
     frames: np.ndarray
 
 
-def load_frames(spark, location: str, directory: Path, states) -> FrameSet:
-    """The frames of the features table at ``location``, computed by Spark next to the data and
-    written by each task into ``directory`` (the run's work directory: a few GB in half
-    precision, too many to collect), then ordered as ``states`` (a ``ProfileSet``)."""
+def load_frames(spark, location: str, directory: Path):
+    """The encoder's pooled states (a ``ProfileSet``, as ``training.trainer.encoder_states``
+    gives them) and every frame's states (a :class:`FrameSet`) of the features table at
+    ``location``, from one pass of the encoder computed by Spark next to the data: the frames
+    are written by each task into ``directory`` (the run's work directory: a few GB in half
+    precision, too many to collect)."""
     from pyspark.sql import functions as F
 
+    from training.voice_head import profile_set
     from udfs.features import DEFAULT_FEATURES
     from udfs.speech_encoder import encoder_frames
 
@@ -174,42 +178,36 @@ def load_frames(spark, location: str, directory: Path, states) -> FrameSet:
         rows = list(rows)
         if not rows:
             return
-        sound, frames = [], []
+        pooled, sound, frames = [], [], []
         for start in range(0, len(rows), 128):
             x = np.stack(
                 [np.asarray(r[0], np.float32).reshape(shape) for r in rows[start : start + 128]]
             )
-            power, states_by_frame = encoder_frames(x)
+            states, power, states_by_frame = encoder_frames(x)
+            pooled.append(states)
             sound.append(power.sum(axis=-1) > 0)
             frames.append(states_by_frame.astype(np.float16))
         np.save(f"{out}/frames-{index:05d}.npy", np.concatenate(frames))
         np.save(f"{out}/sound-{index:05d}.npy", np.concatenate(sound))
-        yield index, [(r[1], r[2], r[3]) for r in rows]
+        for r, p in zip(rows, np.concatenate(pooled)):
+            yield index, (p.tolist(), *r[1:])
 
-    parts = (
+    found = (
         spark.read.parquet(location)
         .where(F.col("features").isNotNull())
-        .select("features", "speaker", "digest", "condition")
+        .select("features", "label", "speaker", "corpus", "condition", "digest")
         .rdd.mapPartitionsWithIndex(compute)
         .collect()
     )
-    where = {}
-    for index, keys in parts:
-        for position, key in enumerate(keys):
-            where[key] = (index, position)
-    order = [where[key] for key in zip(states.speakers, states.digests, states.conditions)]
-    arrays = {
-        index: (
-            np.load(directory / f"sound-{index:05d}.npy"),
-            np.load(directory / f"frames-{index:05d}.npy", mmap_mode="r"),
-        )
-        for index, _ in parts
-    }
-    sound = np.stack([arrays[i][0][j] for i, j in order])
-    frames = np.empty((len(order),) + arrays[order[0][0]][1].shape[1:], np.float16)
-    for row, (i, j) in enumerate(order):
-        frames[row] = arrays[i][1][j]
-    return FrameSet(sound=sound, frames=frames)
+    # collect() keeps the partitions' order, which the files' indices name.
+    parts = sorted({index for index, _ in found})
+    frames = FrameSet(
+        sound=np.concatenate([np.load(directory / f"sound-{i:05d}.npy") for i in parts]),
+        frames=np.concatenate(
+            [np.load(directory / f"frames-{i:05d}.npy", mmap_mode="r") for i in parts]
+        ),
+    )
+    return profile_set([row for _, row in found]), frames
 
 
 def state_statistics(states) -> dict:

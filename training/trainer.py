@@ -772,18 +772,18 @@ def encoder_states(spark, prepared: PreparedFeatures) -> ProfileSet:
     return voice_head.load_profiles(spark, prepared.location, speech_encoder.encoder_states)
 
 
-def encoder_frames(
-    spark, prepared: PreparedFeatures, states: ProfileSet, options: TrainOptions, work_dir: Path
+def encoder_states_and_frames(
+    spark, prepared: PreparedFeatures, options: TrainOptions, work_dir: Path
 ):
-    """Every frame's encoder states in ``states``' row order when ``options`` want the temporal
-    head, else None."""
+    """The encoder's pooled states and, when ``options`` want the temporal head, every frame's
+    states in the same row order (else None), from one pass of the encoder."""
     if not options.temporal_head:
-        return None
+        return encoder_states(spark, prepared), None
     from training import encoder_head
 
     directory = work_dir / "encoder-frames"
     directory.mkdir(exist_ok=True)
-    return encoder_head.load_frames(spark, prepared.location, directory, states)
+    return encoder_head.load_frames(spark, prepared.location, directory)
 
 
 def publish_with_encoder_head(
@@ -1329,14 +1329,14 @@ def run_training(
                     # first.
                     wait_for_executors(spark, minimum=options.nodes)
                 if headless is not None and options.encoder_head_for:
-                    states = encoder_states(spark, prepared)
+                    states, frames = encoder_states_and_frames(spark, prepared, options, work_dir)
                     return publish_with_encoder_head(
                         models_dir,
                         headless,
                         prepared,
                         states,
                         voice_head.load_profiles(spark, prepared.location),
-                        frames=encoder_frames(spark, prepared, states, options, work_dir),
+                        frames=frames,
                         log=log,
                     )
                 if headless is not None:
@@ -1396,14 +1396,16 @@ def run_training(
                         # Only now: the encoder runs TensorFlow in Spark's Python workers, and a
                         # worker that has run it cannot become a TensorFlowOnSpark node (its
                         # threading is fixed).
-                        states = encoder_states(spark, prepared)
+                        states, frames = encoder_states_and_frames(
+                            spark, prepared, options, work_dir
+                        )
                         path = publish_with_encoder_head(
                             models_dir,
                             headless_model(models_dir, reference, prepared),
                             prepared,
                             states,
                             voice,
-                            frames=encoder_frames(spark, prepared, states, options, work_dir),
+                            frames=frames,
                             log=log,
                         )
                     except Exception as exc:

@@ -77,6 +77,11 @@ def load_profiles(spark, location: str, compute_rows=profiles) -> ProfileSet:
         .rdd.mapPartitions(compute)
         .collect()
     )
+    return profile_set(found)
+
+
+def profile_set(found) -> ProfileSet:
+    """A :class:`ProfileSet` of rows ``(profile, label, speaker, corpus, condition, digest)``."""
     return ProfileSet(
         profiles=np.array([r[0] for r in found], dtype=np.float32).reshape(len(found), -1),
         labels=np.array([EMOTIONS.index(r[1]) for r in found], dtype=np.int64),

@@ -289,13 +289,13 @@ def _cached_frame_encoder():
     return build_encoder(frames=True)
 
 
-def encoder_frames(x: np.ndarray, *, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """The front end's power and every frame's states (:func:`build_encoder` with ``frames``)
-    for feature matrices ``x`` (one encoder per process)."""
-    _, power, frames = _cached_frame_encoder().predict(
+def encoder_frames(x: np.ndarray, *, batch_size: int = 128) -> list[np.ndarray]:
+    """The pooled states, the front end's power and every frame's states (:func:`build_encoder`
+    with ``frames``) for feature matrices ``x`` (one encoder per process)."""
+    outputs = _cached_frame_encoder().predict(
         np.asarray(x, np.float32), batch_size=batch_size, verbose=0
     )
-    return np.asarray(power), np.asarray(frames)
+    return [np.asarray(output) for output in outputs]
 
 
 def encoder_states(x: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
