@@ -240,7 +240,7 @@ def test_the_temporal_head_tells_emotions_by_how_the_states_move(tmp_path, rng):
     """The temporal head on every frame's states: classes told apart only by how a state moves
     over time (same mean and spread), after leading padding of any length; one answer every
     time, and the same after saving; the power input may have any number of bands."""
-    from training.encoder_head import fit_temporal_head
+    from training.encoder_head import FrameSet, fit_temporal_head, temporal_answers
     from udfs.labels import EMOTIONS
     from udfs.model_format import load_keras_model_file
 
@@ -261,15 +261,28 @@ def test_the_temporal_head_tells_emotions_by_how_the_states_move(tmp_path, rng):
         states[~sound] = 0.0
         return sound, states.astype(np.float16), labels, corpus
 
-    sound, states, labels, corpus = rows(600)
-    head = fit_temporal_head(sound, states, labels, corpus, corpora)
-    test_sound, test_states, test_labels, test_corpus = rows(200)
+    sound, states, labels, corpus = rows(800)
+    # Trained on the first 600 rows of the set, read from it a batch at a time.
+    head = fit_temporal_head(
+        FrameSet(sound, states), np.arange(600), labels[:600], corpus[:600], corpora
+    )
+    test_sound, test_states, test_labels, test_corpus = (
+        sound[600:],
+        states[600:],
+        labels[600:],
+        corpus[600:],
+    )
     power = np.repeat(test_sound[..., None], 40, axis=2).astype(np.float32)
     first = np.asarray(head.predict([power, test_states], verbose=0))
     np.testing.assert_allclose(first.sum(axis=1), 1, atol=1e-5)
     own = np.array([[e in corpora[c] for e in EMOTIONS] for c in test_corpus])
     assert np.mean(np.argmax(np.where(own, first, 0), axis=1) == test_labels) > 0.8
     np.testing.assert_allclose(np.asarray(head.predict([power, test_states], verbose=0)), first)
+    # The batched answers come in the order of the rows asked for.
+    asked = 600 + rng.permutation(200)[:150]
+    np.testing.assert_allclose(
+        temporal_answers(head, FrameSet(sound, states), asked), first[asked - 600], atol=1e-5
+    )
     head.save(tmp_path / "temporal.keras")
     again = load_keras_model_file(tmp_path / "temporal.keras")
     np.testing.assert_allclose(
@@ -282,7 +295,7 @@ def test_the_fused_model_with_both_heads_computes_fuse_heads(tmp_path, rng):
     states and the temporal head on its frames, fused as ``fuse_heads`` fuses their answers."""
     import keras
 
-    from training.encoder_head import fit_head, fit_temporal_head, fuse_heads, fused_model
+    from training.encoder_head import FrameSet, fit_head, fit_temporal_head, fuse_heads, fused_model
     from udfs.labels import EMOTIONS
 
     corpora = {"a": ["neutral", "happy", "sad", "angry"]}
@@ -296,7 +309,9 @@ def test_the_fused_model_with_both_heads_computes_fuse_heads(tmp_path, rng):
     labels = np.array([EMOTIONS.index(corpora["a"][i % 4]) for i in range(8)])
     corpus = np.array(["a"] * 8)
     head = fit_head(states, labels, corpus, corpora)
-    temporal = fit_temporal_head(power.sum(-1) > 0, frames, labels, corpus, corpora)
+    temporal = fit_temporal_head(
+        FrameSet(power.sum(-1) > 0, frames), np.arange(8), labels, corpus, corpora
+    )
     statistics = {"mean": states.mean(0), "variance": states.var(0) + 1.0, "log_reference": 9.0}
     model = fused_model(
         tmp_path / "network.keras",

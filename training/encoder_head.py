@@ -90,13 +90,24 @@ TEMPORAL_KERNEL = 5
 TEMPORAL_EPOCHS = 30
 
 
+@dataclass(frozen=True)
+class FrameSet:
+    """Every frame's encoder states of a features table's rows, in the row order of the
+    :class:`training.voice_head.ProfileSet` of their pooled states (:func:`load_frames`):
+    ``sound`` ``(n, frames)`` marks the frames that are not padding, ``frames`` ``(n, frames,
+    units)`` half precision."""
+
+    sound: np.ndarray
+    frames: np.ndarray
+
+
 def fit_temporal_head(
-    sound, frames, labels, corpora_of_rows, corpora: dict[str, list[str]], *, seed: int = 0
+    frames: FrameSet, rows, labels, corpora_of_rows, corpora: dict[str, list[str]], *, seed=0
 ):
     """A Keras model from ``[front end power, frame states]`` (``build_encoder(frames=True)``'s
-    second and third outputs) to balanced class probabilities, trained on the rows given:
-    ``sound`` ``(n, frames)`` marks the frames that are not padding, ``frames`` ``(n, frames,
-    units)`` may be half precision."""
+    second and third outputs) to balanced class probabilities, trained on the ``rows`` (indices)
+    of ``frames``; ``labels`` and ``corpora_of_rows`` are those rows'.  The rows are read from
+    ``frames`` a batch at a time: the training frames are never copied whole (several GB)."""
     import keras
 
     from training.network import balancing_factors
@@ -104,15 +115,17 @@ def fit_temporal_head(
     from training.trainer import corpus_mask
     from udfs.model_layers import PriorCorrection, SpeechFrameStatistics
 
-    sound = np.asarray(sound, dtype=bool)
-    sample = np.asarray(frames[::7], dtype=np.float32)[sound[::7]]
+    rows = np.asarray(rows)
+    sampled = rows[::7]
+    sample = np.asarray(frames.frames[sampled], dtype=np.float32)[frames.sound[sampled]]
     masks = np.array([corpus_mask(corpora[c]) for c in corpora_of_rows])
     keras.utils.set_random_seed(seed)
-    power = keras.Input((frames.shape[1], None), name="encoder_power")
-    states = keras.Input(frames.shape[1:], name="encoder_frames")
+    power = keras.Input((frames.frames.shape[1], None), name="encoder_power")
+    states = keras.Input(frames.frames.shape[1:], name="encoder_frames")
     x = keras.layers.Normalization(
         mean=sample.mean(axis=0), variance=sample.var(axis=0) + 1e-6, name="temporal_normalise"
     )(states)
+    del sample
     x = keras.layers.Dropout(INPUT_DROPOUT, name="temporal_input_dropout")(x)
     x = keras.layers.Dense(TEMPORAL_UNITS, activation="relu", name="temporal_frame")(x)
     for dilation in (1, 2):
@@ -137,9 +150,7 @@ def fit_temporal_head(
         epochs=TEMPORAL_EPOCHS,
     )
     model.fit(
-        [sound[..., None].astype(np.float32), frames],
-        partial_targets(labels, masks),
-        batch_size=BATCH_SIZE,
+        frame_batches(frames, rows, partial_targets(labels, masks), seed=seed),
         epochs=TEMPORAL_EPOCHS,
         verbose=0,
     )
@@ -148,15 +159,50 @@ def fit_temporal_head(
     return keras.Model([power, states], outputs, name="temporal_head")
 
 
-@dataclass(frozen=True)
-class FrameSet:
-    """Every frame's encoder states of a features table's rows, in the row order of the
-    :class:`training.voice_head.ProfileSet` of their pooled states (:func:`load_frames`):
-    ``sound`` ``(n, frames)`` marks the frames that are not padding, ``frames`` ``(n, frames,
-    units)`` half precision."""
+def temporal_answers(head, frames: FrameSet, rows) -> np.ndarray:
+    """:func:`fit_temporal_head`'s ``head``'s probabilities for the ``rows`` of ``frames``, in
+    their order, read a batch at a time."""
+    return np.asarray(head.predict(frame_batches(frames, rows), verbose=0), dtype=np.float64)
 
-    sound: np.ndarray
-    frames: np.ndarray
+
+def frame_batches(frames: FrameSet, rows, targets=None, *, seed=None):
+    """The ``rows`` of ``frames`` as Keras batches of ``[power, frame states]`` in single
+    precision (the power input: 1 on the frames that are not padding, the one band
+    ``SpeechFrameStatistics`` needs), with ``targets`` for training, in a new order every epoch
+    (``seed``); without ``targets``, in the order given."""
+    import keras
+
+    rows = np.asarray(rows)
+
+    class FrameBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.random = np.random.default_rng(seed)
+            self.order = np.arange(len(rows))
+            self.on_epoch_end()
+
+        def __len__(self):
+            return int(np.ceil(len(rows) / BATCH_SIZE))
+
+        def on_epoch_end(self):
+            if targets is not None:
+                self.random.shuffle(self.order)
+
+        def __getitem__(self, index):
+            positions = self.order[index * BATCH_SIZE : (index + 1) * BATCH_SIZE]
+            if targets is not None:
+                # Reading in file order is faster; a training batch's order does not matter.
+                positions = np.sort(positions)
+            chosen = rows[positions]
+            inputs = (
+                frames.sound[chosen][..., None].astype(np.float32),
+                np.asarray(frames.frames[chosen], dtype=np.float32),
+            )
+            if targets is None:
+                return (inputs,)
+            return inputs, targets[positions]
+
+    return FrameBatches()
 
 
 def load_frames(spark, location: str, directory: Path):
@@ -277,19 +323,9 @@ def fused_predictions(
         if frames is not None:
             train = np.flatnonzero(~held_out)
             temporal_head = fit_temporal_head(
-                frames.sound[train],
-                frames.frames[train],
-                states.labels[train],
-                states.corpora[train],
-                corpora,
+                frames, train, states.labels[train], states.corpora[train], corpora
             )
-            temporal = np.asarray(
-                temporal_head.predict(
-                    [frames.sound[rows][..., None].astype(np.float32), frames.frames[rows]],
-                    verbose=0,
-                ),
-                dtype=np.float64,
-            )
+            temporal = temporal_answers(temporal_head, frames, rows)
         originals = [by_key[(states.speakers[i], states.digests[i])] for i in rows]
         p = fuse_heads(np.array([row["probabilities"] for row in originals]), q, temporal)
         for row, probabilities, distance in zip(originals, p, far):

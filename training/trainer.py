@@ -836,8 +836,8 @@ def publish_with_encoder_head(
     temporal = None
     if frames is not None:
         temporal = encoder_head.fit_temporal_head(
-            frames.sound[trained],
-            frames.frames[trained],
+            frames,
+            np.flatnonzero(trained),
             states.labels[trained],
             states.corpora[trained],
             prepared.corpora,
