@@ -24,6 +24,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.common import bench_server  # noqa: E402
+from udfs.labels import EMOTIONS  # noqa: E402
+from udfs.ravdess import parse_ravdess_name  # noqa: E402
 
 CONDITIONS = "clean,noise:10,noise:5,noise:0,telephone+noise:10,reverb:0.5"
 
@@ -35,17 +37,17 @@ def write_clips(audio: Path, out: Path, per_emotion: int, seed: int) -> int:
 
     by_emotion = defaultdict(list)
     for path in sorted(audio.rglob("*.flac")) + sorted(audio.rglob("*.wav")):
-        parts = path.stem.split("-")
-        if len(parts) == 7:
-            by_emotion[parts[2]].append(path)
+        meta = parse_ravdess_name(str(path))
+        if meta is not None:
+            by_emotion[meta.emotion].append(path)
     rng = np.random.default_rng(seed)
     for kind in ("clip", "recording"):
         (out / kind).mkdir()
     count = 0
-    for code in sorted(by_emotion):
-        chosen = rng.choice(len(by_emotion[code]), min(per_emotion, len(by_emotion[code])), False)
-        for index in chosen:
-            path = by_emotion[code][index]
+    for emotion in (e for e in EMOTIONS if e in by_emotion):
+        paths = by_emotion[emotion]
+        for index in rng.choice(len(paths), min(per_emotion, len(paths)), False):
+            path = paths[index]
             y, rate = sf.read(path, dtype="float32")
             sf.write(out / "clip" / f"{path.stem}.flac", y, rate)
             twice = np.concatenate([y, np.zeros((int(0.3 * rate),) + y.shape[1:], y.dtype), y])

@@ -211,13 +211,9 @@ def load_frames(spark, location: str, directory: Path):
     ``location``, from one pass of the encoder computed by Spark next to the data: the frames
     are written by each task into ``directory`` (the run's work directory: a few GB in half
     precision, too many to collect)."""
-    from pyspark.sql import functions as F
-
-    from training.voice_head import profile_set
-    from udfs.features import DEFAULT_FEATURES
+    from training.voice_head import feature_matrices, feature_rows, profile_set
     from udfs.speech_encoder import encoder_frames
 
-    shape = DEFAULT_FEATURES.shape
     out = str(directory)
 
     def compute(index, rows):
@@ -226,10 +222,9 @@ def load_frames(spark, location: str, directory: Path):
             return
         pooled, sound, frames = [], [], []
         for start in range(0, len(rows), 128):
-            x = np.stack(
-                [np.asarray(r[0], np.float32).reshape(shape) for r in rows[start : start + 128]]
+            states, power, states_by_frame = encoder_frames(
+                feature_matrices(rows[start : start + 128])
             )
-            states, power, states_by_frame = encoder_frames(x)
             pooled.append(states)
             sound.append(power.sum(axis=-1) > 0)
             frames.append(states_by_frame.astype(np.float16))
@@ -238,13 +233,7 @@ def load_frames(spark, location: str, directory: Path):
         for r, p in zip(rows, np.concatenate(pooled)):
             yield index, (p.tolist(), *r[1:])
 
-    found = (
-        spark.read.parquet(location)
-        .where(F.col("features").isNotNull())
-        .select("features", "label", "speaker", "corpus", "condition", "digest")
-        .rdd.mapPartitionsWithIndex(compute)
-        .collect()
-    )
+    found = feature_rows(spark, location).mapPartitionsWithIndex(compute).collect()
     # collect() keeps the partitions' order, which the files' indices name.
     parts = sorted({index for index, _ in found})
     frames = FrameSet(

@@ -55,29 +55,37 @@ class ProfileSet:
         return np.char.add(np.char.add(self.speakers.astype(str), "/"), self.conditions.astype(str))
 
 
+def feature_rows(spark, location: str):
+    """The rows of the features table at ``location`` that have features, as an RDD of
+    ``(features, label, speaker, corpus, condition, digest)`` (computed next to the data)."""
+    from pyspark.sql import functions as F
+
+    return (
+        spark.read.parquet(location)
+        .where(F.col("features").isNotNull())
+        .select("features", "label", "speaker", "corpus", "condition", "digest")
+        .rdd
+    )
+
+
+def feature_matrices(rows) -> np.ndarray:
+    """:func:`feature_rows`' rows' feature matrices, stacked ``(n, *DEFAULT_FEATURES.shape)``."""
+    shape = DEFAULT_FEATURES.shape
+    return np.stack([np.asarray(r[0], dtype=np.float32).reshape(shape) for r in rows])
+
+
 def load_profiles(spark, location: str, compute_rows=profiles) -> ProfileSet:
     """The voice profiles of a features table's rows (or what ``compute_rows`` makes of a stack
     of feature matrices, e.g. the speech encoder's states), computed by Spark next to the data."""
-    from pyspark.sql import functions as F
-
-    shape = DEFAULT_FEATURES.shape
 
     def compute(rows):
         rows = list(rows)
         if not rows:
             return
-        x = np.stack([np.asarray(r[0], dtype=np.float32).reshape(shape) for r in rows])
-        for r, p in zip(rows, compute_rows(x)):
+        for r, p in zip(rows, compute_rows(feature_matrices(rows))):
             yield (p.tolist(), *r[1:])
 
-    found = (
-        spark.read.parquet(location)
-        .where(F.col("features").isNotNull())
-        .select("features", "label", "speaker", "corpus", "condition", "digest")
-        .rdd.mapPartitions(compute)
-        .collect()
-    )
-    return profile_set(found)
+    return profile_set(feature_rows(spark, location).mapPartitions(compute).collect())
 
 
 def profile_set(found) -> ProfileSet:
