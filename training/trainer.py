@@ -242,14 +242,6 @@ def corpus_mask(labels) -> tuple[int, ...]:
     return tuple(int(name in labels) for name in EMOTIONS)
 
 
-def _features_matrix(rows, shape) -> np.ndarray:
-    return (
-        np.stack([np.asarray(r, dtype=np.float32).reshape(shape) for r in rows])
-        if rows
-        else np.zeros((0, *shape), np.float32)
-    )
-
-
 def train_on_features(
     spark,
     prepared: PreparedFeatures,
@@ -283,7 +275,7 @@ def train_on_features(
     training = frame.where(F.col("speaker").isin(train_speakers)).select(
         "features", "label", "corpus"
     )
-    validation_x = _features_matrix([r.features for r in validation], shape)
+    validation_x = voice_head.feature_matrices(validation)
     validation_y = np.array([label_index[r.label] for r in validation], dtype=np.int32)
 
     # Per-coefficient statistics of the training rows, computed by Spark.
@@ -398,7 +390,7 @@ def train_on_features(
             .select("features", "label", "speaker", "corpus", "digest")
             .collect()
         )
-        test_x = _features_matrix([r.features for r in test], shape)
+        test_x = voice_head.feature_matrices(test)
         test_y = np.array([label_index[r.label] for r in test], dtype=np.int32)
         probabilities = model.predict(test_x, batch_size=64, verbose=0)
         result["test"] = evaluation_summary(test_y, np.argmax(probabilities, axis=1))

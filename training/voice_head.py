@@ -69,8 +69,12 @@ def feature_rows(spark, location: str):
 
 
 def feature_matrices(rows) -> np.ndarray:
-    """:func:`feature_rows`' rows' feature matrices, stacked ``(n, *DEFAULT_FEATURES.shape)``."""
+    """The feature matrices of rows whose first field is the features (:func:`feature_rows`'
+    rows, or any selection of the features table that starts with them), stacked ``(n,
+    *DEFAULT_FEATURES.shape)``; no rows give ``(0, *shape)``."""
     shape = DEFAULT_FEATURES.shape
+    if not rows:
+        return np.zeros((0, *shape), np.float32)
     return np.stack([np.asarray(r[0], dtype=np.float32).reshape(shape) for r in rows])
 
 
