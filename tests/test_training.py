@@ -21,7 +21,12 @@ from tests.helpers import train, train_command
 from training import recipe
 from training.network import balancing_factors
 from training.node import NODE_ERROR_FILE, NODE_HISTORY_FILE, drop_single_node_cluster
-from training.sources import FEATURES_TABLE_PREFIX, drop_features, prepare_features
+from training.sources import (
+    FEATURES_TABLE_PREFIX,
+    TrainingDataError,
+    drop_features,
+    prepare_features,
+)
 from training.trainer import (
     TrainingError,
     TrainOptions,
@@ -64,6 +69,31 @@ def test_trainer_features_are_the_udf_features(views, synth_dir):
         served = np.asarray(row.features, np.float32)
         # Same function; only BLAS summation order may differ between processes.
         assert min(np.abs(served - c).max() for c in candidates) < 1e-3
+    finally:
+        drop_features(views, prepared.table)
+
+
+def test_a_kept_features_table_is_read_again_by_its_printed_or_bare_name(views):
+    prepared = prepare_features(views, "synth_train")
+    try:
+        bare = prepared.table.removeprefix("emoticana.")
+        assert bare.startswith(FEATURES_TABLE_PREFIX) and bare != prepared.table
+        for name in (prepared.table, bare):
+            again = prepare_features(views, "synth_train", reuse=name)
+            assert again.table == prepared.table
+            assert (again.rows, again.usable_rows, again.label_counts, again.speakers) == (
+                prepared.rows,
+                prepared.usable_rows,
+                prepared.label_counts,
+                prepared.speakers,
+            )
+        for name, message in [
+            ("default.synth_train", "must name a table that emoticana train kept"),
+            (f"{prepared.table} LIMIT 1", "must name a table that emoticana train kept"),
+            (f"{FEATURES_TABLE_PREFIX}none", "cannot be read"),
+        ]:
+            with pytest.raises(TrainingDataError, match=message):
+                prepare_features(views, "synth_train", reuse=name)
     finally:
         drop_features(views, prepared.table)
 

@@ -10,6 +10,7 @@ computed by the very UDF that serves queries.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -131,7 +132,10 @@ def prepare_features(
     """
     started = time.monotonic()
     if reuse:
-        if not reuse.startswith(f"{FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}"):
+        # The trainer prints the qualified name; the bare table name it ends with is as clear.
+        if reuse.startswith(FEATURES_TABLE_PREFIX):
+            reuse = f"{FEATURES_DATABASE}.{reuse}"
+        if not re.fullmatch(rf"{FEATURES_DATABASE}\.{FEATURES_TABLE_PREFIX}\w+", reuse):
             raise TrainingDataError(
                 f"--features-table must name a table that emoticana train kept "
                 f"({FEATURES_DATABASE}.{FEATURES_TABLE_PREFIX}...), got {reuse!r}"
