@@ -3,13 +3,16 @@ import os
 import numpy as np
 import pytest
 
+import udfs.audio
 from tests.audiogen import VARIANTS, voiced_signal, write_bad_inputs, write_clip, write_variants
 from udfs.audio import (
+    MAX_SAMPLE_MAGNITUDE,
     AudioError,
     audio_info,
     decode_audio,
+    load_audio,
+    open_audio_file,
     probe_audio,
-    read_audio_source,
     resolve_audio_path,
 )
 
@@ -88,8 +91,7 @@ def test_bad_inputs_give_a_reason(tmp_path, rng, name, reason):
     assert info.error is not None and reason in info.error
     assert info.sample_rate is None
     with pytest.raises(AudioError):
-        source = read_audio_source(str(paths[name]), [str(tmp_path)])
-        decode_audio(source)
+        load_audio(str(paths[name]), [str(tmp_path)])
 
 
 def test_missing_null_and_wrong_type(tmp_path):
@@ -101,10 +103,77 @@ def test_missing_null_and_wrong_type(tmp_path):
 
 def test_path_and_bytes_decode_identically(variants, tmp_path):
     path = variants["pcm24_44k_stereo.wav"]
-    from_path = decode_audio(read_audio_source(str(path), [str(tmp_path)]))
-    from_bytes = decode_audio(read_audio_source(path.read_bytes(), []))
+    from_path = load_audio(str(path), [str(tmp_path)])
+    from_bytes = load_audio(path.read_bytes(), [])
     np.testing.assert_array_equal(from_path[0], from_bytes[0])
     assert audio_info(str(path), [str(tmp_path)]) == audio_info(path.read_bytes(), [])
+
+
+def test_a_file_of_any_size_is_read_by_path_as_its_bytes_are(tmp_path, rng):
+    """A path is decoded in place, never through a copy cut at some size: a 70-minute WAV
+    (134 MB) says how long it is, and its first minute decodes the same, by path or as bytes."""
+    start = voiced_signal(rng, sample_rate=16000, seconds=1.0)
+    path = write_clip(tmp_path / "long.wav", start, 16000, subtype="PCM_16")
+    frames = 70 * 60 * 16000
+    with open(path, "r+b") as handle:  # the rest silence, sparse: RIFF and data sizes grown
+        handle.truncate(44 + 2 * frames)
+        handle.seek(4)
+        handle.write((36 + 2 * frames).to_bytes(4, "little"))
+        handle.seek(40)
+        handle.write((2 * frames).to_bytes(4, "little"))
+    by_path = audio_info(str(path), [str(tmp_path)])
+    assert (by_path.frames, by_path.duration_s, by_path.error) == (frames, 4200.0, None)
+    assert by_path == audio_info(path.read_bytes(), [])
+    y, _ = load_audio(str(path), [str(tmp_path)])
+    assert y.shape == (1, 60 * 16000)
+    np.testing.assert_array_equal(y, load_audio(path.read_bytes(), [])[0])
+
+
+def test_many_channels_at_a_high_rate_are_decoded_within_the_sample_bound(
+    tmp_path, rng, monkeypatch
+):
+    """A few hundred kB can claim a minute of eight channels at 655 kHz: decoding stops at
+    MAX_DECODE_SAMPLES over all channels, before MAX_DECODE_SECONDS."""
+    samples = voiced_signal(rng, sample_rate=16000, seconds=1.0, channels=4)
+    path = write_clip(tmp_path / "four.wav", samples, 16000, subtype="PCM_16")
+    assert load_audio(str(path), [str(tmp_path)])[0].shape == (4, len(samples))
+    monkeypatch.setattr(udfs.audio, "MAX_DECODE_SAMPLES", 4 * 1000 + 3)
+    y, rate = load_audio(str(path), [str(tmp_path)])
+    assert (y.shape, rate) == ((4, 1000), 16000)
+    np.testing.assert_array_equal(y[:, :1000], decode_audio(path.read_bytes())[0])
+    assert audio_info(str(path), [str(tmp_path)]).frames == len(samples)  # the header's
+
+
+@pytest.mark.parametrize("peak,error", [(1e9, None), (1e15, "as large as 1e+15")])
+def test_float_samples_far_beyond_any_level_are_a_bad_row(tmp_path, rng, peak, error):
+    """A float WAV may hold any value; from about 1e18 the features' spectrum overflows, so
+    far beyond any level (float WAVs in integer scale included) a row is refused, by name."""
+    samples = voiced_signal(rng, sample_rate=16000, seconds=0.5)
+    samples = samples / np.max(np.abs(samples)) * peak
+    path = write_clip(tmp_path / "loud.wav", samples, 16000, subtype="FLOAT")
+    assert (peak > MAX_SAMPLE_MAGNITUDE) == (error is not None)
+    for form in (str(path), path.read_bytes()):
+        info = audio_info(form, [str(tmp_path)])
+        assert info.error is None if error is None else error in info.error
+
+
+def test_a_flac_that_does_not_say_its_length_is_refused_by_name(tmp_path, rng):
+    """FLAC written to a pipe leaves the sample count of its header at 0 (unknown): libsndfile
+    then claims 2**63 frames and cannot read the file reliably."""
+    whole = write_clip(
+        tmp_path / "clip.flac",
+        voiced_signal(rng, sample_rate=16000, seconds=1.0),
+        16000,
+        subtype="PCM_16",
+    ).read_bytes()
+    streamed = bytearray(whole)
+    assert streamed[:4] == b"fLaC" and streamed[4] & 0x7F == 0  # STREAMINFO first
+    streamed[21] &= 0xF0  # its 36-bit sample count: bytes 18-25 end with it
+    streamed[22:26] = bytes(4)
+    (tmp_path / "streamed.flac").write_bytes(streamed)
+    for form in (str(tmp_path / "streamed.flac"), bytes(streamed)):
+        info = audio_info(form, [str(tmp_path)])
+        assert info.sample_rate is None and "does not say how long" in info.error
 
 
 def test_file_uri_and_spaces(tmp_path, rng):
@@ -187,7 +256,8 @@ class TestConfinement:
         try:
             for _ in range(2000):
                 try:
-                    data = read_audio_source(str(target), [str(root)])
+                    with open_audio_file(str(target), [str(root)]) as handle:
+                        data = handle.read()
                 except AudioError as exc:
                     assert "outside" in str(exc) or "no such file" in str(exc), exc
                     results["refused"] += 1
@@ -202,7 +272,7 @@ class TestConfinement:
     def test_a_fifo_in_a_root_is_refused_without_waiting(self, tmp_path):
         os.mkfifo(tmp_path / "pipe.wav")
         with pytest.raises(AudioError, match="not a regular file"):
-            read_audio_source(str(tmp_path / "pipe.wav"), [str(tmp_path)])
+            open_audio_file(str(tmp_path / "pipe.wav"), [str(tmp_path)])
 
     def test_prefix_sibling_is_not_inside(self, tmp_path):
         (tmp_path / "root").mkdir()

@@ -1,7 +1,7 @@
 """Reading and decoding audio: bytes or confined paths in, float32 samples out.
 
-Everything here is plain Python and numpy, tested without Spark.  A path and
-the bytes of the same file go through the same decoder, so both forms of a
+Everything here is plain Python and numpy, tested without Spark.  A path (read in
+place) and the bytes of the same file go through the same decoder, so both forms of a
 SQL ``audio`` argument give identical results.
 """
 
@@ -27,9 +27,19 @@ MAX_DECODE_SECONDS = 60.0
 #: feature rate: a file claiming 1 Hz would make each byte cost seconds of audio to process.
 MIN_SAMPLE_RATE = 4000
 
-#: Largest file read through a path argument, in bytes (a 2-hour 48 kHz stereo
-#: 16-bit WAV is ~1.4 GB; the decoder reads only the first MAX_DECODE_SECONDS).
-MAX_PATH_READ_BYTES = 64 * 1024 * 1024
+#: Most samples (all channels together) decoded from one clip: a small file can claim a huge
+#: rate and many channels (60 s of eight channels of silence at 655 kHz compress to a few
+#: hundred kB and would decode to 1.3 GB), so such a clip is cut sooner.  Audio up to eight
+#: channels at 48 kHz or two at 192 kHz reaches MAX_DECODE_SECONDS first.
+MAX_DECODE_SAMPLES = 1 << 25
+
+#: Largest sample magnitude analysed.  A float file may hold any value: speech lies within
+#: +-1 (or within the integer range, for float files written in integer scale), while the
+#: features' power spectrum overflows float32 a few orders of magnitude above this.
+MAX_SAMPLE_MAGNITUDE = 1e12
+
+#: libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX).
+UNKNOWN_FRAMES = 2**63 - 1
 
 AUDIO_INFO_DDL = (
     "struct<sample_rate:int, channels:int, frames:bigint, duration_s:double, "
@@ -128,34 +138,11 @@ def open_audio_file(path: str, roots: Sequence[str]):
         raise
 
 
-def read_audio_source(
-    source: str | bytes | bytearray | memoryview | None, roots: Sequence[str]
-) -> bytes:
-    """The bytes of an ``audio`` argument: the value itself, or the file a path names."""
-    if source is None:
-        raise AudioError("audio is NULL")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    elif isinstance(source, str):
-        with open_audio_file(source, roots) as handle:
-            try:
-                data = handle.read(MAX_PATH_READ_BYTES)
-            except OSError as exc:
-                raise AudioError(f"cannot read {source!r}: {exc.strerror}") from None
-    else:
-        raise AudioError(
-            f"audio must be a path string or binary content, got {type(source).__name__}"
-        )
-    if not data:
-        raise AudioError("empty audio (0 bytes)")
-    return data
-
-
 def open_audio(source: str | bytes | bytearray | memoryview | None, roots: Sequence[str]):
-    """An open ``soundfile.SoundFile`` on an ``audio`` argument, for reading in blocks.
+    """An open ``soundfile.SoundFile`` on an ``audio`` argument, with samples to read.
 
     A path is opened in place (any length, nothing read yet); bytes are wrapped without a copy.
-    Raises AudioError naming the problem, as :func:`read_audio_source` does.
+    Raises AudioError naming the problem (NULL, empty, not audio, header only, ...).
     """
     if isinstance(source, str):
         with open_audio_file(source, roots) as file:
@@ -165,31 +152,47 @@ def open_audio(source: str | bytes | bytearray | memoryview | None, roots: Seque
             descriptor = os.dup(file.fileno())
         try:
             # libsndfile owns the descriptor from here: it closes it, on failure too.
-            handle = _usable_rate(sf.SoundFile(descriptor, closefd=True))
+            handle = _usable(sf.SoundFile(descriptor, closefd=True))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise AudioError(f"not a readable audio file: {source!r}: {_reason(exc)}") from None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        handle = _open(source)
+    elif source is None:
+        raise AudioError("audio is NULL")
     else:
-        data = read_audio_source(source, roots)
-        handle = _open(data)
+        raise AudioError(
+            f"audio must be a path string or binary content, got {type(source).__name__}"
+        )
     if handle.frames <= 0:
         handle.close()
         raise AudioError(f"no audio samples ({handle.format} header only)")
     return handle
 
 
-def _open(data: bytes) -> sf.SoundFile:
+def _open(data: bytes | bytearray | memoryview) -> sf.SoundFile:
+    if not len(data):
+        raise AudioError("empty audio (0 bytes)")
     try:
         handle = sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(f"not a readable audio file ({len(data)} bytes): {_reason(exc)}") from None
-    return _usable_rate(handle)
+    return _usable(handle)
 
 
-def _usable_rate(handle: sf.SoundFile) -> sf.SoundFile:
+def _usable(handle: sf.SoundFile) -> sf.SoundFile:
     if handle.samplerate < MIN_SAMPLE_RATE:
         rate = handle.samplerate
         handle.close()
         raise AudioError(f"sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz, too low for speech")
+    if handle.frames >= UNKNOWN_FRAMES // max(handle.channels, 1):
+        # A FLAC written to a pipe (ffmpeg -f flac -, flac -) leaves its length out of the
+        # header; libsndfile then reports the largest count and cannot read such a file reliably.
+        format_ = handle.format
+        handle.close()
+        raise AudioError(
+            f"the {format_} header does not say how long the audio is (a file written to a pipe); "
+            "write it again to a file, e.g. ffmpeg -i in.flac out.flac"
+        )
     return handle
 
 
@@ -210,18 +213,32 @@ def undecodable(format_: str, exc: Exception) -> AudioError:
 def probe_audio(data: bytes) -> AudioInfo:
     """Header facts of an encoded clip, without decoding the samples."""
     with _open(data) as handle:
-        frames = int(handle.frames)
-        if frames <= 0:
+        if handle.frames <= 0:
             raise AudioError(f"no audio samples ({handle.format} header only)")
-        return AudioInfo(
-            sample_rate=int(handle.samplerate),
-            channels=int(handle.channels),
-            frames=frames,
-            duration_s=frames / float(handle.samplerate),
-            format=handle.format,
-            subtype=handle.subtype,
-            error=None,
-        )
+        return _header(handle)
+
+
+def _header(handle: sf.SoundFile) -> AudioInfo:
+    frames = int(handle.frames)
+    return AudioInfo(
+        sample_rate=int(handle.samplerate),
+        channels=int(handle.channels),
+        frames=frames,
+        duration_s=frames / float(handle.samplerate),
+        format=handle.format,
+        subtype=handle.subtype,
+        error=None,
+    )
+
+
+def checked_samples(block: np.ndarray) -> np.ndarray:
+    """``block`` of decoded samples, or AudioError for samples no feature can be computed from."""
+    if not np.all(np.isfinite(block)):
+        raise AudioError("audio contains NaN or infinite samples")
+    peak = float(np.max(np.abs(block))) if block.size else 0.0
+    if peak > MAX_SAMPLE_MAGNITUDE:
+        raise AudioError(f"audio samples as large as {peak:.3g}: not a level audio can have")
+    return block
 
 
 def decode_audio(data: bytes, *, max_seconds: float = MAX_DECODE_SECONDS) -> tuple[np.ndarray, int]:
@@ -242,29 +259,44 @@ def decode_audio(data: bytes, *, max_seconds: float = MAX_DECODE_SECONDS) -> tup
         Samples per second of ``y``.
     """
     with _open(data) as handle:
-        sample_rate = int(handle.samplerate)
-        limit = int(max_seconds * sample_rate)
-        try:
-            y = handle.read(frames=limit, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise undecodable(handle.format, exc) from None
+        return decode_handle(handle, max_seconds=max_seconds)
+
+
+def load_audio(
+    source, roots: Sequence[str], *, max_seconds: float = MAX_DECODE_SECONDS
+) -> tuple[np.ndarray, int]:
+    """:func:`decode_audio` of an ``audio`` argument: a path (read in place, so any size) or
+    bytes."""
+    with open_audio(source, roots) as handle:
+        return decode_handle(handle, max_seconds=max_seconds)
+
+
+def decode_handle(
+    handle: sf.SoundFile, *, max_seconds: float = MAX_DECODE_SECONDS
+) -> tuple[np.ndarray, int]:
+    """:func:`decode_audio` of an open file, from its current position: at most ``max_seconds``
+    and at most :data:`MAX_DECODE_SAMPLES` samples."""
+    sample_rate = int(handle.samplerate)
+    limit = min(int(max_seconds * sample_rate), MAX_DECODE_SAMPLES // max(handle.channels, 1))
+    try:
+        y = handle.read(frames=limit, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise undecodable(handle.format, exc) from None
     if y.shape[0] == 0:
-        raise AudioError(f"no audio samples ({len(data)} bytes)")
-    if not np.all(np.isfinite(y)):
-        raise AudioError("audio contains NaN or infinite samples")
-    return np.ascontiguousarray(y.T), sample_rate
+        raise AudioError(f"no audio samples ({handle.format})")
+    return np.ascontiguousarray(checked_samples(y).T), sample_rate
 
 
 def audio_info(source, roots: Sequence[str]) -> AudioInfo:
     """``audio_info`` for one row: header facts, or a failed record with the reason.
 
-    The samples are decoded too (up to MAX_DECODE_SECONDS), so a clip whose header is
+    The samples are decoded too (as ``mfcc`` decodes them), so a clip whose header is
     fine but whose data is not (a truncated FLAC) reports why ``mfcc`` gives NULL.
     """
     try:
-        data = read_audio_source(source, roots)
-        info = probe_audio(data)
-        decode_audio(data)
-        return info
+        with open_audio(source, roots) as handle:
+            info = _header(handle)
+            decode_handle(handle)
+            return info
     except AudioError as exc:
         return AudioInfo.failed(str(exc))

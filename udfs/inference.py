@@ -90,11 +90,18 @@ def models_per_row(
 
 def _predict_rows(
     info: ModelInfo, rows: list[int], features: list[np.ndarray], out: np.ndarray
-) -> None:
-    """Write the probabilities of ``rows`` (flattened features in the same order) into ``out``."""
-    if rows:
-        model = model_cache.get_model(info)
-        out[rows] = predict_probabilities(model, np.stack(features), info.features.shape)
+) -> list[int]:
+    """Write the probabilities of ``rows`` (flattened features in the same order) into ``out``;
+    returns the rows answered.  Features far outside any audio's (an array of 1e6 everywhere)
+    can overflow the network: such a row gets no probabilities rather than NaN ones."""
+    if not rows:
+        return []
+    model = model_cache.get_model(info)
+    predicted = predict_probabilities(model, np.stack(features), info.features.shape)
+    finite = np.all(np.isfinite(predicted), axis=1)
+    answered = [row for row, ok in zip(rows, finite, strict=True) if ok]
+    out[answered] = predicted[finite]
+    return answered
 
 
 def _struct(probabilities: np.ndarray, valid: np.ndarray) -> pa.StructArray:
@@ -131,8 +138,7 @@ def _scores(store, audio_roots, mfccs: pa.Array, model, strict: bool) -> pa.Stru
                 if np.all(np.isfinite(chunk)):
                     rows.append(i)
                     features.append(chunk)
-        _predict_rows(info, rows, features, probabilities)
-        valid[rows] = True
+        valid[_predict_rows(info, rows, features, probabilities)] = True
     return _struct(probabilities, valid)
 
 
@@ -202,8 +208,7 @@ def _audio_probabilities(
         for reference, info in infos.items():
             if info.features == config:
                 rows = [i for i in short if models[i] == reference]
-                _predict_rows(info, rows, [short[i] for i in rows], probabilities)
-                valid[rows] = True
+                valid[_predict_rows(info, rows, [short[i] for i in rows], probabilities)] = True
         for i in long:
             try:
                 segments = list(

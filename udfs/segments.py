@@ -49,12 +49,11 @@ import soxr
 
 from udfs.audio import (
     MAX_DECODE_SECONDS,
-    decode_audio,
+    checked_samples,
+    decode_handle,
     open_audio,
-    read_audio_source,
     undecodable,
 )
-from udfs.errors import AudioError
 from udfs.features import (
     DEFAULT_FEATURES,
     FeatureConfig,
@@ -151,8 +150,7 @@ def _read(handle: sf.SoundFile, frames: int) -> np.ndarray:
         block = handle.read(frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise undecodable(handle.format, exc) from None
-    if not np.all(np.isfinite(block)):
-        raise AudioError("audio contains NaN or infinite samples")
+    checked_samples(block)
     return block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
 
 
@@ -534,7 +532,7 @@ def clip_features_if_short(
     with open_audio(source, roots) as handle:
         if handle.frames > MAX_DECODE_SECONDS * handle.samplerate:
             return None
-    y, sample_rate = decode_audio(read_audio_source(source, roots))
+        y, sample_rate = decode_handle(handle)
     mono = mono_at_rate(y, sample_rate, config=config)
     start, end = speech_bounds(mono, config=config) if np.any(mono) else (0, 0)
     if end - start > config.clip_samples:

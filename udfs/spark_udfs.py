@@ -15,7 +15,7 @@ import pyarrow as pa
 from pyspark.sql.functions import arrow_udf
 
 from udfs import model_cache
-from udfs.audio import AUDIO_INFO_DDL, AudioInfo, audio_info, decode_audio, read_audio_source
+from udfs.audio import AUDIO_INFO_DDL, AudioInfo, audio_info, load_audio
 from udfs.degrade import degrade_samples, encode_wav, resolve_condition
 from udfs.errors import AudioError
 from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features
@@ -48,7 +48,7 @@ def clip_features(
     source, roots: Sequence[str], config: FeatureConfig = DEFAULT_FEATURES
 ) -> np.ndarray:
     """Flattened MFCC matrix of one ``audio`` value (path or bytes); raises AudioError."""
-    y, sample_rate = decode_audio(read_audio_source(source, roots))
+    y, sample_rate = load_audio(source, roots)
     return mfcc_features(y, sample_rate, config=config).ravel()
 
 
@@ -135,11 +135,11 @@ def make_mfcc_udf(
 
 def degraded_clip(source, roots: Sequence[str], condition: str, seed: int, background=None):
     """WAV bytes of one ``audio`` value under ``condition``; raises AudioError for a bad row."""
-    y, sample_rate = decode_audio(read_audio_source(source, roots))
+    y, sample_rate = load_audio(source, roots)
     mono = y.mean(axis=0)
     crowd = None
     if background is not None:
-        other, other_rate = decode_audio(read_audio_source(background, roots))
+        other, other_rate = load_audio(background, roots)
         crowd = other.mean(axis=0)
         if other_rate != sample_rate:
             import soxr
