@@ -18,6 +18,9 @@ from server.settings import (
     CONF_FILES,
     ENV_ADMINS,
     ENV_TLS_KEYSTORE_PASSWORD,
+    KEY_THRIFT_HOST,
+    KEY_THRIFT_PORT,
+    KEY_WAREHOUSE,
     MIN_JAVA_MAJOR,
     SERVER_JAR,
     Settings,
@@ -151,6 +154,28 @@ def check_tls_keystore(keystore: Path, password: str | None) -> None:
         )
 
 
+#: Spark settings the server derives from its own: set as Spark settings they would leave the
+#: server checking and probing one port or address while Spark binds another, or the SQL
+#: sandbox's write root on a warehouse no longer used.
+SERVER_SETTINGS = {
+    KEY_THRIFT_PORT: "EMOTICANA_PORT (--port)",
+    KEY_THRIFT_HOST: "EMOTICANA_HOST (--host)",
+    KEY_WAREHOUSE: "EMOTICANA_WAREHOUSE (--warehouse)",
+}
+
+
+def check_server_settings(settings: Settings, spark_defaults: dict[str, str]) -> None:
+    for key, own in SERVER_SETTINGS.items():
+        for where, values in (
+            ("--conf", settings.extra_conf),
+            ("spark-defaults.conf", spark_defaults),
+        ):
+            if key in values:
+                raise ConfigError(
+                    f"{key} is set with {where}: the server sets it from {own}; use that"
+                )
+
+
 def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
     """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are
     turned on."""
@@ -207,6 +232,7 @@ def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
     lock."""
     check_java()
     spark_defaults = check_conf_dir(settings.conf_dir)
+    check_server_settings(settings, spark_defaults)
     check_access(settings, spark_defaults)
     lock = lock_state_dir(settings.home)
     try:

@@ -261,9 +261,12 @@ def load_settings(
 
 
 def sql_sandbox_on(settings: Settings, spark_defaults: dict[str, str]) -> bool:
-    """Flag or environment, else ``spark.emoticana.sql.sandbox`` in spark-defaults.conf, else on."""
+    """Flag or environment, else ``spark.emoticana.sql.sandbox`` given with --conf or in
+    spark-defaults.conf, else on."""
     if settings.sql_sandbox is not None:
         return settings.sql_sandbox
+    if KEY_SQL_SANDBOX in settings.extra_conf:
+        return _flag(settings.extra_conf[KEY_SQL_SANDBOX], f"--conf {KEY_SQL_SANDBOX}")
     value = spark_defaults.get(KEY_SQL_SANDBOX)
     return True if value is None else _flag(value, f"{KEY_SQL_SANDBOX} in spark-defaults.conf")
 

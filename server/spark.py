@@ -149,6 +149,11 @@ def launch_environment(settings: Settings) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+#: Settings the server adds its own values to, after the operator's (build_spark).
+MERGED = frozenset(
+    (KEY_SQL_EXTENSIONS, KEY_EXTRA_LISTENERS, KEY_DRIVER_CLASSPATH, KEY_DRIVER_JAVA_OPTIONS)
+)
+
 KEY_KILL_ON_FATAL_ERROR = "spark.executor.killOnFatalError.depth"
 KEY_DAEMON_MODULE = "spark.python.daemon.module"
 #: The server's Python daemon: it imports the UDF modules once for every worker it forks.
@@ -186,6 +191,37 @@ def build_spark(
     embedded Derby metastore admits only the server.
     """
     launch_environment(settings)
+    code_zip = None
+    if not is_local_master(settings.master):
+        code_zip = build_code_zip(settings.home / CODE_ZIP_DIR)
+    master, conf = spark_conf(
+        settings, spark_defaults, catalog=catalog, extra=extra, code_zip=code_zip
+    )
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    if catalog == "hive":
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
+    if code_zip is not None:
+        spark.sparkContext.addPyFile(str(code_zip))
+    return spark
+
+
+def spark_conf(
+    settings: Settings,
+    spark_defaults: dict[str, str],
+    *,
+    catalog: str = "hive",
+    extra: dict[str, str] | None = None,
+    code_zip=None,
+) -> tuple[str, dict[str, str]]:
+    """The master and the settings :func:`build_spark` starts Spark with (besides the file,
+    which spark-submit reads itself)."""
+    # What the operator set: the file, and --conf over it. The settings the server adds to
+    # (extensions, listeners, class path, Java options) keep the operator's values and its own:
+    # --conf spark.sql.extensions=... must not drop the SQL sandbox.
+    operator = {**spark_defaults, **settings.extra_conf}
     conf = dict(state_conf(settings))
     if catalog != "hive":
         conf = {k: v for k, v in conf.items() if k.startswith(("spark.driver.", "spark.ui."))}
@@ -195,14 +231,14 @@ def build_spark(
         # unless a flag overrides it; spark-submit reads that file itself.
         conf.pop(key, None)
     if catalog == "hive":
-        access = access_conf(settings, spark_defaults)
-        shared_catalog = metastore_conf(settings, spark_defaults)
-        sandbox = sandbox_conf(settings, spark_defaults)
-        scheduler = scheduler_conf(spark_defaults)
+        access = access_conf(settings, operator)
+        shared_catalog = metastore_conf(settings, operator)
+        sandbox = sandbox_conf(settings, operator)
+        scheduler = scheduler_conf(operator)
         java_opts = " ".join(
             o
             for o in (
-                spark_defaults.get(KEY_DRIVER_JAVA_OPTIONS, ""),
+                operator.get(KEY_DRIVER_JAVA_OPTIONS, ""),
                 access.pop(KEY_DRIVER_JAVA_OPTIONS, ""),
             )
             if o
@@ -221,14 +257,12 @@ def build_spark(
     # provider and a session its extension; spark.jars would not do): the Thrift service, the
     # sandbox, the provider, the preemption listener and the filter conf/log4j2.properties names.
     added.append(str(SERVER_JAR))
-    operator = [p for p in spark_defaults.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
-    conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(operator + added))
-    code_zip = None
-    if not is_local_master(settings.master):
-        code_zip = build_code_zip(settings.home / CODE_ZIP_DIR)
+    own = [p for p in operator.get(KEY_DRIVER_CLASSPATH, "").split(os.pathsep) if p]
+    conf[KEY_DRIVER_CLASSPATH] = os.pathsep.join(dict.fromkeys(own + added))
+    if code_zip is not None:
         conf.update(executor_environment(code_zip))
     conf.update(extra or {})
-    conf.update(settings.extra_conf)
+    conf.update({k: v for k, v in settings.extra_conf.items() if not (k in MERGED and k in conf)})
     # The server retries failed tasks; the trainer does not (a TensorFlowOnSpark node that ran
     # twice would register twice).
     master = with_task_retries(settings.master) if catalog == "hive" else settings.master
@@ -248,15 +282,7 @@ def build_spark(
         # server and the other workers. Not the trainer's: TensorFlow's multi-worker runtime maps
         # more address space than it uses.
         conf.setdefault(KEY_PYSPARK_MEMORY, PYSPARK_WORKER_MEMORY)
-    builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    if catalog == "hive":
-        builder = builder.enableHiveSupport()
-    spark = builder.getOrCreate()
-    if code_zip is not None:
-        spark.sparkContext.addPyFile(str(code_zip))
-    return spark
+    return master, conf
 
 
 def executor_environment(code_zip) -> dict[str, str]:

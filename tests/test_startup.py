@@ -9,7 +9,19 @@ from pathlib import Path
 import pytest
 
 from server.process import ServerProcess
-from server.settings import load_settings
+from server.settings import (
+    KEY_DRIVER_CLASSPATH,
+    KEY_DRIVER_JAVA_OPTIONS,
+    KEY_EXTRA_LISTENERS,
+    KEY_SQL_EXTENSIONS,
+    KEY_SQL_SANDBOX,
+    SERVER_JAR,
+    SLOT_PREEMPTION_CLASS,
+    SQL_SANDBOX_CLASS,
+    load_settings,
+    sql_sandbox_on,
+)
+from server.spark import spark_conf
 from tests.helpers import assert_one_line_failure, serve
 from udfs.errors import ConfigError
 
@@ -107,6 +119,29 @@ def test_state_directory_locked(tmp_path):
     assert_one_line_failure(result, "is locked by another Emoticana server (pid 4242)")
 
 
+@pytest.mark.parametrize("where", ["--conf", "spark-defaults.conf"])
+@pytest.mark.parametrize(
+    "key,own",
+    [
+        ("spark.hadoop.hive.server2.thrift.port", "EMOTICANA_PORT"),
+        ("spark.sql.warehouse.dir", "EMOTICANA_WAREHOUSE"),
+    ],
+)
+def test_spark_settings_the_server_derives_are_refused(tmp_path, where, key, own):
+    """Given as Spark settings, the server would probe one port while Spark bound another, or
+    the sandbox would guard a warehouse no longer written to."""
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    args = ["--conf-dir", str(conf)]
+    if where == "--conf":
+        args += ["--conf", f"{key}=10001"]
+    else:
+        with open(conf / "spark-defaults.conf", "a") as handle:
+            handle.write(f"{key} 10001\n")
+    result = serve(tmp_path, *args)
+    assert_one_line_failure(result, f"{key} is set with {where}: the server sets it from {own}")
+
+
 def test_bad_port_value(tmp_path):
     result = serve(tmp_path, env_overrides={"EMOTICANA_PORT": "ten"})
     assert_one_line_failure(result, "EMOTICANA_PORT must be a port number")
@@ -142,3 +177,34 @@ class TestSettings:
         }
         with pytest.raises(ConfigError, match="KEY=VALUE"):
             load_settings(conf=["novalue"], environ={})
+
+    def test_operator_settings_add_to_the_servers_own_and_never_drop_the_sandbox(self, tmp_path):
+        """--conf and spark-defaults.conf values of the settings the server adds to (extensions,
+        listeners, class path, driver options) keep the server's: the SQL sandbox, its jar."""
+        operator = {
+            KEY_SQL_EXTENSIONS: "com.example.Extension",
+            KEY_EXTRA_LISTENERS: "com.example.Listener",
+            KEY_DRIVER_CLASSPATH: "/opt/extra.jar",
+            KEY_DRIVER_JAVA_OPTIONS: "-Xss4m",
+        }
+        flags = [f"{key}={value}" for key, value in operator.items()]
+        for defaults, conf_flags in [(operator, []), ({}, flags)]:
+            settings = load_settings(home=str(tmp_path), conf=conf_flags, environ={})
+            _, conf = spark_conf(settings, defaults)
+            assert conf[KEY_SQL_EXTENSIONS].split(",") == [
+                "com.example.Extension",
+                SQL_SANDBOX_CLASS,
+            ]
+            assert conf[KEY_EXTRA_LISTENERS].split(",") == [
+                "com.example.Listener",
+                SLOT_PREEMPTION_CLASS,
+            ]
+            classpath = conf[KEY_DRIVER_CLASSPATH].split(":")
+            assert classpath[0] == "/opt/extra.jar" and str(SERVER_JAR) in classpath
+            assert conf[KEY_DRIVER_JAVA_OPTIONS].startswith("-Xss4m ")
+            assert f"-Dderby.system.home={tmp_path}" in conf[KEY_DRIVER_JAVA_OPTIONS]
+        off = load_settings(
+            home=str(tmp_path), conf=[f"{KEY_SQL_SANDBOX}=false", *flags], environ={}
+        )
+        assert not sql_sandbox_on(off, {KEY_SQL_SANDBOX: "true"})
+        assert spark_conf(off, {})[1][KEY_SQL_EXTENSIONS] == "com.example.Extension"
