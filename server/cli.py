@@ -9,7 +9,7 @@ import threading
 import time
 
 from server.auth import DEFAULT_ITERATIONS
-from server.settings import DEFAULT_HOST, DEFAULT_PORT, ENV_PORT, load_settings
+from server.settings import DEFAULT_HOST, load_settings
 from udfs.errors import EmoticanaError
 
 
@@ -61,13 +61,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run_sql(args: argparse.Namespace) -> int:
-    import os
-
     from server.sqlscript import read_script, returns_rows, script_variables
     from server.thrift import client_options, connect, server_message
 
-    port = args.port or int(os.environ.get(ENV_PORT, DEFAULT_PORT))
-    statements = read_script(args.file)
+    settings = load_settings(port=args.port, host=args.host)
+    host, port = settings.host, settings.port
+    try:
+        statements = read_script(args.file)
+    except OSError as exc:
+        raise EmoticanaError(f"cannot read script {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise EmoticanaError(f"script {args.file} is not UTF-8 text") from None
     given = {}
     for pair in args.hivevar or []:
         name, sep, value = pair.partition("=")
@@ -81,11 +85,9 @@ def _run_sql(args: argparse.Namespace) -> int:
         raise EmoticanaError(f"{args.file} needs {flags}; nothing was run")
     variables = {f"set:hivevar:{name}": value for name, value in given.items()}
     try:
-        connection = connect(args.host, port, configuration=variables or None, **client_options())
+        connection = connect(host, port, configuration=variables or None, **client_options())
     except Exception as exc:
-        raise EmoticanaError(
-            f"cannot connect to {args.host}:{port}: {server_message(exc)}"
-        ) from None
+        raise EmoticanaError(f"cannot connect to {host}:{port}: {server_message(exc)}") from None
     try:
         cursor = connection.cursor()
         for number, statement in enumerate(statements, start=1):
@@ -341,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = commands.add_parser("sql", help="run a .sql file against a running server")
     sql.add_argument("file", help="script; statements are split with sqlparse")
-    sql.add_argument("--host", default=DEFAULT_HOST)
+    sql.add_argument("--host", help=f"server address (env EMOTICANA_HOST, default {DEFAULT_HOST})")
     sql.add_argument("--port", type=int, help="JDBC port (env EMOTICANA_PORT, default 10000)")
     sql.add_argument(
         "--hivevar", action="append", metavar="NAME=VALUE", help="value for ${hivevar:NAME}"

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import sqlparse
 
-#: A script variable, ``${hivevar:NAME}``, as beeline and ``emoticana sql --hivevar`` fill it.
-_HIVEVAR = re.compile(r"\$\{hivevar:([A-Za-z_][A-Za-z0-9_.]*)\}")
+#: A reference as the server's sandbox finds it (server/java/.../SessionVariables.java): an
+#: optional prefix, then a name; a script variable is ``${hivevar:NAME}`` or ``${NAME}`` (any case
+#: of the prefix), as beeline and ``emoticana sql --hivevar`` fill it.
+_REFERENCE = re.compile(r"\$\{(?:(\w+?):)?(\S+?)\}")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def split_statements(text: str) -> list[str]:
@@ -31,11 +34,13 @@ def returns_rows(statement: str) -> bool:
 
 
 def script_variables(statements: list[str]) -> list[str]:
-    """The ``${hivevar:NAME}`` names the statements use, outside comments, in order of use."""
+    """The script variables the statements use, in order of use: wherever the server substitutes
+    them, so in comments and string literals too (a variable it is not given becomes empty)."""
     names: list[str] = []
     for statement in statements:
-        for name in _HIVEVAR.findall(sqlparse.format(statement, strip_comments=True)):
-            if name not in names:
+        for prefix, name in _REFERENCE.findall(statement):
+            variable = prefix.lower() in ("", "hivevar") and _VARIABLE.fullmatch(name)
+            if variable and name not in names:
                 names.append(name)
     return names
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from server.sqlscript import read_script, script_variables
+from server.sqlscript import read_script, script_variables, split_statements
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT_ROOT / "sql" / "examples"
@@ -34,6 +34,65 @@ def test_scripts_with_variables_check_them_first():
         statements = read_script(script)
         for name in script_variables(statements):
             assert "assert_true" in statements[0] and f"${{hivevar:{name}}}" in statements[0]
+
+
+def test_script_variables_are_found_wherever_the_server_substitutes_them():
+    """Any case of the prefix, no prefix, in comments and in strings sqlparse misreads: the
+    server substitutes them all (a variable not given becomes empty), so all must be given."""
+    statements = split_statements(
+        "SELECT '${HIVEVAR:upper}', '${bare}';\n"
+        "SELECT 'C:\\\\', ' -- ', '${hivevar:after_backslash}';\n"
+        "-- a comment with ${hivevar:in_comment}\n"
+        "SELECT '${env:HOME}', '${hivevar:a.b}', '${bare}';\n"
+    )
+    assert script_variables(statements) == ["upper", "bare", "after_backslash", "in_comment"]
+
+
+@pytest.mark.parametrize(
+    ("script", "environment", "message"),
+    [
+        ("DROP TABLE IF EXISTS clips;\nSELECT '${audio_dir}'", {}, "needs --hivevar audio_dir"),
+        ("SELECT 1", {"EMOTICANA_PORT": "abc"}, "EMOTICANA_PORT must be a port number"),
+        (None, {}, "cannot read script"),
+        (b"SELECT '\xff'", {}, "is not UTF-8 text"),
+    ],
+)
+def test_sql_cli_refuses_bad_input_in_one_line_before_connecting(
+    tmp_path, script, environment, message
+):
+    path = tmp_path / "script.sql"
+    if isinstance(script, str):
+        path.write_text(script)
+    elif script is not None:
+        path.write_bytes(script)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTICANA_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "sql", str(path), "--port", "1"]
+        if "EMOTICANA_PORT" not in environment
+        else [sys.executable, "-m", "server", "sql", str(path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, **environment},
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "cannot connect" not in lines[0], lines
+
+
+def test_sql_cli_connects_to_the_host_emoticana_host_names(tmp_path):
+    (tmp_path / "script.sql").write_text("SELECT 1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTICANA_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "sql", str(tmp_path / "script.sql"), "--port", "1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "EMOTICANA_HOST": "localhost"},
+    )
+    assert result.returncode == 2 and "cannot connect to localhost:1" in result.stderr
 
 
 @pytest.mark.parametrize(
