@@ -109,7 +109,10 @@ class EmoticanaServer:
         started = time.monotonic()
         spark_defaults, self._lock = preflight(self.settings)
         for directory in self.settings.state_dirs:
-            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create directory {directory}: {exc.strerror}") from None
         check_metastore(self.settings, spark_defaults)
         # The model check needs no JVM: a corrupt or missing model file stops start-up before Spark
         # starts.
@@ -157,7 +160,14 @@ class EmoticanaServer:
                 auth=auth,
                 tls=tls,
             )
-            self.console.start()
+            try:
+                self.console.start()
+            except OSError as exc:
+                # Taken since the preflight checked it.
+                raise ConfigError(
+                    f"the console cannot listen on {self.settings.host}:"
+                    f"{self.settings.console_port}: {exc.strerror}"
+                ) from None
         self.startup_seconds = time.monotonic() - started
 
     def move_orphaned_table_dirs(self, spark_defaults: dict[str, str]) -> None:

@@ -143,9 +143,12 @@ def _rewrite(path: Path, user: str, new_line: str | None) -> None:
     kept = [line for line in lines if line.strip().split(":", 1)[0] != user]
     if new_line is not None:
         kept.append(new_line)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(kept) + "\n")
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(kept) + "\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write password file {path}: {exc.strerror}") from None

@@ -17,6 +17,7 @@ from server.auth import check_password_file
 from server.settings import (
     CONF_FILES,
     ENV_ADMINS,
+    ENV_CONSOLE_PORT,
     ENV_TLS_KEYSTORE_PASSWORD,
     KEY_THRIFT_HOST,
     KEY_THRIFT_PORT,
@@ -234,6 +235,11 @@ def preflight(settings: Settings) -> tuple[dict[str, str], IO[str]]:
     spark_defaults = check_conf_dir(settings.conf_dir)
     check_server_settings(settings, spark_defaults)
     check_access(settings, spark_defaults)
+    if settings.console_port == settings.port:
+        raise ConfigError(
+            f"the console port ({ENV_CONSOLE_PORT}, --console-port) is the JDBC port "
+            f"{settings.port}: give it another, or 0 for no console"
+        )
     lock = lock_state_dir(settings.home)
     try:
         check_port_free(settings.host, settings.port)

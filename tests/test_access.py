@@ -88,6 +88,14 @@ def test_passwd_refuses_bad_user_names(tmp_path, user):
     assert not (tmp_path / "users").exists()
 
 
+def test_passwd_names_a_password_file_it_cannot_write_in_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    result = passwd(tmp_path / "a_file" / "users", "alice", "pw", "--iterations", "1000")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "cannot write password file" in lines[0] and "Traceback" not in result.stderr
+
+
 def test_passwd_refuses_an_empty_password(tmp_path):
     result = passwd(tmp_path / "users", "alice", "")
     assert result.returncode == 2 and "password is empty" in result.stderr

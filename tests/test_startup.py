@@ -142,6 +142,17 @@ def test_spark_settings_the_server_derives_are_refused(tmp_path, where, key, own
     assert_one_line_failure(result, f"{key} is set with {where}: the server sets it from {own}")
 
 
+def test_the_console_on_the_jdbc_port_is_refused(tmp_path):
+    result = serve(tmp_path, "--port", "10599", "--console-port", "10599")
+    assert_one_line_failure(result, "the console port")
+
+
+def test_a_models_directory_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "models").write_text("")
+    result = serve(tmp_path, env_overrides={"EMOTICANA_MODELS_DIR": str(tmp_path / "models")})
+    assert_one_line_failure(result, f"cannot create directory {tmp_path / 'models'}")
+
+
 def test_bad_port_value(tmp_path):
     result = serve(tmp_path, env_overrides={"EMOTICANA_PORT": "ten"})
     assert_one_line_failure(result, "EMOTICANA_PORT must be a port number")
