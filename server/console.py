@@ -247,10 +247,11 @@ class Console:
         """``Host`` values of requests meant for this console; None: any (bound to every
         interface, where the operator chose the names)."""
         port = self._http.server_address[1] if self._http is not None else self.port
-        if self.host in ("0.0.0.0", "::", ""):
+        host = self.host.lower()
+        if host in ("0.0.0.0", "::", ""):
             return None
-        names = {self.host}
-        if self.host in ("127.0.0.1", "::1", "localhost"):
+        names = {host}
+        if host in ("127.0.0.1", "::1", "localhost"):
             names |= {"127.0.0.1", "localhost", "[::1]"}
         return {f"{name}:{port}" for name in names}
 
@@ -388,12 +389,11 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             if job is None:
                 return self._json({"error": "no such query"}, HTTPStatus.NOT_FOUND)
             # Long poll: ?wait=S holds the answer until the query ends or S seconds pass.
-            wait = parse_qs(url.query).get("wait", ["0"])[0]
-            job.ended.wait(
-                min(
-                    MAX_WAIT_S, max(0.0, float(wait) if wait.replace(".", "", 1).isdigit() else 0.0)
-                )
-            )
+            try:
+                wait = float(parse_qs(url.query).get("wait", ["0"])[0])
+            except ValueError:
+                wait = 0.0
+            job.ended.wait(min(MAX_WAIT_S, wait) if wait > 0 else 0.0)
             return self._json(job.as_json())
         if url.path == "/api/audio":
             return self._audio(parse_qs(url.query).get("path", [""])[0])
@@ -420,6 +420,8 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
         try:
             length = int(self.headers.get("Content-Length", "0"))
+            if length < 0:
+                raise ValueError("negative Content-Length")  # read(-1) would wait for EOF
             sql = json.loads(self.rfile.read(length) or b"{}").get("sql", "")
         except (ValueError, AttributeError):
             return self._json({"error": 'send JSON: {"sql": "..."}'}, HTTPStatus.BAD_REQUEST)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import ipaddress
 import os
 import re
 import shutil
@@ -177,6 +178,16 @@ def check_server_settings(settings: Settings, spark_defaults: dict[str, str]) ->
                 )
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback interface (an address or localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
     """Password file, the server's jar (provider and SQL sandbox), TLS keystore: whichever are
     turned on."""
@@ -198,6 +209,13 @@ def check_access(settings: Settings, spark_defaults: dict[str, str]) -> None:
             "provider) is missing; build it with: make server-jar"
         )
     if settings.tls_keystore is not None:
+        if settings.console_port and not is_loopback(settings.host):
+            # The console speaks plain HTTP: its logins and results would cross the network in
+            # the clear that TLS keeps the JDBC port from.
+            raise ConfigError(
+                f"with TLS on, the console (plain HTTP) cannot listen on {settings.host}: turn it "
+                f"off with {ENV_CONSOLE_PORT}=0 (--console-port 0), or bind 127.0.0.1"
+            )
         check_tls_keystore(settings.tls_keystore, settings.tls_keystore_password)
 
 

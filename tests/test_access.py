@@ -159,6 +159,26 @@ def test_keystore_with_wrong_password_stops_start_up(tmp_path, keystore):
     assert_one_line_failure(result, "does not open with EMOTICANA_TLS_KEYSTORE_PASSWORD")
 
 
+def test_with_tls_the_plain_http_console_stays_on_loopback(tmp_path, keystore):
+    """Refused before anything binds (192.0.2.1 is a documentation address, never this
+    machine's): the console's logins would otherwise cross the network in the clear."""
+    from server.preflight import is_loopback
+
+    assert [is_loopback(h) for h in ("127.0.0.1", "LOCALHOST", "::1", "[::1]", "127.0.0.2")] == [
+        True
+    ] * 5
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.0.2.1", "emoticana", "::"))
+    result = serve(
+        tmp_path,
+        "--host",
+        "192.0.2.1",
+        "--tls-keystore",
+        str(keystore["keystore"]),
+        env_overrides={"EMOTICANA_TLS_KEYSTORE_PASSWORD": KEYSTORE_PASSWORD},
+    )
+    assert_one_line_failure(result, "with TLS on, the console (plain HTTP) cannot listen on")
+
+
 def test_admins_are_user_names_from_flag_or_environment(tmp_path):
     from server.settings import load_settings
     from server.spark import owners_conf

@@ -98,3 +98,46 @@ def test_page_draws_a_confusion_heatmap(server, audio_root):
     url = f"http://127.0.0.1:{server.console_port}/?run=1&sql=" + urllib.request.quote(sql)
     dom = chromium("--virtual-time-budget=30000", "--dump-dom", url).stdout
     assert 'data-kind="confusion"' in dom
+
+
+@pytest.fixture
+def bare_console(tmp_path):
+    """A console whose SQL server is not running: what it answers before any query runs. Its
+    host spelled in capitals, as an operator may write it."""
+    from server.console import Console
+
+    console = Console(
+        host="LOCALHOST", port=0, jdbc_host="127.0.0.1", jdbc_port=1, audio_roots=[str(tmp_path)]
+    )
+    console.start()
+    yield console
+    console.stop()
+
+
+def bare_request(console, method, path, body=None, headers=None):
+    import http.client
+
+    port = console._http.server_address[1]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_odd_requests_get_an_answer_not_a_dropped_connection(bare_console, tmp_path):
+    status, body = bare_request(bare_console, "GET", "/api/examples")
+    assert status == 200  # Host 127.0.0.1 is this console, however its host was spelled
+    status, body = bare_request(bare_console, "GET", f"/api/audio?path={tmp_path}/a%00b.wav")
+    assert status == 403 and b"NUL character" in body
+    # A negative length would make the handler wait for the client to close.
+    status, body = bare_request(
+        bare_console,
+        "POST",
+        "/api/queries",
+        body=b'{"sql": "SELECT 1"}',
+        headers={"Content-Type": "application/json", "Content-Length": "-1"},
+    )
+    assert status == 400 and b"send JSON" in body

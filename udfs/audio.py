@@ -85,7 +85,10 @@ def resolve_audio_path(path: str, roots: Sequence[str]) -> str:
             f"path reads are disabled: {path!r} is not inside any of EMOTICANA_AUDIO_ROOTS "
             "(none set)"
         )
-    real = os.path.realpath(_local_path(path))
+    local = _local_path(path)
+    if "\0" in local:
+        raise AudioError(f"{path!r} is not a path: it holds a NUL character")
+    real = os.path.realpath(local)
     if _inside(real, roots):
         return real
     raise _outside(path, roots)
