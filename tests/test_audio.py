@@ -99,6 +99,8 @@ def test_missing_null_and_wrong_type(tmp_path):
     assert audio_info(None, [str(tmp_path)]).error == "audio is NULL"
     assert "empty path" in audio_info("", [str(tmp_path)]).error
     assert "path string or binary" in audio_info(42, [str(tmp_path)]).error
+    assert "NUL character" in audio_info(f"{tmp_path}/a\0b.wav", [str(tmp_path)]).error
+    assert "NUL character" in audio_info(f"file:{tmp_path}/a%00b.wav", [str(tmp_path)]).error
 
 
 def test_path_and_bytes_decode_identically(variants, tmp_path):
