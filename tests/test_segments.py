@@ -110,6 +110,19 @@ def test_segments_follow_speech_and_skip_silence_and_noise(recording):
         assert segment.row()[2] == EMOTIONS[int(np.argmax(segment.probabilities))]
 
 
+def test_a_float_recording_in_integer_scale_has_the_same_segments(recording):
+    """The speech threshold is relative to the recording's own loud frames, however loud."""
+    y, _ = recording
+
+    def found(samples):
+        buffer = io.BytesIO()
+        sf.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="FLOAT")
+        rows = segments.source_segments(buffer.getvalue(), (), energy_predict, config=CFG)
+        return [(round(s.start_s, 3), round(s.end_s, 3)) for s in rows]
+
+    assert found(y * 32768.0) == found(y)
+
+
 def test_silence_and_noise_give_no_segments(rng):
     quiet, _ = compose(rng, [("silence", 10.0)])
     noisy, _ = compose(rng, [("silence", 1.0), ("noise", 6.0), ("silence", 1.0)])

@@ -49,6 +49,7 @@ import soxr
 
 from udfs.audio import (
     MAX_DECODE_SECONDS,
+    MAX_SAMPLE_MAGNITUDE,
     checked_samples,
     decode_handle,
     open_audio,
@@ -96,10 +97,12 @@ CHUNK_WINDOWS = 16
 #: Windows sent to the model in one call.
 BATCH_WINDOWS = 64
 
-#: Level histogram: bins of this many dB from LEVEL_MIN_DB (silence) to 0 dBFS and a little over.
+#: Level histogram: bins of this many dB from LEVEL_MIN_DB (silence) to the level of the largest
+#: sample decoded at all: a float file written in integer scale (peaks near 32768, +90 dBFS) is
+#: as loud against its own noise as the same audio within +-1.
 LEVEL_STEP_DB = 0.25
 LEVEL_MIN_DB = -100.0
-LEVEL_MAX_DB = 10.0
+LEVEL_MAX_DB = 20.0 * math.log10(MAX_SAMPLE_MAGNITUDE)
 
 EMOTION_SEGMENTS_DDL = (
     "start_s double, end_s double, emotion string, confidence double, "
