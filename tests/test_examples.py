@@ -65,17 +65,8 @@ def test_sql_cli_refuses_bad_input_in_one_line_before_connecting(
         path.write_text(script)
     elif script is not None:
         path.write_bytes(script)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTICANA_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "server", "sql", str(path), "--port", "1"]
-        if "EMOTICANA_PORT" not in environment
-        else [sys.executable, "-m", "server", "sql", str(path)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**env, **environment},
-    )
+    port = [] if "EMOTICANA_PORT" in environment else ["--port", "1"]
+    result = sql_cli(path, *port, environment=environment)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "cannot connect" not in lines[0], lines
@@ -83,16 +74,23 @@ def test_sql_cli_refuses_bad_input_in_one_line_before_connecting(
 
 def test_sql_cli_connects_to_the_host_emoticana_host_names(tmp_path):
     (tmp_path / "script.sql").write_text("SELECT 1")
+    result = sql_cli(
+        tmp_path / "script.sql", "--port", "1", environment={"EMOTICANA_HOST": "localhost"}
+    )
+    assert result.returncode == 2 and "cannot connect to localhost:1" in result.stderr
+
+
+def sql_cli(script: Path, *args: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    """``emoticana sql`` with none of this machine's EMOTICANA_ settings but ``environment``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTICANA_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "server", "sql", str(tmp_path / "script.sql"), "--port", "1"],
+    return subprocess.run(
+        [sys.executable, "-m", "server", "sql", str(script), *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**env, "EMOTICANA_HOST": "localhost"},
+        env={**env, **environment},
     )
-    assert result.returncode == 2 and "cannot connect to localhost:1" in result.stderr
 
 
 @pytest.mark.parametrize(
