@@ -250,9 +250,10 @@ class Console:
         host = self.host.lower()
         if host in ("0.0.0.0", "::", ""):
             return None
-        names = {host}
-        if host in ("127.0.0.1", "::1", "localhost"):
-            names |= {"127.0.0.1", "localhost", "[::1]"}
+        # The loopback names always: a port published to the host's loopback (docker-compose)
+        # is reached as 127.0.0.1 whatever the console binds, and a rebound DNS name arrives
+        # under the attacker's name, not these.
+        names = {host, "127.0.0.1", "localhost", "[::1]"}
         return {f"{name}:{port}" for name in names}
 
     @property

@@ -141,3 +141,15 @@ def test_odd_requests_get_an_answer_not_a_dropped_connection(bare_console, tmp_p
         headers={"Content-Type": "application/json", "Content-Length": "-1"},
     )
     assert status == 400 and b"send JSON" in body
+
+
+def test_a_console_on_a_container_name_answers_its_published_loopback_port():
+    """docker-compose binds the console to the container's name and publishes its port on the
+    host's 127.0.0.1: the browser's Host is then 127.0.0.1."""
+    from server.console import Console
+
+    console = Console(
+        host="emoticana", port=10080, jdbc_host="emoticana", jdbc_port=10000, audio_roots=[]
+    )
+    assert {"emoticana:10080", "127.0.0.1:10080", "localhost:10080"} <= console.allowed_hosts()
+    assert "evil.example:10080" not in console.allowed_hosts()
