@@ -330,6 +330,12 @@ def fused_predictions(
             f"  encoder head for {len(test_speakers)} held-out speakers: {len(rows)} clips "
             f"({time.monotonic() - started:.0f}s)"
         )
+    if len(fused) != len(predictions):
+        # Fused figures over fewer clips than the network's would not compare with them.
+        log(
+            f"  warning: {len(predictions) - len(fused)} of the network's {len(predictions)} "
+            "held-out rows have no encoder states and are left out of the fused figures"
+        )
     return fused
 
 
@@ -358,7 +364,8 @@ def fused_summary(kind: str, summary: dict, fused: list[dict], corpora) -> dict:
         "folds": folds,
         "confusion": figures(fused)["confusion"],
         "unweighted_accuracy_mean": float(np.mean(accuracies)),
-        "unweighted_accuracy_std": float(np.std(accuracies)),
+        # Sample spread, as the network's own summary gives it (training.trainer).
+        "unweighted_accuracy_std": float(np.std(accuracies, ddof=1)) if len(folds) > 1 else 0.0,
         "by_corpus": figures_by_corpus(fused, corpora),
         "network_alone": summary.get("by_corpus"),
         "encoder_fusion_weight": FUSION_WEIGHT,
