@@ -44,12 +44,11 @@ def _serve(args: argparse.Namespace) -> int:
         admins=args.admins,
     )
     stop = threading.Event()
-    starting = threading.Event()
-    starting.set()
+    ready = threading.Event()
 
     def request_stop(signum, _frame):
         stop.set()
-        if starting.is_set():
+        if not ready.is_set():
             # Start-up takes minutes (the JVM, the ready probe, the workers): a stop must not
             # wait for it (docker stop would kill the server after its grace period).
             raise _StoppedStarting(signum)
@@ -61,11 +60,11 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             server.start()
         except _StoppedStarting as exc:
+            ready.set()  # a second signal must not cut the clean-up short
             name = signal.Signals(exc.signum).name
             print(f"emoticana: stopping on {name} during start-up", file=sys.stderr, flush=True)
             return 128 + exc.signum
-        finally:
-            starting.clear()  # from here a signal only asks to stop: the clean-up runs whole
+        ready.set()
         if server.console is not None:
             print(f"Emoticana console: {server.console.url}", flush=True)
         print(f"Emoticana ready: {settings.jdbc_url}", flush=True)
