@@ -13,15 +13,6 @@ from server.settings import DEFAULT_HOST, load_settings
 from udfs.errors import EmoticanaError
 
 
-class _StoppedStarting(BaseException):
-    """SIGTERM or SIGINT before the server was ready (a BaseException: no ``except Exception``
-    in start-up code may swallow it)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
 def _serve(args: argparse.Namespace) -> int:
     from server.app import EmoticanaServer
 
@@ -44,27 +35,15 @@ def _serve(args: argparse.Namespace) -> int:
         admins=args.admins,
     )
     stop = threading.Event()
-    ready = threading.Event()
 
     def request_stop(signum, _frame):
         stop.set()
-        if not ready.is_set():
-            # Start-up takes minutes (the JVM, the ready probe, the workers): a stop must not
-            # wait for it (docker stop would kill the server after its grace period).
-            raise _StoppedStarting(signum)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     server = EmoticanaServer(settings)
     try:
-        try:
-            server.start()
-        except _StoppedStarting as exc:
-            ready.set()  # a second signal must not cut the clean-up short
-            name = signal.Signals(exc.signum).name
-            print(f"emoticana: stopping on {name} during start-up", file=sys.stderr, flush=True)
-            return 128 + exc.signum
-        ready.set()
+        server.start()
         if server.console is not None:
             print(f"Emoticana console: {server.console.url}", flush=True)
         print(f"Emoticana ready: {settings.jdbc_url}", flush=True)

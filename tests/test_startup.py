@@ -3,16 +3,11 @@ test harness starts again on new ports when Spark took the one it found free."""
 
 import fcntl
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from server.cluster import free_port
 from server.process import ServerProcess
 from server.settings import (
     KEY_DRIVER_CLASSPATH,
@@ -28,7 +23,6 @@ from server.settings import (
 )
 from server.spark import spark_conf
 from tests.helpers import assert_one_line_failure, serve
-from tests.processes import kill_tree, process_tree
 from udfs.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -157,47 +151,6 @@ def test_a_models_directory_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "models").write_text("")
     result = serve(tmp_path, env_overrides={"EMOTICANA_MODELS_DIR": str(tmp_path / "models")})
     assert_one_line_failure(result, f"cannot create directory {tmp_path / 'models'}")
-
-
-@pytest.mark.slow
-def test_sigterm_during_start_up_stops_at_once_and_leaves_nothing_running(tmp_path):
-    """Start-up takes minutes; a stop (docker stop, a service manager) must not wait for it."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--home", str(tmp_path / "home")]
-        + ["--port", str(free_port()), "--console-port", "0"],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        tree: list[int] = []
-        while time.monotonic() < deadline and process.poll() is None:
-            tree = process_tree(process.pid)
-            if any(command_name(pid) == "java" for pid in tree[1:]):
-                break  # Spark's JVM is starting: well inside start-up
-            time.sleep(0.1)
-        assert any(command_name(pid) == "java" for pid in tree[1:]), "no JVM started"
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            kill_tree(process.pid)
-    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
-    assert "emoticana: stopping on SIGTERM during start-up" in stderr
-    assert "Emoticana ready" not in stdout
-    deadline = time.monotonic() + 30
-    while [pid for pid in tree if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [pid for pid in tree if Path(f"/proc/{pid}").exists()]
-
-
-def command_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
 
 
 def test_bad_port_value(tmp_path):
