@@ -215,9 +215,7 @@ def undecodable(format_: str, exc: Exception) -> AudioError:
 
 def probe_audio(data: bytes) -> AudioInfo:
     """Header facts of an encoded clip, without decoding the samples."""
-    with _open(data) as handle:
-        if handle.frames <= 0:
-            raise AudioError(f"no audio samples ({handle.format} header only)")
+    with open_audio(data, ()) as handle:
         return _header(handle)
 
 
@@ -261,8 +259,7 @@ def decode_audio(data: bytes, *, max_seconds: float = MAX_DECODE_SECONDS) -> tup
     sample_rate : int
         Samples per second of ``y``.
     """
-    with _open(data) as handle:
-        return decode_handle(handle, max_seconds=max_seconds)
+    return load_audio(data, (), max_seconds=max_seconds)
 
 
 def load_audio(
