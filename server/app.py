@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import IO
 
@@ -96,16 +97,50 @@ def _worker_reason(exc: Exception) -> str:
     return lines[-1] if lines else str(exc).strip().splitlines()[0]
 
 
+def _cancel_jobs(spark: SparkSession) -> None:
+    try:
+        spark.sparkContext.cancelAllJobs()
+    except Exception:
+        pass  # stopping anyway: the job then ends with the context
+
+
+class StartupStopped(Exception):
+    """A stop was asked for (SIGTERM, Ctrl-C) while the server was starting."""
+
+
 class EmoticanaServer:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, stop_requested: threading.Event | None = None):
         self.settings = settings
+        # Start-up takes a minute or more (the JVM, the workers' warm-up, the ready probe); a stop
+        # must not wait for all of it (docker stop kills after its grace period).  It is looked at
+        # between the steps, never inside one: a step cut short (the JVM half launched) would
+        # leave things running that stop() does not know about.
+        self._stop_requested = stop_requested or threading.Event()
         self.spark: SparkSession | None = None
         self._thrift = None
         self._lock: IO[str] | None = None
         self.console = None
         self.startup_seconds: float | None = None
 
+    def request_stop(self) -> None:
+        """Ask for a stop (safe in a signal handler): start-up ends after its current step, a
+        Spark job it runs (the workers' warm-up) cancelled; once serving, the owner stops."""
+        self._stop_requested.set()
+        spark = self.spark
+        if self.startup_seconds is None and spark is not None:
+            # From another thread: the main thread may be inside a Py4J call on its connection.
+            threading.Thread(target=_cancel_jobs, args=(spark,), daemon=True).start()
+
+    def _go_on(self) -> bool:
+        return not self._stop_requested.is_set()
+
+    def _step_done(self) -> None:
+        if self._stop_requested.is_set():
+            raise StartupStopped()
+
     def start(self) -> None:
+        """Start Spark, the functions and the Thrift service; raises StartupStopped (with what
+        was started still to stop()) when a stop was asked for meanwhile."""
         started = time.monotonic()
         spark_defaults, self._lock = preflight(self.settings)
         for directory in self.settings.state_dirs:
@@ -123,12 +158,17 @@ class EmoticanaServer:
             strict=self.settings.strict,
         )
         active = check_active_model(context)
+        self._step_done()
         self.spark = build_spark(self.settings, spark_defaults)
+        self._step_done()
         if not is_local_master(self.settings.master):
-            wait_for_executors(self.spark)  # so that the warm-up reaches every executor's cores
+            # so that the warm-up reaches every executor's cores
+            wait_for_executors(self.spark, go_on=self._go_on)
+            self._step_done()
         self.move_orphaned_table_dirs(spark_defaults)
         register_sql_functions(self.spark, context)
         run_init_scripts(self.spark)
+        self._step_done()
         audio_checks = ["size(mfcc(content))", "audio_info(content).error", "ravdess_meta('x.wav')"]
         model_checks = (
             ["emotion_scores(mfcc(content)).angry", "emotion(content)"]
@@ -138,16 +178,24 @@ class EmoticanaServer:
         try:
             warm_workers(self.spark, audio_checks + model_checks)
         except Exception as exc:
+            self._step_done()  # cancelled by request_stop()
             raise ConfigError(
                 f"active model {active} failed to load in the Python workers: {_worker_reason(exc)}"
             ) from None
+        self._step_done()
         auth, tls = self.settings.auth_file is not None, self.settings.tls_keystore is not None
         self._thrift = start_thrift_server(self.spark)
         if auth:
             check_auth_provider(self.spark)
         wait_until_ready(
-            self.settings.host, self.settings.port, timeout_s=READY_TIMEOUT_S, auth=auth, tls=tls
+            self.settings.host,
+            self.settings.port,
+            timeout_s=READY_TIMEOUT_S,
+            auth=auth,
+            tls=tls,
+            go_on=self._go_on,
         )
+        self._step_done()
         if self.settings.console_port:
             from server.console import Console
 

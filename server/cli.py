@@ -14,7 +14,7 @@ from udfs.errors import EmoticanaError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.app import EmoticanaServer
+    from server.app import EmoticanaServer, StartupStopped
 
     settings = load_settings(
         port=args.port,
@@ -35,15 +35,22 @@ def _serve(args: argparse.Namespace) -> int:
         admins=args.admins,
     )
     stop = threading.Event()
+    received: list[int] = []
+    server = EmoticanaServer(settings, stop_requested=stop)
 
     def request_stop(signum, _frame):
-        stop.set()
+        received.append(signum)
+        server.request_stop()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    server = EmoticanaServer(settings)
     try:
-        server.start()
+        try:
+            server.start()
+        except StartupStopped:
+            name = signal.Signals(received[0]).name
+            print(f"emoticana: stopping on {name} during start-up", file=sys.stderr, flush=True)
+            return 128 + received[0]
         if server.console is not None:
             print(f"Emoticana console: {server.console.url}", flush=True)
         print(f"Emoticana ready: {settings.jdbc_url}", flush=True)

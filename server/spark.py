@@ -311,9 +311,10 @@ def wait_for_executors(
     minimum: int = 1,
     settle_s: float = EXECUTOR_SETTLE_S,
     timeout_s: float = EXECUTOR_WAIT_S,
+    go_on=lambda: True,
 ) -> int:
     """On a cluster, wait until ``minimum`` executors registered and no new one came for
-    ``settle_s``.
+    ``settle_s`` (or until ``go_on()`` is false: the count so far is returned).
 
     Executors register after the application starts; warming the Python workers (or
     placing one TensorFlowOnSpark node per executor) before they are all there would
@@ -321,14 +322,14 @@ def wait_for_executors(
     """
     deadline = time.monotonic() + timeout_s
     count, changed = executor_count(spark), time.monotonic()
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and go_on():
         time.sleep(0.5)
         now = executor_count(spark)
         if now != count:
             count, changed = now, time.monotonic()
         if count >= minimum and time.monotonic() - changed >= settle_s:
             return count
-    if count >= minimum:
+    if count >= minimum or not go_on():
         return count
     master = spark.sparkContext.master
     raise ConfigError(

@@ -120,9 +120,16 @@ def login_refused(exc: Exception) -> bool:
 
 
 def wait_until_ready(
-    host: str, port: int, *, timeout_s: float, auth: bool = False, tls: bool = False
+    host: str,
+    port: int,
+    *,
+    timeout_s: float,
+    auth: bool = False,
+    tls: bool = False,
+    go_on=lambda: True,
 ) -> float:
-    """Block until the Thrift service answers; returns the seconds waited.
+    """Block until the Thrift service answers (or ``go_on()`` is false); returns the seconds
+    waited.
 
     Without authentication the probe runs ``SELECT 1``. With it on, the server holds no
     password, so the probe logs in with a random one and counts the refusal as the answer:
@@ -133,6 +140,8 @@ def wait_until_ready(
     last_error: Exception | None = None
     credentials = {"username": PROBE_USER, "password": secrets.token_urlsafe(16)} if auth else {}
     while time.monotonic() - start < timeout_s:
+        if not go_on():
+            return time.monotonic() - start
         try:
             connection = connect(
                 host, port, ssl_context=probe_context() if tls else None, **credentials

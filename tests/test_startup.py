@@ -3,11 +3,16 @@ test harness starts again on new ports when Spark took the one it found free."""
 
 import fcntl
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from server.cluster import free_port
 from server.process import ServerProcess
 from server.settings import (
     KEY_DRIVER_CLASSPATH,
@@ -23,6 +28,7 @@ from server.settings import (
 )
 from server.spark import spark_conf
 from tests.helpers import assert_one_line_failure, serve
+from tests.processes import kill_tree, process_tree
 from udfs.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +157,71 @@ def test_a_models_directory_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "models").write_text("")
     result = serve(tmp_path, env_overrides={"EMOTICANA_MODELS_DIR": str(tmp_path / "models")})
     assert_one_line_failure(result, f"cannot create directory {tmp_path / 'models'}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["jvm", "warm-up"])
+def test_sigterm_during_start_up_stops_soon_and_leaves_nothing_running(tmp_path, moment):
+    """Start-up takes a minute or more; a stop (docker stop, a service manager) must not wait
+    for it: not while Spark's JVM starts, nor while the workers warm up (a Spark job, then
+    cancelled)."""
+    for _ in range(3):  # a free port can be taken before the server binds it: another
+        process, tree = start_until(tmp_path / "home", moment)
+        if process is not None:
+            break
+    else:
+        pytest.fail("three free ports were taken before the server bound them")
+    try:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_tree(process.pid)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "emoticana: stopping on SIGTERM during start-up" in stderr
+    assert "Emoticana ready" not in stdout
+    deadline = time.monotonic() + 30
+    while [pid for pid in tree if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in tree if Path(f"/proc/{pid}").exists()]
+
+
+def start_until(home: Path, moment: str) -> tuple[subprocess.Popen | None, list[int]]:
+    """``serve`` started and watched until Spark's JVM is among its processes (``jvm``) or
+    the JVM has Python workers (``warm-up``); None if its port was taken meanwhile."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--home", str(home)]
+        + ["--port", str(free_port()), "--console-port", "0"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            tree = process_tree(process.pid)
+            names = [command_name(pid) for pid in tree[1:]]
+            if "java" in names and (moment == "jvm" or "python" in names[names.index("java") :]):
+                return process, tree
+            time.sleep(0.05)
+    except BaseException:
+        kill_tree(process.pid)
+        raise
+    if process.poll() is None:
+        kill_tree(process.pid)
+        pytest.fail(f"no {moment} within 180 s of start-up")
+    stderr = process.communicate()[1]
+    if "is already in use" in stderr:
+        return None, []
+    pytest.fail(f"serve ended before its {moment}: {stderr[-2000:]}")
+
+
+def command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def test_bad_port_value(tmp_path):
