@@ -6,6 +6,7 @@ import pytest
 import udfs.audio
 from tests.audiogen import VARIANTS, voiced_signal, write_bad_inputs, write_clip, write_variants
 from udfs.audio import (
+    MAX_DECODE_SECONDS,
     MAX_SAMPLE_MAGNITUDE,
     AudioError,
     audio_info,
@@ -71,6 +72,21 @@ def test_a_truncated_flac_is_said_to_be_truncated_or_damaged(tmp_path, rng):
     for cut in (44, len(whole) // 2):
         with pytest.raises(AudioError, match="truncated or damaged"):
             decode_audio(whole[:cut])
+
+
+def test_audio_info_of_a_flac_cut_off_after_the_decoded_minute_says_so(tmp_path, rng):
+    """``emotion`` reads a recording to its end: a FLAC whose first minute decodes but whose
+    end is missing must not look whole in ``audio_info``."""
+    rate = 8000
+    seconds = MAX_DECODE_SECONDS + 20
+    samples = (rng.standard_normal((int(seconds * rate), 1)) * 0.1).astype(np.float32)
+    whole = write_clip(tmp_path / "long.flac", samples, rate, subtype="PCM_16").read_bytes()
+    assert audio_info(whole, ()).error is None
+    assert audio_info(whole, ()).duration_s == pytest.approx(seconds)
+    for cut in (0.95, 0.9995):
+        info = audio_info(whole[: int(len(whole) * cut)], ())
+        assert "truncated or damaged" in info.error, cut
+        assert info.frames is None
 
 
 @pytest.mark.parametrize(

@@ -291,12 +291,21 @@ def audio_info(source, roots: Sequence[str]) -> AudioInfo:
     """``audio_info`` for one row: header facts, or a failed record with the reason.
 
     The samples are decoded too (as ``mfcc`` decodes them), so a clip whose header is
-    fine but whose data is not (a truncated FLAC) reports why ``mfcc`` gives NULL.
+    fine but whose data is not (a truncated FLAC) reports why ``mfcc`` gives NULL.  Of a file
+    longer than that, its last second is decoded as well: ``emotion`` reads a recording to the
+    end, and a FLAC cut off after its first minute would otherwise look whole here.
     """
     try:
         with open_audio(source, roots) as handle:
             info = _header(handle)
-            decode_handle(handle)
+            decoded = decode_handle(handle)[0].shape[1]
+            if info.frames > decoded:
+                tail = max(decoded, info.frames - info.sample_rate)
+                try:
+                    handle.seek(tail)
+                except (sf.LibsndfileError, RuntimeError) as exc:
+                    raise undecodable(handle.format, exc) from None
+                decode_handle(handle, max_seconds=1.0)
             return info
     except AudioError as exc:
         return AudioInfo.failed(str(exc))
