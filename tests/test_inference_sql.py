@@ -633,6 +633,40 @@ def test_bi_view_is_scalar_and_persistent(server, cursor, clips):
     assert ("default", "emotion_bi", False) in [tuple(r) for r in rows(other, "SHOW TABLES")]
 
 
+def test_bi_view_answers_as_emotion_does_and_null_for_a_bad_clip(server, audio_root):
+    """A dashboard's counts must agree with emotion(content): the whole of a longer clip is
+    scored, and a clip that cannot be read is not counted as some emotion."""
+    from tests.segmentgen import SAMPLE_RATE, compose
+
+    directory = audio_root / "bi"
+    directory.mkdir(exist_ok=True)
+    rng = np.random.default_rng(4)
+    samples, _ = compose(rng, [("speech", 3.0), ("silence", 0.5), ("speech", 4.0)])
+    write_clip(directory / "long.wav", samples[:, None], SAMPLE_RATE, subtype="PCM_16")
+    (directory / "bad.wav").write_bytes(b"RIFF not really a wave file")
+    cursor = server.connect().cursor()
+    cursor.execute("CREATE DATABASE IF NOT EXISTS bi_check")
+    cursor.execute("USE bi_check")
+    cursor.execute(
+        f"CREATE TABLE clips USING binaryFile OPTIONS (path '{directory}', pathGlobFilter '*.wav')"
+    )
+    run_example(cursor, "04_emotion_bi.sql")
+    answers = {
+        row[0]: row[1:]
+        for row in rows(
+            cursor,
+            "SELECT b.file, b.predicted_emotion, b.confidence, emotion(c.content), "
+            "to_json(emotion_scores(c.content)) "
+            "FROM emotion_bi b JOIN clips c ON c.path = b.path",
+        )
+    }
+    cursor.execute("DROP DATABASE bi_check CASCADE")
+    assert answers["bad.wav"] == (None, None, None, None)
+    predicted, confidence, emotion, scores = answers["long.wav"]
+    assert predicted == emotion
+    assert confidence == pytest.approx(max(json.loads(scores).values()), abs=1e-9)
+
+
 def test_evaluation_in_sql(cursor, clips):
     run_example(cursor, "05_evaluate.sql")
     confusion = rows(cursor, "SELECT actual, predicted, n FROM emotion_confusion")

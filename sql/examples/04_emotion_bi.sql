@@ -1,8 +1,11 @@
 -- A BI-friendly view over `clips`: scalar columns only, so Superset, Tableau and other
 -- tools list and chart it directly. Persistent: it survives restarts and shows in SHOW TABLES.
+-- The scores are the whole clip's, as emotion(content) decides (mfcc(content) would be one
+-- 3-second window of a longer one); a clip that cannot be read has every column NULL but its
+-- path and file (audio_info(content).error says why), not the first emotion of a tie.
 CREATE OR REPLACE VIEW emotion_bi AS
 WITH scored AS (
-  SELECT path, emotion_scores(mfcc(content)) AS s FROM clips
+  SELECT path, emotion_scores(content) AS s FROM clips
 ),
 ranked AS (
   SELECT
@@ -21,7 +24,7 @@ SELECT
   regexp_extract(path, '[^/]+$', 0)  AS file,
   ravdess_meta(path).actor           AS actor,
   ravdess_meta(path).gender          AS gender,
-  top.e                              AS predicted_emotion,
+  IF(s IS NULL, NULL, top.e)         AS predicted_emotion,
   CAST(top.p AS DOUBLE)              AS confidence,
   CAST(s.neutral AS DOUBLE)          AS p_neutral,
   CAST(s.calm AS DOUBLE)             AS p_calm,
