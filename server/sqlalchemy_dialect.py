@@ -10,7 +10,10 @@ fixes what PyHive's ``hive://`` gets wrong against Spark:
 - ``get_table_names`` lists tables only and ``get_view_names`` views only (Spark's
   ``SHOW TABLES`` lists both), persistent ones only;
 - ``has_table`` asks ``SHOW TABLES ... LIKE`` instead of ``DESCRIBE <name>``: Spark describes a
-  query given in place of a name, so pandas took ``read_sql("SELECT ...")`` for a table.
+  query given in place of a name, so pandas took ``read_sql("SELECT ...")`` for a table;
+- result columns keep Spark's names whole: PyHive cuts a name at its last dot (Hive sends
+  ``table.column``), and Spark names an unaliased expression after its text, so
+  ``round(s.neutral, 3)`` became ``neutral, 3)`` and two such columns one name.
 
 ``emoticana://`` names the same dialect for SQLAlchemy URLs written before; Superset needs
 ``hive+emoticana://`` (with ``emoticana://`` it does not know the backend).
@@ -21,7 +24,7 @@ from __future__ import annotations
 import re
 
 from pyhive import hive
-from pyhive.sqlalchemy_hive import HiveDialect
+from pyhive.sqlalchemy_hive import HiveDialect, HiveExecutionContext
 from sqlalchemy import exc, text
 
 #: Spark's listing statements whose first column is the database, not the name.
@@ -68,10 +71,16 @@ class EmoticanaConnection(hive.Connection):
         return EmoticanaCursor(self, *args, **kwargs)
 
 
+class EmoticanaExecutionContext(HiveExecutionContext):
+    def _translate_colname(self, colname):
+        return colname, None  # Spark never prefixes the table
+
+
 class EmoticanaDialect(HiveDialect):
     name = "hive"
     driver = "emoticana"
     supports_statement_cache = False
+    execution_ctx_cls = EmoticanaExecutionContext
 
     @classmethod
     def import_dbapi(cls):

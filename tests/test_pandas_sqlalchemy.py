@@ -46,6 +46,18 @@ def test_read_sql_with_a_text_clause(engine, audio_root):
     assert frame.to_dict("records") == [{"rate": 16000, "n": 12943}]
 
 
+def test_read_sql_keeps_spark_column_names_with_dots(engine):
+    """Unaliased expressions are named after their text, dots included, as beeline shows them
+    (PyHive cut a name at its last dot: both columns below became ``5 * score)``)."""
+    frame = pd.read_sql("SELECT 0.5 * score, 1.5 * score, label FROM pd_scores ORDER BY id", engine)
+    assert list(frame.columns) == ["(0.5 * score)", "(1.5 * score)", "label"]
+    assert frame.to_dict("records")[0] == {
+        "(0.5 * score)": 0.375,
+        "(1.5 * score)": 1.125,
+        "label": "angry",
+    }
+
+
 @pytest.mark.parametrize("name", ["pd_scores", "pd_view"])
 def test_read_sql_with_a_table_or_view_name(engine, name):
     frame = pd.read_sql(name, engine)
