@@ -30,6 +30,7 @@ NOT_ALLOWED = r"is refused: it is not among the statements SQL may run"
 WAREHOUSE = r"is refused: it lies in the warehouse \(.*\), whose folders belong to managed tables"
 MANAGED = r"is refused for default.attack_(kept|parts): it is a managed table, whose folders Spark"
 DEFAULT = r"DEFAULT .* is refused: a column.{1,2}s default may be a literal"
+RELATIVE = r"is refused: name an absolute path"
 
 ATTACKS = {
     # Server files read through tables: globs and escapes Hadoop expands after the check, and
@@ -206,6 +207,17 @@ ATTACKS = {
         ),
         ("CREATE DATABASE a_wh_db LOCATION '{warehouse}/a_wh_db'", WAREHOUSE),
         ("ALTER TABLE attack_kept SET LOCATION '{warehouse}/elsewhere'", WAREHOUSE),
+    ],
+    # A relative path is judged against the server's working folder but Spark resolves it
+    # against another (a partition's against its table's): a partition landed outside the roots.
+    "relative paths": [
+        (
+            "ALTER TABLE attack_parts ADD PARTITION (p = 4) LOCATION '../../{root}/attack-elsewhere'",
+            RELATIVE,
+        ),
+        ("ALTER TABLE attack_parts PARTITION (p = 0) SET LOCATION 'attack-elsewhere'", RELATIVE),
+        ("CREATE TABLE a_relative USING text OPTIONS (path 'etc')", RELATIVE),
+        ("CREATE TEMPORARY VIEW a_relative_view USING text OPTIONS (path '../etc')", RELATIVE),
     ],
     # The audio deleted or replaced through a managed table: Spark deletes a managed table's
     # folders on DROP TABLE, TRUNCATE, DROP PARTITION and INSERT OVERWRITE, wherever they are.
@@ -404,6 +416,17 @@ OPENING_ATTACKS = {
         r"opening a session with set:metaconf:",
     ),
     "proxy user": ("hive.server2.proxy.user", "admin", SETTING),
+    # HiveServer2 substitutes opening values itself: the variable would hold the environment.
+    "environment in a variable": (
+        "set:hivevar:home",
+        "${{env:HOME}}",
+        r"opening a session with set:hivevar:home is refused: .* may not contain \$\{",
+    ),
+    "setting in a setting": (
+        "set:hiveconf:spark.sql.shuffle.partitions",
+        "${{hiveconf:hive.server2.thrift.port}}",
+        r"may not contain \$\{",
+    ),
     "prefix case": (
         "SET:hiveconf:fs.defaultFS",
         "file:///etc",

@@ -228,6 +228,14 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
         }
         for (Map.Entry<String, String> entry : configuration.entrySet()) {
             String key = entry.getKey();
+            String value = entry.getValue();
+            if (key.contains("${") || (value != null && value.contains("${"))) {
+                // HiveServer2 fills in ${env:..}, ${system:..} and ${hiveconf:..} of an opening value
+                // (a script variable's too) before the session exists: any user could read the
+                // server's environment and settings back from a variable of their own.
+                return "opening a session with " + key + " is refused: a value sent as a session opens may "
+                        + "not contain ${ (SQL sandbox)";
+            }
             if (key.equals("use:database") || key.startsWith("set:hivevar:")) {
                 continue;
             }

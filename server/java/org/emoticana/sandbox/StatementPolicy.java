@@ -168,6 +168,7 @@ final class StatementPolicy {
          */
         void path(String what, String path) {
             plainPath(what, path);
+            absolutePath(what, path);
             boolean inside;
             try {
                 inside = warehouse != null && warehouse.contains(new org.apache.hadoop.fs.Path(path), defaultFs);
@@ -452,6 +453,23 @@ final class StatementPolicy {
                 throw SqlSandbox.refusal(what + " '" + key + "' is refused: SQL may set only "
                         + String.join(", ", new java.util.TreeSet<>(allowed)) + SANDBOX);
             }
+        }
+    }
+
+    /**
+     * An absolute path (or URI): Spark resolves a relative one against a folder of its choosing (a
+     * partition's against its table's), not the one the checks would judge.
+     */
+    static void absolutePath(String what, String path) {
+        String local;
+        try {
+            local = new org.apache.hadoop.fs.Path(path).toUri().getPath();
+        } catch (IllegalArgumentException e) {
+            return;  // judged, with its reason, on the analysed plan
+        }
+        if (local == null || !local.startsWith("/")) {
+            throw SqlSandbox.refusal(what + " '" + path + "' is refused: name an absolute path (a relative one "
+                    + "is resolved against a folder the server picks, not yours)" + SANDBOX);
         }
     }
 
