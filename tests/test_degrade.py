@@ -105,6 +105,28 @@ def test_every_codec_round_trips_to_the_same_length(speech, codec):
     assert np.isfinite(coded).all() and np.abs(coded).max() > 0.01
 
 
+def test_a_clip_above_48_khz_is_brought_down_before_its_steps(tmp_path):
+    """libvorbis crashed the process from 250 kHz, and a room's echo at a rate a header may
+    claim (2 GHz) needed gigabytes: in a subprocess, so a crash fails this test alone."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np; from udfs.degrade import degrade_samples\n"
+        "y = 0.3 * np.sin(2 * np.pi * 150 * np.arange(2 * 384000) / 384000)\n"
+        "for codec in ('vorbis', 'mp3'):\n"
+        "    coded, rate = degrade_samples(y, 384000, 'codec:' + codec)\n"
+        "    assert rate == 48000 and abs(len(coded) - 96000) <= 1, (codec, rate, len(coded))\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+    with pytest.raises(AudioError, match="shorter than one sample at 48000 Hz"):
+        degrade_samples(np.zeros(20000), 2**31 - 1, "reverb:2")
+    coded, rate = degrade_samples(np.zeros(20000), 10**8, "reverb:2")
+    assert rate == 48000 and len(coded) < 20
+
+
 def test_crop_keeps_the_middle_of_the_speech(speech):
     cropped, _ = degrade_samples(speech, RATE, "crop:1.5")
     assert len(cropped) == int(1.5 * RATE)

@@ -667,6 +667,20 @@ def test_bi_view_answers_as_emotion_does_and_null_for_a_bad_clip(server, audio_r
     assert confidence == pytest.approx(max(json.loads(scores).values()), abs=1e-9)
 
 
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        ("degrade(content, 'telephone', 'abc')", "ArgumentError: degrade's seed must be a whole"),
+        ("emotion(content, 'emoticana/\u00b2')", "ModelError: model version in"),
+    ],
+)
+def test_a_bad_degrade_seed_or_model_version_fails_in_one_line(cursor, clips, call, message):
+    with pytest.raises(Exception) as refused:
+        rows(cursor, f"SELECT {call} FROM clips")
+    text = str(refused.value)
+    assert message in text and "Traceback" not in text
+
+
 def test_evaluation_in_sql(cursor, clips):
     run_example(cursor, "05_evaluate.sql")
     confusion = rows(cursor, "SELECT actual, predicted, n FROM emotion_confusion")

@@ -418,3 +418,14 @@ def test_audio_far_from_the_training_speech_is_softened_where_it_is_wrong_more_o
     again = DistanceTemperature.from_config(layer.get_config())
     assert (again.slope, again.log_reference) == (layer.slope, layer.log_reference)
     np.testing.assert_allclose(again.variance, statistics["variance"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("reference", ["emoticana/²", "emoticana/٢٠", "emoticana/2.0", "emoticana/-1"])
+def test_a_model_version_is_ascii_digits(reference):
+    """'²'.isdigit() is true but int('²') fails (a traceback, not one line), and '٢٠' was 20."""
+    from udfs.errors import ModelError
+    from udfs.model_store import parse_reference
+
+    with pytest.raises(ModelError, match="must be a whole number"):
+        parse_reference(reference)
+    assert parse_reference("emoticana/20") == ("emoticana", 20)

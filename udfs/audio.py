@@ -38,6 +38,10 @@ MAX_DECODE_SAMPLES = 1 << 25
 #: features' power spectrum overflows float32 a few orders of magnitude above this.
 MAX_SAMPLE_MAGNITUDE = 1e12
 
+#: Longest path read, in bytes (Linux's PATH_MAX): a longer one names no file, and resolving a
+#: string of megabytes before the roots check would hold a worker's core for minutes.
+MAX_PATH_BYTES = 4096
+
 #: libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX).
 UNKNOWN_FRAMES = 2**63 - 1
 
@@ -84,6 +88,11 @@ def resolve_audio_path(path: str, roots: Sequence[str]) -> str:
         raise AudioError(
             f"path reads are disabled: {path!r} is not inside any of EMOTICANA_AUDIO_ROOTS "
             "(none set)"
+        )
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise AudioError(
+            f"path of {len(path)} characters starting {path[:80]!r} is longer than a path can be "
+            f"({MAX_PATH_BYTES} bytes)"
         )
     local = _local_path(path)
     if "\0" in local:

@@ -63,6 +63,10 @@ RANGES = {
     "reverb": (0.05, 5.0),
     "crop": (0.1, 600.0),
 }
+#: A clip above this rate is brought down to it first: speech needs far less, and at extreme
+#: rates codecs fail (libvorbis crashes the process from 250 kHz) or a room's echo needs
+#: gigabytes (a file may claim 2 GHz).
+MAX_RATE = 48000
 #: Telephone band edges (Hz), as ITU-T G.712's nominal band.
 TELEPHONE_BAND = (300.0, 3400.0)
 _STEP = re.compile(r"^([a-z]+)(?::(.+))?$")
@@ -160,10 +164,17 @@ def degrade_samples(
     -------
     (np.ndarray [shape=(n',), dtype=float32], int)
         The samples (clipped to [-1, 1]) and their rate (8000 after ``telephone`` or an
-        8 kHz codec).
+        8 kHz codec; at most :data:`MAX_RATE`).
     """
     rng = np.random.default_rng([abs(int(seed)), 0xDE9])
     y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if sample_rate > MAX_RATE:
+        y = soxr.resample(y, sample_rate, MAX_RATE, quality="HQ")
+        if background is not None:
+            background = soxr.resample(background, sample_rate, MAX_RATE, quality="HQ")
+        sample_rate = MAX_RATE
+        if not len(y):
+            raise AudioError(f"audio shorter than one sample at {MAX_RATE} Hz")
     for step in resolve_condition(condition, seed):
         if step.name == "gain":
             y = y * 10.0 ** (step.value / 20.0)

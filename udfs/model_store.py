@@ -31,7 +31,8 @@ def parse_reference(reference: str) -> tuple[str, int | None]:
         raise ModelError(
             f"model reference {reference!r} should look like 'name/version', e.g. {DEFAULT_MODEL!r}"
         )
-    if version and not version.isdigit():
+    # ASCII digits only: str.isdigit() also takes '²' (which int() refuses) and '٢٠' (20).
+    if version and not (version.isascii() and version.isdigit()):
         raise ModelError(f"model version in {reference!r} must be a whole number")
     return name, int(version) if version else None
 

@@ -17,7 +17,7 @@ from pyspark.sql.functions import arrow_udf
 from udfs import model_cache
 from udfs.audio import AUDIO_INFO_DDL, AudioInfo, audio_info, load_audio
 from udfs.degrade import degrade_samples, encode_wav, resolve_condition
-from udfs.errors import AudioError
+from udfs.errors import ArgumentError, AudioError
 from udfs.features import DEFAULT_FEATURES, FeatureConfig, mfcc_features
 from udfs.ravdess import RAVDESS_META_DDL, RavdessMeta, parse_ravdess_name
 
@@ -148,6 +148,14 @@ def degraded_clip(source, roots: Sequence[str], condition: str, seed: int, backg
     return encode_wav(*degrade_samples(mono, sample_rate, condition, seed=seed, background=crowd))
 
 
+def _seed(value) -> int:
+    """``degrade``'s seed argument (NULL: 0); a bad one is a bad argument, failing the query."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"degrade's seed must be a whole number, got {str(value)[:40]!r}") from None
+
+
 def make_degrade_udf(roots: Sequence[str], store=None):
     roots = tuple(roots)
 
@@ -160,10 +168,11 @@ def make_degrade_udf(roots: Sequence[str], store=None):
         # once per distinct condition; its bounds do not depend on the seed).
         for text in set(conditions):
             resolve_condition(text, 0)
+        seeds = [_seed(seed) for seed in seeds]
         out = []
         for value, text, seed, background in zip(values, conditions, seeds, backgrounds):
             try:
-                out.append(degraded_clip(value, roots, text, int(seed or 0), background))
+                out.append(degraded_clip(value, roots, text, seed, background))
             except AudioError:
                 out.append(None)  # audio_info(audio).error says why
         model_cache.warm(store)
