@@ -212,7 +212,8 @@ ATTACKS = {
     # against another (a partition's against its table's): a partition landed outside the roots.
     "relative paths": [
         (
-            "ALTER TABLE attack_parts ADD PARTITION (p = 4) LOCATION '../../{root}/attack-elsewhere'",
+            "ALTER TABLE attack_parts ADD PARTITION (p = 4) "
+            "LOCATION '../../{root}/attack-elsewhere'",
             RELATIVE,
         ),
         ("ALTER TABLE attack_parts PARTITION (p = 0) SET LOCATION 'attack-elsewhere'", RELATIVE),

@@ -420,7 +420,9 @@ def test_audio_far_from_the_training_speech_is_softened_where_it_is_wrong_more_o
     np.testing.assert_allclose(again.variance, statistics["variance"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("reference", ["emoticana/²", "emoticana/٢٠", "emoticana/2.0", "emoticana/-1"])
+@pytest.mark.parametrize(
+    "reference", ["emoticana/²", "emoticana/٢٠", "emoticana/2.0", "emoticana/-1"]
+)
 def test_a_model_version_is_ascii_digits(reference):
     """'²'.isdigit() is true but int('²') fails (a traceback, not one line), and '٢٠' was 20."""
     from udfs.errors import ModelError

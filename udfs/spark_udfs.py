@@ -153,7 +153,9 @@ def _seed(value) -> int:
     try:
         return int(value or 0)
     except (TypeError, ValueError):
-        raise ArgumentError(f"degrade's seed must be a whole number, got {str(value)[:40]!r}") from None
+        raise ArgumentError(
+            f"degrade's seed must be a whole number, got {str(value)[:40]!r}"
+        ) from None
 
 
 def make_degrade_udf(roots: Sequence[str], store=None):
