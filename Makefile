@@ -89,7 +89,7 @@ train: venv
 # EMOTICANA_AUDIO_ROOTS=$(RAVDESS):$(CORPORA) make serve. ARGS win.
 train-default: venv
 	$(PY) -m server sql sql/training/corpora.sql --port $(PORT) --hivevar corpora_dir=$(CORPORA) --hivevar ravdess_dir=$(RAVDESS)
-	$(PY) -m server train --view emotion_train_augmented --port $(PORT) --models-dir models --cv-by corpus,speaker --cv-folds 5 --validation-speakers none --epochs 40 --hyperparam 'filters=[64,64,128,128,256,256]' --encoder-head $(ARGS)
+	$(PY) -m server train --view emotion_train_augmented --port $(PORT) --models-dir models --cv-by corpus,speaker --cv-folds 5 --validation-speakers none --epochs 40 --hyperparam 'filters=[64,64,128,128,256,256]' --encoder-head --temporal-head $(ARGS)
 
 # Throughput and latency table (docs/operations.md, "Benchmarks"); not part of the tests.
 bench: venv

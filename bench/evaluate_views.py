@@ -6,7 +6,7 @@ condition, seed)), model)`` on a running server; the figures are those the train
 (:func:`training.metrics.corpus_figures`: UA over each corpus's own emotions, recall, calibration
 of the answers).  The view needs ``content``, ``label`` and ``corpus`` (``sql/training/*.sql``)::
 
-    .venv/bin/python bench/evaluate_views.py --view emotion_train --model emoticana/20 \\
+    .venv/bin/python bench/evaluate_views.py --view emotion_train --model emoticana/22 \\
         --where "corpus <> 'ravdess'" --conditions clean,telephone,noise:10,reverb:0.5 \\
         --out /tmp/eval.json
 

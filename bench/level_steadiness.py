@@ -6,7 +6,7 @@ computed with the ``mfcc`` UDF's code (``udfs.features.mfcc_features``) and the 
 as recorded.  The clips may be ones the model was trained on: only the change is counted.
 
     .venv/bin/python bench/level_steadiness.py --audio ../shared/ravdess \
-        --models emoticana/20 [--every 6] [--gains -12,-6,6,12]
+        --models emoticana/22 [--every 6] [--gains -12,-6,6,12]
 
 Every ``--every``-th file in name order (6: 200 of RAVDESS's 1,200 speech clips, every actor and
 emotion).  About 2 min on this 2-core machine for two models.  Not part of the tests.

@@ -15,7 +15,7 @@ EMOTION`` keeps, per speaker, every clip of that emotion and one in five of the 
 the clip's hash) before measuring.
 
     .venv/bin/python bench/relative_emotion.py --port 10400 \\
-        [--predictions models/emoticana/20/cv_predictions.csv] [--cv-by corpus] [--dominant neutral]
+        [--predictions models/emoticana/22/cv_predictions.csv] [--cv-by corpus] [--dominant neutral]
 
 Not part of the tests.
 """

@@ -33,8 +33,10 @@ SELECTION = "last"
 #: The saved model averages its softmax over the input and these fixed vocal-tract warps of
 #: it (:class:`udfs.model_layers.WarpVariants`), so an unseen speaker is also heard as if with
 #: a slightly shorter and a slightly longer vocal tract.  Empty: no averaging.  Each factor
-#: costs one more pass of the network per clip.
-INFERENCE_WARPS: tuple[float, ...] = (0.94, 1.06)
+#: costs one more pass of the network per clip; beside the speech encoder the warps bought next
+#: to nothing for a sixth of the pipeline's cost, so the shipped recipe has none
+#: (docs/model-history.md).
+INFERENCE_WARPS: tuple[float, ...] = ()
 #: Class priors the saved model's probabilities assume (``emoticana train --class-priors``):
 #: "balanced" wraps the network in :class:`udfs.model_layers.PriorCorrection` with the inverse
 #: of the training set's class frequencies, so every emotion is a priori equally likely and the

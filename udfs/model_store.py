@@ -20,7 +20,7 @@ from udfs.errors import ModelError
 from udfs.features import FeatureConfig
 from udfs.model_format import MODEL_FILE, ModelInfo, describe_mismatch, read_model_dir
 
-DEFAULT_MODEL = "emoticana/20"
+DEFAULT_MODEL = "emoticana/22"
 ACTIVE_FILE = "ACTIVE"
 
 

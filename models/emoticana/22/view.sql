@@ -6,7 +6,7 @@ CREATE VIEW default.emotion_train_augmented (
   language,
   condition)
 TBLPROPERTIES (
-  'transient_lastDdlTime' = '1796457149')
+  'transient_lastDdlTime' = '1796643000')
 WITH SCHEMA COMPENSATION
 AS SELECT content, label, speaker, corpus, language, 'clean' AS condition FROM emotion_train
 UNION ALL
