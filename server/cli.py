@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--inference-warps",
         metavar="F1,F2,...",
         help="the saved model averages its output over the input and these vocal-tract warps of "
-        "it, e.g. 0.94,1.06; 'none': no averaging; default: 0.94,1.06 "
+        "it, e.g. 0.94,1.06; 'none': no averaging; default: none "
         "(training.recipe.INFERENCE_WARPS)",
     )
     train.add_argument(
