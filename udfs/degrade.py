@@ -145,6 +145,7 @@ def degrade_samples(
     *,
     seed: int = 0,
     background: np.ndarray | None = None,
+    background_rate: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """Apply a recording condition to mono samples.
 
@@ -158,7 +159,9 @@ def degrade_samples(
     seed : int, keyword-only
         Seeds the ranges and the random noise, rooms and crowds.
     background : np.ndarray [shape=(m,)] or None, keyword-only
-        Babble source at ``sample_rate`` (other speech); None: a synthetic crowd.
+        Babble source (other speech); None: a synthetic crowd.
+    background_rate : int or None, keyword-only
+        Its sample rate; None: ``sample_rate``.
 
     Returns
     -------
@@ -168,13 +171,14 @@ def degrade_samples(
     """
     rng = np.random.default_rng([abs(int(seed)), 0xDE9])
     y = np.asarray(y, dtype=np.float64).reshape(-1)
+    background_rate = background_rate or sample_rate
     if sample_rate > MAX_RATE:
         y = soxr.resample(y, sample_rate, MAX_RATE, quality="HQ")
-        if background is not None:
-            background = soxr.resample(background, sample_rate, MAX_RATE, quality="HQ")
         sample_rate = MAX_RATE
         if not len(y):
             raise AudioError(f"audio shorter than one sample at {MAX_RATE} Hz")
+    if background is not None and background_rate != sample_rate:
+        background = soxr.resample(background, background_rate, sample_rate)
     for step in resolve_condition(condition, seed):
         if step.name == "gain":
             y = y * 10.0 ** (step.value / 20.0)

@@ -137,15 +137,14 @@ def degraded_clip(source, roots: Sequence[str], condition: str, seed: int, backg
     """WAV bytes of one ``audio`` value under ``condition``; raises AudioError for a bad row."""
     y, sample_rate = load_audio(source, roots)
     mono = y.mean(axis=0)
-    crowd = None
+    crowd, crowd_rate = None, None
     if background is not None:
-        other, other_rate = load_audio(background, roots)
+        other, crowd_rate = load_audio(background, roots)
         crowd = other.mean(axis=0)
-        if other_rate != sample_rate:
-            import soxr
-
-            crowd = soxr.resample(crowd, other_rate, sample_rate)
-    return encode_wav(*degrade_samples(mono, sample_rate, condition, seed=seed, background=crowd))
+    degraded = degrade_samples(
+        mono, sample_rate, condition, seed=seed, background=crowd, background_rate=crowd_rate
+    )
+    return encode_wav(*degraded)
 
 
 def _seed(value) -> int:
