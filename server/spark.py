@@ -159,6 +159,11 @@ KEY_DAEMON_MODULE = "spark.python.daemon.module"
 #: The server's Python daemon: it imports the UDF modules once for every worker it forks.
 SERVER_DAEMON_MODULE = "udfs.worker_daemon"
 KEY_PYSPARK_MEMORY = "spark.executor.pyspark.memory"
+KEY_COMMIT_PROTOCOL = "spark.sql.sources.commitProtocolClass"
+#: INSERT OVERWRITE removes a table's old files when its job commits, not before it starts, so a
+#: statement that fails midway keeps the old rows (server/java/org/emoticana/storage/).
+OVERWRITE_ON_COMMIT_CLASS = "org.emoticana.storage.OverwriteOnCommitProtocol"
+KEY_JARS = "spark.jars"
 #: The server's Python worker memory limit unless spark-defaults.conf sets KEY_PYSPARK_MEMORY.
 PYSPARK_WORKER_MEMORY = "4g"
 
@@ -274,6 +279,12 @@ def spark_conf(
         # In local mode the executor is the server: a task that runs out of heap (one huge
         # array) fails its query with OutOfMemoryError instead of stopping the SparkContext.
         conf.setdefault(KEY_KILL_ON_FATAL_ERROR, "0")
+    if catalog == "hive" and KEY_COMMIT_PROTOCOL not in operator:
+        conf[KEY_COMMIT_PROTOCOL] = OVERWRITE_ON_COMMIT_CLASS
+        if not is_local_master(master):
+            # Executors get the protocol with their tasks: they need its class too.
+            jars = [j.strip() for j in operator.get(KEY_JARS, "").split(",") if j.strip()]
+            conf[KEY_JARS] = ",".join(dict.fromkeys([*jars, str(SERVER_JAR)]))
     if catalog == "hive" and KEY_DAEMON_MODULE not in spark_defaults:
         conf.setdefault(KEY_DAEMON_MODULE, SERVER_DAEMON_MODULE)
     if catalog == "hive" and KEY_PYSPARK_MEMORY not in spark_defaults:

@@ -244,6 +244,13 @@ def test_classification_survives_a_killed_worker_and_nothing_is_left(
         # The killed worker's tasks ran again on the other: the same answers as the local server.
         assert outcome["rows"] == local
         assert killed_at < tasks
+        # Writes commit through the server's protocol (spark.sql.sources.commitProtocolClass),
+        # which the executors load from the server's jar.
+        writer = clustered.connect().cursor()
+        writer.execute("CREATE TABLE cluster_written USING parquet AS SELECT id FROM range(4)")
+        writer.execute("INSERT OVERWRITE cluster_written SELECT id FROM range(10, 12)")
+        writer.execute("SELECT count(*), sum(id) FROM cluster_written")
+        assert writer.fetchall() == [(2, 21)]
         executors = [e for e in rest(ui_port, f"/{app_id}/allexecutors") if e["id"] != "driver"]
         assert sorted(e["isActive"] for e in executors) == [False, True], executors
     finally:

@@ -385,3 +385,44 @@ def test_a_file_too_large_for_a_row_fails_at_once_naming_it(server, audio_root):
     finally:
         cursor.execute("DROP TABLE huge_files")
         shutil.rmtree(folder)  # other tests list the audio root
+
+
+def test_insert_overwrite_that_fails_keeps_the_rows_it_would_replace(cursor, server):
+    """Spark clears a table's folder before INSERT OVERWRITE writes; the server's commit protocol
+    (server/java/org/emoticana/storage/) removes the old files only when the new ones commit."""
+
+    def rows(sql):
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+    failing = "IF(id = 105, raise_error('overwrite stopped midway'), id)"
+    cursor.execute("CREATE TABLE overwritten USING parquet AS SELECT id FROM range(5)")
+    with pytest.raises(Exception, match="overwrite stopped midway"):
+        cursor.execute(f"INSERT OVERWRITE overwritten SELECT {failing} FROM range(100, 110, 1, 2)")
+    assert rows("SELECT count(*), sum(id) FROM overwritten") == [(5, 10)]
+    cursor.execute("INSERT OVERWRITE overwritten SELECT id FROM range(100, 103)")
+    assert rows("SELECT count(*), sum(id) FROM overwritten") == [(3, 303)]
+    table_dir = server.home / "warehouse" / "overwritten"
+    assert not (table_dir / "_temporary").exists()
+
+    cursor.execute(
+        "CREATE TABLE overwritten_parts USING parquet PARTITIONED BY (part) AS "
+        "SELECT id, CAST(id % 2 AS INT) AS part FROM range(10)"
+    )
+    with pytest.raises(Exception, match="overwrite stopped midway"):
+        cursor.execute(
+            f"INSERT OVERWRITE overwritten_parts PARTITION (part = 1) "
+            f"SELECT {failing} FROM range(100, 110, 1, 2)"
+        )
+    assert rows("SELECT part, count(*) FROM overwritten_parts GROUP BY part ORDER BY part") == [
+        (0, 5),
+        (1, 5),
+    ]
+    cursor.execute("INSERT OVERWRITE overwritten_parts PARTITION (part = 1) SELECT 42")
+    assert rows("SELECT part, sum(id) FROM overwritten_parts GROUP BY part ORDER BY part") == [
+        (0, 20),
+        (1, 42),
+    ]
+    cursor.execute("INSERT OVERWRITE overwritten_parts SELECT 7, 0")
+    assert rows("SELECT id, part FROM overwritten_parts") == [(7, 0)]
+    assert not (server.home / "warehouse" / "overwritten_parts" / "part=1").exists()

@@ -26,7 +26,12 @@ from server.settings import (
     load_settings,
     sql_sandbox_on,
 )
-from server.spark import spark_conf
+from server.spark import (
+    KEY_COMMIT_PROTOCOL,
+    KEY_JARS,
+    OVERWRITE_ON_COMMIT_CLASS,
+    spark_conf,
+)
 from tests.helpers import assert_one_line_failure, serve
 from tests.processes import kill_tree, process_tree
 from udfs.errors import ConfigError
@@ -290,3 +295,27 @@ class TestSettings:
         )
         assert not sql_sandbox_on(off, {KEY_SQL_SANDBOX: "true"})
         assert spark_conf(off, {})[1][KEY_SQL_EXTENSIONS] == "com.example.Extension"
+
+    def test_overwrites_commit_through_the_servers_protocol_unless_the_operator_names_one(
+        self, tmp_path
+    ):
+        """INSERT OVERWRITE keeps the old rows until its job commits (test_server_sql.py checks
+        it through SQL); on a cluster the executors get the protocol's jar."""
+        _, conf = spark_conf(load_settings(home=str(tmp_path), environ={}), {})
+        assert conf[KEY_COMMIT_PROTOCOL] == OVERWRITE_ON_COMMIT_CLASS
+        assert KEY_JARS not in conf  # in local mode the server is the executor
+        cluster = load_settings(
+            home=str(tmp_path),
+            master="spark://127.0.0.1:7077",
+            conf=[f"{KEY_JARS}=/opt/a.jar"],
+            environ={},
+        )
+        assert spark_conf(cluster, {})[1][KEY_JARS].split(",") == ["/opt/a.jar", str(SERVER_JAR)]
+        own = load_settings(
+            home=str(tmp_path), conf=[f"{KEY_COMMIT_PROTOCOL}=com.example.Protocol"], environ={}
+        )
+        assert spark_conf(own, {})[1][KEY_COMMIT_PROTOCOL] == "com.example.Protocol"
+        _, trainer = spark_conf(
+            load_settings(home=str(tmp_path), environ={}), {}, catalog="in-memory"
+        )
+        assert KEY_COMMIT_PROTOCOL not in trainer
