@@ -426,3 +426,41 @@ def test_insert_overwrite_that_fails_keeps_the_rows_it_would_replace(cursor, ser
     cursor.execute("INSERT OVERWRITE overwritten_parts SELECT 7, 0")
     assert rows("SELECT id, part FROM overwritten_parts") == [(7, 0)]
     assert not (server.home / "warehouse" / "overwritten_parts" / "part=1").exists()
+
+
+def test_one_statement_at_a_time_writes_into_a_table(cursor, server):
+    """Two jobs writing one table share the output committer's _temporary/0, and the first to
+    commit would take the other's files with its own: the second writer is refused at once."""
+    cursor.execute("CREATE TABLE appended (id BIGINT, digest STRING) USING parquet")
+    rows = 6_000_000
+    outcome = {}
+
+    def append_many():
+        try:
+            server.connect().cursor().execute(
+                "INSERT INTO appended SELECT id, sha2(CAST(id AS STRING), 256) "
+                f"FROM range(0, {rows}, 1, 8)"
+            )
+            outcome["finished"] = True
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=append_many, daemon=True)
+    writer.start()
+    pending = server.home / "warehouse" / "appended" / "_temporary"
+    deadline = time.monotonic() + 120
+    while not pending.exists() and writer.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pending.exists(), "the first insert should be writing"
+    with pytest.raises(Exception) as refused:
+        cursor.execute("INSERT INTO appended SELECT -1, 'late'")
+    message = str(refused.value)
+    assert "another statement is writing into the table folder 'appended' now" in message
+    assert str(server.home) not in message
+    writer.join(300)
+    assert outcome == {"finished": True}
+    cursor.execute("SELECT count(*), min(id) FROM appended")
+    assert cursor.fetchall() == [(rows, 0)]
+    cursor.execute("INSERT INTO appended SELECT -1, 'late'")
+    cursor.execute("SELECT count(*), min(id) FROM appended")
+    assert cursor.fetchall() == [(rows + 1, -1)]

@@ -209,6 +209,39 @@ def test_sessions_are_isolated_but_share_functions(server, audio_root):
         second.close()
 
 
+def test_every_statement_reads_tables_as_they_are_now(server, audio_root):
+    """A dashboard's long-lived session sees another session's writes, and new recordings in a
+    binaryFile table's folder appear without REFRESH TABLE."""
+    first, second = server.connect(), server.connect()
+    try:
+        writer, reader = first.cursor(), second.cursor()
+        writer.execute("CREATE TABLE seen_now USING parquet AS SELECT id FROM range(3)")
+        assert scalar(reader, "SELECT count(*) FROM seen_now") == 3
+        writer.execute("INSERT INTO seen_now SELECT id FROM range(10, 15)")
+        assert scalar(reader, "SELECT count(*) FROM seen_now") == 8
+        writer.execute("INSERT OVERWRITE seen_now SELECT 42")
+        reader.execute("SELECT id FROM seen_now")
+        assert reader.fetchall() == [(42,)]
+        writer.execute("DROP TABLE seen_now")
+        writer.execute("CREATE TABLE seen_now USING parquet AS SELECT 'again' AS word")
+        assert scalar(reader, "SELECT word FROM seen_now") == "again"
+
+        folder = audio_root / "arriving"
+        folder.mkdir()
+        clip = (audio_root / "variants" / "clip_16k.flac").read_bytes()
+        (folder / "first.flac").write_bytes(clip)
+        reader.execute(
+            f"CREATE TABLE arriving USING binaryFile OPTIONS (path {sql_string(folder)})"
+        )
+        assert scalar(reader, "SELECT count(*) FROM arriving") == 1
+        (folder / "second.flac").write_bytes(clip)
+        assert scalar(reader, "SELECT count(*) FROM arriving") == 2
+        assert scalar(writer, "SELECT count(*) FROM arriving") == 2
+    finally:
+        first.close()
+        second.close()
+
+
 def test_persistent_view_may_use_the_functions(cursor, audio_root):
     cursor.execute("DROP TABLE IF EXISTS default.variant_files")
     cursor.execute(

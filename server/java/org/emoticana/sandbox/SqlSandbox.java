@@ -278,7 +278,7 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
      * Throws the AnalysisException that refuses a statement (Spark reports it to the client like
      * its own analysis errors). Declared to return, so that callers can write {@code throw refusal(...)}.
      */
-    static RuntimeException refusal(String message) {
+    public static RuntimeException refusal(String message) {
         throw SqlSandbox.<RuntimeException>unchecked(new AnalysisException("emoticana: " + message, Option.empty(),
                 Option.empty(), Option.empty(), Option.empty(), scala.collection.immutable.Map$.MODULE$.empty(), new QueryContext[0]));
     }

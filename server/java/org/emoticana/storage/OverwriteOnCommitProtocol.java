@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -12,6 +14,7 @@ import org.apache.hadoop.mapreduce.JobContext;
 import org.apache.hadoop.mapreduce.lib.output.FileOutputCommitter;
 import org.apache.spark.internal.io.FileCommitProtocol;
 import org.apache.spark.sql.execution.datasources.SQLHadoopMapReduceCommitProtocol;
+import org.emoticana.sandbox.SqlSandbox;
 
 /**
  * Spark's file commit protocol ({@code spark.sql.sources.commitProtocolClass}) with one change:
@@ -25,6 +28,11 @@ import org.apache.spark.sql.execution.datasources.SQLHadoopMapReduceCommitProtoc
  * {@code _temporary} until then), and {@link #abortJob} forgets them. The job's own files get new
  * names, so they are never among those noted. A failed statement leaves the old rows; a
  * successful one leaves only the new.
+ *
+ * <p>One statement at a time writes into a folder: two jobs writing one table share the output
+ * committer's {@code _temporary/0}, and the first to commit would take the other's files with its
+ * own (two {@code CREATE TABLE AS SELECT} of one name mixed their rows). {@link #setupJob} refuses
+ * a second writer in one line before it writes anything; it may run again when the first ends.
  *
  * <p>Runs on the driver: executors get a serialized copy for their tasks and never call these.
  */
@@ -43,10 +51,34 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         }
     }
 
+    /** The folders a statement is writing into now. */
+    private static final Set<String> WRITING = ConcurrentHashMap.newKeySet();
+
+    private final String folder;
     private transient List<Replaced> replaced;
+    /** This job holds {@link #folder} in {@link #WRITING}. */
+    private transient boolean writing;
 
     public OverwriteOnCommitProtocol(String jobId, String path, boolean dynamicPartitionOverwrite) {
         super(jobId, path, dynamicPartitionOverwrite);
+        this.folder = new Path(path).toUri().normalize().toString();
+    }
+
+    @Override
+    public void setupJob(JobContext jobContext) {
+        if (!WRITING.add(folder)) {
+            throw SqlSandbox.refusal("another statement is writing into the table folder '"
+                    + new Path(folder).getName() + "' now; run this one again when it has finished");
+        }
+        writing = true;
+        super.setupJob(jobContext);  // if it fails, Spark calls abortJob, which lets go
+    }
+
+    private void letGo() {
+        if (writing) {
+            writing = false;
+            WRITING.remove(folder);
+        }
     }
 
     private List<Replaced> replaced() {
@@ -92,11 +124,19 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         }
         replaced().clear();
         super.commitJob(jobContext, taskCommits);
+        letGo();  // a failed commit is followed by abortJob, which cleans up and lets go
     }
 
     @Override
     public void abortJob(JobContext jobContext) {
         replaced().clear();
-        super.abortJob(jobContext);
+        if (!writing) {
+            return;  // refused by setupJob: the folder's _temporary is the other statement's
+        }
+        try {
+            super.abortJob(jobContext);
+        } finally {
+            letGo();
+        }
     }
 }

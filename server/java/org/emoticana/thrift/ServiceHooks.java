@@ -100,11 +100,29 @@ final class ServiceHooks {
                 req.getTableName(), "column", req.getColumnName());
     }
 
+    /**
+     * Each statement reads the tables as they are when it starts. A Spark session keeps every table
+     * it resolved, with the list of its files, until that session itself writes or refreshes it:
+     * another session's INSERT stayed unseen (a dashboard's connection gave old counts), its
+     * INSERT OVERWRITE failed the next read with a missing file, and recordings added to a
+     * binaryFile table's folder never appeared. Forgetting them costs the next statement a
+     * metastore lookup and a listing of its tables' folders.
+     */
+    private static void forgetTableListings(CLIService cli, SessionHandle handle) {
+        if (cli.getSessionManager().getOperationManager() instanceof SparkSQLOperationManager spark) {
+            SparkSession session = spark.sessionToContexts().get(handle);
+            if (session != null) {
+                session.sessionState().catalog().invalidateAllCachedTables();
+            }
+        }
+    }
+
     /** HiveServer2's ExecuteStatement, but a user error becomes one line (PyHive runs statements so). */
     static TExecuteStatementResp executeStatement(CLIService cli, TExecuteStatementReq req) {
         TExecuteStatementResp resp = new TExecuteStatementResp();
         try {
             SessionHandle session = new SessionHandle(req.getSessionHandle());
+            forgetTableListings(cli, session);
             OperationHandle operation = req.isRunAsync()
                     ? cli.executeStatementAsync(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout())
                     : cli.executeStatement(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout());
