@@ -225,6 +225,12 @@ def test_every_statement_reads_tables_as_they_are_now(server, audio_root):
         writer.execute("DROP TABLE seen_now")
         writer.execute("CREATE TABLE seen_now USING parquet AS SELECT 'again' AS word")
         assert scalar(reader, "SELECT word FROM seen_now") == "again"
+        # A cached table is still read from the cache by later statements of any session.
+        writer.execute("CACHE TABLE seen_now")
+        for cursor in (writer, reader):
+            cursor.execute("EXPLAIN SELECT word FROM seen_now")
+            assert "InMemoryRelation" in cursor.fetchall()[0][0]
+        writer.execute("UNCACHE TABLE seen_now")
 
         folder = audio_root / "arriving"
         folder.mkdir()
