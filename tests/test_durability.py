@@ -404,6 +404,19 @@ def test_insert_overwrite_that_fails_keeps_the_rows_it_would_replace(cursor, ser
     assert rows("SELECT count(*), sum(id) FROM overwritten") == [(3, 303)]
     table_dir = server.home / "warehouse" / "overwritten"
     assert not (table_dir / "_temporary").exists()
+    # What a statement killed with the server (kill -9) leaves: committed task files under
+    # _temporary/0. Neither an append nor an overwrite takes them into the table.
+    stale = table_dir / "_temporary" / "0" / "task_202612070000_0000_m_000000"
+    stale.mkdir(parents=True)
+    for number, part in enumerate(sorted(table_dir.glob("part-*.parquet"))):
+        shutil.copy(part, stale / f"part-{number:05d}-killed-c000.snappy.parquet")
+    cursor.execute("INSERT INTO overwritten SELECT 7")
+    assert rows("SELECT count(*), sum(id) FROM overwritten") == [(4, 310)]
+    stale.mkdir(parents=True)
+    shutil.copy(next(table_dir.glob("part-*.parquet")), stale / "part-00000-killed.parquet")
+    cursor.execute("INSERT OVERWRITE overwritten SELECT 8")
+    assert rows("SELECT count(*), sum(id) FROM overwritten") == [(1, 8)]
+    assert not (table_dir / "_temporary").exists()
 
     cursor.execute(
         "CREATE TABLE overwritten_parts USING parquet PARTITIONED BY (part) AS "

@@ -11,34 +11,52 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.mapreduce.JobContext;
+import org.apache.hadoop.mapreduce.MRJobConfig;
+import org.apache.hadoop.mapreduce.OutputCommitter;
+import org.apache.hadoop.mapreduce.TaskAttemptContext;
 import org.apache.hadoop.mapreduce.lib.output.FileOutputCommitter;
 import org.apache.spark.internal.io.FileCommitProtocol;
 import org.apache.spark.sql.execution.datasources.SQLHadoopMapReduceCommitProtocol;
 import org.emoticana.sandbox.SqlSandbox;
 
 /**
- * Spark's file commit protocol ({@code spark.sql.sources.commitProtocolClass}) with one change:
- * {@code INSERT OVERWRITE} removes the rows it replaces when its job commits, not before the job
- * starts.
+ * Spark's file commit protocol ({@code spark.sql.sources.commitProtocolClass}) made safe for the
+ * ways a server's tables are written.
  *
- * <p>Spark clears a table's folder (or a static partition's) through {@link #deleteWithJob} before
- * it writes the new files, so a statement that fails or is cancelled midway would leave the table
- * empty. Here {@code deleteWithJob} only notes the files the folder holds then; {@link #commitJob}
- * deletes exactly those and then moves the job's files in (the output committer keeps them under
- * {@code _temporary} until then), and {@link #abortJob} forgets them. The job's own files get new
- * names, so they are never among those noted. A failed statement leaves the old rows; a
- * successful one leaves only the new.
+ * <p><b>An overwrite replaces rows when it commits.</b> Spark clears a table's folder (or a static
+ * partition's) through {@link #deleteWithJob} before it writes the new files, so a statement that
+ * failed or was cancelled midway left the table empty. Here {@code deleteWithJob} only notes the
+ * files the folder holds then (and the folders that hold them); {@link #commitJob} moves the job's
+ * files in first and then deletes exactly the noted ones, and the folders they leave empty;
+ * {@link #abortJob} forgets them. The job's files have names of their own (the job's id is in
+ * them), so they are never among those noted. A failed statement leaves the old rows; a
+ * successful one only the new.
  *
- * <p>One statement at a time writes into a folder: two jobs writing one table share the output
- * committer's {@code _temporary/0}, and the first to commit would take the other's files with its
- * own (two {@code CREATE TABLE AS SELECT} of one name mixed their rows). {@link #setupJob} refuses
- * a second writer in one line before it writes anything; it may run again when the first ends.
+ * <p><b>A job's files wait in a folder of their own.</b> The output committer keeps task files
+ * under {@code _temporary/<application attempt>} until the job commits, and merges everything
+ * there: with Spark's attempt 0 for every job, the committed tasks of a statement killed with the
+ * server (kill -9) came back into the table with the next write. Each job here has its own attempt
+ * number, taken from its id.
  *
- * <p>Runs on the driver: executors get a serialized copy for their tasks and never call these.
+ * <p><b>One statement at a time writes into a folder.</b> Two jobs writing one table at once would
+ * still clean up each other's working folder (the committer removes all of {@code _temporary} when
+ * a job ends): {@link #setupJob} refuses a second writer of this server in one line before it
+ * writes anything; it may run again when the first ends. Servers sharing a warehouse do not see
+ * each other's writers (docs/operations.md).
+ *
+ * <p>Jobs are set up, committed and aborted on the driver; executors get a serialized copy for
+ * their tasks.
  */
 public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol {
 
     private static final long serialVersionUID = 1L;
+
+    /** The folders a statement of this server is writing into now. */
+    private static final Set<String> WRITING = ConcurrentHashMap.newKeySet();
+
+    /** Markers a commit writes again under the same name: never noted as replaced. */
+    private static final Set<String> MARKERS = Set.of(
+            FileOutputCommitter.SUCCEEDED_FILE_NAME, "." + FileOutputCommitter.SUCCEEDED_FILE_NAME + ".crc");
 
     /** A file or folder the job replaces, and its file system. */
     private static final class Replaced {
@@ -51,17 +69,40 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         }
     }
 
-    /** The folders a statement is writing into now. */
-    private static final Set<String> WRITING = ConcurrentHashMap.newKeySet();
-
     private final String folder;
-    private transient List<Replaced> replaced;
+    /** This job's application attempt number: its own folder under {@code _temporary}. */
+    private final int attempt;
+    private transient List<Replaced> files;
+    /** Folders that held replaced files, each after the folders inside it. */
+    private transient List<Replaced> folders;
     /** This job holds {@link #folder} in {@link #WRITING}. */
     private transient boolean writing;
 
     public OverwriteOnCommitProtocol(String jobId, String path, boolean dynamicPartitionOverwrite) {
         super(jobId, path, dynamicPartitionOverwrite);
         this.folder = new Path(path).toUri().normalize().toString();
+        // Never 0, the attempt of jobs written by Spark's own protocol.
+        this.attempt = 1 + Math.floorMod(jobId.hashCode(), Integer.MAX_VALUE - 1);
+    }
+
+    private List<Replaced> files() {
+        if (files == null) {
+            files = new ArrayList<>();
+        }
+        return files;
+    }
+
+    private List<Replaced> folders() {
+        if (folders == null) {
+            folders = new ArrayList<>();
+        }
+        return folders;
+    }
+
+    @Override
+    public OutputCommitter setupCommitter(TaskAttemptContext context) {
+        context.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
+        return super.setupCommitter(context);
     }
 
     @Override
@@ -71,6 +112,7 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
                     + new Path(folder).getName() + "' now; run this one again when it has finished");
         }
         writing = true;
+        jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
         super.setupJob(jobContext);  // if it fails, Spark calls abortJob, which lets go
     }
 
@@ -81,29 +123,11 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         }
     }
 
-    private List<Replaced> replaced() {
-        if (replaced == null) {
-            replaced = new ArrayList<>();
-        }
-        return replaced;
-    }
-
     @Override
     public boolean deleteWithJob(FileSystem fs, Path path, boolean recursive) {
         try {
-            if (!fs.exists(path)) {
-                return true;
-            }
-            if (!fs.getFileStatus(path).isDirectory()) {
-                replaced().add(new Replaced(fs, path));
-                return true;
-            }
-            for (FileStatus child : fs.listStatus(path)) {
-                // The output committer's working folder is where this job's files wait: a stale
-                // one from a killed job is removed by the committer itself when the job ends.
-                if (!child.getPath().getName().equals(FileOutputCommitter.PENDING_DIR_NAME)) {
-                    replaced().add(new Replaced(fs, child.getPath()));
-                }
+            if (fs.exists(path)) {
+                note(fs, fs.getFileStatus(path));
             }
             return true;
         } catch (IOException e) {
@@ -111,29 +135,57 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         }
     }
 
+    private void note(FileSystem fs, FileStatus status) throws IOException {
+        String name = status.getPath().getName();
+        if (!status.isDirectory()) {
+            if (!MARKERS.contains(name)) {
+                files().add(new Replaced(fs, status.getPath()));
+            }
+            return;
+        }
+        if (name.equals(FileOutputCommitter.PENDING_DIR_NAME)) {
+            return;  // working folders: the committer removes all of it when this job ends
+        }
+        for (FileStatus child : fs.listStatus(status.getPath())) {
+            note(fs, child);
+        }
+        if (!status.getPath().toUri().normalize().toString().equals(folder)) {
+            folders().add(new Replaced(fs, status.getPath()));  // the table's folder itself stays
+        }
+    }
+
     @Override
     public void commitJob(JobContext jobContext, scala.collection.immutable.Seq<FileCommitProtocol.TaskCommitMessage> taskCommits) {
-        for (Replaced old : replaced()) {
-            try {
-                if (old.fs.exists(old.path) && !old.fs.delete(old.path, true)) {
+        jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
+        super.commitJob(jobContext, taskCommits);
+        try {
+            for (Replaced old : files()) {
+                if (old.fs.exists(old.path) && !old.fs.delete(old.path, false)) {
                     throw new IOException("delete returned false");
                 }
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot remove the replaced file " + old.path, e);
             }
+            for (Replaced old : folders()) {
+                if (old.fs.exists(old.path) && old.fs.listStatus(old.path).length == 0) {
+                    old.fs.delete(old.path, false);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove the rows an overwrite replaced", e);
         }
-        replaced().clear();
-        super.commitJob(jobContext, taskCommits);
+        files().clear();
+        folders().clear();
         letGo();  // a failed commit is followed by abortJob, which cleans up and lets go
     }
 
     @Override
     public void abortJob(JobContext jobContext) {
-        replaced().clear();
+        files().clear();
+        folders().clear();
         if (!writing) {
             return;  // refused by setupJob: the folder's _temporary is the other statement's
         }
         try {
+            jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
             super.abortJob(jobContext);
         } finally {
             letGo();
