@@ -164,6 +164,10 @@ KEY_COMMIT_PROTOCOL = "spark.sql.sources.commitProtocolClass"
 #: statement that fails midway keeps the old rows (server/java/org/emoticana/storage/).
 OVERWRITE_ON_COMMIT_CLASS = "org.emoticana.storage.OverwriteOnCommitProtocol"
 KEY_JARS = "spark.jars"
+KEY_METADATA_TTL = "spark.sql.metadataCacheTTLSeconds"
+#: How long a session keeps a table's list of files: files added to or removed from a table's
+#: folder outside the server are seen within it (the server's own writes at once: ServiceHooks).
+METADATA_TTL = "10s"
 #: The server's Python worker memory limit unless spark-defaults.conf sets KEY_PYSPARK_MEMORY.
 PYSPARK_WORKER_MEMORY = "4g"
 
@@ -285,6 +289,8 @@ def spark_conf(
             # Executors get the protocol with their tasks: they need its class too.
             jars = [j.strip() for j in operator.get(KEY_JARS, "").split(",") if j.strip()]
             conf[KEY_JARS] = ",".join(dict.fromkeys([*jars, str(SERVER_JAR)]))
+    if catalog == "hive" and KEY_METADATA_TTL not in operator:
+        conf[KEY_METADATA_TTL] = METADATA_TTL
     if catalog == "hive" and KEY_DAEMON_MODULE not in spark_defaults:
         conf.setdefault(KEY_DAEMON_MODULE, SERVER_DAEMON_MODULE)
     if catalog == "hive" and KEY_PYSPARK_MEMORY not in spark_defaults:

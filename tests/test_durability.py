@@ -477,3 +477,13 @@ def test_one_statement_at_a_time_writes_into_a_table(cursor, server):
     cursor.execute("INSERT INTO appended SELECT -1, 'late'")
     cursor.execute("SELECT count(*), min(id) FROM appended")
     assert cursor.fetchall() == [(rows + 1, -1)]
+    # A write that fails while it starts (its working folder cannot be made) lets go of the table.
+    blocker = server.home / "warehouse" / "appended" / "_temporary"
+    blocker.write_text("not a folder")
+    with pytest.raises(Exception) as failed:
+        cursor.execute("INSERT INTO appended SELECT -2, 'blocked'")
+    assert "another statement is writing" not in str(failed.value)
+    blocker.unlink(missing_ok=True)  # the failed job may have cleaned it up itself
+    cursor.execute("INSERT INTO appended SELECT -2, 'after'")
+    cursor.execute("SELECT count(*), min(id) FROM appended")
+    assert cursor.fetchall() == [(rows + 2, -2)]

@@ -2,11 +2,13 @@
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from server.spark import METADATA_TTL
 from udfs.audio import decode_audio
 from udfs.features import DEFAULT_FEATURES, mfcc_features
 from udfs.registry import SQL_FUNCTIONS
@@ -210,8 +212,8 @@ def test_sessions_are_isolated_but_share_functions(server, audio_root):
 
 
 def test_every_statement_reads_tables_as_they_are_now(server, audio_root):
-    """A dashboard's long-lived session sees another session's writes, and new recordings in a
-    binaryFile table's folder appear without REFRESH TABLE."""
+    """A dashboard's long-lived session sees another session's writes at once, and new recordings
+    in a binaryFile table's folder without REFRESH TABLE."""
     first, second = server.connect(), server.connect()
     try:
         writer, reader = first.cursor(), second.cursor()
@@ -241,6 +243,9 @@ def test_every_statement_reads_tables_as_they_are_now(server, audio_root):
         )
         assert scalar(reader, "SELECT count(*) FROM arriving") == 1
         (folder / "second.flac").write_bytes(clip)
+        # A file that arrives outside the server is seen once the session's listing is older
+        # than spark.sql.metadataCacheTTLSeconds.
+        time.sleep(float(METADATA_TTL.rstrip("s")) + 1)
         assert scalar(reader, "SELECT count(*) FROM arriving") == 2
         assert scalar(writer, "SELECT count(*) FROM arriving") == 2
     finally:

@@ -29,6 +29,8 @@ from server.settings import (
 from server.spark import (
     KEY_COMMIT_PROTOCOL,
     KEY_JARS,
+    KEY_METADATA_TTL,
+    METADATA_TTL,
     OVERWRITE_ON_COMMIT_CLASS,
     spark_conf,
 )
@@ -303,6 +305,7 @@ class TestSettings:
         it through SQL); on a cluster the executors get the protocol's jar."""
         _, conf = spark_conf(load_settings(home=str(tmp_path), environ={}), {})
         assert conf[KEY_COMMIT_PROTOCOL] == OVERWRITE_ON_COMMIT_CLASS
+        assert conf[KEY_METADATA_TTL] == METADATA_TTL
         assert KEY_JARS not in conf  # in local mode the server is the executor
         cluster = load_settings(
             home=str(tmp_path),

@@ -25,8 +25,9 @@ import org.emoticana.sandbox.SqlSandbox;
  *
  * <p><b>An overwrite replaces rows when it commits.</b> Spark clears a table's folder (or a static
  * partition's) through {@link #deleteWithJob} before it writes the new files, so a statement that
- * failed or was cancelled midway left the table empty. Here {@code deleteWithJob} only notes the
- * files the folder holds then (and the folders that hold them); {@link #commitJob} moves the job's
+ * failed or was cancelled midway left the table empty. Here {@code deleteWithJob} only records the
+ * folder; {@link #setupJob} notes the files it holds (and the folders that hold them) once no
+ * other statement writes into it; {@link #commitJob} moves the job's
  * files in first and then deletes exactly the noted ones, and the folders they leave empty;
  * {@link #abortJob} forgets them. The job's files have names of their own (the job's id is in
  * them), so they are never among those noted. A failed statement leaves the old rows; a
@@ -72,6 +73,8 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     private final String folder;
     /** This job's application attempt number: its own folder under {@code _temporary}. */
     private final int attempt;
+    /** What deleteWithJob was asked to delete: listed when the job starts. */
+    private transient List<Replaced> toReplace;
     private transient List<Replaced> files;
     /** Folders that held replaced files, each after the folders inside it. */
     private transient List<Replaced> folders;
@@ -83,6 +86,13 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         this.folder = new Path(path).toUri().normalize().toString();
         // Never 0, the attempt of jobs written by Spark's own protocol.
         this.attempt = 1 + Math.floorMod(jobId.hashCode(), Integer.MAX_VALUE - 1);
+    }
+
+    private List<Replaced> toReplace() {
+        if (toReplace == null) {
+            toReplace = new ArrayList<>();
+        }
+        return toReplace;
     }
 
     private List<Replaced> files() {
@@ -112,8 +122,31 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
                     + new Path(folder).getName() + "' now; run this one again when it has finished");
         }
         writing = true;
-        jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
-        super.setupJob(jobContext);  // if it fails, Spark calls abortJob, which lets go
+        // Spark calls setupJob before the block that aborts a failed job: a failure here must let
+        // go itself, or the folder would stay refused until the server restarts.
+        try {
+            for (Replaced old : toReplace()) {
+                if (old.fs.exists(old.path)) {
+                    note(old.fs, old.fs.getFileStatus(old.path));
+                }
+            }
+            jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
+            super.setupJob(jobContext);
+        } catch (IOException e) {
+            abortQuietly(jobContext, e);
+            throw new UncheckedIOException("cannot list the files an overwrite replaces", e);
+        } catch (RuntimeException | Error e) {
+            abortQuietly(jobContext, e);
+            throw e;
+        }
+    }
+
+    private void abortQuietly(JobContext jobContext, Throwable cause) {
+        try {
+            abortJob(jobContext);
+        } catch (RuntimeException | Error cleanup) {
+            cause.addSuppressed(cleanup);
+        }
     }
 
     private void letGo() {
@@ -125,14 +158,10 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
 
     @Override
     public boolean deleteWithJob(FileSystem fs, Path path, boolean recursive) {
-        try {
-            if (fs.exists(path)) {
-                note(fs, fs.getFileStatus(path));
-            }
-            return true;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot list the files an overwrite replaces in " + path, e);
-        }
+        // Listed in setupJob, once no other statement of this server writes into the folder: a
+        // listing taken now could miss files another overwrite commits before this job starts.
+        toReplace().add(new Replaced(fs, path));
+        return true;
     }
 
     private void note(FileSystem fs, FileStatus status) throws IOException {
@@ -172,13 +201,16 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         } catch (IOException e) {
             throw new UncheckedIOException("cannot remove the rows an overwrite replaced", e);
         }
+        toReplace().clear();
         files().clear();
         folders().clear();
+        TableChanges.committed();
         letGo();  // a failed commit is followed by abortJob, which cleans up and lets go
     }
 
     @Override
     public void abortJob(JobContext jobContext) {
+        toReplace().clear();
         files().clear();
         folders().clear();
         if (!writing) {

@@ -1,7 +1,10 @@
 package org.emoticana.thrift;
 
 import java.lang.reflect.Field;
+import java.util.Collections;
+import java.util.Map;
 import java.util.Set;
+import java.util.WeakHashMap;
 
 import org.apache.hive.service.cli.CLIService;
 import org.apache.hive.service.cli.GetInfoType;
@@ -36,6 +39,7 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.hive.thriftserver.server.SparkSQLOperationManager;
 import org.emoticana.sandbox.NamePatterns;
 import org.emoticana.sandbox.SqlSandbox;
+import org.emoticana.storage.TableChanges;
 
 /**
  * What Emoticana's Thrift services do differently from HiveServer2's (the binary and the HTTP one
@@ -100,19 +104,28 @@ final class ServiceHooks {
                 req.getTableName(), "column", req.getColumnName());
     }
 
+    /** Each session's count of committed writes ({@link TableChanges}) at its last statement. */
+    private static final Map<SparkSession, Long> SEEN = Collections.synchronizedMap(new WeakHashMap<>());
+
     /**
-     * Each statement reads the tables as they are when it starts. A Spark session keeps every table
-     * it resolved, with the list of its files, until that session itself writes or refreshes it:
-     * another session's INSERT stayed unseen (a dashboard's connection gave old counts), its
-     * INSERT OVERWRITE failed the next read with a missing file, and recordings added to a
-     * binaryFile table's folder never appeared. Forgetting them costs the next statement a
-     * metastore lookup and a listing of its tables' folders.
+     * A statement reads the tables as they are when it starts, as far as this server's writes go.
+     * A Spark session keeps every table it resolved, with the list of its files, until that
+     * session itself writes or refreshes it: another session's INSERT stayed unseen (a dashboard's
+     * connection gave old counts) and its INSERT OVERWRITE failed the next read with a missing
+     * file. So a session forgets its resolved tables when a write has committed since its last
+     * statement. Files that change outside the server (recordings added to a binaryFile table's
+     * folder) are seen within spark.sql.metadataCacheTTLSeconds (server/spark.py): forgetting
+     * on every statement would list every folder of a table again for each, a Spark job of its
+     * own for a table of many folders.
      */
-    private static void forgetTableListings(CLIService cli, SessionHandle handle) {
+    private static void forgetChangedTables(CLIService cli, SessionHandle handle) {
         if (cli.getSessionManager().getOperationManager() instanceof SparkSQLOperationManager spark) {
             SparkSession session = spark.sessionToContexts().get(handle);
             if (session != null) {
-                session.sessionState().catalog().invalidateAllCachedTables();
+                Long now = TableChanges.count();
+                if (!now.equals(SEEN.put(session, now))) {
+                    session.sessionState().catalog().invalidateAllCachedTables();
+                }
             }
         }
     }
@@ -122,7 +135,7 @@ final class ServiceHooks {
         TExecuteStatementResp resp = new TExecuteStatementResp();
         try {
             SessionHandle session = new SessionHandle(req.getSessionHandle());
-            forgetTableListings(cli, session);
+            forgetChangedTables(cli, session);
             OperationHandle operation = req.isRunAsync()
                     ? cli.executeStatementAsync(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout())
                     : cli.executeStatement(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout());
