@@ -200,11 +200,14 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot remove the rows an overwrite replaced", e);
+        } finally {
+            // Counted once the old files are gone too: a statement that starts before that
+            // could list them again.
+            TableChanges.committed();
         }
         toReplace().clear();
         files().clear();
         folders().clear();
-        TableChanges.committed();
         letGo();  // a failed commit is followed by abortJob, which cleans up and lets go
     }
 
