@@ -233,6 +233,18 @@ def test_every_statement_reads_tables_as_they_are_now(server, audio_root):
             cursor.execute("EXPLAIN SELECT word FROM seen_now")
             assert "InMemoryRelation" in cursor.fetchall()[0][0]
         writer.execute("UNCACHE TABLE seen_now")
+        # Statements that change a table without a commit: seen at once as well.
+        writer.execute("TRUNCATE TABLE seen_now")
+        assert scalar(reader, "SELECT count(*) FROM seen_now") == 0
+        writer.execute("DROP TABLE seen_now")
+        writer.execute("CREATE TABLE seen_now (name STRING, n INT) USING parquet")
+        reader.execute("INSERT INTO seen_now VALUES ('new', 1)")
+        writer.execute("SELECT name, n FROM seen_now")
+        assert writer.fetchall() == [("new", 1)]
+        writer.execute("/* a comment first */ ALTER TABLE seen_now RENAME TO seen_before")
+        writer.execute("CREATE TABLE seen_now (other DOUBLE) USING parquet")
+        reader.execute("INSERT INTO seen_now VALUES (2.5)")
+        assert scalar(writer, "SELECT other FROM seen_now") == 2.5
 
         folder = audio_root / "arriving"
         folder.mkdir()

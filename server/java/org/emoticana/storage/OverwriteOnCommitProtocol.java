@@ -203,7 +203,7 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         } finally {
             // Counted once the old files are gone too: a statement that starts before that
             // could list them again.
-            TableChanges.committed();
+            TableChanges.changed();
         }
         toReplace().clear();
         files().clear();

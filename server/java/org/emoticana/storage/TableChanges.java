@@ -3,9 +3,11 @@ package org.emoticana.storage;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A count of the table writes this server has committed. A session that remembers the count of
- * its last statement knows, at its next one, whether the tables it resolved then may have changed
- * since (org.emoticana.thrift.ServiceHooks forgets its resolved tables when they may have).
+ * A count of the changes to tables this server has made: writes committed, and statements that
+ * may change a table's definition or files (DDL, TRUNCATE) as they start and as they end. A session
+ * that remembers the count of its last statement knows, at its next one, whether the tables it
+ * resolved then may have changed since (org.emoticana.thrift.ServiceHooks forgets its resolved
+ * tables when they may have).
  */
 public final class TableChanges {
     private static final AtomicLong COMMITTED = new AtomicLong();
@@ -18,8 +20,8 @@ public final class TableChanges {
         return COMMITTED.get();
     }
 
-    /** A write has committed. */
-    static void committed() {
+    /** Tables may have changed. */
+    public static void changed() {
         COMMITTED.incrementAndGet();
     }
 }

@@ -2,9 +2,12 @@ package org.emoticana.thrift;
 
 import java.lang.reflect.Field;
 import java.util.Collections;
+import java.util.EnumSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.WeakHashMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
 
 import org.apache.hive.service.cli.CLIService;
 import org.apache.hive.service.cli.GetInfoType;
@@ -33,6 +36,7 @@ import org.apache.hive.service.rpc.thrift.TGetTablesReq;
 import org.apache.hive.service.rpc.thrift.TGetTablesResp;
 import org.apache.hive.service.rpc.thrift.TOpenSessionReq;
 import org.apache.hive.service.rpc.thrift.TOpenSessionResp;
+import org.apache.hive.service.rpc.thrift.TOperationState;
 import org.apache.hive.service.rpc.thrift.TStatus;
 import org.apache.hive.service.rpc.thrift.TStatusCode;
 import org.apache.spark.sql.SparkSession;
@@ -104,6 +108,26 @@ final class ServiceHooks {
                 req.getTableName(), "column", req.getColumnName());
     }
 
+    /**
+     * A statement whose first word is one of these reads tables and changes none (a write it
+     * holds, as in {@code WITH ... INSERT}, is counted by the commit protocol); any other statement
+     * may change a table's definition or files without a commit (DROP, CREATE, ALTER, TRUNCATE).
+     */
+    private static final Pattern READS = Pattern.compile(
+            // Possessive: a statement of many comment marks cannot make the match backtrack.
+            "(?:\\s|--[^\\n]*+(?:\\n|$)|/\\*.*?\\*/|\\()*+"
+                    + "(?:SELECT|WITH|VALUES|TABLE|FROM|SHOW|DESC|DESCRIBE|EXPLAIN|SET|RESET|USE|LIST)\\b",
+            Pattern.CASE_INSENSITIVE | Pattern.DOTALL);
+    /** Asynchronous statements that may change tables and have not been seen to end. */
+    private static final Set<OperationHandle> CHANGING = ConcurrentHashMap.newKeySet();
+    private static final Set<TOperationState> ENDED = EnumSet.of(TOperationState.FINISHED_STATE,
+            TOperationState.ERROR_STATE, TOperationState.CANCELED_STATE, TOperationState.CLOSED_STATE,
+            TOperationState.TIMEDOUT_STATE);
+
+    static boolean mayChangeTables(String statement) {
+        return statement == null || !READS.matcher(statement).lookingAt();
+    }
+
     /** Each session's count of committed writes ({@link TableChanges}) at its last statement. */
     private static final Map<SparkSession, Long> SEEN = Collections.synchronizedMap(new WeakHashMap<>());
 
@@ -135,10 +159,28 @@ final class ServiceHooks {
         TExecuteStatementResp resp = new TExecuteStatementResp();
         try {
             SessionHandle session = new SessionHandle(req.getSessionHandle());
+            boolean changing = mayChangeTables(req.getStatement());
+            if (changing) {
+                TableChanges.changed();
+            }
             forgetChangedTables(cli, session);
-            OperationHandle operation = req.isRunAsync()
-                    ? cli.executeStatementAsync(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout())
-                    : cli.executeStatement(session, req.getStatement(), req.getConfOverlay(), req.getQueryTimeout());
+            OperationHandle operation;
+            if (req.isRunAsync()) {
+                operation = cli.executeStatementAsync(session, req.getStatement(), req.getConfOverlay(),
+                        req.getQueryTimeout());
+                if (changing) {
+                    CHANGING.add(operation);
+                }
+            } else {
+                try {
+                    operation = cli.executeStatement(session, req.getStatement(), req.getConfOverlay(),
+                            req.getQueryTimeout());
+                } finally {
+                    if (changing) {
+                        TableChanges.changed();
+                    }
+                }
+            }
             resp.setOperationHandle(operation.toTOperationHandle());
             resp.setStatus(OK);
         } catch (Exception e) {
@@ -160,6 +202,10 @@ final class ServiceHooks {
      */
     static TGetOperationStatusResp operationStatus(CLIService cli, TGetOperationStatusReq req,
             TGetOperationStatusResp resp) {
+        if (resp.isSetOperationState() && ENDED.contains(resp.getOperationState())
+                && CHANGING.remove(new OperationHandle(req.getOperationHandle()))) {
+            TableChanges.changed();  // as it ends too: a session's statement meanwhile saw it half done
+        }
         if (!resp.isSetErrorMessage()) {
             return resp;
         }
