@@ -128,16 +128,17 @@ final class ServiceHooks {
         return statement == null || !READS.matcher(statement).lookingAt();
     }
 
-    /** Each session's count of committed writes ({@link TableChanges}) at its last statement. */
+    /** Each session's count of table changes ({@link TableChanges}) at its last statement. */
     private static final Map<SparkSession, Long> SEEN = Collections.synchronizedMap(new WeakHashMap<>());
 
     /**
-     * A statement reads the tables as they are when it starts, as far as this server's writes go.
+     * A statement reads the tables as they are when it starts, as far as this server's changes go.
      * A Spark session keeps every table it resolved, with the list of its files, until that
      * session itself writes or refreshes it: another session's INSERT stayed unseen (a dashboard's
      * connection gave old counts) and its INSERT OVERWRITE failed the next read with a missing
-     * file. So a session forgets its resolved tables when a write has committed since its last
-     * statement. Files that change outside the server (recordings added to a binaryFile table's
+     * file. So a session forgets its resolved tables when a write has committed, or a statement
+     * that may change tables has started or ended, since its last statement. Files that change
+     * outside the server (recordings added to a binaryFile table's
      * folder) are seen within spark.sql.metadataCacheTTLSeconds (server/spark.py): forgetting
      * on every statement would list every folder of a table again for each, a Spark job of its
      * own for a table of many folders.
