@@ -73,11 +73,12 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     private final String folder;
     /** This job's application attempt number: its own folder under {@code _temporary}. */
     private final int attempt;
+    // Job state, on the driver only: a deserialized copy (an executor's) has none and needs none.
     /** What deleteWithJob was asked to delete: listed when the job starts. */
-    private transient List<Replaced> toReplace;
-    private transient List<Replaced> files;
+    private final transient List<Replaced> toReplace = new ArrayList<>();
+    private final transient List<Replaced> files = new ArrayList<>();
     /** Folders that held replaced files, each after the folders inside it. */
-    private transient List<Replaced> folders;
+    private final transient List<Replaced> folders = new ArrayList<>();
     /** This job holds {@link #folder} in {@link #WRITING}. */
     private transient boolean writing;
 
@@ -88,30 +89,20 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         this.attempt = 1 + Math.floorMod(jobId.hashCode(), Integer.MAX_VALUE - 1);
     }
 
-    private List<Replaced> toReplace() {
-        if (toReplace == null) {
-            toReplace = new ArrayList<>();
-        }
-        return toReplace;
+    /** The output committer works under this job's own {@code _temporary/<attempt>}. */
+    private void ownAttempt(JobContext context) {
+        context.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
     }
 
-    private List<Replaced> files() {
-        if (files == null) {
-            files = new ArrayList<>();
-        }
-        return files;
-    }
-
-    private List<Replaced> folders() {
-        if (folders == null) {
-            folders = new ArrayList<>();
-        }
-        return folders;
+    private void forgetReplaced() {
+        toReplace.clear();
+        files.clear();
+        folders.clear();
     }
 
     @Override
     public OutputCommitter setupCommitter(TaskAttemptContext context) {
-        context.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
+        ownAttempt(context);
         return super.setupCommitter(context);
     }
 
@@ -125,12 +116,12 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         // Spark calls setupJob before the block that aborts a failed job: a failure here must let
         // go itself, or the folder would stay refused until the server restarts.
         try {
-            for (Replaced old : toReplace()) {
+            for (Replaced old : toReplace) {
                 if (old.fs.exists(old.path)) {
                     note(old.fs, old.fs.getFileStatus(old.path));
                 }
             }
-            jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
+            ownAttempt(jobContext);
             super.setupJob(jobContext);
         } catch (IOException e) {
             abortQuietly(jobContext, e);
@@ -160,7 +151,7 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     public boolean deleteWithJob(FileSystem fs, Path path, boolean recursive) {
         // Listed in setupJob, once no other statement of this server writes into the folder: a
         // listing taken now could miss files another overwrite commits before this job starts.
-        toReplace().add(new Replaced(fs, path));
+        toReplace.add(new Replaced(fs, path));
         return true;
     }
 
@@ -168,7 +159,7 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         String name = status.getPath().getName();
         if (!status.isDirectory()) {
             if (!MARKERS.contains(name)) {
-                files().add(new Replaced(fs, status.getPath()));
+                files.add(new Replaced(fs, status.getPath()));
             }
             return;
         }
@@ -179,21 +170,21 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
             note(fs, child);
         }
         if (!status.getPath().toUri().normalize().toString().equals(folder)) {
-            folders().add(new Replaced(fs, status.getPath()));  // the table's folder itself stays
+            folders.add(new Replaced(fs, status.getPath()));  // the table's folder itself stays
         }
     }
 
     @Override
     public void commitJob(JobContext jobContext, scala.collection.immutable.Seq<FileCommitProtocol.TaskCommitMessage> taskCommits) {
-        jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
+        ownAttempt(jobContext);
         super.commitJob(jobContext, taskCommits);
         try {
-            for (Replaced old : files()) {
+            for (Replaced old : files) {
                 if (old.fs.exists(old.path) && !old.fs.delete(old.path, false)) {
                     throw new IOException("delete returned false");
                 }
             }
-            for (Replaced old : folders()) {
+            for (Replaced old : folders) {
                 if (old.fs.exists(old.path) && old.fs.listStatus(old.path).length == 0) {
                     old.fs.delete(old.path, false);
                 }
@@ -205,22 +196,18 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
             // could list them again.
             TableChanges.changed();
         }
-        toReplace().clear();
-        files().clear();
-        folders().clear();
+        forgetReplaced();
         letGo();  // a failed commit is followed by abortJob, which cleans up and lets go
     }
 
     @Override
     public void abortJob(JobContext jobContext) {
-        toReplace().clear();
-        files().clear();
-        folders().clear();
+        forgetReplaced();
         if (!writing) {
             return;  // refused by setupJob: the folder's _temporary is the other statement's
         }
         try {
-            jobContext.getConfiguration().setInt(MRJobConfig.APPLICATION_ATTEMPT_ID, attempt);
+            ownAttempt(jobContext);
             super.abortJob(jobContext);
         } finally {
             letGo();

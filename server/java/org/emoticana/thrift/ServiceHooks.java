@@ -144,15 +144,17 @@ final class ServiceHooks {
      * own for a table of many folders.
      */
     private static void forgetChangedTables(CLIService cli, SessionHandle handle) {
-        if (cli.getSessionManager().getOperationManager() instanceof SparkSQLOperationManager spark) {
-            SparkSession session = spark.sessionToContexts().get(handle);
-            if (session != null) {
-                Long now = TableChanges.count();
-                if (!now.equals(SEEN.put(session, now))) {
-                    session.sessionState().catalog().invalidateAllCachedTables();
-                }
-            }
+        SparkSession session = sparkSession(cli, handle);
+        Long now = TableChanges.count();
+        if (session != null && !now.equals(SEEN.put(session, now))) {
+            session.sessionState().catalog().invalidateAllCachedTables();
         }
+    }
+
+    /** The Spark session of a HiveServer2 session, or null when it has none (any more). */
+    private static SparkSession sparkSession(CLIService cli, SessionHandle handle) {
+        OperationManager manager = cli.getSessionManager().getOperationManager();
+        return manager instanceof SparkSQLOperationManager spark ? spark.sessionToContexts().get(handle) : null;
     }
 
     /** HiveServer2's ExecuteStatement, but a user error becomes one line (PyHive runs statements so). */
@@ -278,7 +280,7 @@ final class ServiceHooks {
             HiveSession session = cli.getSessionManager().getSession(handle);
             OperationManager manager = cli.getSessionManager().getOperationManager();
             SparkSQLOperationManager spark = (SparkSQLOperationManager) manager;
-            SparkSession sparkSession = spark.sessionToContexts().get(handle);
+            SparkSession sparkSession = sparkSession(cli, handle);
             if (sparkSession == null) {
                 throw new HiveSQLException("no Spark session for " + handle);
             }
