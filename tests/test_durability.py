@@ -440,6 +440,16 @@ def test_insert_overwrite_that_fails_keeps_the_rows_it_would_replace(cursor, ser
     assert rows("SELECT id, part FROM overwritten_parts") == [(7, 0)]
     assert not (server.home / "warehouse" / "overwritten_parts" / "part=1").exists()
 
+    # A CREATE TABLE AS SELECT that fails leaves nothing that keeps the name from being used again
+    # (the writer's lock file goes when it is all the folder holds).
+    with pytest.raises(Exception, match="overwrite stopped midway"):
+        cursor.execute(
+            f"CREATE TABLE failed_ctas USING parquet AS SELECT {failing} AS id "
+            "FROM range(100, 110, 1, 2)"
+        )
+    cursor.execute("CREATE TABLE failed_ctas USING parquet AS SELECT 1 AS id")
+    assert rows("SELECT id FROM failed_ctas") == [(1,)]
+
 
 def test_one_statement_at_a_time_writes_into_a_table(cursor, server):
     """Two jobs writing one table share the output committer's _temporary/0, and the first to

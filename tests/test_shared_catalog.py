@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -196,6 +198,46 @@ def test_active_model_is_shared(two_servers, shared_dirs, audio_root):
         assert listed[("shared", version)] is True
         assert sum(listed.values()) == 1
         assert rows(b, f"SELECT emotion('{clip}')") == [(favour,)]
+
+
+@pytest.mark.slow
+def test_servers_sharing_a_warehouse_write_a_table_one_at_a_time(two_servers, shared_dirs):
+    """Two writers of one table folder take each other's files: the operating system's lock on a
+    hidden file in the folder refuses a second writer through the other server too."""
+    a, b = two_servers
+    rows(a, "CREATE TABLE shared_appended (id BIGINT, digest STRING) USING parquet")
+    many = 6_000_000
+    outcome = {}
+
+    def append_many():
+        try:
+            rows(
+                a,
+                "INSERT INTO shared_appended SELECT id, sha2(CAST(id AS STRING), 256) "
+                f"FROM range(0, {many}, 1, 8)",
+            )
+            outcome["finished"] = True
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=append_many, daemon=True)
+    writer.start()
+    table_dir = shared_dirs["warehouse"] / "shared_appended"
+    deadline = time.monotonic() + 120
+    while not (table_dir / "_temporary").exists() and writer.is_alive():
+        assert time.monotonic() < deadline, "the first insert should be writing"
+        time.sleep(0.05)
+    assert writer.is_alive(), outcome
+    with pytest.raises(Exception) as refused:
+        rows(b, "INSERT INTO shared_appended SELECT -1, 'late'")
+    message = str(refused.value)
+    assert "another statement is writing into the table folder 'shared_appended' now" in message
+    assert str(shared_dirs["warehouse"]) not in message
+    writer.join(300)
+    assert outcome == {"finished": True}
+    assert rows(b, "SELECT count(*), min(id) FROM shared_appended") == [(many, 0)]
+    rows(b, "INSERT OVERWRITE shared_appended SELECT -1, 'late'")
+    assert rows(a, "SELECT count(*), min(id) FROM shared_appended") == [(1, -1)]
 
 
 THIRD_PROCESS = """

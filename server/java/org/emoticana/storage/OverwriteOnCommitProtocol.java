@@ -2,6 +2,9 @@ package org.emoticana.storage;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -9,6 +12,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocalFileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.mapreduce.JobContext;
 import org.apache.hadoop.mapreduce.MRJobConfig;
@@ -41,9 +45,12 @@ import org.emoticana.sandbox.SqlSandbox;
  *
  * <p><b>One statement at a time writes into a folder.</b> Two jobs writing one table at once would
  * still clean up each other's working folder (the committer removes all of {@code _temporary} when
- * a job ends): {@link #setupJob} refuses a second writer of this server in one line before it
- * writes anything; it may run again when the first ends. Servers sharing a warehouse do not see
- * each other's writers (docs/operations.md).
+ * a job ends): {@link #setupJob} refuses a second writer in one line before it writes anything;
+ * it may run again when the first ends. Writers of this server are known in memory; on a local
+ * file system, servers sharing a warehouse also hold the operating system's lock on a hidden file
+ * in the folder ({@link #WRITER_LOCK}), which the system lets go of when a server dies. Servers
+ * sharing a warehouse on another file system (HDFS, object stores) do not see each other's
+ * writers (docs/operations.md).
  *
  * <p>Jobs are set up, committed and aborted on the driver; executors get a serialized copy for
  * their tasks.
@@ -54,6 +61,14 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
 
     /** The folders a statement of this server is writing into now. */
     private static final Set<String> WRITING = ConcurrentHashMap.newKeySet();
+
+    /**
+     * The file whose lock a writer holds, for servers sharing a warehouse. Hidden from Spark's and
+     * Arrow's listings by its leading underscore. Only a job that finds nothing else in the folder
+     * when it aborts removes it: a writer that opened the file just before it went would lock a
+     * file no longer in the folder, while the next one made a new file and locked that.
+     */
+    static final String WRITER_LOCK = "_emoticana_writer.lock";
 
     /** Markers a commit writes again under the same name: never noted as replaced. */
     private static final Set<String> MARKERS = Set.of(
@@ -81,6 +96,8 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     private final transient List<Replaced> folders = new ArrayList<>();
     /** This job holds {@link #folder} in {@link #WRITING}. */
     private transient boolean writing;
+    /** The open {@link #WRITER_LOCK} whose lock this job holds; closing it lets go. */
+    private transient FileChannel writerLock;
 
     public OverwriteOnCommitProtocol(String jobId, String path, boolean dynamicPartitionOverwrite) {
         super(jobId, path, dynamicPartitionOverwrite);
@@ -106,11 +123,56 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         return super.setupCommitter(context);
     }
 
+    private RuntimeException writingNow() {
+        return SqlSandbox.refusal("another statement is writing into the table folder '"
+                + new Path(folder).getName() + "' now; run this one again when it has finished");
+    }
+
+    /**
+     * Locks the folder's {@link #WRITER_LOCK} when the folder is on the local file system; false
+     * when another process (a server sharing the warehouse) holds it.
+     */
+    private boolean lockAgainstOtherServers(JobContext jobContext) throws IOException {
+        Path path = new Path(folder);
+        FileSystem fs = path.getFileSystem(jobContext.getConfiguration());
+        if (!(fs instanceof LocalFileSystem)) {
+            return true;
+        }
+        java.nio.file.Path dir = ((LocalFileSystem) fs).pathToFile(path).toPath();
+        Files.createDirectories(dir);
+        FileChannel channel = FileChannel.open(
+                dir.resolve(WRITER_LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        try {
+            if (channel.tryLock() == null) {
+                channel.close();
+                return false;
+            }
+        } catch (IOException | RuntimeException | Error e) {
+            channel.close();
+            throw e;
+        }
+        writerLock = channel;
+        return true;
+    }
+
     @Override
     public void setupJob(JobContext jobContext) {
         if (!WRITING.add(folder)) {
-            throw SqlSandbox.refusal("another statement is writing into the table folder '"
-                    + new Path(folder).getName() + "' now; run this one again when it has finished");
+            throw writingNow();
+        }
+        // Refused before writing is set: abortJob would clear the other writer's _temporary.
+        boolean locked = false;
+        try {
+            locked = lockAgainstOtherServers(jobContext);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot lock the table folder for writing", e);
+        } finally {
+            if (!locked) {
+                WRITING.remove(folder);
+            }
+        }
+        if (!locked) {
+            throw writingNow();
         }
         writing = true;
         // Spark calls setupJob before the block that aborts a failed job: a failure here must let
@@ -143,7 +205,36 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     private void letGo() {
         if (writing) {
             writing = false;
-            WRITING.remove(folder);
+            try {
+                if (writerLock != null) {
+                    writerLock.close();
+                }
+            } catch (IOException e) {
+                // The lock goes with the channel, which close releases even when it fails.
+            } finally {
+                writerLock = null;
+                WRITING.remove(folder);
+            }
+        }
+    }
+
+    /**
+     * After an aborted job: the lock file, when it is all the folder holds (a failed CREATE TABLE
+     * AS SELECT), so that the folder is as Spark left it and the table can be created again.
+     */
+    private void removeLoneLock(JobContext jobContext) {
+        if (writerLock == null) {
+            return;
+        }
+        try {
+            Path path = new Path(folder);
+            FileSystem fs = path.getFileSystem(jobContext.getConfiguration());
+            FileStatus[] entries = fs.exists(path) ? fs.listStatus(path) : new FileStatus[0];
+            if (entries.length == 1 && entries[0].getPath().getName().equals(WRITER_LOCK)) {
+                fs.delete(entries[0].getPath(), false);
+            }
+        } catch (IOException e) {
+            // Left: a hidden file that readers skip.
         }
     }
 
@@ -158,7 +249,7 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     private void note(FileSystem fs, FileStatus status) throws IOException {
         String name = status.getPath().getName();
         if (!status.isDirectory()) {
-            if (!MARKERS.contains(name)) {
+            if (!MARKERS.contains(name) && !name.equals(WRITER_LOCK)) {
                 files.add(new Replaced(fs, status.getPath()));
             }
             return;
@@ -209,6 +300,7 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
         try {
             ownAttempt(jobContext);
             super.abortJob(jobContext);
+            removeLoneLock(jobContext);
         } finally {
             letGo();
         }
