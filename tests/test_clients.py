@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyspark
@@ -157,6 +158,11 @@ USER_ERRORS = {
         "emoticana: SET spark.hadoop.no_such_setting_34 is refused",
         "42000",
     ),
+    "raised by the statement": (
+        "SELECT assert_true(1 = 2, 'no_such_clip_36 is needed')",
+        "[USER_RAISED_EXCEPTION] no_such_clip_36 is needed",
+        "P0001",
+    ),
 }
 
 
@@ -194,6 +200,50 @@ def test_a_user_error_reaches_beeline_as_one_line(server):
     ), result.stderr
     assert errors[0].endswith("(state=38000,code=0)")
     assert "Traceback" not in result.stderr and "\tat " not in result.stderr
+
+
+def test_a_statement_stopped_by_its_time_cap_or_a_cancel_says_so_in_one_line(server):
+    """HiveServer2 leaves a timed-out statement without a message (PyHive read "Expected state
+    FINISHED, but found TIMEDOUT" and a Java stack) and a cancelled one likewise."""
+    from TCLIService.ttypes import TOperationState
+
+    cursor = server.connect().cursor()
+    cursor.execute("SET spark.sql.thriftServer.queryTimeout=2s")
+    slow = "SELECT count(DISTINCT sha2(CAST(id AS STRING), 256)) FROM range(0, 1000000000, 1, 2)"
+    timed_out = (
+        "emoticana: the statement ran past its time cap and was stopped "
+        "(spark.sql.thriftServer.queryTimeout is 2s in this session, "
+        "or the client's query timeout if shorter)"
+    )
+    with pytest.raises(Exception) as caught:
+        cursor.execute(slow)
+        cursor.fetchall()
+    status = caught.value.args[0].status
+    assert (status.errorMessage, status.sqlState) == (timed_out, "HYT00")
+    assert not status.infoMessages
+
+    cursor.execute(slow, async_=True)
+    deadline = time.monotonic() + 120
+    while (state := cursor.poll()).operationState in (
+        TOperationState.INITIALIZED_STATE,
+        TOperationState.PENDING_STATE,
+        TOperationState.RUNNING_STATE,
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state.operationState == TOperationState.TIMEDOUT_STATE
+    assert (state.errorMessage, state.sqlState) == (timed_out, "HYT00")
+
+    cursor.execute("SET spark.sql.thriftServer.queryTimeout=0")
+    cursor.execute(slow, async_=True)
+    cursor.cancel()
+    with pytest.raises(Exception) as caught:
+        cursor.fetchall()
+    status = caught.value.args[0].status
+    assert status.errorMessage == "emoticana: the statement was cancelled before it finished"
+    assert status.sqlState == "HY008" and not status.infoMessages
+    cursor.execute("SELECT 1")
+    assert cursor.fetchall() == [(1,)]
 
 
 def test_a_server_fault_keeps_its_stack(server):

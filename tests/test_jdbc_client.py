@@ -143,6 +143,20 @@ def test_a_user_error_reaches_jdbc_and_the_log_as_one_line(jdbc, server):
     assert_logged_once(log_lines_since(server, start), "no_such_model/36")
 
 
+def test_a_result_of_many_feature_matrices_reaches_jdbc_whole(jdbc):
+    """The driver fetches 1,000 rows an answer and refuses a message over 100 MB, after which its
+    connection is unusable: 1,000 rows of mfcc's 12,943 numbers, as text, are about 120 MB. The
+    server answers with fewer rows (ServiceHooks.fetchResults); the driver asks again."""
+    matrix = "array_repeat(CAST(-615.8291 AS FLOAT), 12943)"
+    query = f"COUNT SELECT id, {matrix} AS features FROM range(1200)"
+    after = "SELECT count(*) AS n FROM range(3)"
+    answers = jdbc(query, after)
+    # "[-615.8291,...]": 12,943 values of 9 characters, their commas and the brackets; the ids.
+    characters = 1200 * (12943 * 10 + 1) + sum(len(str(i)) for i in range(1200))
+    assert answers[query] == [f"rows\t1200\t{characters}"]
+    assert answers[after] == ["n\tjava.lang.Long\tjava.lang.Long\t3"]
+
+
 def test_metadata_patterns_that_could_hold_the_server_are_refused_in_one_line(jdbc):
     """Spark matches getTables' and getColumns' patterns as regular expressions on the thread
     that serves the connection: a nested quantifier against a long name held a core for hours,

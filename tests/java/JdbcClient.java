@@ -11,7 +11,9 @@ import java.sql.Statement;
  * (pyspark's jars folder), every query given on the command line, each column read with
  * getObject and printed as {@code column<TAB>declared class<TAB>class of getObject<TAB>value}.
  * {@code META getFunctions PATTERN}, {@code META getTables PATTERN} (tables and views of every schema)
- * and {@code META getColumns PATTERN} (columns of every table) list through DatabaseMetaData. A query
+ * and {@code META getColumns PATTERN} (columns of every table) list through DatabaseMetaData;
+ * {@code COUNT QUERY} reads every row of a large result with the driver's own fetch size and prints
+ * only {@code rows<TAB>count<TAB>characters of all the values}. A query
  * or listing that fails prints {@code ERROR<TAB>SQLState<TAB>message} as the driver gives it (a BI
  * tool shows that message).
  *
@@ -37,6 +39,23 @@ public final class JdbcClient {
                         while (rows.next()) {
                             System.out.println(rows.getString(columns[0]) + "\t" + rows.getString(columns[1]));
                         }
+                    } catch (SQLException error) {
+                        System.out.println("ERROR\t" + error.getSQLState() + "\t" + error.getMessage());
+                    }
+                    continue;
+                }
+                if (args[i].startsWith("COUNT ")) {
+                    try (Statement statement = connection.createStatement();
+                         ResultSet rows = statement.executeQuery(args[i].substring(6))) {
+                        long count = 0;
+                        long characters = 0;
+                        while (rows.next()) {
+                            count++;
+                            for (int c = 1; c <= rows.getMetaData().getColumnCount(); c++) {
+                                characters += String.valueOf(rows.getObject(c)).length();
+                            }
+                        }
+                        System.out.println("rows\t" + count + "\t" + characters);
                     } catch (SQLException error) {
                         System.out.println("ERROR\t" + error.getSQLState() + "\t" + error.getMessage());
                     }

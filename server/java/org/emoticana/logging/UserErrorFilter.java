@@ -53,11 +53,14 @@ public final class UserErrorFilter extends AbstractFilter {
         Message message = event.getMessage();
         String text = message == null ? "" : message.getFormattedMessage();
         Throwable thrown = event.getThrown();
+        Matcher failedTask = FAILED_TASK.matcher(text);
         boolean userError = thrown != null
                 ? UserErrors.userMessage(thrown) != null
-                // The scheduler's "Lost task ...: PythonException: ..." carries the traceback in its text.
-                : text.contains("Traceback (most recent call last)") && UserErrors.pythonUserError(text) != null;
-        Matcher failedTask = FAILED_TASK.matcher(text);
+                // The scheduler's "Lost task ...: PythonException: ..." carries the traceback in its
+                // text, and a Spark error its SQLSTATE.
+                : text.contains("Traceback (most recent call last)") ? UserErrors.pythonUserError(text) != null
+                : failedTask.lookingAt() && UserErrors.userErrorLine(text);
+        failedTask.reset();
         if (userError) {
             if (failedTask.lookingAt()) {
                 remember(failedTask.group(1) + " in stage " + failedTask.group(2));

@@ -6,6 +6,8 @@ import org.apache.hive.service.cli.CLIService;
 import org.apache.hive.service.cli.thrift.ThriftBinaryCLIService;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementReq;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementResp;
+import org.apache.hive.service.rpc.thrift.TFetchResultsReq;
+import org.apache.hive.service.rpc.thrift.TFetchResultsResp;
 import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
 import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
@@ -73,6 +75,11 @@ public class BinaryService extends ThriftBinaryCLIService {
     @Override
     public TExecuteStatementResp ExecuteStatement(TExecuteStatementReq req) {
         return ServiceHooks.executeStatement(cliService, req);
+    }
+
+    @Override
+    public TFetchResultsResp FetchResults(TFetchResultsReq req) throws TException {
+        return ServiceHooks.fetchResults(cliService, req, super::FetchResults);
     }
 
     @Override

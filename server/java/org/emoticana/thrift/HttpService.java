@@ -4,6 +4,8 @@ import org.apache.hive.service.cli.CLIService;
 import org.apache.hive.service.cli.thrift.ThriftHttpCLIService;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementReq;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementResp;
+import org.apache.hive.service.rpc.thrift.TFetchResultsReq;
+import org.apache.hive.service.rpc.thrift.TFetchResultsResp;
 import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
 import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
@@ -40,6 +42,11 @@ public class HttpService extends ThriftHttpCLIService {
     @Override
     public TExecuteStatementResp ExecuteStatement(TExecuteStatementReq req) {
         return ServiceHooks.executeStatement(cliService, req);
+    }
+
+    @Override
+    public TFetchResultsResp FetchResults(TFetchResultsReq req) throws TException {
+        return ServiceHooks.fetchResults(cliService, req, super::FetchResults);
     }
 
     @Override

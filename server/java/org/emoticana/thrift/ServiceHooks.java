@@ -3,6 +3,7 @@ package org.emoticana.thrift;
 import java.lang.reflect.Field;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.WeakHashMap;
@@ -14,13 +15,19 @@ import org.apache.hive.service.cli.GetInfoType;
 import org.apache.hive.service.cli.GetInfoValue;
 import org.apache.hive.service.cli.HiveSQLException;
 import org.apache.hive.service.cli.OperationHandle;
+import org.apache.hive.service.cli.OperationState;
 import org.apache.hive.service.cli.SessionHandle;
+import org.apache.hive.service.cli.operation.Operation;
 import org.apache.hive.service.cli.operation.OperationManager;
 import org.apache.hive.service.cli.session.HiveSession;
 import org.apache.hive.service.cli.session.HiveSessionImpl;
 import org.apache.hive.service.cli.thrift.ThriftCLIService;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementReq;
 import org.apache.hive.service.rpc.thrift.TExecuteStatementResp;
+import org.apache.hive.service.rpc.thrift.TFetchResultsReq;
+import org.apache.hive.service.rpc.thrift.TFetchResultsResp;
+import org.apache.hive.service.rpc.thrift.TColumn;
+import org.apache.hive.service.rpc.thrift.TRowSet;
 import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
 import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
 import org.apache.hive.service.rpc.thrift.TGetFunctionsReq;
@@ -41,6 +48,7 @@ import org.apache.hive.service.rpc.thrift.TStatus;
 import org.apache.hive.service.rpc.thrift.TStatusCode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.hive.thriftserver.server.SparkSQLOperationManager;
+import org.apache.thrift.TException;
 import org.emoticana.sandbox.NamePatterns;
 import org.emoticana.sandbox.SqlSandbox;
 import org.emoticana.storage.TableChanges;
@@ -52,7 +60,9 @@ import org.emoticana.storage.TableChanges;
  * JDBC defines it ({@link FunctionListing}); a session whose opening settings the SQL sandbox
  * refuses is never opened ({@link SqlSandbox#openingRefusal}); the JDBC metadata calls take
  * patterns that cannot hold a core or the metastore ({@link NamePatterns}); a GetInfo the session
- * cannot answer is an error the client reads, not a dropped connection.
+ * cannot answer is an error the client reads, not a dropped connection; a FetchResults answer
+ * stays small enough for every client to read ({@link #fetchResults}), and a statement stopped by
+ * its time cap or cancelled says so in one line.
  */
 final class ServiceHooks {
     private static final TStatus OK = new TStatus(TStatusCode.SUCCESS_STATUS);
@@ -200,14 +210,140 @@ final class ServiceHooks {
     }
 
     /**
+     * What one FetchResults answer may carry. A Thrift client refuses a message over its maximum
+     * size, 100 MB for the Hive JDBC driver (and beeline), and its connection is unusable after:
+     * a thousand rows of {@code mfcc(...)}, 12,943 numbers each as text, are more.
+     */
+    static final long FETCH_BYTES = 16L << 20;
+    /** The rows of a result's first answer, before the size of its rows is known. */
+    static final long FIRST_FETCH_ROWS = 50;
+    /** Each result's largest bytes per row so far; gone with the operation. */
+    private static final Map<Operation, Long> ROW_BYTES = Collections.synchronizedMap(new WeakHashMap<>());
+
+    /** HiveServer2's FetchResults, which the hooks call with the request they adjusted. */
+    interface Fetch {
+        TFetchResultsResp fetch(TFetchResultsReq req) throws TException;
+    }
+
+    /**
+     * HiveServer2's FetchResults with at most about {@link #FETCH_BYTES} of rows an answer: a
+     * client asks again until an answer has no rows (PyHive, the JDBC driver), so fewer rows than
+     * it asked for lose none. A stopped statement's answer says why in one line.
+     */
+    static TFetchResultsResp fetchResults(CLIService cli, TFetchResultsReq req, Fetch original) throws TException {
+        Operation operation = operation(cli, req.getOperationHandle());
+        if (operation == null || req.getFetchType() != 0) {
+            return original.fetch(req);  // logs, or HiveServer2's own error about the handle
+        }
+        String stopped = stoppedMessage(cli, operation);
+        if (stopped != null) {
+            TFetchResultsResp resp = new TFetchResultsResp();
+            resp.setStatus(stoppedStatus(operation, stopped));
+            return resp;
+        }
+        Long rowBytes = ROW_BYTES.get(operation);
+        long asked = req.getMaxRows();
+        long rows = rowBytes == null ? FIRST_FETCH_ROWS : Math.max(1, FETCH_BYTES / rowBytes);
+        if (asked > rows) {
+            req.setMaxRows(rows);
+        }
+        TFetchResultsResp resp = original.fetch(req);
+        if (resp.isSetResults() && resp.getResults().isSetColumns()) {
+            List<TColumn> columns = resp.getResults().getColumns();
+            int count = columns.isEmpty() ? 0 : values(columns.get(0)).size();
+            if (count > 0) {
+                ROW_BYTES.merge(operation, bytes(resp.getResults()) / count + 1, Math::max);
+            }
+        }
+        return resp;
+    }
+
+    private static Operation operation(CLIService cli, org.apache.hive.service.rpc.thrift.TOperationHandle handle) {
+        try {
+            return cli.getSessionManager().getOperationManager().getOperation(new OperationHandle(handle));
+        } catch (HiveSQLException | RuntimeException unknown) {
+            return null;
+        }
+    }
+
+    private static List<?> values(TColumn column) {
+        return switch (column.getSetField()) {
+            case BOOL_VAL -> column.getBoolVal().getValues();
+            case BYTE_VAL -> column.getByteVal().getValues();
+            case I16_VAL -> column.getI16Val().getValues();
+            case I32_VAL -> column.getI32Val().getValues();
+            case I64_VAL -> column.getI64Val().getValues();
+            case DOUBLE_VAL -> column.getDoubleVal().getValues();
+            case STRING_VAL -> column.getStringVal().getValues();
+            case BINARY_VAL -> column.getBinaryVal().getValues();
+        };
+    }
+
+    /** About what the rows weigh on the wire: text and bytes as long as they are, else 8 a value. */
+    private static long bytes(TRowSet rows) {
+        long total = 0;
+        for (TColumn column : rows.getColumns()) {
+            List<?> values = values(column);
+            if (column.isSetStringVal()) {
+                for (Object value : values) {
+                    total += 4 + ((String) value).length();
+                }
+            } else if (column.isSetBinaryVal()) {
+                for (Object value : values) {
+                    total += 4 + ((java.nio.ByteBuffer) value).remaining();
+                }
+            } else {
+                total += 8L * values.size();
+            }
+        }
+        return total;
+    }
+
+    /** Why a statement ended without its result, when a time cap or a cancel stopped it; else null. */
+    private static String stoppedMessage(CLIService cli, Operation operation) {
+        OperationState state = operation.getStatus().getState();
+        if (state == OperationState.TIMEDOUT) {
+            SparkSession session = sparkSession(cli, operation.getParentSession().getSessionHandle());
+            String cap = session == null ? "?" : session.conf().get("spark.sql.thriftServer.queryTimeout", "?");
+            return "emoticana: the statement ran past its time cap and was stopped "
+                    + "(spark.sql.thriftServer.queryTimeout is " + cap + " in this session, "
+                    + "or the client's query timeout if shorter)";
+        }
+        if (state == OperationState.CANCELED) {
+            return "emoticana: the statement was cancelled before it finished";
+        }
+        return null;
+    }
+
+    private static TStatus stoppedStatus(Operation operation, String message) {
+        UserErrors.LOG.warn(message);
+        TStatus status = new TStatus(TStatusCode.ERROR_STATUS);
+        status.setErrorMessage(message);
+        // ODBC's states: timeout expired, operation canceled.
+        status.setSqlState(operation.getStatus().getState() == OperationState.TIMEDOUT ? "HYT00" : "HY008");
+        return status;
+    }
+
+    /**
      * After HiveServer2's GetOperationStatus: a failed operation's user error as one line (beeline
-     * and JDBC run statements asynchronously, and HiveServer2 puts the whole stack in the message).
+     * and JDBC run statements asynchronously, and HiveServer2 puts the whole stack in the message);
+     * a statement stopped by its time cap, which HiveServer2 leaves without a message, gets one.
      */
     static TGetOperationStatusResp operationStatus(CLIService cli, TGetOperationStatusReq req,
             TGetOperationStatusResp resp) {
         if (resp.isSetOperationState() && ENDED.contains(resp.getOperationState())
                 && CHANGING.remove(new OperationHandle(req.getOperationHandle()))) {
             TableChanges.changed();  // as it ends too: a session's statement meanwhile saw it half done
+        }
+        if (resp.isSetOperationState() && resp.getOperationState() == TOperationState.TIMEDOUT_STATE
+                && !resp.isSetErrorMessage()) {
+            Operation operation = operation(cli, req.getOperationHandle());
+            String stopped = operation == null ? null : stoppedMessage(cli, operation);
+            if (stopped != null) {
+                resp.setErrorMessage(stopped);
+                resp.setSqlState("HYT00");
+            }
+            return resp;
         }
         if (!resp.isSetErrorMessage()) {
             return resp;

@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * <p>A user error is a failure whose cause chain holds an {@link AnalysisException} (a parse error,
  * an unknown table or column, a refusal of the SQL sandbox: {@code emoticana: ...}), another Spark
  * error whose SQLSTATE class is 22 (data exception, such as a division by zero) or 42 (syntax or
- * access rule), or a Python UDF's error whose traceback ends in one of Emoticana's own error classes
+ * access rule) or whose SQLSTATE is P0001 (the statement's own {@code raise_error}), or a Python
+ * UDF's error whose traceback ends in one of Emoticana's own error classes
  * ({@code udfs.errors.ModelError: ...}, raised on purpose for a bad value). Anything else is a server
  * fault: an out-of-memory error, a crashed worker, a bug in a UDF ({@code TypeError}), an I/O error;
  * those keep their stack for the client and the log.
@@ -88,8 +89,24 @@ public final class UserErrors {
         }
     }
 
+    /** The SQLSTATE Spark puts at the end of an error's message. */
+    private static final Pattern SQL_STATE_SUFFIX = Pattern.compile(" SQLSTATE: (\\w{5})$");
+
+    /**
+     * Whether the first line of {@code text}, a log line about a failed task ("Lost task ...:
+     * org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] ... SQLSTATE: P0001" and
+     * the stack), reports a user error by its SQLSTATE: the scheduler writes the error as text.
+     */
+    public static boolean userErrorLine(String text) {
+        int end = text.indexOf('\n');
+        Matcher state = SQL_STATE_SUFFIX.matcher(end < 0 ? text : text.substring(0, end));
+        return state.find() && userSqlState(state.group(1));
+    }
+
     private static boolean userSqlState(String sqlState) {
-        return sqlState != null && (sqlState.startsWith("22") || sqlState.startsWith("42"));
+        // P0001: the statement's own raise_error or assert_true (the example scripts' checks).
+        return sqlState != null
+                && (sqlState.startsWith("22") || sqlState.startsWith("42") || sqlState.equals("P0001"));
     }
 
     /**
