@@ -288,6 +288,30 @@ ATTACKS = {
         ),
         ("CREATE TABLE a_ctas_avro STORED AS AVRO AS SELECT 1 AS x", r"STORED AS AVRO is refused"),
     ],
+    # Names that are paths: CREATE TABLE AS SELECT writes its rows into the folder its name makes
+    # before Spark checks the name, so into another user's table or a new partition of it.
+    "names": [
+        (
+            "CREATE TABLE `../attack_kept` USING text AS SELECT 'injected' AS line",
+            r"the name `../attack_kept` is refused: the names of tables and databases are letters",
+        ),
+        (
+            "CREATE TABLE `attack_parts/p=7` USING parquet AS SELECT 'injected' AS v",
+            r"the name `attack_parts/p=7` is refused",
+        ),
+        (
+            "CREATE TABLE `default`.`.` USING parquet AS SELECT 'injected' AS v",
+            r"the name `\.` is refused",
+        ),
+    ],
+    # Settings Spark reads a class name or a reference from.
+    "settings": [
+        (
+            "SET spark.sql.sources.default=java.util.Timer",
+            r"SET spark.sql.sources.default is refused: it is fixed by the server",
+        ),
+        ("SET spark.sql.session.timeZone=UTC${{ x}}", r"a value may not contain \$\{{"),
+    ],
     # Patterns Spark matches as regular expressions where no cancel or time cap reaches: a nested
     # quantifier against a long view name holds a core for hours.
     "name patterns": [
@@ -371,6 +395,10 @@ def test_the_attacks_left_nothing_behind(attack):
     assert not (attack["outside"] / "ctas").exists()
     # The audio folders managed tables were pointed at are as they were, and so are the tables.
     assert (attack["root"] / "attack-victim" / "keep.wav").read_bytes() == b"RIFF"
+    cursor.execute("SELECT count(*) FROM attack_kept")
+    assert cursor.fetchall() == [(0,)]
+    cursor.execute("SELECT v, p FROM attack_parts")
+    assert cursor.fetchall() == [("kept", 0)]
     cursor.execute("TRUNCATE TABLE attack_parts")
     cursor.execute("TRUNCATE TABLE attack_kept")
     assert (attack["root"] / "attack-victim" / "keep.wav").read_bytes() == b"RIFF"

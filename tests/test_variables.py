@@ -50,10 +50,27 @@ def test_script_variables_are_substituted_once(cursor):
     cursor.execute("SET hivevar:clip=abc")
     cursor.execute("SELECT '${hivevar:clip}', '${clip}', '${hivevar:unset_variable}'")
     assert cursor.fetchall() == [("abc", "abc", "")]
-    # A value is inserted as text: a reference it spells is not substituted again.
+    # A value is inserted as text, never substituted again; a reference that values spell
+    # together is refused, as Spark fills in a setting's ${...} each time it reads the setting.
     cursor.execute("SET hivevar:dollar=$")
-    cursor.execute("SELECT '${hivevar:dollar}{env:PATH}'")
-    assert cursor.fetchall() == [("${env:PATH}",)]
+    cursor.execute("SET hivevar:rest={env:PATH}")
+    for statement in (
+        "SELECT '${hivevar:dollar}{env:PATH}'",
+        "SET spark.sql.session.timeZone=${dollar}${rest}",
+    ):
+        with pytest.raises(Exception) as refused:
+            cursor.execute(statement)
+        assert "its script variables make a ${...} reference" in message(refused.value)
+        assert os.environ["PATH"] not in message(refused.value)
+    cursor.execute("SET spark.sql.session.timeZone")
+    assert cursor.fetchall()[0][1] != "${env:PATH}"
+
+
+def test_a_setting_value_may_not_hold_a_reference(cursor):
+    """Spark substitutes ${...} in a setting's value when it reads it: a SET whose value holds ${
+    (here with a space, which this parser's pattern does not take for a reference) is refused."""
+    with pytest.raises(Exception, match=r"a value may not contain \$\{"):
+        cursor.execute("SET spark.sql.session.timeZone=UTC${ x}")
 
 
 def test_the_substitution_setting_cannot_be_turned_back_on(server, cursor):

@@ -25,8 +25,8 @@ import org.apache.spark.sql.types.StructType;
  * ({@code ${spark:...}}, {@code ${hiveconf:...}}, {@code ${some.key}}), which would hand the server's
  * environment, JVM properties and passwords to any SQL user. The server turns it off
  * ({@code spark.sql.variable.substitute=false}, fixed by the sandbox) and parses through this
- * wrapper instead. Values are inserted once, never substituted again, so a variable cannot smuggle
- * a reference in. A variable's name has no dot: dotted names are settings, not variables.
+ * wrapper instead. Values are inserted once, never substituted again, and a statement in which
+ * they make a reference is refused, so a variable cannot smuggle one in. A variable's name has no dot: dotted names are settings, not variables.
  *
  * <p>Every statement it parses then passes {@link StatementPolicy}, the allow-list, before Spark
  * analyses it, and a statement that creates a table or view gets its owner ({@link Owners#stamp}).
@@ -78,6 +78,13 @@ final class SessionVariables implements ParserInterface {
             matcher.appendReplacement(out, Matcher.quoteReplacement(value));
         }
         matcher.appendTail(out);
+        // Values are not substituted again here, but Spark substitutes a setting's value when it
+        // reads it: two variables pasted together ('$' and '{env:...}') must not make a reference.
+        if (REFERENCE.matcher(out).find()) {
+            throw SqlSandbox.refusal("the statement is refused: its script variables make a ${...} "
+                    + "reference, which Spark would fill in from the server's environment or settings "
+                    + "(SQL sandbox)");
+        }
         return out.toString();
     }
 

@@ -73,11 +73,16 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
     /** Folders SQL may write (the warehouse), comma-separated. */
     public static final String KEY_WRITE_ROOTS = "spark.emoticana.sql.writeRoots";
 
+    /** The names Spark gives tables and databases in the metastore (SessionCatalog's rule). */
+    private static final java.util.regex.Pattern NAME = java.util.regex.Pattern.compile("[A-Za-z0-9_]+");
+
     /** Settings no session may change, with the prefixes and endings below. */
     private static final Set<String> FIXED_KEYS = Set.of(
             "spark.sql.runsqlonfiles",
             SessionVariables.KEY_SUBSTITUTE,
             "spark.sql.sources.usev1sourcelist",
+            // A class name: Spark loads and constructs it while analysing CREATE TABLE without USING.
+            "spark.sql.sources.default",
             "spark.sql.legacy.setcommandrejectssparkcoreconfs",
             // Resource bounds shared by every session (conf/spark-defaults.conf).
             "spark.sql.sources.binaryfile.maxlength",
@@ -476,6 +481,20 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                 }
             }
 
+            /**
+             * A table's folder is named after it, and CREATE TABLE AS SELECT writes the rows before
+             * Spark checks the name: '../t' or 't/p=1' put rows into another table's folder.
+             */
+            void tableName(TableIdentifier identifier) {
+                String database = identifier.database().isDefined() ? identifier.database().get() : "default";
+                for (String part : new String[] {database, identifier.table()}) {
+                    if (!NAME.matcher(part).matches()) {
+                        throw refusal("the name `" + part + "` is refused: the names of tables and databases "
+                                + "are letters, digits and underscores (SQL sandbox)");
+                    }
+                }
+            }
+
             void tableWrite(CatalogTable table) {
                 Option<URI> location = table.storage().locationUri();
                 if (location.isDefined()) {
@@ -491,6 +510,7 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                     return true;  // a physical plan: what it reads is checked on its logical plan
                 } else if (value instanceof CatalogTable) {
                     CatalogTable table = (CatalogTable) value;
+                    tableName(table.identifier());
                     if (table.provider().isDefined()) {
                         provider(table.provider().get());
                     }

@@ -235,7 +235,10 @@ final class StatementPolicy {
             if (node instanceof SetCommand) {
                 Option<Tuple2<String, Option<String>>> kv = ((SetCommand) node).kv();
                 if (kv.isDefined() && kv.get()._2().isDefined()) {
-                    String reason = SqlSandbox.settingRefusal(kv.get()._1());
+                    String reason = kv.get()._2().get().contains("${")
+                            ? "a value may not contain ${: Spark fills in ${...} from the server's environment "
+                                    + "and settings when it reads a setting"
+                            : SqlSandbox.settingRefusal(kv.get()._1());
                     if (reason != null) {
                         throw SqlSandbox.refusal("SET " + kv.get()._1().trim() + " is refused: " + reason + SANDBOX);
                     }
