@@ -282,6 +282,21 @@ def sql_sandbox_roots(settings: Settings) -> dict[str, str]:
             raise ConfigError(
                 f"the SQL sandbox cannot use a folder whose name holds a comma: {root!r}"
             )
+    # SQL reads every file under an audio root (a binaryFile table): none may hold the server's
+    # own files, the metastore and its password hashes among them.
+    private = {
+        "the state directory (EMOTICANA_HOME)": settings.home,
+        "the password file": settings.auth_file,
+        "the TLS keystore": settings.tls_keystore,
+    }
+    for root in settings.audio_roots:
+        resolved_root = Path(root).resolve()
+        for what, path in private.items():
+            if path is not None and Path(path).resolve().is_relative_to(resolved_root):
+                raise ConfigError(
+                    f"{ENV_AUDIO_ROOTS} holds {root}, which holds {what} {path}: SQL could read "
+                    "it through a binaryFile table; keep the audio roots apart from it"
+                )
     return {KEY_SQL_READ_ROOTS: ",".join(read), KEY_SQL_WRITE_ROOTS: str(settings.warehouse_dir)}
 
 

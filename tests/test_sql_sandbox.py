@@ -10,6 +10,7 @@ through the Java class's command line, without a server.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -131,6 +132,19 @@ def test_sandbox_roots_and_switch_come_from_settings(tmp_path):
     assert sql_sandbox_on(off, {KEY_SQL_SANDBOX: "true"}) is False
     with pytest.raises(ConfigError, match="comma"):
         sql_sandbox_roots(load_settings(home=str(tmp_path), audio_roots="/data/a,b", environ={}))
+    # A root may not hold the server's own files (symbolic links resolved).
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    for roots, env, what in (
+        (str(tmp_path), {}, "the state directory (EMOTICANA_HOME)"),
+        (f"/data/a:{tmp_path / 'link'}", {}, "the state directory (EMOTICANA_HOME)"),
+        ("/srv", {"EMOTICANA_AUTH_FILE": "/srv/secrets/users"}, "the password file"),
+        ("/srv", {"EMOTICANA_TLS_KEYSTORE": "/srv/tls/server.p12"}, "the TLS keystore"),
+    ):
+        home = str(tmp_path / "home") if what != "the state directory (EMOTICANA_HOME)" else None
+        settings = load_settings(home=home or str(tmp_path), audio_roots=roots, environ=env)
+        with pytest.raises(ConfigError, match=re.escape(what)):
+            sql_sandbox_roots(settings)
+    assert sql_sandbox_roots(load_settings(home=str(tmp_path / "home"), environ={}))
 
 
 # --- Against the real server -------------------------------------------------------------------
