@@ -265,6 +265,30 @@ def test_every_statement_reads_tables_as_they_are_now(server, audio_root):
         second.close()
 
 
+def test_a_cached_table_reads_what_a_truncate_left(server):
+    """TRUNCATE refreshes a cached table through the session's own resolved table, which the
+    server makes a session forget after another statement changed tables: the cache then kept
+    the deleted files and every read of the table failed, in every session, until UNCACHE."""
+    one, two = server.connect().cursor(), server.connect().cursor()
+
+    def count(cursor):
+        cursor.execute("SELECT count(*) FROM cached_then_truncated")
+        return cursor.fetchall()[0][0]
+
+    one.execute("CREATE TABLE cached_then_truncated (id INT) USING parquet")
+    one.execute("INSERT INTO cached_then_truncated VALUES (1), (2)")
+    one.execute("CACHE TABLE cached_then_truncated")
+    assert (count(one), count(two)) == (2, 2)
+    one.execute("TRUNCATE TABLE cached_then_truncated")
+    assert (count(one), count(two)) == (0, 0)
+    one.execute("INSERT INTO cached_then_truncated VALUES (3)")
+    assert (count(two), count(one)) == (1, 1)
+    two.execute("TRUNCATE TABLE cached_then_truncated")
+    assert (count(one), count(two)) == (0, 0)
+    one.execute("UNCACHE TABLE cached_then_truncated")
+    one.execute("DROP TABLE cached_then_truncated")
+
+
 def test_persistent_view_may_use_the_functions(cursor, audio_root):
     cursor.execute("DROP TABLE IF EXISTS default.variant_files")
     cursor.execute(

@@ -161,6 +161,26 @@ final class ServiceHooks {
         }
     }
 
+    /**
+     * After a statement that may have changed tables: cached tables (CACHE TABLE) list their
+     * folders again and are cached anew when next read. TRUNCATE and ALTER TABLE refresh a cached
+     * table through the table their session resolves, which is not the one the cache holds once
+     * a session has forgotten its tables: the cache kept the deleted files, and every read of the
+     * table failed in every session until UNCACHE.
+     */
+    private static void refreshCachedTables(SparkSession session) {
+        if (!(session instanceof org.apache.spark.sql.classic.SparkSession classic)
+                || classic.sharedState().cacheManager().isEmpty()) {
+            return;
+        }
+        // The folders SQL reads tables from: the sandbox's roots, else the warehouse.
+        String roots = classic.sparkContext().conf().get(SqlSandbox.KEY_READ_ROOTS,
+                classic.sessionState().conf().warehousePath());
+        for (String root : roots.split(",")) {
+            classic.sharedState().cacheManager().recacheByPath(classic, root);
+        }
+    }
+
     /** The Spark session of a HiveServer2 session, or null when it has none (any more). */
     private static SparkSession sparkSession(CLIService cli, SessionHandle handle) {
         OperationManager manager = cli.getSessionManager().getOperationManager();
@@ -191,6 +211,7 @@ final class ServiceHooks {
                 } finally {
                     if (changing) {
                         TableChanges.changed();
+                        refreshCachedTables(sparkSession(cli, session));
                     }
                 }
             }
@@ -334,6 +355,10 @@ final class ServiceHooks {
         if (resp.isSetOperationState() && ENDED.contains(resp.getOperationState())
                 && CHANGING.remove(new OperationHandle(req.getOperationHandle()))) {
             TableChanges.changed();  // as it ends too: a session's statement meanwhile saw it half done
+            Operation ended = operation(cli, req.getOperationHandle());
+            if (ended != null) {
+                refreshCachedTables(sparkSession(cli, ended.getParentSession().getSessionHandle()));
+            }
         }
         if (resp.isSetOperationState() && resp.getOperationState() == TOperationState.TIMEDOUT_STATE
                 && !resp.isSetErrorMessage()) {
