@@ -47,7 +47,12 @@ def publish_as_builtin(spark: SparkSession, function: SqlFunction) -> None:
         "",  # deprecated
         "python_udtf" if table else "python_udf",
     )
-    builder = session_registry.lookupFunctionBuilder(session_id).get()
+    # Spark counts no arguments for a Python function: a wrong count failed in the worker.
+    builder = jvm.org.emoticana.functions.ArgumentCount(
+        function.signature,
+        ",".join(str(count) for count in function.argument_counts),
+        session_registry.lookupFunctionBuilder(session_id).get(),
+    )
     registry_object = "TableFunctionRegistry$" if table else "FunctionRegistry$"
     builtin = (
         getattr(jvm.org.apache.spark.sql.catalyst.analysis, registry_object)

@@ -338,8 +338,8 @@ def test_emotion_relative_with_voice_profiles_adds_the_models_voice_head(cursor,
         ),
         (
             "emotion_relative(s, emotion_baseline(s) OVER (), v)",
-            "ArgumentError: emotion_relative takes (scores, baseline) or (scores, baseline, "
-            "profile, voice_baseline [, model])",
+            "emoticana: emotion_relative(scores, baseline [, profile, voice_baseline [, model]]) "
+            "takes 2, 4 or 5 arguments, not 3",
         ),
         (
             "emotion_relative(s, emotion_baseline(s) OVER (), v, s)",
@@ -359,7 +359,7 @@ def test_emotion_relative_with_voice_profiles_adds_the_models_voice_head(cursor,
         (
             "emotion_relative(s, emotion_baseline(s) OVER (), v, voice_baseline(v) OVER (), "
             "'emoticana', 'extra')",
-            "ArgumentError: emotion_relative takes (scores, baseline) or",
+            "takes 2, 4 or 5 arguments, not 6",
         ),
     ],
 )
@@ -372,6 +372,25 @@ def test_emotion_relative_with_voice_refuses_in_one_line(cursor, clips, models, 
         )
     text = str(refused.value)
     assert message in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    "statement, message",
+    [
+        ("SELECT emotion()", "emoticana: emotion(audio [, model]) takes 1 or 2 arguments, not 0"),
+        ("SELECT mfcc('a.wav', 'b.wav')", "emoticana: mfcc(audio) takes 1 argument, not 2"),
+        (
+            "SELECT * FROM emotion_models(1)",
+            "emoticana: emotion_models() takes 0 arguments, not 1",
+        ),
+    ],
+)
+def test_a_call_with_a_wrong_number_of_arguments_fails_in_one_line(cursor, statement, message):
+    """Spark counts no arguments for a Python function: the worker failed with a traceback."""
+    with pytest.raises(Exception) as refused:
+        rows(cursor, statement)
+    status = refused.value.args[0].status
+    assert status.errorMessage.startswith(message) and not status.infoMessages
 
 
 @pytest.mark.parametrize(

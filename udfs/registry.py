@@ -71,6 +71,16 @@ class SqlFunction:
         return [name for name in re.findall(r"\w+", inside) if name != "or"]
 
     @property
+    def argument_counts(self) -> list[int]:
+        """The numbers of arguments a call may give: ``f(a, b [, c [, d]])`` takes 2, 3 or 4."""
+        inside = self.signature[self.signature.index("(") + 1 : self.signature.rindex(")")]
+        counts, total = [], 0
+        for group in inside.split("["):
+            total += len(re.findall(r"\w+(?: or \w+)*", group))  # "mfccs or audio" is one
+            counts.append(total)
+        return sorted(set(counts))
+
+    @property
     def usage(self) -> str:
         """``DESCRIBE FUNCTION``'s line: the signature, its return type and what it does."""
         return f"{self.signature} - returns {self.return_ddl}. {self.summary}"
