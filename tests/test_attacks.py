@@ -304,6 +304,22 @@ ATTACKS = {
             r"the name `\.` is refused",
         ),
     ],
+    # Folders Hive makes in the audio roots when they are missing: a Hive-format table's LOCATION,
+    # a partition's folder (an ingestion tool could then not make a file of that name).
+    "folders": [
+        (
+            "CREATE TABLE a_mkdir (a STRING) STORED AS TEXTFILE LOCATION '{root}/attack-made'",
+            r"table location '.*attack-made' is refused: there is no such folder",
+        ),
+        (
+            "CREATE TABLE a_like_mkdir LIKE attack_external LOCATION '{root}/attack-made-like'",
+            r"table location '.*attack-made-like' is refused: there is no such folder",
+        ),
+        (
+            "ALTER TABLE attack_external ADD PARTITION (p = 'made_by_sql')",
+            r"partition folder '.*attack-external/p=made_by_sql' is refused: there is no such",
+        ),
+    ],
     # Settings Spark reads a class name or a reference from.
     "settings": [
         (
@@ -339,6 +355,11 @@ def attack(server, audio_root, outside_dir):
         "CREATE TABLE IF NOT EXISTS attack_parts (v STRING, p INT) USING parquet PARTITIONED BY (p)"
     )
     cursor.execute("INSERT INTO attack_parts VALUES ('kept', 0)")
+    (audio_root / "attack-external" / "p=kept").mkdir(parents=True, exist_ok=True)
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS attack_external (v STRING) PARTITIONED BY (p STRING) "
+        f"STORED AS TEXTFILE LOCATION '{audio_root / 'attack-external'}'"
+    )
     (audio_root / "attack-victim").mkdir(exist_ok=True)
     (audio_root / "attack-victim" / "keep.wav").write_bytes(b"RIFF")
     mode = stat.S_IMODE(os.stat(outside_dir).st_mode)
@@ -395,6 +416,8 @@ def test_the_attacks_left_nothing_behind(attack):
     assert not (attack["outside"] / "ctas").exists()
     # The audio folders managed tables were pointed at are as they were, and so are the tables.
     assert (attack["root"] / "attack-victim" / "keep.wav").read_bytes() == b"RIFF"
+    assert not list(attack["root"].glob("attack-made*"))
+    assert [p.name for p in (attack["root"] / "attack-external").iterdir()] == ["p=kept"]
     cursor.execute("SELECT count(*) FROM attack_kept")
     assert cursor.fetchall() == [(0,)]
     cursor.execute("SELECT v, p FROM attack_parts")

@@ -32,6 +32,8 @@ import org.apache.spark.sql.execution.command.AlterTableAddPartitionCommand;
 import org.apache.spark.sql.execution.command.AlterTableSetLocationCommand;
 import org.apache.spark.sql.execution.command.CreateDataSourceTableAsSelectCommand;
 import org.apache.spark.sql.execution.command.CreateDatabaseCommand;
+import org.apache.spark.sql.execution.command.CreateTableCommand;
+import org.apache.spark.sql.execution.command.CreateTableLikeCommand;
 import org.apache.spark.sql.execution.datasources.CreateTempViewUsing;
 import org.apache.spark.sql.execution.datasources.FileIndex;
 import org.apache.spark.sql.execution.datasources.HadoopFsRelation;
@@ -352,6 +354,27 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                     + "), the only place SQL may write");
         }
 
+        /**
+         * A folder outside the warehouse that a statement would have Hive make when it is missing
+         * (a Hive-format table's LOCATION, a partition's folder): SQL makes no folders there, so it
+         * must exist already.
+         */
+        private void existingOutsideWarehouse(String what, org.apache.hadoop.fs.Path path) {
+            boolean exists;
+            try {
+                if (writeRoots.contains(path, defaultFs)) {
+                    return;
+                }
+                exists = path.getFileSystem(session.sparkContext().hadoopConfiguration()).exists(path);
+            } catch (IllegalArgumentException | java.io.IOException e) {
+                throw refusal(what + " refused: " + e.getMessage() + " (SQL sandbox)");
+            }
+            if (!exists) {
+                throw refusal(what + " '" + path + "' is refused: there is no such folder, and SQL makes "
+                        + "no folders outside the warehouse; make it first (SQL sandbox)");
+            }
+        }
+
         private void check(String what, org.apache.hadoop.fs.Path path, AllowedRoots roots, String outside) {
             boolean inside;
             try {
@@ -405,7 +428,20 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                         if (spec._2().isDefined()) {
                             managedLocation(add.tableName(), "ALTER TABLE ... ADD PARTITION ... LOCATION");
                             readable("partition location", spec._2().get());
+                            existingOutsideWarehouse("partition location", new org.apache.hadoop.fs.Path(spec._2().get()));
+                        } else {
+                            partitionFolder(add.tableName(), spec._1());
                         }
+                    }
+                } else if (node instanceof CreateTableCommand) {
+                    Option<URI> location = ((CreateTableCommand) node).table().storage().locationUri();
+                    if (location.isDefined()) {
+                        existingOutsideWarehouse("table location", new org.apache.hadoop.fs.Path(location.get()));
+                    }
+                } else if (node instanceof CreateTableLikeCommand) {
+                    Option<URI> location = ((CreateTableLikeCommand) node).fileFormat().locationUri();
+                    if (location.isDefined()) {
+                        existingOutsideWarehouse("table location", new org.apache.hadoop.fs.Path(location.get()));
                     }
                 } else if (node instanceof CreateNamespace) {
                     databaseLocation(((CreateNamespace) node).properties());
@@ -453,6 +489,21 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                             + ": it is a managed table, whose folders Spark deletes with it, so they stay in the "
                             + "warehouse; to read a folder of the audio roots, create an external table over it "
                             + "(CREATE TABLE ... USING ... LOCATION '...') (SQL sandbox)");
+                }
+            }
+
+            /** The folder a partition added without a location gets: its table's folder and spec. */
+            void partitionFolder(TableIdentifier name, scala.collection.immutable.Map<String, String> spec) {
+                CatalogTable table;
+                try {
+                    table = session.sessionState().catalog().getTableMetadata(name);
+                } catch (Exception e) {
+                    return;  // no such table: Spark reports it
+                }
+                if (table.storage().locationUri().isDefined()) {
+                    existingOutsideWarehouse("partition folder",
+                            org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils.generatePartitionPath(spec,
+                                    table.partitionColumnNames(), new org.apache.hadoop.fs.Path(table.location())));
                 }
             }
 
