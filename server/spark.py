@@ -97,7 +97,7 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
     if not sql_sandbox_on(settings, spark_defaults):
         return {}
     extensions = [e for e in (spark_defaults.get(KEY_SQL_EXTENSIONS, ""), SQL_SANDBOX_CLASS) if e]
-    return {
+    conf = {
         KEY_SQL_EXTENSIONS: ",".join(dict.fromkeys(extensions)),
         # Spark's substitution reads ${env:...}, ${system:...} and every setting into SQL; the
         # sandbox's parser substitutes script variables (${hivevar:NAME}) alone.
@@ -105,6 +105,12 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
         **sql_sandbox_roots(settings),
         **owners_conf(settings),
     }
+    if KEY_SQL_ADMINS in conf:
+        # SET shows every user the settings: the administrators' names are the logins worth
+        # guessing a password for.
+        redaction = spark_defaults.get(KEY_REDACTION, SPARK_REDACTION_DEFAULT)
+        conf[KEY_REDACTION] = f"{redaction}|(?i){re.escape(KEY_SQL_ADMINS)}"
+    return conf
 
 
 def scheduler_conf(spark_defaults: dict[str, str]) -> dict[str, str]:
@@ -164,6 +170,9 @@ KEY_COMMIT_PROTOCOL = "spark.sql.sources.commitProtocolClass"
 #: statement that fails midway keeps the old rows (server/java/org/emoticana/storage/).
 OVERWRITE_ON_COMMIT_CLASS = "org.emoticana.storage.OverwriteOnCommitProtocol"
 KEY_JARS = "spark.jars"
+#: Which settings' values SET, the logs and the UI hide; Spark's default first.
+KEY_REDACTION = "spark.redaction.regex"
+SPARK_REDACTION_DEFAULT = "(?i)secret|password|token|access[.]?key"
 KEY_METADATA_TTL = "spark.sql.metadataCacheTTLSeconds"
 #: How long a session keeps a table's list of files: files added to or removed from a table's
 #: folder outside the server are seen within it (the server's own writes at once: ServiceHooks).

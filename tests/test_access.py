@@ -24,6 +24,7 @@ from thrift.transport.TTransport import TTransportException
 from server.auth import hash_password, parse_password_file, read_password_file
 from server.cluster import free_port
 from server.process import PROJECT_ROOT, ServerProcess
+from server.settings import KEY_SQL_ADMINS
 from server.thrift import connect, tls_client_context
 from tests.helpers import BEELINE, assert_one_line_failure, serve
 from udfs.errors import ConfigError
@@ -589,6 +590,15 @@ def test_the_owner_changes_their_own(auth_server, alices_objects):
 
 
 @pytest.mark.slow
+def test_no_one_reads_who_the_administrators_are(auth_server):
+    """SET shows every user the settings: the administrators' names are the logins worth
+    guessing a password for."""
+    bob = login(auth_server, "bob")
+    assert rows(bob, f"SET {KEY_SQL_ADMINS}") == [(KEY_SQL_ADMINS, "*********(redacted)")]
+    listed = [value for key, value in rows(bob, "SET") if key == KEY_SQL_ADMINS]
+    assert listed in ([], ["*********(redacted)"])
+
+
 def test_an_administrator_may_change_anyones(auth_server):
     bob, admin = login(auth_server, "bob"), login(auth_server, ADMIN)
     rows(bob, "CREATE TABLE bob_t (n INT) USING parquet")
