@@ -13,7 +13,10 @@ fixes what PyHive's ``hive://`` gets wrong against Spark:
   query given in place of a name, so pandas took ``read_sql("SELECT ...")`` for a table;
 - result columns keep Spark's names whole: PyHive cuts a name at its last dot (Hive sends
   ``table.column``), and Spark names an unaliased expression after its text, so
-  ``round(s.neutral, 3)`` became ``neutral, 3)`` and two such columns one name.
+  ``round(s.neutral, 3)`` became ``neutral, 3)`` and two such columns one name;
+- ``get_columns`` knows Spark's types: PyHive's Hive map made ``timestamp_ntz`` a NullType (so
+  not a time column for a dashboard), ``binary`` text and ``decimal(12,3)`` a bare DECIMAL;
+  the default schema is the connection's database.
 
 ``emoticana://`` names the same dialect for SQLAlchemy URLs written before; Superset needs
 ``hive+emoticana://`` (with ``emoticana://`` it does not know the backend).
@@ -24,8 +27,23 @@ from __future__ import annotations
 import re
 
 from pyhive import hive
-from pyhive.sqlalchemy_hive import HiveDialect, HiveExecutionContext
-from sqlalchemy import exc, text
+from pyhive.sqlalchemy_hive import (
+    HiveDecimal,
+    HiveDialect,
+    HiveExecutionContext,
+    HiveTimestamp,
+    _type_map,
+)
+from sqlalchemy import exc, text, types
+
+#: Spark's column types that PyHive's map of Hive's lacks or gets wrong.
+_SPARK_TYPES = {
+    **_type_map,
+    "timestamp_ntz": HiveTimestamp,
+    "timestamp_ltz": HiveTimestamp,
+    "binary": types.LargeBinary,
+    "void": types.NullType,
+}
 
 #: Spark's listing statements whose first column is the database, not the name.
 _LISTING = re.compile(r"^\s*SHOW\s+(TABLES|VIEWS)\b", re.IGNORECASE)
@@ -125,3 +143,23 @@ class EmoticanaDialect(HiveDialect):
         quote = self.identifier_preparer.quote_identifier
         name = f"{quote(schema)}.{quote(table_name)}" if schema else quote(table_name)
         return connection.execute(text(f"DESCRIBE TABLE {name}")).fetchall()
+
+    def get_columns(self, connection, table_name, schema=None, **kw):
+        columns = []
+        for row in self._get_table_columns(connection, table_name, schema):
+            name, declared = (row[0] or "").strip(), (row[1] or "").strip()
+            if name.startswith("#"):
+                break  # "# Partition Information" and what follows repeat columns or describe
+            if not name:
+                continue
+            base = re.match(r"\w*", declared).group(0).lower()
+            decimal = re.fullmatch(r"decimal\((\d+),\s*(\d+)\)", declared, re.IGNORECASE)
+            if decimal:
+                kind = HiveDecimal(int(decimal.group(1)), int(decimal.group(2)))
+            else:
+                kind = _SPARK_TYPES.get(base, types.NullType)
+            columns.append({"name": name, "type": kind, "nullable": True, "default": None})
+        return columns
+
+    def _get_default_schema_name(self, connection):
+        return connection.execute(text("SELECT current_database()")).scalar()

@@ -25,6 +25,13 @@ def engine(server):
             )
         )
         connection.execute(text("CREATE OR REPLACE TEMPORARY VIEW pd_temp AS SELECT 1 AS x"))
+        connection.execute(text("DROP TABLE IF EXISTS pd_types"))
+        connection.execute(
+            text(
+                "CREATE TABLE pd_types (at TIMESTAMP_NTZ, seen TIMESTAMP, clip BINARY, "
+                "cost DECIMAL(12,3), tags ARRAY<STRING>) USING parquet PARTITIONED BY (day DATE)"
+            )
+        )
     yield engine
     engine.dispose()
 
@@ -88,6 +95,17 @@ def test_inspector_lists_tables_views_and_columns(engine):
         ("file", "VARCHAR"),
         ("neu+calm", "FLOAT"),
     ]
+    # Spark's types as SQLAlchemy's (a dashboard finds its time columns by them), each once.
+    typed = inspector.get_columns("pd_types", "default")
+    assert [(c["name"], str(c["type"])) for c in typed] == [
+        ("at", "TIMESTAMP"),
+        ("seen", "TIMESTAMP"),
+        ("clip", "BLOB"),
+        ("cost", "DECIMAL(12, 3)"),
+        ("tags", "VARCHAR"),
+        ("day", "DATE"),
+    ]
+    assert inspector.default_schema_name == "default"
 
 
 def test_the_dialect_loads_without_sqlalchemy_deprecation_warnings():
