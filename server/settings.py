@@ -289,6 +289,7 @@ def sql_sandbox_roots(settings: Settings) -> dict[str, str]:
         "the password file": settings.auth_file,
         "the TLS keystore": settings.tls_keystore,
     }
+    home, own_audio = settings.home.resolve(), settings.default_audio_root.resolve()
     for root in settings.audio_roots:
         resolved_root = Path(root).resolve()
         for what, path in private.items():
@@ -297,6 +298,11 @@ def sql_sandbox_roots(settings: Settings) -> dict[str, str]:
                     f"{ENV_AUDIO_ROOTS} holds {root}, which holds {what} {path}: SQL could read "
                     "it through a binaryFile table; keep the audio roots apart from it"
                 )
+        if resolved_root.is_relative_to(home) and not resolved_root.is_relative_to(own_audio):
+            raise ConfigError(
+                f"{ENV_AUDIO_ROOTS} holds {root}, inside the state directory {settings.home}: "
+                f"of it, only {settings.default_audio_root} may be an audio root"
+            )
     return {KEY_SQL_READ_ROOTS: ",".join(read), KEY_SQL_WRITE_ROOTS: str(settings.warehouse_dir)}
 
 

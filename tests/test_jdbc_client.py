@@ -149,11 +149,28 @@ def test_a_result_of_many_feature_matrices_reaches_jdbc_whole(jdbc):
     server answers with fewer rows (ServiceHooks.fetchResults); the driver asks again."""
     matrix = "array_repeat(CAST(-615.8291 AS FLOAT), 12943)"
     query = f"COUNT SELECT id, {matrix} AS features FROM range(1200)"
+    # Rows that grow two hundred thousand times after the first fifty: an answer sized by the
+    # rows before would carry 950 of 200 KB.
+    growing = "COUNT SELECT id, IF(id < 50, 'x', repeat('x', 200000)) AS s FROM range(1000)"
+    nulls = "SELECT id, IF(id % 3 = 0, NULL, id * 2) AS v FROM range(150)"
     after = "SELECT count(*) AS n FROM range(3)"
-    answers = jdbc(query, after)
+    answers = jdbc(query, growing, nulls, after)
+    ids = sum(len(str(i)) for i in range(1200))
     # "[-615.8291,...]": 12,943 values of 9 characters, their commas and the brackets; the ids.
-    characters = 1200 * (12943 * 10 + 1) + sum(len(str(i)) for i in range(1200))
-    assert answers[query] == [f"rows\t1200\t{characters}"]
+    assert answers[query] == [f"rows\t1200\t{1200 * (12943 * 10 + 1) + ids}"]
+    ids = sum(len(str(i)) for i in range(1000))
+    assert answers[growing] == [f"rows\t1000\t{50 + 950 * 200000 + ids}"]
+    # Null marks stay on their rows where an answer joins the rows it took a few at a time.
+    assert answers[nulls] == [
+        line
+        for i in range(150)
+        for line in (
+            f"id\tjava.lang.Long\tjava.lang.Long\t{i}",
+            "v\tjava.lang.Long\tnull\tnull"
+            if i % 3 == 0
+            else f"v\tjava.lang.Long\tjava.lang.Long\t{2 * i}",
+        )
+    ]
     assert answers[after] == ["n\tjava.lang.Long\tjava.lang.Long\t3"]
 
 

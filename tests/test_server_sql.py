@@ -265,6 +265,25 @@ def test_every_statement_reads_tables_as_they_are_now(server, audio_root):
         second.close()
 
 
+def test_rows_arrive_whole_with_their_nulls(cursor):
+    """The server answers a fetch with rows it took from the result a few at a time
+    (ServiceHooks.fetchResults): every value and null mark stays on its row."""
+    cursor.execute(
+        "SELECT id, IF(id % 3 = 0, NULL, id * 2) AS v, IF(id % 5 = 0, NULL, repeat('x', id)) AS s, "
+        "IF(id % 7 = 0, NULL, id % 2 = 0) AS b, IF(id % 4 = 0, NULL, id / 8) AS d FROM range(700)"
+    )
+    assert cursor.fetchall() == [
+        (
+            i,
+            None if i % 3 == 0 else 2 * i,
+            None if i % 5 == 0 else "x" * i,
+            None if i % 7 == 0 else i % 2 == 0,
+            None if i % 4 == 0 else i / 8,
+        )
+        for i in range(700)
+    ]
+
+
 def test_a_cached_table_reads_what_a_truncate_left(server):
     """TRUNCATE refreshes a cached table through the session's own resolved table, which the
     server makes a session forget after another statement changed tables: the cache then kept

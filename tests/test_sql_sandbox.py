@@ -145,6 +145,16 @@ def test_sandbox_roots_and_switch_come_from_settings(tmp_path):
         with pytest.raises(ConfigError, match=re.escape(what)):
             sql_sandbox_roots(settings)
     assert sql_sandbox_roots(load_settings(home=str(tmp_path / "home"), environ={}))
+    # Nor may a root lie inside the state directory, but for its own audio folder.
+    inside = load_settings(
+        home=str(tmp_path / "home"), audio_roots=str(tmp_path / "home" / "metastore_db"), environ={}
+    )
+    with pytest.raises(ConfigError, match="inside the state directory"):
+        sql_sandbox_roots(inside)
+    own = str(tmp_path / "home" / "audio" / "calls")
+    assert sql_sandbox_roots(
+        load_settings(home=str(tmp_path / "home"), audio_roots=own, environ={})
+    )
 
 
 # --- Against the real server -------------------------------------------------------------------

@@ -466,8 +466,10 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                     tableWrite(((InsertIntoHiveTable) node).table());
                     partitionWrites(((InsertIntoHiveTable) node).table());
                 } else if (node instanceof CreateDataSourceTableAsSelectCommand) {
+                    tableName(((CreateDataSourceTableAsSelectCommand) node).table().identifier());
                     tableWrite(((CreateDataSourceTableAsSelectCommand) node).table());
                 } else if (node instanceof CreateHiveTableAsSelectCommand) {
+                    tableName(((CreateHiveTableAsSelectCommand) node).tableDesc().identifier());
                     tableWrite(((CreateHiveTableAsSelectCommand) node).tableDesc());
                 }
             }
@@ -561,7 +563,6 @@ public final class SqlSandbox extends AbstractFunction1<SparkSessionExtensions, 
                     return true;  // a physical plan: what it reads is checked on its logical plan
                 } else if (value instanceof CatalogTable) {
                     CatalogTable table = (CatalogTable) value;
-                    tableName(table.identifier());
                     if (table.provider().isDefined()) {
                         provider(table.provider().get());
                     }

@@ -61,6 +61,8 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
 
     /** The folders a statement of this server is writing into now. */
     private static final Set<String> WRITING = ConcurrentHashMap.newKeySet();
+    /** The real paths of the {@link #WRITER_LOCK} files this server holds locked. */
+    private static final Set<String> LOCKED_FILES = ConcurrentHashMap.newKeySet();
 
     /**
      * The file whose lock a writer holds, for servers sharing a warehouse. Hidden from Spark's and
@@ -86,6 +88,8 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     }
 
     private final String folder;
+    /** The folder as Spark named it, for the file system: {@link #folder} is URI-encoded. */
+    private final String path;
     /** This job's application attempt number: its own folder under {@code _temporary}. */
     private final int attempt;
     // Job state, on the driver only: a deserialized copy (an executor's) has none and needs none.
@@ -98,10 +102,13 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
     private transient boolean writing;
     /** The open {@link #WRITER_LOCK} whose lock this job holds; closing it lets go. */
     private transient FileChannel writerLock;
+    /** Its real path, in {@link #LOCKED_FILES}. */
+    private transient String lockedFile;
 
     public OverwriteOnCommitProtocol(String jobId, String path, boolean dynamicPartitionOverwrite) {
         super(jobId, path, dynamicPartitionOverwrite);
         this.folder = new Path(path).toUri().normalize().toString();
+        this.path = path;
         // Never 0, the attempt of jobs written by Spark's own protocol.
         this.attempt = 1 + Math.floorMod(jobId.hashCode(), Integer.MAX_VALUE - 1);
     }
@@ -133,25 +140,37 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
      * when another process (a server sharing the warehouse) holds it.
      */
     private boolean lockAgainstOtherServers(JobContext jobContext) throws IOException {
-        Path path = new Path(folder);
-        FileSystem fs = path.getFileSystem(jobContext.getConfiguration());
+        Path table = new Path(path);
+        FileSystem fs = table.getFileSystem(jobContext.getConfiguration());
         if (!(fs instanceof LocalFileSystem)) {
             return true;
         }
-        java.nio.file.Path dir = ((LocalFileSystem) fs).pathToFile(path).toPath();
+        java.nio.file.Path dir = ((LocalFileSystem) fs).pathToFile(table).toPath();
         Files.createDirectories(dir);
-        FileChannel channel = FileChannel.open(
-                dir.resolve(WRITER_LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        // One channel per file in this server: closing a second one on the same file (the folder
+        // named another way, through a symbolic link) would let go of the first one's lock.
+        String file = dir.toRealPath().resolve(WRITER_LOCK).toString();
+        if (!LOCKED_FILES.add(file)) {
+            return false;
+        }
+        FileChannel channel = null;
         try {
+            channel = FileChannel.open(
+                    java.nio.file.Path.of(file), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
             if (channel.tryLock() == null) {
                 channel.close();
+                LOCKED_FILES.remove(file);
                 return false;
             }
         } catch (IOException | RuntimeException | Error e) {
-            channel.close();
+            if (channel != null) {
+                channel.close();
+            }
+            LOCKED_FILES.remove(file);
             throw e;
         }
         writerLock = channel;
+        lockedFile = file;
         return true;
     }
 
@@ -213,6 +232,10 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
                 // The lock goes with the channel, which close releases even when it fails.
             } finally {
                 writerLock = null;
+                if (lockedFile != null) {
+                    LOCKED_FILES.remove(lockedFile);
+                    lockedFile = null;
+                }
                 WRITING.remove(folder);
             }
         }
@@ -227,9 +250,9 @@ public class OverwriteOnCommitProtocol extends SQLHadoopMapReduceCommitProtocol 
             return;
         }
         try {
-            Path path = new Path(folder);
-            FileSystem fs = path.getFileSystem(jobContext.getConfiguration());
-            FileStatus[] entries = fs.exists(path) ? fs.listStatus(path) : new FileStatus[0];
+            Path table = new Path(path);
+            FileSystem fs = table.getFileSystem(jobContext.getConfiguration());
+            FileStatus[] entries = fs.exists(table) ? fs.listStatus(table) : new FileStatus[0];
             if (entries.length == 1 && entries[0].getPath().getName().equals(WRITER_LOCK)) {
                 fs.delete(entries[0].getPath(), false);
             }

@@ -2,6 +2,8 @@ package org.emoticana.thrift;
 
 import java.lang.reflect.Field;
 import java.util.Collections;
+import java.util.Arrays;
+import java.util.BitSet;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
@@ -27,6 +29,8 @@ import org.apache.hive.service.rpc.thrift.TExecuteStatementResp;
 import org.apache.hive.service.rpc.thrift.TFetchResultsReq;
 import org.apache.hive.service.rpc.thrift.TFetchResultsResp;
 import org.apache.hive.service.rpc.thrift.TColumn;
+import org.apache.hive.service.rpc.thrift.TColumnValue;
+import org.apache.hive.service.rpc.thrift.TFetchOrientation;
 import org.apache.hive.service.rpc.thrift.TRowSet;
 import org.apache.hive.service.rpc.thrift.TGetColumnsReq;
 import org.apache.hive.service.rpc.thrift.TGetColumnsResp;
@@ -138,6 +142,17 @@ final class ServiceHooks {
         return statement == null || !READS.matcher(statement).lookingAt();
     }
 
+    /**
+     * A statement whose first word is one of these may change a table's files without a commit
+     * (TRUNCATE, ALTER TABLE ... DROP PARTITION, LOAD DATA, MSCK REPAIR), which Spark's own
+     * refresh of a cached table misses once the session has forgotten its tables.
+     */
+    private static final Pattern FILES_WITHOUT_COMMIT = Pattern.compile(
+            "(?:\\s|--[^\\n]*+(?:\\n|$)|/\\*.*?\\*/|\\()*+(?:TRUNCATE|ALTER|LOAD|MSCK|REPAIR)\\b",
+            Pattern.CASE_INSENSITIVE | Pattern.DOTALL);
+    /** Asynchronous statements of that kind that have not been seen to end. */
+    private static final Set<OperationHandle> CHANGING_FILES = ConcurrentHashMap.newKeySet();
+
     /** Each session's count of table changes ({@link TableChanges}) at its last statement. */
     private static final Map<SparkSession, Long> SEEN = Collections.synchronizedMap(new WeakHashMap<>());
 
@@ -162,11 +177,12 @@ final class ServiceHooks {
     }
 
     /**
-     * After a statement that may have changed tables: cached tables (CACHE TABLE) list their
-     * folders again and are cached anew when next read. TRUNCATE and ALTER TABLE refresh a cached
-     * table through the table their session resolves, which is not the one the cache holds once
-     * a session has forgotten its tables: the cache kept the deleted files, and every read of the
-     * table failed in every session until UNCACHE.
+     * After a statement that changed a table's files without a commit: cached tables (CACHE TABLE)
+     * list their folders again and are cached anew when next read. TRUNCATE and ALTER TABLE
+     * refresh a cached table through the table their session resolves, which is not the one the
+     * cache holds once a session has forgotten its tables: the cache kept the deleted files, and
+     * every read of the table failed in every session until UNCACHE. (A commit refreshes the
+     * caches of the folder it wrote itself.)
      */
     private static void refreshCachedTables(SparkSession session) {
         if (!(session instanceof org.apache.spark.sql.classic.SparkSession classic)
@@ -176,8 +192,14 @@ final class ServiceHooks {
         // The folders SQL reads tables from: the sandbox's roots, else the warehouse.
         String roots = classic.sparkContext().conf().get(SqlSandbox.KEY_READ_ROOTS,
                 classic.sessionState().conf().warehousePath());
-        for (String root : roots.split(",")) {
-            classic.sharedState().cacheManager().recacheByPath(classic, root);
+        try {
+            for (String root : roots.split(",")) {
+                classic.sharedState().cacheManager().recacheByPath(classic, root);
+            }
+        } catch (RuntimeException e) {
+            // The statement's own outcome stands; a cached table left stale fails its reads, and
+            // UNCACHE TABLE or REFRESH TABLE mends it.
+            ThriftCLIService.LOG.warn("emoticana: cannot refresh the cached tables: " + e);
         }
     }
 
@@ -193,6 +215,8 @@ final class ServiceHooks {
         try {
             SessionHandle session = new SessionHandle(req.getSessionHandle());
             boolean changing = mayChangeTables(req.getStatement());
+            boolean changingFiles = req.getStatement() != null
+                    && FILES_WITHOUT_COMMIT.matcher(req.getStatement()).lookingAt();
             if (changing) {
                 TableChanges.changed();
             }
@@ -204,6 +228,9 @@ final class ServiceHooks {
                 if (changing) {
                     CHANGING.add(operation);
                 }
+                if (changingFiles) {
+                    CHANGING_FILES.add(operation);
+                }
             } else {
                 try {
                     operation = cli.executeStatement(session, req.getStatement(), req.getConfOverlay(),
@@ -211,6 +238,8 @@ final class ServiceHooks {
                 } finally {
                     if (changing) {
                         TableChanges.changed();
+                    }
+                    if (changingFiles) {
                         refreshCachedTables(sparkSession(cli, session));
                     }
                 }
@@ -236,9 +265,9 @@ final class ServiceHooks {
      * a thousand rows of {@code mfcc(...)}, 12,943 numbers each as text, are more.
      */
     static final long FETCH_BYTES = 16L << 20;
-    /** The rows of a result's first answer, before the size of its rows is known. */
-    static final long FIRST_FETCH_ROWS = 50;
-    /** Each result's largest bytes per row so far; gone with the operation. */
+    /** The most rows an answer takes from the result at a time, before it weighs them. */
+    static final long MOST_ROWS_A_STEP = 64;
+    /** Each result's largest row so far, in bytes; gone with the operation. */
     private static final Map<Operation, Long> ROW_BYTES = Collections.synchronizedMap(new WeakHashMap<>());
 
     /** HiveServer2's FetchResults, which the hooks call with the request they adjusted. */
@@ -247,14 +276,17 @@ final class ServiceHooks {
     }
 
     /**
-     * HiveServer2's FetchResults with at most about {@link #FETCH_BYTES} of rows an answer: a
-     * client asks again until an answer has no rows (PyHive, the JDBC driver), so fewer rows than
-     * it asked for lose none. A stopped statement's answer says why in one line.
+     * HiveServer2's FetchResults with about {@link #FETCH_BYTES} of rows at most an answer: the
+     * rows are taken from the result a few at a time (1, 2, 4 ... {@link #MOST_ROWS_A_STEP}, and
+     * no more than the bytes left allow at the largest row seen) and weighed, until the client's
+     * count or the bytes are reached. A client asks again until an answer has no rows (PyHive, the
+     * JDBC driver), so fewer rows than it asked for lose none. A stopped statement's answer says
+     * why in one line.
      */
     static TFetchResultsResp fetchResults(CLIService cli, TFetchResultsReq req, Fetch original) throws TException {
         Operation operation = operation(cli, req.getOperationHandle());
-        if (operation == null || req.getFetchType() != 0) {
-            return original.fetch(req);  // logs, or HiveServer2's own error about the handle
+        if (operation == null || req.getFetchType() != 0 || req.getMaxRows() <= 0) {
+            return original.fetch(req);  // logs, HiveServer2's own error about the handle, or no rows
         }
         String stopped = stoppedMessage(cli, operation);
         if (stopped != null) {
@@ -262,21 +294,47 @@ final class ServiceHooks {
             resp.setStatus(stoppedStatus(operation, stopped));
             return resp;
         }
-        Long rowBytes = ROW_BYTES.get(operation);
         long asked = req.getMaxRows();
-        long rows = rowBytes == null ? FIRST_FETCH_ROWS : Math.max(1, FETCH_BYTES / rowBytes);
-        if (asked > rows) {
-            req.setMaxRows(rows);
-        }
-        TFetchResultsResp resp = original.fetch(req);
-        if (resp.isSetResults() && resp.getResults().isSetColumns()) {
-            List<TColumn> columns = resp.getResults().getColumns();
-            int count = columns.isEmpty() ? 0 : values(columns.get(0)).size();
-            if (count > 0) {
-                ROW_BYTES.merge(operation, bytes(resp.getResults()) / count + 1, Math::max);
+        long largest = ROW_BYTES.getOrDefault(operation, 0L);
+        long left = FETCH_BYTES;
+        long rows = 0;
+        long step = 1;
+        TFetchResultsResp answer = null;
+        while (true) {
+            long want = Math.min(asked - rows, largest == 0 ? step : Math.max(1, Math.min(step, left / largest)));
+            TFetchResultsReq part = req.deepCopy();
+            part.setMaxRows(want);
+            if (answer != null) {
+                part.setOrientation(TFetchOrientation.FETCH_NEXT);  // a FETCH_FIRST goes on from there
             }
+            TFetchResultsResp resp = original.fetch(part);
+            boolean ok = resp.isSetStatus() && resp.getStatus().getStatusCode() == TStatusCode.SUCCESS_STATUS
+                    && resp.isSetResults() && !resp.getResults().isSetBinaryColumns();
+            if (answer == null) {
+                answer = resp;
+                if (!ok) {
+                    return resp;
+                }
+            } else if (!ok) {
+                break;  // the rows taken so far are answered; the next fetch meets the error again
+            } else {
+                append(answer.getResults(), resp.getResults());
+            }
+            long[] sizes = rowBytes(resp.getResults());
+            for (long size : sizes) {
+                left -= size;
+                largest = Math.max(largest, size);
+            }
+            rows += sizes.length;
+            if (sizes.length < want || rows >= asked || left <= 0) {
+                break;
+            }
+            step = Math.min(2 * want, MOST_ROWS_A_STEP);
         }
-        return resp;
+        if (largest > 0) {
+            ROW_BYTES.put(operation, largest);
+        }
+        return answer;
     }
 
     private static Operation operation(CLIService cli, org.apache.hive.service.rpc.thrift.TOperationHandle handle) {
@@ -287,8 +345,10 @@ final class ServiceHooks {
         }
     }
 
-    private static List<?> values(TColumn column) {
-        return switch (column.getSetField()) {
+    /** A column's values as a list, whatever their type. */
+    @SuppressWarnings("unchecked")
+    private static List<Object> values(TColumn column) {
+        List<?> values = switch (column.getSetField()) {
             case BOOL_VAL -> column.getBoolVal().getValues();
             case BYTE_VAL -> column.getByteVal().getValues();
             case I16_VAL -> column.getI16Val().getValues();
@@ -298,26 +358,84 @@ final class ServiceHooks {
             case STRING_VAL -> column.getStringVal().getValues();
             case BINARY_VAL -> column.getBinaryVal().getValues();
         };
+        return (List<Object>) values;
     }
 
-    /** About what the rows weigh on the wire: text and bytes as long as they are, else 8 a value. */
-    private static long bytes(TRowSet rows) {
-        long total = 0;
-        for (TColumn column : rows.getColumns()) {
-            List<?> values = values(column);
-            if (column.isSetStringVal()) {
-                for (Object value : values) {
-                    total += 4 + ((String) value).length();
-                }
-            } else if (column.isSetBinaryVal()) {
-                for (Object value : values) {
-                    total += 4 + ((java.nio.ByteBuffer) value).remaining();
-                }
-            } else {
-                total += 8L * values.size();
-            }
+    private static byte[] nulls(TColumn column) {
+        byte[] nulls = switch (column.getSetField()) {
+            case BOOL_VAL -> column.getBoolVal().getNulls();
+            case BYTE_VAL -> column.getByteVal().getNulls();
+            case I16_VAL -> column.getI16Val().getNulls();
+            case I32_VAL -> column.getI32Val().getNulls();
+            case I64_VAL -> column.getI64Val().getNulls();
+            case DOUBLE_VAL -> column.getDoubleVal().getNulls();
+            case STRING_VAL -> column.getStringVal().getNulls();
+            case BINARY_VAL -> column.getBinaryVal().getNulls();
+        };
+        return nulls == null ? new byte[0] : nulls;
+    }
+
+    private static void setNulls(TColumn column, byte[] nulls) {
+        switch (column.getSetField()) {
+            case BOOL_VAL -> column.getBoolVal().setNulls(nulls);
+            case BYTE_VAL -> column.getByteVal().setNulls(nulls);
+            case I16_VAL -> column.getI16Val().setNulls(nulls);
+            case I32_VAL -> column.getI32Val().setNulls(nulls);
+            case I64_VAL -> column.getI64Val().setNulls(nulls);
+            case DOUBLE_VAL -> column.getDoubleVal().setNulls(nulls);
+            case STRING_VAL -> column.getStringVal().setNulls(nulls);
+            case BINARY_VAL -> column.getBinaryVal().setNulls(nulls);
         }
-        return total;
+    }
+
+    /** {@code more}'s rows after {@code rows}'s: values one after the other, null bits shifted. */
+    private static void append(TRowSet rows, TRowSet more) {
+        if (rows.isSetRows() && more.isSetRows()) {
+            rows.getRows().addAll(more.getRows());
+        }
+        if (!rows.isSetColumns() || !more.isSetColumns()) {
+            return;
+        }
+        for (int c = 0; c < rows.getColumns().size(); c++) {
+            TColumn column = rows.getColumns().get(c);
+            TColumn next = more.getColumns().get(c);
+            List<Object> values = values(column);
+            // Null bits as Hive writes them: bit i of byte i / 8 for row i, lowest bit first.
+            BitSet bits = BitSet.valueOf(nulls(column));
+            BitSet nextBits = BitSet.valueOf(nulls(next));
+            for (int i = nextBits.nextSetBit(0); i >= 0; i = nextBits.nextSetBit(i + 1)) {
+                bits.set(values.size() + i);
+            }
+            values.addAll(values(next));
+            setNulls(column, Arrays.copyOf(bits.toByteArray(), 1 + bits.length() / 8));
+        }
+    }
+
+    /** About what each row weighs on the wire: text and bytes as long as they are, else 8 a value. */
+    private static long[] rowBytes(TRowSet rows) {
+        if (rows.isSetColumns() && !rows.getColumns().isEmpty()) {
+            long[] sizes = new long[values(rows.getColumns().get(0)).size()];
+            for (TColumn column : rows.getColumns()) {
+                List<Object> values = values(column);
+                for (int i = 0; i < sizes.length && i < values.size(); i++) {
+                    Object value = values.get(i);
+                    sizes[i] += value instanceof String text ? 4 + text.length()
+                            : value instanceof java.nio.ByteBuffer bytes ? 4 + bytes.remaining() : 8;
+                }
+            }
+            return sizes;
+        }
+        if (rows.isSetRows()) {
+            long[] sizes = new long[rows.getRows().size()];
+            for (int i = 0; i < sizes.length; i++) {
+                for (TColumnValue value : rows.getRows().get(i).getColVals()) {
+                    sizes[i] += value.isSetStringVal() && value.getStringVal().isSetValue()
+                            ? 4 + value.getStringVal().getValue().length() : 8;
+                }
+            }
+            return sizes;
+        }
+        return new long[0];
     }
 
     /** Why a statement ended without its result, when a time cap or a cancel stopped it; else null. */
@@ -356,7 +474,7 @@ final class ServiceHooks {
                 && CHANGING.remove(new OperationHandle(req.getOperationHandle()))) {
             TableChanges.changed();  // as it ends too: a session's statement meanwhile saw it half done
             Operation ended = operation(cli, req.getOperationHandle());
-            if (ended != null) {
+            if (CHANGING_FILES.remove(new OperationHandle(req.getOperationHandle())) && ended != null) {
                 refreshCachedTables(sparkSession(cli, ended.getParentSession().getSessionHandle()));
             }
         }

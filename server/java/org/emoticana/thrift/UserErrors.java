@@ -90,7 +90,7 @@ public final class UserErrors {
     }
 
     /** The SQLSTATE Spark puts at the end of an error's message. */
-    private static final Pattern SQL_STATE_SUFFIX = Pattern.compile(" SQLSTATE: (\\w{5})$");
+    private static final Pattern SQL_STATE_SUFFIX = Pattern.compile(" SQLSTATE: (\\w{5})\\)?$");
 
     /**
      * Whether the first line of {@code text}, a log line about a failed task ("Lost task ...:
