@@ -375,6 +375,21 @@ final class ServiceHooks {
         return nulls == null ? new byte[0] : nulls;
     }
 
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static void setValues(TColumn column, List<Object> values) {
+        List raw = values;
+        switch (column.getSetField()) {
+            case BOOL_VAL -> column.getBoolVal().setValues(raw);
+            case BYTE_VAL -> column.getByteVal().setValues(raw);
+            case I16_VAL -> column.getI16Val().setValues(raw);
+            case I32_VAL -> column.getI32Val().setValues(raw);
+            case I64_VAL -> column.getI64Val().setValues(raw);
+            case DOUBLE_VAL -> column.getDoubleVal().setValues(raw);
+            case STRING_VAL -> column.getStringVal().setValues(raw);
+            case BINARY_VAL -> column.getBinaryVal().setValues(raw);
+        }
+    }
+
     private static void setNulls(TColumn column, byte[] nulls) {
         switch (column.getSetField()) {
             case BOOL_VAL -> column.getBoolVal().setNulls(nulls);
@@ -388,10 +403,16 @@ final class ServiceHooks {
         }
     }
 
-    /** {@code more}'s rows after {@code rows}'s: values one after the other, null bits shifted. */
+    /**
+     * {@code more}'s rows after {@code rows}'s: values one after the other, null bits shifted. Into
+     * new lists: a metadata operation's answers are views of one list (Hive's subList), which an
+     * addAll would shift under the next answer.
+     */
     private static void append(TRowSet rows, TRowSet more) {
         if (rows.isSetRows() && more.isSetRows()) {
-            rows.getRows().addAll(more.getRows());
+            List<org.apache.hive.service.rpc.thrift.TRow> all = new java.util.ArrayList<>(rows.getRows());
+            all.addAll(more.getRows());
+            rows.setRows(all);
         }
         if (!rows.isSetColumns() || !more.isSetColumns()) {
             return;
@@ -399,7 +420,7 @@ final class ServiceHooks {
         for (int c = 0; c < rows.getColumns().size(); c++) {
             TColumn column = rows.getColumns().get(c);
             TColumn next = more.getColumns().get(c);
-            List<Object> values = values(column);
+            List<Object> values = new java.util.ArrayList<>(values(column));
             // Null bits as Hive writes them: bit i of byte i / 8 for row i, lowest bit first.
             BitSet bits = BitSet.valueOf(nulls(column));
             BitSet nextBits = BitSet.valueOf(nulls(next));
@@ -407,6 +428,7 @@ final class ServiceHooks {
                 bits.set(values.size() + i);
             }
             values.addAll(values(next));
+            setValues(column, values);
             setNulls(column, Arrays.copyOf(bits.toByteArray(), 1 + bits.length() / 8));
         }
     }
