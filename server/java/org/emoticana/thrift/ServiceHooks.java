@@ -52,6 +52,7 @@ import org.apache.hive.service.rpc.thrift.TStatus;
 import org.apache.hive.service.rpc.thrift.TStatusCode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.hive.thriftserver.server.SparkSQLOperationManager;
+import org.apache.thrift.TBase;
 import org.apache.thrift.TException;
 import org.emoticana.sandbox.NamePatterns;
 import org.emoticana.sandbox.SqlSandbox;
@@ -123,14 +124,18 @@ final class ServiceHooks {
     }
 
     /**
+     * What comes before a statement's first word: space, comments and opening parentheses.
+     * Possessive: a statement of many comment marks cannot make the match backtrack.
+     */
+    private static final String LEADING = "(?:\\s|--[^\\n]*+(?:\\n|$)|/\\*.*?\\*/|\\()*+";
+
+    /**
      * A statement whose first word is one of these reads tables and changes none (a write it
      * holds, as in {@code WITH ... INSERT}, is counted by the commit protocol); any other statement
      * may change a table's definition or files without a commit (DROP, CREATE, ALTER, TRUNCATE).
      */
     private static final Pattern READS = Pattern.compile(
-            // Possessive: a statement of many comment marks cannot make the match backtrack.
-            "(?:\\s|--[^\\n]*+(?:\\n|$)|/\\*.*?\\*/|\\()*+"
-                    + "(?:SELECT|WITH|VALUES|TABLE|FROM|SHOW|DESC|DESCRIBE|EXPLAIN|SET|RESET|USE|LIST)\\b",
+            LEADING + "(?:SELECT|WITH|VALUES|TABLE|FROM|SHOW|DESC|DESCRIBE|EXPLAIN|SET|RESET|USE|LIST)\\b",
             Pattern.CASE_INSENSITIVE | Pattern.DOTALL);
     /** Asynchronous statements that may change tables and have not been seen to end. */
     private static final Set<OperationHandle> CHANGING = ConcurrentHashMap.newKeySet();
@@ -148,7 +153,7 @@ final class ServiceHooks {
      * refresh of a cached table misses once the session has forgotten its tables.
      */
     private static final Pattern FILES_WITHOUT_COMMIT = Pattern.compile(
-            "(?:\\s|--[^\\n]*+(?:\\n|$)|/\\*.*?\\*/|\\()*+(?:TRUNCATE|ALTER|LOAD|MSCK|REPAIR)\\b",
+            LEADING + "(?:TRUNCATE|ALTER|LOAD|MSCK|REPAIR)\\b",
             Pattern.CASE_INSENSITIVE | Pattern.DOTALL);
     /** Asynchronous statements of that kind that have not been seen to end. */
     private static final Set<OperationHandle> CHANGING_FILES = ConcurrentHashMap.newKeySet();
@@ -345,62 +350,39 @@ final class ServiceHooks {
         }
     }
 
+    /**
+     * A column's typed part (TStringColumn, TI64Column, ...): each holds its values as field 1 and
+     * its null bits as field 2, so one generic access serves every type.
+     */
+    private static final short VALUES = 1;
+    private static final short NULLS = 2;
+
+    @SuppressWarnings("rawtypes")
+    private static TBase typed(TColumn column) {
+        return (TBase) column.getFieldValue();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Object field(TColumn column, short id) {
+        TBase typed = typed(column);
+        return typed.getFieldValue(typed.fieldForId(id));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void setField(TColumn column, short id, Object value) {
+        TBase typed = typed(column);
+        typed.setFieldValue(typed.fieldForId(id), value);
+    }
+
     /** A column's values as a list, whatever their type. */
     @SuppressWarnings("unchecked")
     private static List<Object> values(TColumn column) {
-        List<?> values = switch (column.getSetField()) {
-            case BOOL_VAL -> column.getBoolVal().getValues();
-            case BYTE_VAL -> column.getByteVal().getValues();
-            case I16_VAL -> column.getI16Val().getValues();
-            case I32_VAL -> column.getI32Val().getValues();
-            case I64_VAL -> column.getI64Val().getValues();
-            case DOUBLE_VAL -> column.getDoubleVal().getValues();
-            case STRING_VAL -> column.getStringVal().getValues();
-            case BINARY_VAL -> column.getBinaryVal().getValues();
-        };
-        return (List<Object>) values;
+        return (List<Object>) field(column, VALUES);
     }
 
     private static byte[] nulls(TColumn column) {
-        byte[] nulls = switch (column.getSetField()) {
-            case BOOL_VAL -> column.getBoolVal().getNulls();
-            case BYTE_VAL -> column.getByteVal().getNulls();
-            case I16_VAL -> column.getI16Val().getNulls();
-            case I32_VAL -> column.getI32Val().getNulls();
-            case I64_VAL -> column.getI64Val().getNulls();
-            case DOUBLE_VAL -> column.getDoubleVal().getNulls();
-            case STRING_VAL -> column.getStringVal().getNulls();
-            case BINARY_VAL -> column.getBinaryVal().getNulls();
-        };
+        byte[] nulls = (byte[]) field(column, NULLS);
         return nulls == null ? new byte[0] : nulls;
-    }
-
-    @SuppressWarnings({"unchecked", "rawtypes"})
-    private static void setValues(TColumn column, List<Object> values) {
-        List raw = values;
-        switch (column.getSetField()) {
-            case BOOL_VAL -> column.getBoolVal().setValues(raw);
-            case BYTE_VAL -> column.getByteVal().setValues(raw);
-            case I16_VAL -> column.getI16Val().setValues(raw);
-            case I32_VAL -> column.getI32Val().setValues(raw);
-            case I64_VAL -> column.getI64Val().setValues(raw);
-            case DOUBLE_VAL -> column.getDoubleVal().setValues(raw);
-            case STRING_VAL -> column.getStringVal().setValues(raw);
-            case BINARY_VAL -> column.getBinaryVal().setValues(raw);
-        }
-    }
-
-    private static void setNulls(TColumn column, byte[] nulls) {
-        switch (column.getSetField()) {
-            case BOOL_VAL -> column.getBoolVal().setNulls(nulls);
-            case BYTE_VAL -> column.getByteVal().setNulls(nulls);
-            case I16_VAL -> column.getI16Val().setNulls(nulls);
-            case I32_VAL -> column.getI32Val().setNulls(nulls);
-            case I64_VAL -> column.getI64Val().setNulls(nulls);
-            case DOUBLE_VAL -> column.getDoubleVal().setNulls(nulls);
-            case STRING_VAL -> column.getStringVal().setNulls(nulls);
-            case BINARY_VAL -> column.getBinaryVal().setNulls(nulls);
-        }
     }
 
     /**
@@ -428,8 +410,8 @@ final class ServiceHooks {
                 bits.set(values.size() + i);
             }
             values.addAll(values(next));
-            setValues(column, values);
-            setNulls(column, Arrays.copyOf(bits.toByteArray(), 1 + bits.length() / 8));
+            setField(column, VALUES, values);
+            setField(column, NULLS, Arrays.copyOf(bits.toByteArray(), 1 + bits.length() / 8));
         }
     }
 
