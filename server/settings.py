@@ -106,6 +106,8 @@ SQL_SANDBOX_CLASS = "org.emoticana.sandbox.SqlSandbox"
 #: Kills a task of the statement that holds the most slots when another waits for
 #: ``spark.emoticana.scheduler.preemptAfter`` (conf/spark-defaults.conf).
 SLOT_PREEMPTION_CLASS = "org.emoticana.scheduler.SlotPreemption"
+#: Cancels the jobs a statement starts after it was cancelled, timed out or closed.
+ENDED_STATEMENTS_CLASS = "org.emoticana.scheduler.EndedStatements"
 #: The server's Java classes (password provider, SQL sandbox), built by ``make server-jar`` into the
 #: virtual environment, unless EMOTICANA_SERVER_JAR names another build.
 SERVER_JAR = Path(

@@ -14,6 +14,7 @@ from server.code_zip import build_code_zip, is_local_master
 from server.metastore import metastore_conf
 from server.settings import (
     CODE_ZIP_DIR,
+    ENDED_STATEMENTS_CLASS,
     ENV_AUTH_FILE,
     ENV_TLS_KEYSTORE_PASSWORD,
     EXECUTOR_SETTLE_S,
@@ -114,11 +115,15 @@ def sandbox_conf(settings: Settings, spark_defaults: dict[str, str]) -> dict[str
 
 
 def scheduler_conf(spark_defaults: dict[str, str]) -> dict[str, str]:
-    """The server's slot preemption (server/java/org/emoticana/scheduler/SlotPreemption.java):
-    one statement cannot hold every task slot while another waits."""
+    """The server's scheduler listeners (server/java/org/emoticana/scheduler/): one statement
+    cannot hold every task slot while another waits, and an ended statement starts no job."""
     listeners = [
         name
-        for name in (spark_defaults.get(KEY_EXTRA_LISTENERS, ""), SLOT_PREEMPTION_CLASS)
+        for name in (
+            spark_defaults.get(KEY_EXTRA_LISTENERS, ""),
+            SLOT_PREEMPTION_CLASS,
+            ENDED_STATEMENTS_CLASS,
+        )
         if name
     ]
     return {KEY_EXTRA_LISTENERS: ",".join(dict.fromkeys(listeners))}

@@ -101,12 +101,17 @@ def assert_logged_once(lines: list[str], value: str) -> None:
     )[-3000:]
 
 
-def running_jobs(ui_port: int) -> list[dict]:
-    """The running jobs of the server whose Spark UI is on ``ui_port`` (its REST API)."""
+def spark_jobs(ui_port: int, status: str | None = None) -> list[dict]:
+    """The jobs (``status``: running, succeeded, failed; None for all) of the server whose Spark UI
+    is on ``ui_port`` (its REST API)."""
     base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
     with urllib.request.urlopen(base, timeout=60) as response:
         application = json.load(response)[0]["id"]
-    with urllib.request.urlopen(
-        f"{base}/{application}/jobs?status=running", timeout=60
-    ) as response:
+    query = f"?status={status}" if status else ""
+    with urllib.request.urlopen(f"{base}/{application}/jobs{query}", timeout=60) as response:
         return json.load(response)
+
+
+def running_jobs(ui_port: int) -> list[dict]:
+    """The running jobs of the server whose Spark UI is on ``ui_port``."""
+    return spark_jobs(ui_port, "running")

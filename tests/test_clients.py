@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pyspark
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from server.settings import SERVER_JAR
-from tests.helpers import assert_logged_once, beeline, log_lines_since
+from tests.helpers import assert_logged_once, beeline, log_lines_since, spark_jobs
 from udfs.labels import EMOTIONS
 from udfs.model_store import DEFAULT_MODEL
 
@@ -244,6 +245,54 @@ def test_a_statement_stopped_by_its_time_cap_or_a_cancel_says_so_in_one_line(ser
     assert status.sqlState == "HY008" and not status.infoMessages
     cursor.execute("SELECT 1")
     assert cursor.fetchall() == [(1,)]
+
+
+#: Seconds of analysis and planning (400 branches) before its first job, and hours of work after.
+SLOW_TO_PLAN = " UNION ALL ".join(
+    ["SELECT count(DISTINCT sha2(CAST(id AS STRING), 256)) AS {tag} FROM range(0, 10000000000)"]
+    * 400
+)
+
+
+@pytest.mark.parametrize("stop", ["cancel", "time cap"])
+def test_a_statement_stopped_while_being_planned_runs_no_job(server, stop):
+    """Spark's Thrift server stops a statement by cancelling the jobs it has: one stopped while
+    still being planned had none, and then started them and ran for hours with nobody waiting
+    (a dashboard cancels as its user leaves the page). Its jobs are cancelled as they start."""
+    from TCLIService.ttypes import TOperationState
+
+    tag = f"stopped_{uuid.uuid4().hex}"
+    cursor = server.connect().cursor()
+    if stop == "time cap":
+        cursor.execute("SET spark.sql.thriftServer.queryTimeout=1s")
+    cursor.execute(SLOW_TO_PLAN.format(tag=tag), async_=True)
+    if stop == "cancel":
+        deadline = time.monotonic() + 60
+        while cursor.poll().operationState != TOperationState.RUNNING_STATE:
+            assert time.monotonic() < deadline, "the statement did not start"
+            time.sleep(0.05)
+        cursor.cancel()
+    stopped = {"cancel": TOperationState.CANCELED_STATE, "time cap": TOperationState.TIMEDOUT_STATE}
+    deadline = time.monotonic() + 60
+    while (state := cursor.poll().operationState) != stopped[stop]:
+        assert time.monotonic() < deadline, f"the statement did not stop: {state}"
+        time.sleep(0.2)
+
+    def its_jobs() -> list[dict]:
+        return [job for job in spark_jobs(server.ui_port) if tag in (job.get("description") or "")]
+
+    # Planning goes on after the stop (unless the interrupt ends it); a job it starts must be
+    # cancelled soon.
+    planned_by = time.monotonic() + 60
+    while True:
+        jobs = its_jobs()
+        if jobs and all(job["status"] != "RUNNING" for job in jobs):
+            break
+        if not jobs and time.monotonic() > planned_by:
+            break
+        assert time.monotonic() < planned_by + 30, f"the stopped statement's jobs: {jobs}"
+        time.sleep(1)
+    assert all(job["status"] == "FAILED" for job in jobs), jobs
 
 
 def test_a_server_fault_keeps_its_stack(server):

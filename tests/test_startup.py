@@ -15,6 +15,7 @@ import pytest
 from server.cluster import free_port
 from server.process import ServerProcess
 from server.settings import (
+    ENDED_STATEMENTS_CLASS,
     KEY_DRIVER_CLASSPATH,
     KEY_DRIVER_JAVA_OPTIONS,
     KEY_EXTRA_LISTENERS,
@@ -287,6 +288,7 @@ class TestSettings:
             assert conf[KEY_EXTRA_LISTENERS].split(",") == [
                 "com.example.Listener",
                 SLOT_PREEMPTION_CLASS,
+                ENDED_STATEMENTS_CLASS,
             ]
             classpath = conf[KEY_DRIVER_CLASSPATH].split(":")
             assert classpath[0] == "/opt/extra.jar" and str(SERVER_JAR) in classpath
