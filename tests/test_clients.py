@@ -262,6 +262,7 @@ def test_a_statement_stopped_while_being_planned_runs_no_job(server, stop):
     from TCLIService.ttypes import TOperationState
 
     tag = f"stopped_{uuid.uuid4().hex}"
+    start = len(server.lines)
     cursor = server.connect().cursor()
     if stop == "time cap":
         cursor.execute("SET spark.sql.thriftServer.queryTimeout=1s")
@@ -293,6 +294,9 @@ def test_a_statement_stopped_while_being_planned_runs_no_job(server, stop):
         assert time.monotonic() < planned_by + 30, f"the stopped statement's jobs: {jobs}"
         time.sleep(1)
     assert all(job["status"] == "FAILED" for job in jobs), jobs
+    # Spark's warning with the interrupt's stack is not logged: stopping is no fault.
+    lines = log_lines_since(server, start)
+    assert not any(line.startswith("\tat ") for line in lines), "".join(lines)[-3000:]
 
 
 def test_a_server_fault_keeps_its_stack(server):

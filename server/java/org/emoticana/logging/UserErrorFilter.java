@@ -19,7 +19,8 @@ import org.emoticana.thrift.UserErrors;
  * Drops the server log's lines about a user's error (conf/log4j2.properties puts it on the
  * console): the executor's failed task, Spark's failed statement and HiveServer2's warning, each
  * with the whole Java (and Python) stack, and the scheduler's "aborting job" for the task that failed
- * on it. The Thrift service logs each user error once, as one line ({@code UserError: ...}); what
+ * on it; and Spark's warning with the interrupt's stack when a stopped statement's thread ends.
+ * The Thrift service logs each user error once, as one line ({@code UserError: ...}); what
  * {@link UserErrors} counts as a server fault is logged as before.
  */
 @Plugin(name = "EmoticanaUserErrors", category = Node.CATEGORY, elementType = Filter.ELEMENT_TYPE)
@@ -27,6 +28,11 @@ public final class UserErrorFilter extends AbstractFilter {
     /** The executor's "Exception in task 0.3 in stage 2.0 (TID 6)", the scheduler's "Lost task 0.0 ...". */
     private static final Pattern FAILED_TASK = Pattern.compile("(?:Exception in|Lost) task (\\d+)\\.\\d+ in stage (\\d+\\.\\d+)");
     private static final Pattern ABORTED_TASK = Pattern.compile("Task (\\d+) in stage (\\d+\\.\\d+) failed \\d+ times; aborting job");
+    /**
+     * Spark's warning, with the interrupt's stack, when a statement's thread ends after a cancel, its
+     * time cap or its close stopped it: the client is told in one line (ServiceHooks).
+     */
+    private static final String STOPPED_STATEMENT = "Ignore exception in terminal state with ";
     private static final int MAX_TASKS = 1000;
     /** Tasks that failed on a user error, until the scheduler reports giving up on them. */
     private static final Map<String, Boolean> USER_ERROR_TASKS = new LinkedHashMap<>(16, 0.75f, false) {
@@ -52,6 +58,10 @@ public final class UserErrorFilter extends AbstractFilter {
     public Result filter(LogEvent event) {
         Message message = event.getMessage();
         String text = message == null ? "" : message.getFormattedMessage();
+        if (text.startsWith(STOPPED_STATEMENT)
+                && event.getLoggerName().endsWith(".SparkExecuteStatementOperation")) {
+            return onMatch;
+        }
         Throwable thrown = event.getThrown();
         Matcher failedTask = FAILED_TASK.matcher(text);
         boolean userError = thrown != null
