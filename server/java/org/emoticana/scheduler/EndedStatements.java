@@ -37,7 +37,6 @@ public final class EndedStatements extends SparkListener {
 
     /** How many ended statements are remembered: far more than can end while one is being planned. */
     static final int REMEMBERED = 10_000;
-    private static final String JOB_GROUP = "spark.jobGroup.id";
     private static final Logger LOG = LoggerFactory.getLogger(EndedStatements.class);
 
     /** Ended statement ids with why they ended, oldest first; guarded by this. */
@@ -80,7 +79,7 @@ public final class EndedStatements extends SparkListener {
     @Override
     public void onJobStart(SparkListenerJobStart event) {
         Properties properties = event.properties();
-        String statement = properties == null ? null : properties.getProperty(JOB_GROUP);
+        String statement = properties == null ? null : properties.getProperty(SparkContext$.MODULE$.SPARK_JOB_GROUP_ID());
         String reason;
         synchronized (this) {
             reason = statement == null ? null : ended.get(statement);

@@ -48,8 +48,6 @@ public final class SlotPreemption extends SparkListener {
     static final String DEFAULT_PREEMPT_AFTER = "1s";
     static final String REASON =
             "preempted: another statement was waiting for a task slot (Emoticana fair share; the task runs again)";
-    /** The Thrift server runs each statement in a job group of its own. */
-    private static final String JOB_GROUP = "spark.jobGroup.id";
     private static final Logger LOG = LoggerFactory.getLogger(SlotPreemption.class);
 
     private static final class Stage {
@@ -109,7 +107,7 @@ public final class SlotPreemption extends SparkListener {
     @Override
     public synchronized void onStageSubmitted(SparkListenerStageSubmitted event) {
         StageInfo info = event.stageInfo();
-        String statement = event.properties() == null ? null : event.properties().getProperty(JOB_GROUP);
+        String statement = event.properties() == null ? null : event.properties().getProperty(SparkContext$.MODULE$.SPARK_JOB_GROUP_ID());
         stages.put(key(info.stageId(), info.attemptNumber()),
                 new Stage(statement == null ? "stage " + info.stageId() : statement, info.numTasks(), now()));
     }
